@@ -1,0 +1,211 @@
+"""The inference engine: batches of frames in, full-resolution alpha and foreground out.
+
+Frames arrive in model colour space (display-referred sRGB-encoded floats in [0, 1], any size).
+Per batch: to the device -> resize to the working resolution (aspect kept, short side
+``working_size``, never upscaled) -> pad to the network stride -> segmentation then alpha under
+autocast (fp16/bf16 on CUDA, fp32 on CPU), channels_last -> crop -> upsample alpha to the full
+frame -> foreground.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import BadInputError, DeviceError
+from .models import Pomagan
+
+__all__ = ["Engine", "resolve_device", "resolve_precision", "PRECISIONS"]
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> first CUDA device when there is one, else CPU; validates ``cuda:N``."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {device!r} requested but CUDA is not available on this machine")
+        resolved = torch.device(name)
+        index = resolved.index if resolved.index is not None else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+        return resolved
+    raise BadInputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> fp16 on CUDA, fp32 on CPU. fp16 on the CPU is refused (slow, inaccurate)."""
+    name = str(precision).strip().lower()
+    if name not in PRECISIONS:
+        raise BadInputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name == "fp16" and device.type != "cuda":
+        raise DeviceError("fp16 needs a CUDA device; use fp32 (or bf16) on the CPU")
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError(f"bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+    return _DTYPES[name]
+
+
+def _is_torch(x: Any) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def _as_frames(frames: Any) -> tuple[torch.Tensor, bool]:
+    """numpy/torch [N,H,W,3] or [H,W,3] float -> (float32 tensor [N,H,W,3], was_single)."""
+    tensor = frames if _is_torch(frames) else torch.from_numpy(np.asarray(frames))
+    if tensor.ndim not in (3, 4) or tensor.shape[-1] != 3:
+        raise BadInputError(
+            f"expected RGB frames shaped [N, H, W, 3] or [H, W, 3], got shape {tuple(tensor.shape)}"
+        )
+    if not tensor.is_floating_point():
+        raise BadInputError(
+            f"expected float frames in model colour space [0, 1], got dtype {tensor.dtype}; "
+            "convert integer images first (e.g. uint8 / 255)"
+        )
+    single = tensor.ndim == 3
+    if single:
+        tensor = tensor.unsqueeze(0)
+    if tensor.shape[0] == 0 or tensor.shape[1] < 2 or tensor.shape[2] < 2:
+        raise BadInputError(f"frames too small to matte: shape {tuple(tensor.shape)}")
+    return tensor, single
+
+
+class Engine:
+    """Runs a :class:`Pomagan` over frames.
+
+    Args:
+        model: the network (e.g. from :func:`pomagan_post.load_checkpoint`).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` (CUDA only) or
+            ``bf16``.
+        working_size: short side of the working resolution the network runs at (frames are
+            never upscaled; 768 matches the paper's 1280x768 training size).
+        batch_size: frames per forward pass.
+        channels_last: run convolutions in NHWC memory format.
+    """
+
+    def __init__(
+        self,
+        model: Pomagan,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        working_size: int = 768,
+        batch_size: int = 4,
+        channels_last: bool = True,
+    ) -> None:
+        if not isinstance(model, Pomagan):
+            raise TypeError(f"Engine expects a Pomagan model, got {type(model).__name__}")
+        if int(working_size) < model.stride:
+            raise BadInputError(f"working_size must be at least {model.stride}, got {working_size}")
+        if int(batch_size) < 1:
+            raise BadInputError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.working_size = int(working_size)
+        self.batch_size = int(batch_size)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(self.device).eval().to(memory_format=self.memory_format)
+
+    def __repr__(self) -> str:
+        precision = {v: k for k, v in _DTYPES.items()}[self.dtype]
+        return (
+            f"Engine(variant={self.model.variant!r}, device={str(self.device)!r}, "
+            f"precision={precision!r}, working_size={self.working_size}, batch_size={self.batch_size})"
+        )
+
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Size (h, w) the network sees for a ``height`` x ``width`` frame, before stride padding."""
+        scale = min(1.0, self.working_size / min(height, width))
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    @torch.inference_mode()
+    def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network pass at the working resolution.
+
+        Args:
+            images: [N, 3, H, W] float in [0, 1] on the engine's device.
+        Returns:
+            (alpha, segmentation), each [N, 1, h, w] float32 at the working resolution
+            :meth:`working_shape` ``(H, W)``.
+        """
+        height, width = images.shape[-2:]
+        h, w = self.working_shape(height, width)
+        x = images.float()
+        if (h, w) != (height, width):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        stride = self.model.stride
+        pad_h, pad_w = math.ceil(h / stride) * stride - h, math.ceil(w / stride) * stride - w
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # [N,3,h,w] -> [N,3,h',w']
+        x = x.contiguous(memory_format=self.memory_format)
+        autocast = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+            alpha, seg = self.model(x)
+        return alpha[..., :h, :w].float(), seg[..., :h, :w].float()
+
+    @torch.inference_mode()
+    def predict_alpha(self, frames: Any) -> Any:
+        """Full-resolution alpha for frames in model colour space.
+
+        Args:
+            frames: float [N, H, W, 3] (or one [H, W, 3]) numpy array or torch tensor, values in
+                [0, 1] (NaN and out-of-range values are clamped).
+        Returns:
+            float32 alpha in [0, 1], [N, H, W] (or [H, W]); numpy in -> numpy out, torch in ->
+            torch out on the input's device.
+        """
+        batch, single = _as_frames(frames)
+        height, width = batch.shape[1:3]
+        out = []
+        for start in range(0, batch.shape[0], self.batch_size):
+            chunk = batch[start : start + self.batch_size].to(self.device, non_blocking=True)
+            x = torch.nan_to_num(chunk.permute(0, 3, 1, 2).float(), nan=0.0, posinf=1.0, neginf=0.0)
+            x = x.clamp_(0.0, 1.0)  # [n, H, W, 3] -> [n, 3, H, W]
+            alpha_low, _ = self.infer(x)
+            alpha = F.interpolate(alpha_low, size=(height, width), mode="bilinear", align_corners=False)
+            out.append(alpha[:, 0].clamp_(0.0, 1.0).to(batch.device))  # [n, H, W]
+        alpha = torch.cat(out)
+        if single:
+            alpha = alpha[0]
+        return alpha if _is_torch(frames) else alpha.numpy()
+
+    def foreground(self, image: Any, alpha: Any) -> Any:
+        """Premultiplied foreground ``alpha x image`` in the image's own colour values.
+
+        Args:
+            image: [N, H, W, 3] (or [H, W, 3]) float, any light (scene-linear values > 1 kept).
+            alpha: [N, H, W] (or [H, W]) in [0, 1].
+        Returns:
+            float32 premultiplied foreground with the image's shape and array type.
+        """
+        if _is_torch(image) != _is_torch(alpha):
+            raise BadInputError("image and alpha must both be numpy arrays or both torch tensors")
+        if tuple(image.shape[:-1]) != tuple(alpha.shape) or image.shape[-1] != 3:
+            raise BadInputError(
+                f"image {tuple(image.shape)} and alpha {tuple(alpha.shape)} do not match "
+                "([..., H, W, 3] and [..., H, W])"
+            )
+        if _is_torch(image):
+            return image.float() * alpha.float().unsqueeze(-1)
+        return np.asarray(image, dtype=np.float32) * np.asarray(alpha, dtype=np.float32)[..., None]
+
+    def process(self, frames: Any) -> tuple[Any, Any]:
+        """(alpha, premultiplied foreground) for frames in model colour space; see
+        :meth:`predict_alpha` and :meth:`foreground`."""
+        alpha = self.predict_alpha(frames)
+        return alpha, self.foreground(frames, alpha)

@@ -1,0 +1,62 @@
+"""One error root for the whole product.
+
+Library code raises these; the CLI turns them into one-line messages and non-zero exit codes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PomaganError",
+    "BadInputError",
+    "MissingFramesError",
+    "UnsupportedFormatError",
+    "WeightsNotFoundError",
+    "CheckpointError",
+    "DeviceError",
+]
+
+
+class PomaganError(Exception):
+    """Base class of every error POMAGAN Post raises on purpose."""
+
+    exit_code = 1
+
+
+class BadInputError(PomaganError, ValueError):
+    """Input data or arguments that cannot be processed (wrong shape, bad option value, ...)."""
+
+    exit_code = 2
+
+
+class MissingFramesError(PomaganError):
+    """Frames of a sequence are missing or unreadable; ``frames`` lists their numbers."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, frames: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.frames = list(frames or [])
+
+
+class UnsupportedFormatError(PomaganError):
+    """A file format, codec or pixel format this tool cannot read or write."""
+
+    exit_code = 4
+
+
+class WeightsNotFoundError(PomaganError, FileNotFoundError):
+    """A checkpoint path that does not exist (or no bundled default installed)."""
+
+    exit_code = 5
+
+
+class CheckpointError(PomaganError):
+    """A checkpoint file that exists but is corrupt, foreign or for another variant."""
+
+    exit_code = 5
+
+
+class DeviceError(PomaganError):
+    """A device or precision that is not available on this machine."""
+
+    exit_code = 6

@@ -1,0 +1,71 @@
+"""The two small protocols every source and sink follows.
+
+Data flows one way: source -> decode -> colour to model space -> engine -> colour back ->
+encode -> sink. Sources and sinks speak float32 numpy arrays in the *file's own* colour encoding
+(scene-linear stays linear, values above 1 allowed); :mod:`pomagan_post.colour` converts for the
+model only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterator, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["ClipInfo", "FrameSource", "FrameSink"]
+
+
+@dataclass
+class ClipInfo:
+    """What a source knows about its clip before any frame is decoded.
+
+    Args:
+        width, height: frame size in pixels (EXR: the data window's size).
+        frames: the frame numbers the source will yield, in order (file-name numbers for
+            sequences, 0-based indices from pts for video).
+        colorspace: colour encoding of the pixel values, a :mod:`pomagan_post.colour` name such as
+            ``"linear"``, ``"srgb"``, ``"rec709"``.
+        channels: channels stored in the file (1, 3 or 4); sources always yield RGB.
+        fps: frames per second when known.
+        pixel_aspect: pixel aspect ratio.
+        timecode: start timecode ``HH:MM:SS:FF`` when known.
+        metadata: format-specific extras sinks may carry over (EXR windows, codec names, ...).
+    """
+
+    width: int
+    height: int
+    frames: list[int]
+    colorspace: str
+    channels: int = 3
+    fps: Fraction | None = None
+    pixel_aspect: float = 1.0
+    timecode: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Yields ``(frame_number, rgb)`` with rgb float32 [H, W, 3]; opened with ``with``."""
+
+    info: ClipInfo
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class FrameSink(Protocol):
+    """Takes frames float32 [H, W, C] (C = 1 alpha, 3 rgb or 4 rgba) one at a time.
+
+    ``close`` finalises (flushes encoders, renames temp files into place); ``abort`` removes what
+    was not finalised. Nothing half-written ever carries a final file name.
+    """
+
+    def write(self, frame_number: int, image: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...

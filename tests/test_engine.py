@@ -1,0 +1,141 @@
+"""The inference engine: full-resolution outputs for any size, batching, devices, precision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pomagan_post
+from pomagan_post import BadInputError, DeviceError, Engine
+
+from .conftest import TEST_DEVICE
+
+
+@pytest.fixture(scope="module")
+def model() -> pomagan_post.Pomagan:
+    torch.manual_seed(0)
+    return pomagan_post.create_model("fast").eval()
+
+
+def _frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Smooth content plus noise: closer to an image than white noise.
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.5 + 0.4 * np.sin(xx[None, ..., None] / 37.0 + yy[None, ..., None] / 23.0 + np.arange(3))
+    return np.clip(base + 0.1 * rng.standard_normal((n, h, w, 3)), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_odd_size_gives_full_resolution_outputs(model: pomagan_post.Pomagan, batch: int) -> None:
+    engine = Engine(model, device=TEST_DEVICE, working_size=128, batch_size=2)
+    frames = _frames(batch, 563, 1001)
+    alpha, fg = engine.process(frames)
+    assert isinstance(alpha, np.ndarray) and isinstance(fg, np.ndarray)
+    assert alpha.shape == (batch, 563, 1001) and fg.shape == (batch, 563, 1001, 3)
+    assert alpha.dtype == np.float32 and fg.dtype == np.float32
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+    np.testing.assert_allclose(fg, frames * alpha[..., None], rtol=1e-6, atol=1e-6)
+
+
+def test_working_shape_keeps_aspect_and_never_upscales(model: pomagan_post.Pomagan) -> None:
+    engine = Engine(model, device="cpu")
+    assert engine.working_shape(1080, 1920) == (768, 1365)
+    assert engine.working_shape(2160, 3840) == (768, 1365)
+    assert engine.working_shape(1920, 1080) == (1365, 768)
+    assert engine.working_shape(563, 1001) == (563, 1001)  # smaller than 768: native size
+    # The network runs padded to its stride; infer() crops back to the working shape.
+    alpha, seg = engine.infer(torch.rand(1, 3, 563, 1001))
+    assert alpha.shape == seg.shape == (1, 1, 563, 1001)
+
+
+def test_no_resize_path_equals_the_plain_model(model: pomagan_post.Pomagan) -> None:
+    engine = Engine(model, device="cpu", working_size=768)
+    frames = _frames(2, 64, 96)
+    alpha = engine.predict_alpha(frames)
+    with torch.no_grad():
+        expected, _ = model(torch.from_numpy(frames).permute(0, 3, 1, 2))
+    np.testing.assert_allclose(alpha, expected[:, 0].numpy(), atol=1e-5)
+
+
+def test_batch_size_does_not_change_results(model: pomagan_post.Pomagan) -> None:
+    frames = _frames(3, 90, 130)
+    one = Engine(model, device="cpu", batch_size=1).predict_alpha(frames)
+    three = Engine(model, device="cpu", batch_size=3).predict_alpha(frames)
+    np.testing.assert_allclose(one, three, atol=1e-5)
+
+
+def test_torch_in_torch_out_and_single_frames(model: pomagan_post.Pomagan) -> None:
+    engine = Engine(model, device="cpu")
+    frame = torch.from_numpy(_frames(1, 40, 50)[0])
+    alpha, fg = engine.process(frame)
+    assert isinstance(alpha, torch.Tensor) and alpha.shape == (40, 50)
+    assert fg.shape == (40, 50, 3)
+    batch_alpha = engine.predict_alpha(frame.unsqueeze(0).numpy())
+    np.testing.assert_allclose(alpha.numpy(), batch_alpha[0], atol=1e-6)
+
+
+def test_nan_and_out_of_range_input_gives_finite_alpha(model: pomagan_post.Pomagan) -> None:
+    frames = _frames(1, 48, 48)
+    frames[0, :10] = np.nan
+    frames[0, 10:20] = 7.0
+    alpha = Engine(model, device="cpu").predict_alpha(frames)
+    assert np.isfinite(alpha).all() and alpha.min() >= 0 and alpha.max() <= 1
+
+
+def test_foreground_keeps_values_above_one(model: pomagan_post.Pomagan) -> None:
+    """Scene-linear highlights survive premultiplication (nothing clamps the image)."""
+    engine = Engine(model, device="cpu")
+    image = np.full((1, 4, 4, 3), 5.0, np.float32)
+    alpha = np.full((1, 4, 4), 0.5, np.float32)
+    np.testing.assert_allclose(engine.foreground(image, alpha), 2.5)
+    with pytest.raises(BadInputError, match="do not match"):
+        engine.foreground(image, alpha[:, :3])
+
+
+@pytest.mark.parametrize(
+    "frames, message",
+    [
+        (np.zeros((2, 32, 32, 4), np.float32), r"expected RGB frames shaped \[N, H, W, 3\]"),
+        (np.zeros((32, 32), np.float32), r"got shape \(32, 32\)"),
+        (np.zeros((1, 32, 32, 3), np.uint8), "got dtype torch.uint8"),
+        (np.zeros((0, 32, 32, 3), np.float32), "too small"),
+    ],
+)
+def test_bad_frames_are_refused(model: pomagan_post.Pomagan, frames: np.ndarray, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        Engine(model, device="cpu").predict_alpha(frames)
+
+
+def test_device_and_precision_validation(model: pomagan_post.Pomagan) -> None:
+    with pytest.raises(BadInputError, match="unknown device 'tpu'"):
+        Engine(model, device="tpu")
+    with pytest.raises(BadInputError, match="unknown precision 'fp8'"):
+        Engine(model, device="cpu", precision="fp8")
+    with pytest.raises(DeviceError, match="fp16 needs a CUDA device"):
+        Engine(model, device="cpu", precision="fp16")
+    with pytest.raises(BadInputError, match="batch_size must be at least 1"):
+        Engine(model, device="cpu", batch_size=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            Engine(model, device="cuda:0")
+    assert Engine(model, device="auto").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert Engine(model, device="cpu", precision="auto").dtype == torch.float32
+
+
+def test_bf16_on_cpu_tracks_fp32(model: pomagan_post.Pomagan) -> None:
+    frames = _frames(1, 64, 64)
+    fp32 = Engine(model, device="cpu", precision="fp32").predict_alpha(frames)
+    bf16 = Engine(model, device="cpu", precision="bf16").predict_alpha(frames)
+    # bf16 keeps 8 mantissa bits; through ~30 layers of random weights the alpha stays close.
+    assert np.abs(fp32 - bf16).max() < 0.05
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_gpu_mixed_precision_matches_fp32(model: pomagan_post.Pomagan, precision: str) -> None:
+    frames = _frames(2, 540, 960)
+    fp32 = Engine(model, device=TEST_DEVICE, precision="fp32").predict_alpha(frames)
+    mixed = Engine(model, device=TEST_DEVICE, precision=precision).predict_alpha(frames)
+    assert np.isfinite(mixed).all()
+    assert np.abs(fp32 - mixed).mean() < 5e-3 and np.abs(fp32 - mixed).max() < 0.1
