@@ -1,0 +1,179 @@
+"""``pomagan-train``: synthetic data, the two training stages, evaluation.
+
+Thin click wrappers: the work is in :mod:`pomagan_train.data`, :mod:`pomagan_train.trainer` and
+:mod:`pomagan_train.evaluate`. Multi-GPU: ``torchrun --nproc_per_node N -m pomagan_train.cli seg ...``
+(or the ``pomagan-train`` script path) runs the same command on every GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from pomagan_post.errors import BadInputError, PomaganError
+
+__all__ = ["main"]
+
+
+def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PomaganError as exc:
+            click.echo(f"pomagan-train: error: {' '.join(str(exc).split())}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def _size(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise BadInputError(f"size must look like WIDTHxHEIGHT (e.g. 1280x768), got {value!r}") from None
+    return width, height
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train POMAGAN (paper reproduction or a studio's own footage) and evaluate checkpoints."""
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--n", "count", type=int, default=1000, show_default=True, help="Number of samples.")
+@click.option("--size", default="1280x768", show_default=True, help="WIDTHxHEIGHT.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--backgrounds", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of photos to use as backgrounds (besides procedural ones).")
+@_one_line_errors
+def synth(out: str, count: int, size: str, seed: int, backgrounds: str | None) -> None:
+    """Write a synthetic portrait dataset (image, alpha, fg, bg) to OUT."""
+    from .data.synthetic import write_dataset
+
+    width, height = _size(size)
+    write_dataset(out, count, (width, height), seed, backgrounds=backgrounds)
+    click.echo(f"wrote {count} samples to {out}", err=True)
+
+
+def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--config", "config_path", default=None,
+                     help="YAML config (a path, or a shipped name such as paper_seg)."),
+        click.option("--data", multiple=True, help="Dataset spec: synthetic:N, a folder, or kind:path (repeatable)."),
+        click.option("--val-data", default=None, help="Validation dataset spec ('none' to skip)."),
+        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder."),
+        click.option("--steps", type=int, default=None, help="Total generator steps."),
+        click.option("--size", default=None, help="Training size WIDTHxHEIGHT (paper: 1280x768)."),
+        click.option("--batch-size", type=int, default=None),
+        click.option("--variant", default=None, help="Model variant (paper, fast, ...)."),
+        click.option("--device", default="auto", show_default=True),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default=None),
+        click.option("--perceptual", type=click.Choice(["vgg19", "off"]), default=None,
+                     help="Perceptual loss (off is recorded in the checkpoint)."),
+        click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
+                     help="torchvision VGG-19 weights file (default: torchvision's cache file)."),
+        click.option("--grad-checkpoint", is_flag=True, default=None, help="Trade compute for memory."),
+        click.option("--workers", type=int, default=None, help="DataLoader workers."),
+        click.option("--init", default=None, help="Fine-tune from a checkpoint ('default' = bundled)."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
+        click.option("--seed", type=int, default=None),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
+    from .config import load_config
+    from .trainer import train
+
+    out_dir = Path(opts["out_dir"])
+    config_path = opts["config_path"]
+    if opts["resume"] and config_path is None and (out_dir / "config.yaml").is_file():
+        config_path = out_dir / "config.yaml"  # resume with the run's own settings
+    losses = {k: v for k, v in (("perceptual", opts["perceptual"]), ("vgg_weights", opts["vgg_weights"])) if v}
+    val_data = opts["val_data"]
+    cfg = load_config(
+        stage,
+        config_path,
+        data=list(opts["data"]) or None,
+        val_data=None if val_data in (None, "none") else val_data,
+        steps=opts["steps"],
+        size=_size(opts["size"]),
+        batch_size=opts["batch_size"],
+        variant=opts["variant"],
+        precision=opts["precision"],
+        grad_checkpoint=True if opts["grad_checkpoint"] else None,
+        workers=opts["workers"],
+        seed=opts["seed"],
+        losses=losses or None,
+    )
+    if val_data == "none":
+        from dataclasses import replace
+
+        cfg = replace(cfg, val_data=None)
+    path = train(cfg, out_dir, device=opts["device"], init=opts["init"], seg_weights=seg_weights, resume=opts["resume"])
+    click.echo(f"checkpoint: {path}", err=True)
+
+
+@main.command()
+@_train_options
+@_one_line_errors
+def seg(**opts: Any) -> None:
+    """Train the segmentation network (stage 1)."""
+    _run_stage("seg", **opts)
+
+
+@main.command()
+@_train_options
+@click.option("--seg-weights", required=True, help="Checkpoint with the trained segmentation network ('default' = bundled).")
+@_one_line_errors
+def alpha(seg_weights: str, **opts: Any) -> None:
+    """Train the alpha generation network (stage 2) with the segmentation network frozen."""
+    _run_stage("alpha", seg_weights=seg_weights, **opts)
+
+
+@main.command("eval")
+@click.option("--weights", default=None, help="Checkpoint (default: the bundled one).")
+@click.option("--data", "data_specs", multiple=True, required=True,
+              help="Test set spec (repeatable; each is a row of the table). NAME=SPEC names the row.")
+@click.option("--size", default="1280x768", show_default=True, help="Test composite size WIDTHxHEIGHT.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--precision", default="auto", show_default=True)
+@click.option("--working-size", type=int, default=768, show_default=True)
+@click.option("--limit", type=int, default=None, help="Evaluate at most this many samples per set.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for results.md / results.csv.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the test composites.")
+@_one_line_errors
+def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
+          working_size: int, limit: int | None, out_dir: str | None, seed: int) -> None:
+    """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
+    import pomagan_post
+
+    from .data import build_dataset
+    from .evaluate import evaluate, results_table, write_results
+
+    model = pomagan_post.load_checkpoint(weights)
+    results = {}
+    for spec in data_specs:
+        name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
+        dataset = build_dataset(rest, _size(size), split="test", seed=seed, augment=False)
+        results[name] = evaluate(model, dataset, device=device, precision=precision,
+                                 working_size=working_size, limit=limit)
+    click.echo(results_table(results, fmt="markdown"))
+    if out_dir:
+        write_results(results, out_dir)
+        click.echo(f"wrote {out_dir}/results.md and results.csv", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Typed, immutable training configuration, built once and saved as YAML beside the checkpoint.
+
+A config file (YAML) holds any subset of the fields below; it is laid over the stage's defaults
+(the paper's settings), and command-line options are laid over the file. Nested ``losses`` keys
+are merged field by field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pomagan_post.errors import BadInputError
+
+__all__ = [
+    "LossConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "default_config",
+    "find_config",
+    "load_config",
+    "save_config",
+]
+
+STAGES = ("seg", "alpha")
+ADVERSARIAL = ("gan", "lsgan", "hinge", "off")
+PERCEPTUAL = ("vgg19", "off")
+MATTE_TERMS = ("matte", "fg", "comp")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss terms and weights (paper-notes: objective of each stage).
+
+    Args:
+        adversarial: ``gan`` (the paper's standard GAN, BCE), ``lsgan``, ``hinge`` or ``off``.
+        perceptual: ``vgg19`` (Johnson et al. on five layers) or ``off`` (recorded in the
+            checkpoint's recipe; the paper's "without L_per" ablation).
+        vgg_weights: torchvision VGG-19 ImageNet weights file; ``None`` = torchvision's cache file.
+        vgg_layers: VGG-19 ``features`` indices whose outputs L_1..L_5 are compared
+            (relu1_1, relu2_1, relu3_1, relu4_1, relu5_1).
+        vgg_layer_weights: c_i for each layer, in (0, 1] (pix2pixHD's 1/32 .. 1).
+        lambda_per: weight of L_per (lambda).
+        beta: weight of L_seg / L_alpha.
+        gamma: weight of L_border.
+        matte_terms: which L1 terms make L_seg / L_alpha: ``matte`` (s or alpha itself), ``fg``
+            (F = I x matte) and ``comp`` (composite over a background; alpha stage only).
+        border: include L_border.
+        border_kernel: side (pixels at the training size) of the square structuring element for
+            dilate / erode.
+        border_threshold: alpha stage: bin(alpha*) = alpha* > threshold.
+    """
+
+    adversarial: str = "gan"
+    perceptual: str = "vgg19"
+    vgg_weights: str | None = None
+    vgg_layers: tuple[int, ...] = (1, 6, 11, 20, 29)
+    vgg_layer_weights: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+    lambda_per: float = 10.0
+    beta: float = 10.0
+    gamma: float = 10.0
+    matte_terms: tuple[str, ...] = ("matte", "fg", "comp")
+    border: bool = True
+    border_kernel: int = 15
+    border_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("vgg_layers", "vgg_layer_weights", "matte_terms"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.adversarial not in ADVERSARIAL:
+            raise BadInputError(f"losses.adversarial must be one of {ADVERSARIAL}, got {self.adversarial!r}")
+        if self.perceptual not in PERCEPTUAL:
+            raise BadInputError(f"losses.perceptual must be one of {PERCEPTUAL}, got {self.perceptual!r}")
+        if len(self.vgg_layers) != len(self.vgg_layer_weights):
+            raise BadInputError("losses.vgg_layers and losses.vgg_layer_weights differ in length")
+        if any(not 0 < c <= 1 for c in self.vgg_layer_weights):
+            raise BadInputError("losses.vgg_layer_weights (c_i) must lie in (0, 1]")
+        unknown = set(self.matte_terms) - set(MATTE_TERMS)
+        if unknown or not self.matte_terms:
+            raise BadInputError(f"losses.matte_terms must be a non-empty subset of {MATTE_TERMS}")
+        if self.border_kernel < 3 or self.border_kernel % 2 == 0:
+            raise BadInputError("losses.border_kernel must be an odd number >= 3")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training stage.
+
+    Args:
+        stage: ``seg`` (segmentation network) or ``alpha`` (alpha network, segmentation frozen).
+        variant: model variant from :func:`pomagan_post.list_models`.
+        data: dataset specs (``synthetic:N``, a folder, ``kind:path``), concatenated.
+        val_data: dataset spec for periodic validation (``None``: no validation).
+        size: training size (width, height); the paper's 1280x768.
+        batch_size: per process (paper: 2 for seg, 1 for alpha).
+        steps: total generator steps.
+        lr_g, lr_d: Adam learning rates (paper: 1e-4, 1e-5).
+        betas: Adam betas.
+        precision: ``auto`` (bf16 autocast on CUDA where supported, else fp16; fp32 on CPU),
+            ``fp32``, ``fp16``, ``bf16``.
+        grad_checkpoint: recompute generator activations in the backward pass (saves memory).
+        augment: apply the training augmentation.
+        workers: DataLoader worker processes.
+        seed: base random seed (each process adds its rank).
+        log_every, val_every, save_every: in steps.
+        d_scales, d_layers, d_base: multi-scale PatchGAN (pix2pixHD: 3 scales, 3 layers, 64).
+        losses: :class:`LossConfig`.
+    """
+
+    stage: str = "seg"
+    variant: str = "paper"
+    data: tuple[str, ...] = ("synthetic:2000",)
+    val_data: str | None = "synthetic:16"
+    size: tuple[int, int] = (1280, 768)
+    batch_size: int = 2
+    steps: int = 100_000
+    lr_g: float = 1e-4
+    lr_d: float = 1e-5
+    betas: tuple[float, float] = (0.5, 0.999)
+    precision: str = "auto"
+    grad_checkpoint: bool = False
+    augment: bool = True
+    workers: int = 2
+    seed: int = 0
+    log_every: int = 20
+    val_every: int = 1000
+    save_every: int = 1000
+    d_scales: int = 3
+    d_layers: int = 3
+    d_base: int = 64
+    losses: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("data", "size", "betas"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.stage not in STAGES:
+            raise BadInputError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if len(self.size) != 2 or min(self.size) < 16:
+            raise BadInputError(f"size must be (width, height), each >= 16, got {self.size}")
+        for name in ("batch_size", "steps", "log_every", "val_every", "save_every", "d_scales"):
+            if getattr(self, name) < 1:
+                raise BadInputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise BadInputError(f"precision must be auto, fp32, fp16 or bf16, got {self.precision!r}")
+        if not self.data:
+            raise BadInputError("no training data given")
+
+
+def default_config(stage: str) -> TrainConfig:
+    """The paper's settings for a stage: batch 2, lambda/beta/gamma 10/10/10 (seg);
+    batch 1, 10/100/100 (alpha)."""
+    if stage == "seg":
+        return TrainConfig(stage="seg", batch_size=2, losses=LossConfig(beta=10.0, gamma=10.0))
+    if stage == "alpha":
+        return TrainConfig(stage="alpha", batch_size=1, losses=LossConfig(beta=100.0, gamma=100.0))
+    raise BadInputError(f"stage must be one of {STAGES}, got {stage!r}")
+
+
+def _merge(base: Any, updates: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(base)}
+    unknown = sorted(set(updates) - set(known))
+    if unknown:
+        raise BadInputError(f"unknown {where} setting(s): {', '.join(unknown)}")
+    changes = {}
+    for key, value in updates.items():
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            value = _merge(current, value, f"{where}.{key}" if where != "config" else key)
+        changes[key] = value
+    try:
+        return replace(base, **changes)
+    except TypeError as exc:
+        raise BadInputError(f"bad {where} value: {exc}") from None
+
+
+def config_from_dict(stage: str, data: dict[str, Any]) -> TrainConfig:
+    """Stage defaults overlaid with ``data`` (a parsed YAML mapping)."""
+    data = dict(data)
+    if data.get("stage", stage) != stage:
+        raise BadInputError(f"config is for stage {data['stage']!r}, not {stage!r}")
+    data.pop("stage", None)
+    return _merge(default_config(stage), data, "config")
+
+
+def load_config(stage: str, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults for ``stage``, then the YAML file at ``path`` (if any), then ``overrides``
+    (``None`` values are ignored; a ``losses`` dict is merged field by field)."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = find_config(path)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise BadInputError(f"config {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise BadInputError(f"config {path} must be a mapping of settings")
+        data.update(loaded)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "losses":
+            data["losses"] = {**data.get("losses", {}), **value}
+        else:
+            data[key] = value
+    return config_from_dict(stage, data)
+
+
+def find_config(path: str | Path) -> Path:
+    """A config file path, or the name of one shipped in ``pomagan_train/configs``
+    (``paper_seg`` or ``paper_seg.yaml``)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    packaged = Path(__file__).parent / "configs" / (path.name if path.suffix else f"{path.name}.yaml")
+    if path.parent == Path(".") and packaged.is_file():
+        return packaged
+    shipped = ", ".join(sorted(p.stem for p in packaged.parent.glob("*.yaml")))
+    raise BadInputError(f"config file not found: {path} (shipped configs: {shipped})")
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain JSON/YAML-ready dict (tuples as lists)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(config)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))

@@ -1,0 +1,475 @@
+"""Trainers for both POMAGAN stages: networks -> objective -> trainer -> a short loop.
+
+:class:`StageTrainer` owns the generator being trained (segmentation network, or alpha network
+with the segmentation network frozen), the multi-scale discriminator, both Adam optimizers and the
+mixed-precision scalers; :meth:`StageTrainer.generator_step` and
+:meth:`StageTrainer.discriminator_step` are one update each; :meth:`StageTrainer.fit` is the loop
+(progress bar, CSV / TensorBoard logs, validation, checkpoints, resume). Multi-GPU: launch the
+same command with ``torchrun``; each process takes its rank from the environment, wraps both
+networks in DistributedDataParallel and reads its shard through a DistributedSampler.
+
+Checkpoints are written in the inference format (:func:`pomagan_post.save_checkpoint`), so a
+training run's ``checkpoint.safetensors`` renders directly with ``pomagan-post render --weights``.
+``train_state.pt`` beside it holds what resuming needs (step, discriminator, optimizers, scalers),
+loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, RandomSampler
+
+import pomagan_post
+from pomagan_post import Pomagan
+from pomagan_post.errors import BadInputError, CheckpointError
+from pomagan_post.models.blocks import ResidualBlock, UpBlock
+
+from .config import TrainConfig, config_to_dict, save_config
+from .discriminators import MultiscaleDiscriminator
+from .losses import (
+    VGG19Perceptual,
+    adversarial_d_loss,
+    adversarial_g_loss,
+    alpha_terms,
+    random_backgrounds,
+    segmentation_terms,
+)
+
+__all__ = [
+    "DistInfo",
+    "StageTrainer",
+    "build_model",
+    "enable_gradient_checkpointing",
+    "init_distributed",
+    "train",
+]
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+STATE_NAME = "train_state.pt"
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
+    """Join the process group torchrun set up (``WORLD_SIZE`` > 1), and pick this rank's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    resolved = pomagan_post.engine.resolve_device(device)
+    if resolved.type == "cuda" and world > 1:
+        resolved = torch.device("cuda", local_rank)
+        torch.cuda.set_device(resolved)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
+    return DistInfo(rank, world, local_rank), resolved
+
+
+def enable_gradient_checkpointing(module: nn.Module) -> None:
+    """Recompute residual blocks and decoder steps in the backward pass (state dict unchanged)."""
+    for sub in module.modules():
+        if isinstance(sub, (ResidualBlock, UpBlock)):
+            forward = sub.forward
+            sub.forward = functools.partial(activation_checkpoint, forward, use_reentrant=False)
+
+
+def build_model(cfg: TrainConfig, init: str | None = None, seg_weights: str | None = None) -> Pomagan:
+    """The model a stage trains.
+
+    Args:
+        cfg: the stage's config (its ``variant`` must match any weights given).
+        init: ``None`` (fresh weights), ``"default"`` (the bundled checkpoint) or a checkpoint
+            path to fine-tune from.
+        seg_weights: alpha stage: checkpoint holding the trained segmentation network
+            (``"default"`` = the bundled one).
+    """
+
+    def load(spec: str, what: str) -> Pomagan:
+        model = pomagan_post.load_checkpoint(None if spec == "default" else spec)
+        if model.variant != cfg.variant:
+            raise CheckpointError(
+                f"{what} {spec} holds variant {model.variant!r} but the config trains "
+                f"{cfg.variant!r}; pass --variant {model.variant}"
+            )
+        return model
+
+    if cfg.stage == "seg":
+        return load(init, "--init") if init else pomagan_post.create_model(cfg.variant)
+    if not seg_weights:
+        raise BadInputError("the alpha stage needs --seg-weights (a checkpoint with the trained segmentation network)")
+    model = load(seg_weights, "--seg-weights")
+    if init:
+        model.alpha.load_state_dict(load(init, "--init").alpha.state_dict())
+    return model
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return pomagan_post.engine.resolve_precision(precision, device)
+
+
+class StageTrainer:
+    """One stage's GAN training.
+
+    Args:
+        cfg: the stage config.
+        model: the full :class:`Pomagan`; the stage's network is trained, the rest frozen.
+        device: this process's device.
+        out_dir: where checkpoints, logs and the config go.
+        dist_info: rank / world size (single process by default).
+        perceptual: the VGG-19 perceptual distance, or ``None`` when the term is off.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: Pomagan,
+        device: torch.device,
+        out_dir: str | Path,
+        dist_info: DistInfo = DistInfo(),
+        perceptual: nn.Module | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.dist = dist_info
+        self.out_dir = Path(out_dir)
+        self.model = model.to(device)
+        self.stage_net = model.segmentation if cfg.stage == "seg" else model.alpha
+        if cfg.stage == "alpha":
+            model.segmentation.eval().requires_grad_(False)
+        self.stage_net.train()
+        if cfg.grad_checkpoint:
+            enable_gradient_checkpointing(self.stage_net)
+        self.perceptual = perceptual.to(device) if perceptual is not None else None
+        self.adversarial = cfg.losses.adversarial != "off"
+        self.disc = MultiscaleDiscriminator(4, cfg.d_scales, cfg.d_base, cfg.d_layers).to(device)
+        self.net = self.stage_net
+        self.disc_ddp: nn.Module = self.disc
+        if dist_info.world > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            self.net = DDP(self.stage_net, device_ids=ids)
+            self.disc_ddp = DDP(self.disc, device_ids=ids)
+        self.opt_g = torch.optim.Adam(self.stage_net.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        self.amp_dtype = _autocast_dtype(cfg.precision, device)
+        scaling = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaling)
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaling)
+        self.step = 0
+        self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
+
+    # -- one update each -------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32)
+
+    def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["seg"] if self.cfg.stage == "seg" else batch["alpha"]
+
+    def generate(self, image: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
+        """The stage's output for a batch of images ([B, 3, H, W] -> [B, 1, H, W])."""
+        net = net or self.net
+        with self._autocast():
+            if self.cfg.stage == "seg":
+                return net(image).float()
+            with torch.no_grad():
+                seg = self.model.segmentation(image)
+            return net(image, seg).float()
+
+    def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """One Adam step of the generator; returns (detached output, loss values)."""
+        cfg, weights = self.cfg, self.cfg.losses
+        image, target = batch["image"], self._target(batch)
+        output = self.generate(image)
+        if cfg.stage == "seg":
+            terms = segmentation_terms(image, output, target, weights, self.perceptual)
+            main_weight = {"seg": weights.beta}
+        else:
+            background = random_backgrounds(image, self._bg_generator)
+            terms = alpha_terms(image, output, target, background, weights, self.perceptual)
+            main_weight = {"alpha": weights.beta}
+        scale = {**main_weight, "border": weights.gamma, "per": weights.lambda_per}
+        total = sum(scale[name] * value for name, value in terms.items())
+        if self.adversarial:
+            self.disc.requires_grad_(False)
+            with self._autocast():
+                # The unwrapped discriminator: its DDP twin only runs in its own step.
+                fake_logits = self.disc(image, output)
+            terms["adv"] = adversarial_g_loss(weights.adversarial, fake_logits)
+            total = total + terms["adv"]
+            self.disc.requires_grad_(True)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(total).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        logs = {f"g_{name}": float(value.detach()) for name, value in terms.items()}
+        logs["g_total"] = float(total.detach())
+        return output.detach(), logs
+
+    def discriminator_step(self, batch: dict[str, torch.Tensor], output: torch.Tensor) -> dict[str, float]:
+        """One Adam step of the multi-scale discriminator on (image, target) vs (image, output)."""
+        image = batch["image"]
+        with self._autocast():
+            # One pass over real and fake together keeps DDP to one forward per backward.
+            both = self.disc_ddp(torch.cat([image, image]), torch.cat([self._target(batch), output]))
+        real = [logits[: image.shape[0]] for logits in both]
+        fake = [logits[image.shape[0] :] for logits in both]
+        loss = adversarial_d_loss(self.cfg.losses.adversarial, real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+        return {"d_total": float(loss.detach())}
+
+    # -- validation, checkpoints -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self, loader: DataLoader) -> dict[str, float]:
+        """Mean squared and absolute error (x1e3, as the paper reports) of the stage's output."""
+        self.stage_net.eval()
+        sq, ab, n = 0.0, 0.0, 0
+        for batch in loader:
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            diff = self.generate(batch["image"], self.stage_net) - self._target(batch)
+            sq += float((diff**2).mean(dim=(1, 2, 3)).sum())
+            ab += float(diff.abs().mean(dim=(1, 2, 3)).sum())
+            n += diff.shape[0]
+        self.stage_net.train()
+        return {"val_mse_x1e3": 1e3 * sq / max(n, 1), "val_mae_x1e3": 1e3 * ab / max(n, 1)}
+
+    def _recipe(self) -> dict[str, Any]:
+        previous = (self.model.checkpoint_info or {}).get("recipe", {})
+        recipe = {k: v for k, v in previous.items() if k in ("seg", "alpha")}
+        recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step}
+        return recipe
+
+    def save(self) -> Path:
+        """Write ``checkpoint.safetensors`` (inference format) and ``train_state.pt`` atomically."""
+        recipe = self._recipe()
+        both = "seg" in recipe and "alpha" in recipe
+        data = sorted({spec for stage in recipe.values() for spec in stage.get("data", [])})
+        path = pomagan_post.save_checkpoint(
+            self.model,
+            self.out_dir / CHECKPOINT_NAME,
+            trained=both,
+            description=(
+                f"POMAGAN {self.model.variant}, trained with pomagan-train"
+                if both
+                else "segmentation stage only: the alpha network is not trained yet"
+            ),
+            training_data=", ".join(data),
+            recipe=recipe,
+            step=self.step,
+            stage=self.cfg.stage,
+        )
+        state = {
+            "step": self.step,
+            "stage": self.cfg.stage,
+            "disc": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+        }
+        tmp = self.out_dir / f".{STATE_NAME}.partial"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out_dir / STATE_NAME)
+        return path
+
+    def resume(self, run_dir: str | Path) -> None:
+        """Continue a run: stage weights from its checkpoint, the rest from ``train_state.pt``."""
+        run_dir = Path(run_dir)
+        state_path = run_dir / STATE_NAME
+        if not state_path.is_file():
+            raise CheckpointError(f"cannot resume: {state_path} not found")
+        state = torch.load(state_path, map_location=self.device, weights_only=True)
+        if state.get("stage") != self.cfg.stage:
+            raise CheckpointError(f"cannot resume: {run_dir} is a {state.get('stage')!r} run, not {self.cfg.stage!r}")
+        saved = pomagan_post.load_checkpoint(run_dir / CHECKPOINT_NAME, variant=self.model.variant)
+        self.model.load_state_dict(saved.state_dict())
+        self.model.checkpoint_info = saved.checkpoint_info
+        self.disc.load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.step = int(state["step"])
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def fit(self, loader: DataLoader, val_loader: DataLoader | None = None, progress: bool = True) -> dict[str, float]:
+        """Train until ``cfg.steps``; returns the last logged values."""
+        cfg, main = self.cfg, self.dist.main
+        log = _Log(self.out_dir, enabled=main)
+        bar = _progress(cfg.steps, self.step, enabled=main and progress)
+        last: dict[str, float] = {}
+        started, start_step = time.time(), self.step
+        for batch in _forever(loader):
+            if self.step >= cfg.steps:
+                break
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            output, values = self.generator_step(batch)
+            if self.adversarial:
+                values.update(self.discriminator_step(batch, output))
+            self.step += 1
+            if val_loader is not None and self.step % cfg.val_every == 0:
+                values.update(self.validate(val_loader))
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps or "val_mse_x1e3" in values:
+                values["steps_per_s"] = (self.step - start_step) / max(time.time() - started, 1e-9)
+                log.write(self.step, values)
+                last = values
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(g=f"{values['g_total']:.3f}", refresh=False)
+            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
+                self.save()
+        if bar is not None:
+            bar.close()
+        log.close()
+        return last
+
+
+def _forever(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+    epoch = 0
+    while True:
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+
+class _Log:
+    """``log.csv`` (one row per logged step, columns grow as values appear) + TensorBoard if installed."""
+
+    def __init__(self, out_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = out_dir / "log.csv"
+        self.rows: list[dict[str, Any]] = []
+        if enabled and self.path.is_file():
+            with self.path.open() as handle:
+                self.rows = list(csv.DictReader(handle))
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out_dir / "tensorboard"))
+            except ImportError:  # tensorboard is optional
+                self.tb = None
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.rows.append({"step": step, **{k: f"{v:.6g}" for k, v in values.items()}})
+        columns = list(dict.fromkeys(k for row in self.rows for k in row))
+        tmp = self.path.with_name(".log.csv.partial")
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+        if self.tb is not None:
+            for key, value in values.items():
+                self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _datasets(specs: tuple[str, ...], cfg: TrainConfig, split: str, augment: bool) -> Dataset:
+    from .data import build_dataset
+
+    parts = [build_dataset(spec, cfg.size, split=split, seed=cfg.seed, augment=augment) for spec in specs]
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    device: str = "auto",
+    init: str | None = None,
+    seg_weights: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train one stage end to end (the function the CLI and torchrun call).
+
+    Args:
+        cfg: the stage config.
+        out_dir: run folder (created); ``checkpoint.safetensors``, ``train_state.pt``,
+            ``config.yaml`` and ``log.csv`` go there.
+        device: ``auto``, ``cpu``, ``cuda`` (with torchrun each rank takes its local GPU).
+        init, seg_weights: see :func:`build_model`.
+        resume: continue the run found in ``out_dir``.
+    Returns:
+        The checkpoint path.
+    """
+    dist_info, torch_device = init_distributed(device)
+    out_dir = Path(out_dir)
+    if dist_info.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+    torch.manual_seed(cfg.seed + dist_info.rank)
+    perceptual = None
+    if cfg.losses.perceptual == "vgg19":
+        perceptual = VGG19Perceptual(cfg.losses.vgg_weights, cfg.losses.vgg_layers, cfg.losses.vgg_layer_weights)
+    model = build_model(cfg, init=init, seg_weights=seg_weights)
+    trainer = StageTrainer(cfg, model, torch_device, out_dir, dist_info, perceptual)
+    if resume:
+        trainer.resume(out_dir)
+    dataset = _datasets(cfg.data, cfg, "train", cfg.augment)
+    if dist_info.world > 1:
+        sampler = DistributedSampler(dataset, dist_info.world, dist_info.rank, shuffle=True, seed=cfg.seed)
+    else:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed + trainer.step))
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        pin_memory=torch_device.type == "cuda",
+        drop_last=len(dataset) >= cfg.batch_size * dist_info.world,
+        persistent_workers=cfg.workers > 0,
+    )
+    val_loader = None
+    if cfg.val_data and dist_info.main:
+        val_set = _datasets((cfg.val_data,), cfg, "test", augment=False)
+        val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0)
+    trainer.fit(loader, val_loader, progress=progress)
+    if dist_info.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out_dir / CHECKPOINT_NAME
