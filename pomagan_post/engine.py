@@ -148,8 +148,11 @@ class Engine:
         x = images.float()
         if (h, w) != (height, width):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        # Pad to the stride, and to at least two strides: instance norm needs > 1 value per
+        # channel at the 1/stride bottleneck.
         stride = self.model.stride
-        pad_h, pad_w = math.ceil(h / stride) * stride - h, math.ceil(w / stride) * stride - w
+        pad_h = max(math.ceil(h / stride), 2) * stride - h
+        pad_w = max(math.ceil(w / stride), 2) * stride - w
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # [N,3,h,w] -> [N,3,h',w']
         x = x.contiguous(memory_format=self.memory_format)

@@ -75,6 +75,12 @@ def test_torch_in_torch_out_and_single_frames(model: pomagan_post.Pomagan) -> No
     np.testing.assert_allclose(alpha.numpy(), batch_alpha[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("size", [(2, 2), (7, 300), (20, 20)])
+def test_tiny_frames_are_padded_enough(model: pomagan_post.Pomagan, size: tuple[int, int]) -> None:
+    alpha = Engine(model, device="cpu").predict_alpha(_frames(1, *size))
+    assert alpha.shape == (1, *size) and np.isfinite(alpha).all()
+
+
 def test_nan_and_out_of_range_input_gives_finite_alpha(model: pomagan_post.Pomagan) -> None:
     frames = _frames(1, 48, 48)
     frames[0, :10] = np.nan

@@ -1,0 +1,127 @@
+"""Few-step CPU training runs of both stages: checkpoints, resume, DDP, render with the result."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import pomagan_post
+from pomagan_train.cli import main as train_cli
+
+TINY = [
+    "--variant", "fast", "--size", "64x48", "--batch-size", "2", "--device", "cpu",
+    "--perceptual", "off", "--workers", "0", "--data", "synthetic:4", "--val-data", "synthetic:2",
+]
+
+
+def _log_steps(run: Path) -> list[int]:
+    with (run / "log.csv").open() as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle)]
+
+
+def _train(args: list[str]) -> None:
+    result = CliRunner().invoke(train_cli, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+@pytest.fixture(scope="module")
+def seg_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("seg")
+    _train(["seg", *TINY, "--out", str(run), "--steps", "2"])
+    return run
+
+
+def test_seg_stage_writes_an_inference_checkpoint(seg_run: Path) -> None:
+    info = pomagan_post.read_checkpoint_info(seg_run / "checkpoint.safetensors")
+    assert info["variant"] == "fast" and info["trained"] is False  # alpha not trained yet
+    assert info["meta"] == {"step": 2, "stage": "seg"}
+    assert info["recipe"]["seg"]["losses"]["perceptual"] == "off"  # the opt-out is recorded
+    assert info["recipe"]["seg"]["steps_done"] == 2
+    assert (seg_run / "train_state.pt").is_file() and (seg_run / "config.yaml").is_file()
+    assert _log_steps(seg_run) == [1, 2]
+
+
+def test_resume_continues_from_the_saved_step(seg_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "resumed"
+    import shutil
+
+    shutil.copytree(seg_run, run)
+    before = pomagan_post.load_checkpoint(run / "checkpoint.safetensors").state_dict()
+    _train(["seg", "--out", str(run), "--resume", "--steps", "4", "--device", "cpu"])
+    assert _log_steps(run) == [1, 2, 3, 4]
+    after = pomagan_post.load_checkpoint(run / "checkpoint.safetensors")
+    assert after.checkpoint_info["meta"]["step"] == 4
+    changed = [k for k, v in after.state_dict().items() if k.startswith("segmentation.") and not (v == before[k]).all()]
+    assert changed, "resumed training did not update the segmentation network"
+    unchanged_alpha = all((v == before[k]).all() for k, v in after.state_dict().items() if k.startswith("alpha."))
+    assert unchanged_alpha
+
+
+def test_alpha_stage_then_render_with_the_checkpoint(seg_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "alpha"
+    _train(["alpha", *TINY, "--out", str(run), "--steps", "2", "--seg-weights", str(seg_run / "checkpoint.safetensors")])
+    ckpt = run / "checkpoint.safetensors"
+    model = pomagan_post.load_checkpoint(ckpt)
+    info = model.checkpoint_info
+    assert info["trained"] is True and set(info["recipe"]) == {"seg", "alpha"}
+    seg_model = pomagan_post.load_checkpoint(seg_run / "checkpoint.safetensors")
+    # The segmentation network was frozen in the alpha stage.
+    for key, value in seg_model.state_dict().items():
+        if key.startswith("segmentation."):
+            assert (model.state_dict()[key] == value).all(), key
+
+    import numpy as np
+
+    from pomagan_post.cli import main as post_cli
+
+    image = tmp_path / "still.png"
+    import cv2
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(image), (rng.random((48, 64, 3)) * 255).astype(np.uint8))
+    result = CliRunner().invoke(post_cli, ["render", str(image), "--weights", str(ckpt), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    outputs = sorted(p.name for p in (tmp_path / "still_pomagan").iterdir())
+    assert any("alpha" in name for name in outputs) and any("fg" in name for name in outputs)
+
+
+def test_alpha_stage_needs_seg_weights(tmp_path: Path) -> None:
+    result = CliRunner().invoke(train_cli, ["alpha", *TINY, "--out", str(tmp_path / "x"), "--steps", "1"])
+    assert result.exit_code != 0 and "--seg-weights" in result.output
+
+
+def test_variant_mismatch_is_a_clear_error(seg_run: Path, tmp_path: Path) -> None:
+    args = [*TINY, "--out", str(tmp_path / "x"), "--steps", "1", "--seg-weights", str(seg_run / "checkpoint.safetensors")]
+    args[args.index("fast")] = "paper"
+    result = CliRunner().invoke(train_cli, ["alpha", *args])
+    assert result.exit_code == 5
+    assert "holds variant 'fast' but the config trains 'paper'; pass --variant fast" in result.output
+
+
+def test_missing_vgg_weights_stop_before_training(tmp_path: Path) -> None:
+    args = [a for a in TINY if a not in ("--perceptual", "off")]
+    missing = tmp_path / "vgg19.pth"
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(tmp_path / "x"), "--steps", "1",
+                                            "--vgg-weights", str(missing)])
+    assert result.exit_code == 5
+    assert f"VGG-19 weights for the perceptual loss not found: {missing}" in result.output
+
+
+def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "pomagan_train.cli", "seg", *TINY, "--out", str(run), "--steps", "2", "--val-data", "none",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")
+    assert info["meta"]["step"] == 2
+    assert _log_steps(run) == [1, 2]
