@@ -3,8 +3,11 @@
 Frames arrive in model colour space (display-referred sRGB-encoded floats in [0, 1], any size).
 Per batch: to the device -> resize to the working resolution (aspect kept, short side
 ``working_size``, never upscaled) -> pad to the network stride -> segmentation then alpha under
-autocast (fp16/bf16 on CUDA, fp32 on CPU), channels_last -> crop -> upsample alpha to the full
-frame -> foreground.
+autocast (fp16/bf16 on CUDA, fp32 on CPU), channels_last -> crop -> alpha to the full frame by a fast
+guided filter on the full-resolution frame (:func:`~pomagan_post.refine.guided_upsample`; bilinear
+selectable) -> foreground colour estimated from the compositing equation
+(:func:`~pomagan_post.refine.estimate_foreground`, in the image's own light; ``alpha x image``
+selectable), returned premultiplied.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ import torch.nn.functional as F
 
 from .errors import BadInputError, DeviceError
 from .models import Pomagan
+from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 
-__all__ = ["Engine", "resolve_device", "resolve_precision", "PRECISIONS"]
+__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_device", "resolve_precision", "working_shape"]
+
+UPSAMPLERS = {"guided": guided_upsample, "bilinear": bilinear_upsample}
+FOREGROUNDS = ("estimate", "multiply")
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -61,6 +68,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return _DTYPES[name]
 
 
+def working_shape(height: int, width: int, working_size: int) -> tuple[int, int]:
+    """Size (h, w) the network sees for a frame: short side ``working_size``, aspect kept,
+    never upscaled (before padding to the stride)."""
+    scale = min(1.0, working_size / min(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def _is_torch(x: Any) -> bool:
     return isinstance(x, torch.Tensor)
 
@@ -97,6 +111,9 @@ class Engine:
             never upscaled; 768 matches the paper's 1280x768 training size).
         batch_size: frames per forward pass.
         channels_last: run convolutions in NHWC memory format.
+        upsample: ``guided`` (fast guided filter on the full frame, keeps hair) or ``bilinear``.
+        foreground: ``estimate`` (solve I = aF + (1 - a)B for F, no background spill) or
+            ``multiply`` (``alpha x image``).
     """
 
     def __init__(
@@ -107,6 +124,8 @@ class Engine:
         working_size: int = 768,
         batch_size: int = 4,
         channels_last: bool = True,
+        upsample: str = "guided",
+        foreground: str = "estimate",
     ) -> None:
         if not isinstance(model, Pomagan):
             raise TypeError(f"Engine expects a Pomagan model, got {type(model).__name__}")
@@ -114,6 +133,12 @@ class Engine:
             raise BadInputError(f"working_size must be at least {model.stride}, got {working_size}")
         if int(batch_size) < 1:
             raise BadInputError(f"batch_size must be at least 1, got {batch_size}")
+        if upsample not in UPSAMPLERS:
+            raise BadInputError(f"unknown upsample {upsample!r}; use one of {', '.join(UPSAMPLERS)}")
+        if foreground not in FOREGROUNDS:
+            raise BadInputError(f"unknown foreground {foreground!r}; use one of {', '.join(FOREGROUNDS)}")
+        self.upsample = upsample
+        self.foreground_method = foreground
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.working_size = int(working_size)
@@ -125,13 +150,13 @@ class Engine:
         precision = {v: k for k, v in _DTYPES.items()}[self.dtype]
         return (
             f"Engine(variant={self.model.variant!r}, device={str(self.device)!r}, "
-            f"precision={precision!r}, working_size={self.working_size}, batch_size={self.batch_size})"
+            f"precision={precision!r}, working_size={self.working_size}, batch_size={self.batch_size}, "
+            f"upsample={self.upsample!r}, foreground={self.foreground_method!r})"
         )
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """Size (h, w) the network sees for a ``height`` x ``width`` frame, before stride padding."""
-        scale = min(1.0, self.working_size / min(height, width))
-        return max(1, round(height * scale)), max(1, round(width * scale))
+        return working_shape(height, width, self.working_size)
 
     @torch.inference_mode()
     def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,32 +205,52 @@ class Engine:
             x = torch.nan_to_num(chunk.permute(0, 3, 1, 2).float(), nan=0.0, posinf=1.0, neginf=0.0)
             x = x.clamp_(0.0, 1.0)  # [n, H, W, 3] -> [n, 3, H, W]
             alpha_low, _ = self.infer(x)
-            alpha = F.interpolate(alpha_low, size=(height, width), mode="bilinear", align_corners=False)
+            alpha = alpha_low
+            if alpha_low.shape[-2:] != x.shape[-2:]:  # at full size already: nothing to upsample
+                alpha = UPSAMPLERS[self.upsample](alpha_low, x)  # [n, 1, h, w] -> [n, 1, H, W]
             out.append(alpha[:, 0].clamp_(0.0, 1.0).to(batch.device))  # [n, H, W]
         alpha = torch.cat(out)
         if single:
             alpha = alpha[0]
         return alpha if _is_torch(frames) else alpha.numpy()
 
+    @torch.inference_mode()
     def foreground(self, image: Any, alpha: Any) -> Any:
-        """Premultiplied foreground ``alpha x image`` in the image's own colour values.
+        """Premultiplied foreground ``alpha x F`` in the image's own colour values.
+
+        F is estimated from the compositing equation (``foreground="estimate"``) so edges carry
+        no background colour, or taken as the image itself (``"multiply"``).
 
         Args:
-            image: [N, H, W, 3] (or [H, W, 3]) float, any light (scene-linear values > 1 kept).
+            image: [N, H, W, 3] (or [H, W, 3]) float, any light (scene-linear values > 1 kept;
+                pass linear values for scene-linear sources: the equation holds in linear light).
             alpha: [N, H, W] (or [H, W]) in [0, 1].
         Returns:
             float32 premultiplied foreground with the image's shape and array type.
         """
         if _is_torch(image) != _is_torch(alpha):
             raise BadInputError("image and alpha must both be numpy arrays or both torch tensors")
-        if tuple(image.shape[:-1]) != tuple(alpha.shape) or image.shape[-1] != 3:
+        if tuple(image.shape[:-1]) != tuple(alpha.shape) or image.shape[-1] != 3 or image.ndim not in (3, 4):
             raise BadInputError(
                 f"image {tuple(image.shape)} and alpha {tuple(alpha.shape)} do not match "
-                "([..., H, W, 3] and [..., H, W])"
+                "([N, H, W, 3] and [N, H, W], or one frame)"
             )
-        if _is_torch(image):
-            return image.float() * alpha.float().unsqueeze(-1)
-        return np.asarray(image, dtype=np.float32) * np.asarray(alpha, dtype=np.float32)[..., None]
+        images = image if _is_torch(image) else torch.from_numpy(np.asarray(image, dtype=np.float32))
+        alphas = alpha if _is_torch(alpha) else torch.from_numpy(np.asarray(alpha, dtype=np.float32))
+        single = images.ndim == 3
+        if single:
+            images, alphas = images.unsqueeze(0), alphas.unsqueeze(0)
+        out = []
+        for start in range(0, images.shape[0], self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            img = images[chunk].to(self.device).permute(0, 3, 1, 2).float()  # [n, 3, H, W]
+            a = alphas[chunk].to(self.device).unsqueeze(1).float()  # [n, 1, H, W]
+            fg = premultiplied_foreground(img, a, method=self.foreground_method)
+            out.append(fg.permute(0, 2, 3, 1).to(images.device))  # [n, H, W, 3]
+        result = torch.cat(out)
+        if single:
+            result = result[0]
+        return result if _is_torch(image) else result.numpy()
 
     def process(self, frames: Any) -> tuple[Any, Any]:
         """(alpha, premultiplied foreground) for frames in model colour space; see

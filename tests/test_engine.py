@@ -28,7 +28,7 @@ def _frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_odd_size_gives_full_resolution_outputs(model: pomagan_post.Pomagan, batch: int) -> None:
-    engine = Engine(model, device=TEST_DEVICE, working_size=128, batch_size=2)
+    engine = Engine(model, device=TEST_DEVICE, working_size=128, batch_size=2, foreground="multiply")
     frames = _frames(batch, 563, 1001)
     alpha, fg = engine.process(frames)
     assert isinstance(alpha, np.ndarray) and isinstance(fg, np.ndarray)
@@ -36,6 +36,28 @@ def test_odd_size_gives_full_resolution_outputs(model: pomagan_post.Pomagan, bat
     assert alpha.dtype == np.float32 and fg.dtype == np.float32
     assert 0.0 <= alpha.min() and alpha.max() <= 1.0
     np.testing.assert_allclose(fg, frames * alpha[..., None], rtol=1e-6, atol=1e-6)
+
+
+def test_default_engine_refines_edges_and_estimates_foreground(model: pomagan_post.Pomagan) -> None:
+    """Guided upsampling and foreground estimation are the defaults (see pomagan_post.refine)."""
+    from pomagan_post.refine import guided_upsample, premultiplied_foreground
+
+    engine = Engine(model, device="cpu", working_size=64)
+    assert (engine.upsample, engine.foreground_method) == ("guided", "estimate")
+    frames = _frames(2, 120, 200)
+    alpha, fg = engine.process(frames)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    alpha_low, _ = engine.infer(x)
+    assert alpha_low.shape[-2:] == (64, 107)
+    np.testing.assert_allclose(alpha, guided_upsample(alpha_low, x)[:, 0].numpy(), atol=1e-6)
+    expected = premultiplied_foreground(x, torch.from_numpy(alpha)[:, None], method="estimate")
+    np.testing.assert_allclose(fg, expected.permute(0, 2, 3, 1).numpy(), atol=1e-5)
+    bilinear = Engine(model, device="cpu", working_size=64, upsample="bilinear").predict_alpha(frames)
+    assert np.abs(bilinear - alpha).max() > 1e-3
+    with pytest.raises(BadInputError, match="unknown upsample 'nearest'"):
+        Engine(model, device="cpu", upsample="nearest")
+    with pytest.raises(BadInputError, match="unknown foreground 'guess'"):
+        Engine(model, device="cpu", foreground="guess")
 
 
 def test_working_shape_keeps_aspect_and_never_upscales(model: pomagan_post.Pomagan) -> None:
@@ -69,7 +91,7 @@ def test_torch_in_torch_out_and_single_frames(model: pomagan_post.Pomagan) -> No
     engine = Engine(model, device="cpu")
     frame = torch.from_numpy(_frames(1, 40, 50)[0])
     alpha, fg = engine.process(frame)
-    assert isinstance(alpha, torch.Tensor) and alpha.shape == (40, 50)
+    assert isinstance(alpha, torch.Tensor) and isinstance(fg, torch.Tensor) and alpha.shape == (40, 50)
     assert fg.shape == (40, 50, 3)
     batch_alpha = engine.predict_alpha(frame.unsqueeze(0).numpy())
     np.testing.assert_allclose(alpha.numpy(), batch_alpha[0], atol=1e-6)
@@ -91,10 +113,11 @@ def test_nan_and_out_of_range_input_gives_finite_alpha(model: pomagan_post.Pomag
 
 def test_foreground_keeps_values_above_one(model: pomagan_post.Pomagan) -> None:
     """Scene-linear highlights survive premultiplication (nothing clamps the image)."""
-    engine = Engine(model, device="cpu")
     image = np.full((1, 4, 4, 3), 5.0, np.float32)
     alpha = np.full((1, 4, 4), 0.5, np.float32)
-    np.testing.assert_allclose(engine.foreground(image, alpha), 2.5)
+    for method in ("estimate", "multiply"):
+        engine = Engine(model, device="cpu", foreground=method)
+        np.testing.assert_allclose(engine.foreground(image, alpha), 2.5, rtol=1e-5)
     with pytest.raises(BadInputError, match="do not match"):
         engine.foreground(image, alpha[:, :3])
 
