@@ -1,7 +1,8 @@
 """POMAGAN Post: portrait matting for film and video post-production.
 
 Public API (stable names): :func:`create_model`, :func:`list_models`, :func:`load_checkpoint`,
-:func:`save_checkpoint`, :class:`Engine`, and the errors in :mod:`pomagan_post.errors`.
+:func:`save_checkpoint`, :class:`Engine`, :func:`render`, :func:`estimate_foreground`,
+:func:`guided_upsample`, and the errors in :mod:`pomagan_post.errors`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .errors import (
 from .models import Pomagan, PomaganConfig, create_model, list_models, model_stats
 from .checkpoint import bundled_checkpoint_path, load_checkpoint, read_checkpoint_info, save_checkpoint
 from .engine import Engine
+from .refine import estimate_foreground, guided_upsample
+from .renderer import RenderReport, render
 
 __all__ = [
     "__version__",
@@ -29,15 +32,19 @@ __all__ = [
     "Engine",
     "MissingFramesError",
     "Pomagan",
+    "RenderReport",
     "PomaganConfig",
     "PomaganError",
     "UnsupportedFormatError",
     "WeightsNotFoundError",
     "bundled_checkpoint_path",
     "create_model",
+    "estimate_foreground",
+    "guided_upsample",
     "list_models",
     "load_checkpoint",
     "model_stats",
     "read_checkpoint_info",
+    "render",
     "save_checkpoint",
 ]

@@ -88,3 +88,93 @@ def info(weights: str | None, stats: bool) -> None:
     out(f"  trained on: {ckpt['training_data'] or 'nothing (untrained)'}")
     if ckpt["created"]:
         out(f"  created: {ckpt['created']}")
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: <stem>_pomagan/ beside the input).")
+@click.option("--outputs", default="alpha,fg", show_default=True, metavar="KINDS",
+              help="Comma-separated outputs to write: alpha, fg (comp comes with --comp).")
+@click.option("--alpha-name", default=None, metavar="PATTERN",
+              help="Alpha file or pattern, e.g. matte.####.exr or matte.mov (relative: in the output folder).")
+@click.option("--fg-name", default=None, metavar="PATTERN", help="Foreground file or pattern.")
+@click.option("--comp-name", default=None, metavar="PATTERN", help="Composite file or pattern.")
+@click.option("-f", "--format", "format_", default=None, metavar="FORMAT",
+              help="exr, png, tiff, dpx (image sequence) or video (default: the input's family).")
+@click.option("--codec", default="prores4444", show_default=True, metavar="CODEC",
+              help="Video codec: prores4444 (yuva444p10le .mov), png (PNG in .mov) or ffv1 (.mkv).")
+@click.option("--frames", default=None, metavar="RANGE",
+              help="Frame range: 1001-1100, 1001-1100x2, 1001,1005-1010 (default: all; "
+                   "video frames count from 0).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", default="auto", show_default=True,
+              help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")
+@click.option("--batch-size", type=int, default=4, show_default=True,
+              help="Frames per forward pass (halved automatically on GPU out-of-memory).")
+@click.option("--working-size", type=int, default=None,
+              help="Short side of the resolution the network runs at "
+                   "[default: the checkpoint's, else 768].")
+@click.option("--weights", type=click.Path(dir_okay=False), envvar="POMAGAN_WEIGHTS", default=None,
+              help="Checkpoint (default: the bundled one; env POMAGAN_WEIGHTS).")
+@click.option("--skip-existing", is_flag=True,
+              help="Keep frames whose outputs all exist (resume a crashed or split render).")
+@click.option("--on-error", default="stop", show_default=True, metavar="stop|skip",
+              help="stop at a missing/corrupt input frame, or skip it, list it and exit non-zero.")
+@click.option("--premultiplied/--straight", default=None,
+              help="Foreground alpha convention. Default: the format's - premultiplied for EXR, "
+                   "TIFF and ProRes; straight for PNG, DPX, PNG-in-MOV and FFV1. Labelled in the files.")
+@click.option("--comp", default=None, metavar="COLOR|IMAGE",
+              help="Also write a composite over a colour (green, #00b140, 0.5,0.5,0.5: display "
+                   "values) or an image, for review.")
+@click.option("--colorspace", default=None, metavar="NAME",
+              help="Input colour space override: linear, srgb, rec709, cineon, pq, hlg or an "
+                   "OpenColorIO name (e.g. ACEScg). Outputs stay in it.")
+@click.option("--audio/--no-audio", default=True, show_default=True,
+              help="Carry a video's audio into the foreground video.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still print).")
+@_one_line_errors
+def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | None,
+           fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
+           frames: str | None, device: str, precision: str, batch_size: int, working_size: int | None,
+           weights: str | None, skip_existing: bool, on_error: str, premultiplied: bool | None,
+           comp: str | None, colorspace: str | None, audio: bool, quiet: bool) -> None:
+    """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
+    %04d, $F4, @), a folder holding one sequence, or a single image.
+
+    With no options, writes <stem>_alpha and <stem>_fg next to the input in <stem>_pomagan/,
+    in the input's family (sequence -> same frame numbers, image -> image, video -> ProRes 4444).
+    """
+    from .errors import MissingFramesError
+    from .io.sequence import format_frame_list
+    from .renderer import render as render_shot
+
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    try:
+        report = render_shot(
+            input, output_dir=output_dir,
+            outputs=[k.strip() for k in outputs.split(",") if k.strip()],
+            alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_,
+            codec=codec, frames=frames, device=device, precision=precision,
+            batch_size=batch_size, working_size=working_size, weights=weights,
+            skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
+            comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
+    except PomaganError:
+        raise
+    except OSError as exc:  # disk full, permission denied, ...: one line, not a traceback
+        raise PomaganError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+    if report.written:
+        say(f"wrote {len(report.written)} frame(s) in {report.seconds:.1f} s ({report.fps:.2f} fps):")
+    if report.skipped_existing:
+        say(f"skipped {len(report.skipped_existing)} frame(s) already rendered")
+    for kind, path in report.outputs.items():
+        label = f" ({report.alpha_mode})" if kind == "fg" else ""
+        say(f"  {kind}: {path}{label}")
+    if report.failed:
+        for frame, reason in sorted(report.failed.items()):
+            click.echo(f"pomagan-post: frame {frame} failed: {reason}", err=True)
+        error = MissingFramesError(
+            f"{len(report.failed)} frame(s) not rendered: {format_frame_list(report.failed)}",
+            sorted(report.failed))
+        click.echo(f"pomagan-post: error: {error}", err=True)
+        sys.exit(error.exit_code)

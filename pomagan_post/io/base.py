@@ -31,7 +31,11 @@ class ClipInfo:
         fps: frames per second when known.
         pixel_aspect: pixel aspect ratio.
         timecode: start timecode ``HH:MM:SS:FF`` when known.
-        metadata: format-specific extras sinks may carry over (EXR windows, codec names, ...).
+        metadata: format-specific extras sinks may carry over. Keys in use: ``bits`` and
+            ``pixel_type`` (stored depth), ``data_window`` / ``display_window`` (EXR),
+            ``attributes`` (OIIO attributes to carry), ``frame_origin`` (the frame the timecode
+            and audio start at), and for video ``codec``, ``pix_fmt``, ``has_audio``, colour
+            tags.
     """
 
     width: int
@@ -47,7 +51,11 @@ class ClipInfo:
 
 @runtime_checkable
 class FrameSource(Protocol):
-    """Yields ``(frame_number, rgb)`` with rgb float32 [H, W, 3]; opened with ``with``."""
+    """Yields ``(frame_number, rgb)`` with rgb float32 [H, W, 3]; opened with ``with``.
+
+    A source that can skip unreadable frames (``on_error="skip"``) lists them in an optional
+    ``failed: dict[int, str]`` attribute (frame number -> reason), which ``render`` reports.
+    """
 
     info: ClipInfo
 

@@ -1,0 +1,84 @@
+"""Regenerate the example still and clip from a public-domain photograph.
+
+``skimage.data.astronaut()`` is NASA's portrait of astronaut Eileen Collins (public domain,
+photograph by NASA). This script writes, next to itself:
+
+* ``astronaut.png``: the 512x512 photograph, 8-bit sRGB.
+* ``astronaut_pan.mp4``: 24 frames at 24 fps, 640x360, H.264 yuv420p (BT.709 tagged): a slow
+  push-in and pan over the same photograph, so ``pomagan-post render`` has a clip to chew on.
+
+Needs ``scikit-image`` (only for the photograph), ``av`` and ``opencv-python-headless``::
+
+    pip install scikit-image
+    python examples/make_examples.py
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SIZE = (640, 360)
+FRAMES = 24
+FPS = Fraction(24)
+
+
+def photograph() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()  # uint8 [512, 512, 3], sRGB
+
+
+def write_still(image: np.ndarray, path: Path) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def pan_frames(image: np.ndarray) -> list[np.ndarray]:
+    """16:9 crops that shrink (push in) and drift right, resized to 640x360."""
+    h, w = image.shape[:2]
+    frames = []
+    for i in range(FRAMES):
+        t = i / (FRAMES - 1)
+        crop_w = w * (1.0 - 0.2 * t)  # 512 -> 410 px wide
+        crop_h = crop_w * SIZE[1] / SIZE[0]
+        cx = w / 2 + 20 * t
+        cy = h * 0.3 - 30 * t  # keep the top of the head in frame as the crop tightens
+        x0 = int(round(np.clip(cx - crop_w / 2, 0, w - crop_w)))
+        y0 = int(round(np.clip(cy - crop_h / 2, 0, h - crop_h)))
+        crop = image[y0:y0 + int(round(crop_h)), x0:x0 + int(round(crop_w))]
+        frames.append(cv2.resize(crop, SIZE, interpolation=cv2.INTER_CUBIC))
+    return frames
+
+
+def write_clip(frames: list[np.ndarray], path: Path) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height = SIZE
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "20", "preset": "medium"}
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def main() -> None:
+    image = photograph()
+    write_still(image, HERE / "astronaut.png")
+    write_clip(pan_frames(image), HERE / "astronaut_pan.mp4")
+    for name in ("astronaut.png", "astronaut_pan.mp4"):
+        print(f"{HERE / name}: {(HERE / name).stat().st_size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Colour: from a file's own encoding to the model's space and back.
+
+The model sees **display-referred, sRGB-encoded floats in [0, 1]** ("model space"). Sources yield
+pixels in the file's own encoding and sinks write them back in it: only the copy the network
+looks at is converted. Foreground colour is estimated from the original values, so a scene-linear
+plate gives a scene-linear foreground that keeps its values above 1.
+
+Colour spaces (names accepted by :func:`to_model`, :func:`from_model` and ``--colorspace``):
+
+``linear``
+    Scene-linear Rec.709/sRGB primaries (EXR and HDR files by default). To model space: negative
+    values clip to 0, then the sRGB OETF, then a soft clip that leaves encoded values up to the
+    knee ``k = 0.9`` (linear 0.79) untouched and rolls everything above off towards 1::
+
+        e = srgb_oetf(max(x, 0))
+        y = e                                   if e <= k
+        y = k + (1 - k) * tanh((e - k) / (1 - k))  otherwise
+
+    The curve is continuous with slope 1 at the knee and monotonic, so highlights up to any
+    value keep their order until float32 rounds them to 1 (linear 1.0 -> 0.976, 2.0 -> 0.99998,
+    4.0 -> 1.0). :func:`from_model` inverts it (1.0 maps back to linear ~3.5, the end of what
+    32-bit floats resolve).
+``srgb``
+    sRGB-encoded display-referred values (8/16-bit PNG, TIFF, JPEG): model space already;
+    clipped to [0, 1].
+``rec709``
+    Decoded video R'G'B' (Rec.709/BT.1886). Treated as display-referred signal values and fed
+    to the model unchanged: the model was trained on display-referred images, and the
+    difference between the BT.1886 and sRGB encodings (a pure 2.4 power against sRGB's
+    piecewise ~2.2) is smaller than the variation of real footage. Clipped to [0, 1].
+``cineon``
+    Cineon/Kodak printing-density log (10-bit DPX whose header says "Printing density" or
+    "Logarithmic"): code value ``cv`` in [0, 1] -> linear with reference white 685, reference
+    black 95, 0.002 density per code value, negative-film gamma 0.6
+    (``lin = (10 ** ((1023 cv - 685) * 0.002 / 0.6) - b) / (1 - b)``, ``b`` the value at 95),
+    then the ``linear`` path.
+``pq`` / ``hlg``
+    HDR video signals (as :mod:`pomagan_post.io.video` labels them from the stream's transfer
+    tag). ``pq``: SMPTE ST 2084 EOTF to nits, 100 nits = linear 1.0. ``hlg``: the BT.2100 HLG
+    inverse OETF, scaled so reference white (signal 0.75) is linear 1.0. Then the ``linear``
+    path.
+any OpenColorIO colour space name
+    Any name or alias OpenImageIO's colour configuration knows (``ACEScg``, ``lin_ap1``,
+    ``g22_rec709``, ``ACEScct``, ... from ``$OCIO`` or OIIO's built-in config). Converted with
+    :func:`OpenImageIO.ImageBufAlgo.colorconvert` to linear Rec.709, then the ``linear`` path.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import BadInputError
+
+__all__ = [
+    "COLORSPACES",
+    "SOFT_CLIP_KNEE",
+    "resolve_colorspace",
+    "detect_colorspace",
+    "is_linear",
+    "to_model",
+    "from_model",
+    "srgb_oetf",
+    "srgb_eotf",
+    "soft_clip",
+    "soft_unclip",
+    "cineon_to_linear",
+    "linear_to_cineon",
+    "pq_to_linear",
+    "linear_to_pq",
+    "hlg_to_linear",
+    "linear_to_hlg",
+]
+
+#: The colour spaces handled natively; any OCIO name OpenImageIO knows is accepted as well.
+COLORSPACES = ("linear", "srgb", "rec709", "cineon", "pq", "hlg")
+SOFT_CLIP_KNEE = 0.9
+
+_ALIASES = {
+    "linear": "linear", "lin": "linear", "lin_rec709": "linear", "lin_srgb": "linear",
+    "lin_rec709_scene": "linear", "linear rec.709 (srgb)": "linear", "scene-linear": "linear",
+    "srgb": "srgb", "srgb_tx": "srgb", "srgb_rec709_scene": "srgb", "srgb_texture": "srgb",
+    "srgb encoded rec.709 (srgb)": "srgb", "srgb - display": "srgb", "srgb_rec709_display": "srgb",
+    "rec709": "rec709", "rec.709": "rec709", "bt709": "rec709", "bt.709": "rec709",
+    "itu-r bt.709": "rec709", "rec.1886 rec.709 - display": "rec709",
+    "cineon": "cineon", "log": "cineon", "kodaklog": "cineon", "printing density": "cineon",
+    "pq": "pq", "st2084": "pq", "smpte2084": "pq", "hlg": "hlg", "arib-std-b67": "hlg",
+}
+_OCIO_LINEAR = "Linear Rec.709 (sRGB)"
+
+# DPX "dpx:Transfer" header values (as OpenImageIO spells them) -> colour space.
+_DPX_TRANSFER = {
+    "printing density": "cineon",
+    "logarithmic": "cineon",
+    "adx": "cineon",
+    "linear": "linear",
+    "itu-r 709-4": "rec709",
+    "smpte 274m": "rec709",
+    "unspecified video": "rec709",
+    "itu-r 601-5 system b or g": "rec709",
+    "itu-r 601-5 system m": "rec709",
+    "ntsc composite video": "rec709",
+    "pal composite video": "rec709",
+}
+
+
+@lru_cache(maxsize=1)
+def _config() -> Any:
+    import OpenImageIO as oiio
+
+    return oiio.ColorConfig()
+
+
+def _ocio_name(name: str) -> str | None:
+    """The OCIO colour space a name or alias resolves to, or ``None``."""
+    try:
+        resolved = _config().getColorSpaceNameByRole(name)
+    except Exception:  # a broken $OCIO config: treat as unknown
+        return None
+    return resolved or None
+
+
+def resolve_colorspace(name: str) -> str:
+    """Canonical name: one of :data:`COLORSPACES`, or an OCIO colour space name.
+
+    Raises :class:`BadInputError` for names neither we nor OpenImageIO's config know.
+    """
+    key = str(name).strip()
+    native = _ALIASES.get(key.lower())
+    if native:
+        return native
+    ocio = _ocio_name(key)
+    if ocio:
+        return _ALIASES.get(ocio.lower(), ocio)
+    known = ", ".join(COLORSPACES)
+    raise BadInputError(
+        f"unknown colour space {name!r}: use {known} or an OpenColorIO colour space name "
+        "(set $OCIO for a studio config)"
+    )
+
+
+def detect_colorspace(format_name: str, attributes: Mapping[str, Any], pixel_type: str) -> str:
+    """Colour space of an image file from its format, header attributes and pixel type.
+
+    The header wins where it says something (``oiio:ColorSpace``, DPX ``dpx:Transfer``);
+    otherwise EXR/HDR and float TIFF are ``linear``, DPX is ``rec709`` and every integer format
+    is ``srgb``.
+    """
+    fmt = format_name.lower()
+    if fmt == "dpx":
+        transfer = str(attributes.get("dpx:Transfer", "")).strip().lower()
+        if transfer in _DPX_TRANSFER:
+            return _DPX_TRANSFER[transfer]
+    label = attributes.get("oiio:ColorSpace")
+    if label:
+        try:
+            return resolve_colorspace(str(label))
+        except BadInputError:
+            pass
+    if fmt in ("openexr", "hdr", "rla") or (fmt == "tiff" and pixel_type in ("float", "half", "double")):
+        return "linear"
+    if fmt in ("dpx", "cineon"):
+        return "cineon" if fmt == "cineon" else "rec709"
+    return "srgb"
+
+
+def is_linear(colorspace: str) -> bool:
+    """Whether values are scene-linear (premultiplication is exact there)."""
+    name = resolve_colorspace(colorspace)
+    if name in COLORSPACES:
+        return name == "linear"
+    try:
+        return bool(_config().isColorSpaceLinear(name))
+    except Exception:
+        return False
+
+
+# --- transfer functions -----------------------------------------------------------------------
+
+def srgb_oetf(linear: np.ndarray) -> np.ndarray:
+    """Linear -> sRGB-encoded (IEC 61966-2-1), extended above 1 by the same power law."""
+    x = np.maximum(linear, 0.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def srgb_eotf(encoded: np.ndarray) -> np.ndarray:
+    """sRGB-encoded -> linear; the inverse of :func:`srgb_oetf`."""
+    e = np.maximum(encoded, 0.0)
+    return np.where(e <= 0.04045, e / 12.92, np.power((e + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
+def soft_clip(encoded: np.ndarray, knee: float = SOFT_CLIP_KNEE) -> np.ndarray:
+    """Identity up to ``knee``, then a tanh roll-off that approaches (never passes) 1."""
+    span = 1.0 - knee
+    over = np.tanh(np.maximum(encoded - knee, 0.0) / span) * span + knee
+    return np.where(encoded <= knee, encoded, over).astype(np.float32)
+
+
+def soft_unclip(clipped: np.ndarray, knee: float = SOFT_CLIP_KNEE) -> np.ndarray:
+    """Inverse of :func:`soft_clip` (values at or above 1 come back as the largest finite one)."""
+    span = 1.0 - knee
+    t = np.clip((clipped - knee) / span, 0.0, 1.0 - 1e-7)
+    return np.where(clipped <= knee, clipped, knee + span * np.arctanh(t)).astype(np.float32)
+
+
+_CIN_WHITE, _CIN_BLACK, _CIN_GAMMA, _CIN_DENSITY = 685.0, 95.0, 0.6, 0.002
+_CIN_OFFSET = 10.0 ** ((_CIN_BLACK - _CIN_WHITE) * _CIN_DENSITY / _CIN_GAMMA)
+
+
+def cineon_to_linear(code: np.ndarray) -> np.ndarray:
+    """Cineon log code values (10-bit scaled to [0, 1]) -> scene linear (685 -> 1, 95 -> 0)."""
+    power = (np.asarray(code, np.float32) * 1023.0 - _CIN_WHITE) * _CIN_DENSITY / _CIN_GAMMA
+    return ((np.power(10.0, power) - _CIN_OFFSET) / (1.0 - _CIN_OFFSET)).astype(np.float32)
+
+
+def linear_to_cineon(linear: np.ndarray) -> np.ndarray:
+    """Scene linear -> Cineon log code values in [0, 1]; the inverse of :func:`cineon_to_linear`."""
+    x = np.maximum(np.asarray(linear, np.float32) * (1.0 - _CIN_OFFSET) + _CIN_OFFSET, 1e-10)
+    code = (np.log10(x) * _CIN_GAMMA / _CIN_DENSITY + _CIN_WHITE) / 1023.0
+    return np.clip(code, 0.0, 1.0).astype(np.float32)
+
+
+_PQ_M1, _PQ_M2 = 2610 / 16384, 2523 / 4096 * 128
+_PQ_C1, _PQ_C2, _PQ_C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+_PQ_SDR_WHITE = 100.0 / 10000.0
+_HLG_A, _HLG_B, _HLG_C = 0.17883277, 0.28466892, 0.55991073
+
+
+def pq_to_linear(signal: np.ndarray) -> np.ndarray:
+    """SMPTE ST 2084 signal -> linear with 100 nits at 1.0."""
+    e = np.power(np.clip(signal, 0.0, 1.0), 1 / _PQ_M2)
+    nits = np.power(np.maximum(e - _PQ_C1, 0.0) / (_PQ_C2 - _PQ_C3 * e), 1 / _PQ_M1)
+    return (nits / _PQ_SDR_WHITE).astype(np.float32)
+
+
+def linear_to_pq(linear: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pq_to_linear`."""
+    y = np.power(np.clip(np.asarray(linear) * _PQ_SDR_WHITE, 0.0, 1.0), _PQ_M1)
+    return np.power((_PQ_C1 + _PQ_C2 * y) / (1 + _PQ_C3 * y), _PQ_M2).astype(np.float32)
+
+
+def _hlg_inverse_oetf(signal: np.ndarray) -> np.ndarray:
+    e = np.clip(signal, 0.0, 1.0)
+    with np.errstate(over="ignore"):
+        high = (np.exp((e - _HLG_C) / _HLG_A) + _HLG_B) / 12.0
+    return np.where(e <= 0.5, e * e / 3.0, high).astype(np.float32)
+
+
+_HLG_WHITE = float(_hlg_inverse_oetf(np.float32(0.75)))
+
+
+def hlg_to_linear(signal: np.ndarray) -> np.ndarray:
+    """BT.2100 HLG signal -> scene linear with reference white (0.75) at 1.0."""
+    return (_hlg_inverse_oetf(signal) / _HLG_WHITE).astype(np.float32)
+
+
+def linear_to_hlg(linear: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hlg_to_linear`."""
+    x = np.clip(np.asarray(linear, np.float32) * _HLG_WHITE, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        high = _HLG_A * np.log(np.maximum(12.0 * x - _HLG_B, 1e-12)) + _HLG_C
+    return np.where(x <= 1 / 12, np.sqrt(3.0 * x), high).astype(np.float32)
+
+
+_TO_LINEAR = {"cineon": cineon_to_linear, "pq": pq_to_linear, "hlg": hlg_to_linear}
+_FROM_LINEAR = {"cineon": linear_to_cineon, "pq": linear_to_pq, "hlg": linear_to_hlg}
+
+
+def _ocio_convert(rgb: np.ndarray, source: str, target: str) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    shape = rgb.shape
+    flat = np.ascontiguousarray(rgb.reshape(-1, shape[-2], shape[-1]), dtype=np.float32)
+    buf = oiio.ImageBuf(flat)
+    out = oiio.ImageBufAlgo.colorconvert(buf, source, target)
+    if out.has_error:
+        raise BadInputError(f"colour conversion {source!r} -> {target!r} failed: {out.geterror()}")
+    return np.asarray(out.get_pixels(oiio.FLOAT), np.float32).reshape(shape)
+
+
+def _finite(rgb: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(rgb, np.float32), nan=0.0, posinf=65504.0, neginf=0.0)
+
+
+def to_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
+    """Pixels in ``colorspace`` (float, ``[..., 3]``) -> model space, float32 in [0, 1].
+
+    NaN and infinities (which EXR files can hold) become 0 and the largest half value first.
+    """
+    name = resolve_colorspace(colorspace)
+    x = _finite(rgb)
+    if name in ("srgb", "rec709"):
+        return np.clip(x, 0.0, 1.0)
+    if name in _TO_LINEAR:
+        x = _TO_LINEAR[name](x)
+    elif name != "linear":
+        x = _ocio_convert(x, name, _OCIO_LINEAR)
+    return np.clip(soft_clip(srgb_oetf(x)), 0.0, 1.0)
+
+
+def from_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
+    """Model-space values (``[..., 3]`` in [0, 1]) -> ``colorspace``; inverse of :func:`to_model`.
+
+    Used for colours given in display terms (``--comp`` backgrounds); frames themselves never
+    make this round trip.
+    """
+    name = resolve_colorspace(colorspace)
+    x = np.clip(_finite(rgb), 0.0, 1.0)
+    if name in ("srgb", "rec709"):
+        return x
+    linear = srgb_eotf(soft_unclip(x))
+    if name == "linear":
+        return linear
+    if name in _FROM_LINEAR:
+        return _FROM_LINEAR[name](linear)
+    return _ocio_convert(linear, _OCIO_LINEAR, name)

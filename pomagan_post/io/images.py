@@ -1,0 +1,509 @@
+"""Image sequences and single images through OpenImageIO.
+
+Reading: EXR (half/float, any data window), DPX (8/10/12/16-bit), PNG (8/16-bit), TIFF
+(8/16-bit, 32-bit float), JPEG, HDR and whatever else OIIO reads; RGB, RGBA, gray (``Y``) and
+gray+alpha files. Sources always yield float32 RGB ``[H, W, 3]`` in the file's own encoding:
+gray is repeated to RGB, an input alpha channel is ignored (and never multiplied in: files are
+opened with ``oiio:UnassociatedAlpha=1``).
+
+Writing: one file per frame, atomically (a hidden temp name in the same folder, then
+``os.replace``), on a small thread pool. EXR: half float, zip (lossless), channels ``R,G,B,A``
+(foreground) or ``A`` (alpha), data/display window, pixel aspect, fps, timecode (per frame) and
+chromaticities carried over; the alpha convention is written to the ``pomagan:alpha`` attribute
+(``premultiplied`` or ``straight``). PNG: straight alpha by the PNG spec (values written as given,
+never divided again by OIIO), 16-bit when the input had more than 8 bits. TIFF: the input's
+bit depth; the alpha convention labelled in ExtraSamples (associated = premultiplied). DPX:
+10-bit, header transfer carried over.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..colour import detect_colorspace, resolve_colorspace
+from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from .base import ClipInfo
+from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
+from .streams import WriteBehind
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "ImageSequenceSource",
+    "ImageSequenceSink",
+    "read_image",
+    "timecode_to_frames",
+    "frames_to_timecode",
+]
+
+#: Output formats of :class:`ImageSequenceSink`: name -> (file extension, alpha convention).
+IMAGE_FORMATS = {
+    "exr": (".exr", "premultiplied"),
+    "png": (".png", "straight"),
+    "tiff": (".tif", "premultiplied"),
+    "dpx": (".dpx", "straight"),
+}
+_EXTENSION_FORMAT = {".exr": "exr", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx"}
+
+# Header attributes carried from input to output when present (per-frame ones are recomputed).
+_CARRIED = (
+    "FramesPerSecond", "chromaticities", "worldToCamera", "worldToNDC", "screenWindowCenter",
+    "screenWindowWidth", "owner", "comments", "capDate", "utcOffset", "Copyright", "Artist",
+    "ImageDescription", "DocumentName", "dpx:Transfer", "dpx:Colorimetric", "dpx:Signal",
+)
+# OIIO's oiio:ColorSpace label for our native colour spaces.
+_LABELS = {"linear": "lin_rec709_scene", "srgb": "srgb_rec709_scene", "rec709": "g24_rec709",
+           "cineon": "KodakLog", "pq": "pq_rec2020_display", "hlg": "hlg_rec2020_display"}
+
+
+# --- timecode ---------------------------------------------------------------------------------
+
+def _nominal_fps(fps: Fraction | float | None) -> int:
+    return max(1, round(float(fps))) if fps else 24
+
+
+def timecode_to_frames(timecode: str, fps: Fraction | float | None) -> int:
+    """``"01:00:00:00"`` at 24 fps -> 86400 (non-drop-frame counting at the nominal rate)."""
+    parts = [int(p) for p in timecode.replace(";", ":").split(":")]
+    if len(parts) != 4:
+        raise BadInputError(f"bad timecode {timecode!r}: expected HH:MM:SS:FF")
+    hh, mm, ss, ff = parts
+    rate = _nominal_fps(fps)
+    return ((hh * 60 + mm) * 60 + ss) * rate + ff
+
+
+def frames_to_timecode(count: int, fps: Fraction | float | None) -> str:
+    """Inverse of :func:`timecode_to_frames` (wraps at 24 hours)."""
+    rate = _nominal_fps(fps)
+    count %= 24 * 3600 * rate
+    ff = count % rate
+    seconds = count // rate
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"
+
+
+def _bcd(value: int) -> int:
+    return (value // 10) << 4 | (value % 10)
+
+
+def _timecode_words(timecode: str, user_bits: int = 0) -> tuple[int, int]:
+    """HH:MM:SS:FF -> OIIO/EXR ``smpte:TimeCode`` (BCD time word, user bits)."""
+    hh, mm, ss, ff = (int(p) for p in timecode.replace(";", ":").split(":"))
+    return (_bcd(hh) << 24 | _bcd(mm) << 16 | _bcd(ss) << 8 | _bcd(ff), user_bits)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def _open(path: Path) -> Any:
+    import OpenImageIO as oiio
+
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(str(path), config)
+    if inp is None:
+        message = oiio.geterror() or "unknown error"
+        if not path.exists():
+            raise MissingFramesError(f"missing file {path}")
+        raise UnsupportedFormatError(f"cannot read {path}: {message}")
+    return inp
+
+
+def _attributes(spec: Any) -> dict[str, Any]:
+    return {p.name: p.value for p in spec.extra_attribs}
+
+
+def _rgb_indices(names: tuple[str, ...]) -> list[int]:
+    """Which channels make R, G, B: named ones first, gray repeated, else the first three."""
+    upper = [n.upper() for n in names]
+    if all(c in upper for c in "RGB"):
+        return [upper.index(c) for c in "RGB"]
+    tail = [n.rsplit(".", 1)[-1] for n in upper]  # layered EXR: first layer with R, G, B
+    if all(c in tail for c in "RGB"):
+        return [tail.index(c) for c in "RGB"]
+    if "Y" in upper:
+        return [upper.index("Y")] * 3
+    colour = [i for i, n in enumerate(upper) if n not in ("A", "ALPHA")] or [0]
+    return colour[:3] if len(colour) >= 3 else [colour[0]] * 3
+
+
+def _read_pixels(
+    path: Path, region: tuple[int, int, int, int] | None = None
+) -> tuple[np.ndarray, Any, str]:
+    """One image file -> (float32 RGB [H, W, 3] of ``region`` (x, y, w, h) or its data window,
+    its spec, its format name)."""
+    import OpenImageIO as oiio
+
+    inp = _open(path)
+    try:
+        spec = inp.spec()
+        fmt = inp.format_name()
+        if spec.deep:
+            raise UnsupportedFormatError(f"{path}: deep images are not supported")
+        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        if data is None:
+            raise UnsupportedFormatError(f"cannot read {path}: {inp.geterror() or 'corrupt data'}")
+    finally:
+        inp.close()
+    data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    rgb = data[..., _rgb_indices(tuple(spec.channelnames))]
+    if region is not None and (spec.x, spec.y, spec.width, spec.height) != tuple(region):
+        # Another data window than the clip's: place it in the clip's window, zeros elsewhere.
+        rx, ry, rw, rh = region
+        out = np.zeros((rh, rw, 3), np.float32)
+        x0, y0 = max(rx, spec.x), max(ry, spec.y)
+        x1, y1 = min(rx + rw, spec.x + spec.width), min(ry + rh, spec.y + spec.height)
+        if x1 > x0 and y1 > y0:
+            out[y0 - ry:y1 - ry, x0 - rx:x1 - rx] = rgb[y0 - spec.y:y1 - spec.y, x0 - spec.x:x1 - spec.x]
+        rgb = out
+    return np.ascontiguousarray(rgb), spec, fmt
+
+
+def read_image(path: str | os.PathLike[str], colorspace: str | None = None) -> tuple[np.ndarray, str]:
+    """A single image -> (float32 RGB [H, W, 3] in its own encoding, its colour space name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"image not found: {path}")
+    rgb, spec, fmt = _read_pixels(path)
+    cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(
+        fmt, _attributes(spec), str(spec.format))
+    return rgb, cs
+
+
+def _bits(spec: Any) -> int:
+    bits = spec.get_int_attribute("oiio:BitsPerSample", 0)
+    return int(bits) if bits else int(spec.format.size()) * 8
+
+
+class ImageSequenceSource:
+    """Frames of an image sequence (or one image) as float32 RGB in the file's own encoding.
+
+    Args:
+        path: a pattern (``plate.####.exr``, ``%04d``, ``$F4``, ``@``), a single image or a folder
+            holding one sequence.
+        frames: frame range string (``"1001-1100x2"``) or list; default every frame from the
+            first to the last on disk.
+        on_error: ``"stop"`` raises :class:`MissingFramesError` (with the frame numbers) for a
+            missing or unreadable frame; ``"skip"`` leaves it out and records it in
+            :attr:`failed` (frame -> reason).
+        colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
+
+    The clip's size is the first frame's data window; a later frame with another data window
+    is placed into it (zeros outside its own window, as EXR defines).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        frames: str | list[int] | None = None,
+        on_error: str = "stop",
+        colorspace: str | None = None,
+    ) -> None:
+        if on_error not in ("stop", "skip"):
+            raise BadInputError(f"on-error must be stop or skip, not {on_error!r}")
+        self.sequence, wanted = discover(path, frames)
+        self.pattern: SequencePattern = self.sequence.pattern
+        self.on_error = on_error
+        self.failed: dict[int, str] = {}
+        missing = missing_frames(self.sequence, wanted)
+        if missing and on_error == "stop":
+            raise MissingFramesError(
+                f"missing frames {format_frame_list(missing)} of {self.pattern} "
+                "(use --frames, or --on-error skip to render the rest)", missing)
+        for frame in missing:
+            self.failed[frame] = "missing file"
+        present = [f for f in wanted if f not in self.failed]
+        self.info = self._probe(present, colorspace)
+
+    def _probe(self, frames: list[int], colorspace: str | None) -> ClipInfo:
+        """Header of the first readable frame -> ClipInfo (unreadable ones count as failed)."""
+        for index, frame in enumerate(frames):
+            path = self.pattern.path(frame)
+            try:
+                inp = _open(path)
+            except (UnsupportedFormatError, MissingFramesError) as exc:
+                if self.on_error == "stop":
+                    raise MissingFramesError(f"frame {frame}: {exc}", [frame]) from None
+                self.failed[frame] = str(exc)
+                continue
+            spec = inp.spec()
+            fmt = inp.format_name()
+            inp.close()
+            return self._info_from(spec, fmt, frames[index:], colorspace)
+        raise MissingFramesError(f"no readable frame in {self.pattern}", sorted(self.failed))
+
+    def _info_from(self, spec: Any, fmt: str, frames: list[int], colorspace: str | None) -> ClipInfo:
+        attrs = _attributes(spec)
+        fps = attrs.get("FramesPerSecond")
+        fps = Fraction(int(fps[0]), int(fps[1])) if isinstance(fps, tuple) and fps[1] else None
+        tc = spec.get_string_attribute("smpte:TimeCode") or None
+        pixel_type = str(spec.format)
+        cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(fmt, attrs, pixel_type)
+        metadata = {
+            "format": fmt,
+            "pixel_type": pixel_type,
+            "bits": _bits(spec),
+            "data_window": (spec.x, spec.y, spec.width, spec.height),
+            "display_window": (spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+            "attributes": [(p.name, str(p.type), p.value) for p in spec.extra_attribs
+                           if p.name in _CARRIED],
+            "pattern": str(self.pattern),
+            "frame_origin": frames[0],  # the frame whose header gave ``timecode``
+        }
+        return ClipInfo(
+            width=spec.width,
+            height=spec.height,
+            frames=list(frames),
+            colorspace=cs,
+            channels=spec.nchannels,
+            fps=fps,
+            pixel_aspect=float(attrs.get("PixelAspectRatio", 1.0) or 1.0),
+            timecode=tc,
+            metadata=metadata,
+        )
+
+    @property
+    def region(self) -> tuple[int, int, int, int]:
+        return tuple(self.info.metadata["data_window"])  # type: ignore[return-value]
+
+    def read(self, frame: int) -> np.ndarray:
+        """One frame, float32 RGB [H, W, 3]; raises :class:`MissingFramesError` naming the frame."""
+        path = self.pattern.path(frame)
+        try:
+            rgb, _, _ = _read_pixels(path, self.region)
+        except (UnsupportedFormatError, MissingFramesError) as exc:
+            raise MissingFramesError(f"frame {frame}: {exc}", [frame]) from None
+        return rgb
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for frame in self.info.frames:
+            if frame in self.failed:
+                continue
+            try:
+                rgb = self.read(frame)
+            except MissingFramesError as exc:
+                if self.on_error == "stop":
+                    raise
+                self.failed[frame] = str(exc)
+                continue
+            yield frame, rgb
+
+    def __len__(self) -> int:
+        return len(self.info.frames)
+
+    def close(self) -> None:
+        """Nothing stays open between frames."""
+
+    def __enter__(self) -> "ImageSequenceSource":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ImageSequenceSink:
+    """Writes one image file per frame, atomically, behind the caller on a thread pool.
+
+    Args:
+        pattern: where frames go: a pattern (``out/a.####.exr``) or, for one image, a path.
+        info: the source's clip description (windows, fps, timecode, pixel aspect, bits).
+        kind: ``"alpha"`` (1 channel), ``"fg"`` (RGBA) or ``"comp"`` (RGB); for labels only.
+        alpha_mode: ``"premultiplied"`` or ``"straight"``: how the given RGBA data is stored
+            (the caller converts; this labels the file). Default: the format's convention.
+        colorspace: colour space label for colour outputs (default ``info.colorspace``).
+        pixel_type: ``"half"``, ``"float"``, ``"uint8"``, ``"uint16"``; default per format
+            (EXR half, PNG 16-bit when the input had more than 8 bits, TIFF as the input,
+            DPX 10-bit).
+        workers: writer threads.
+    """
+
+    def __init__(
+        self,
+        pattern: str | os.PathLike[str] | SequencePattern,
+        info: ClipInfo,
+        kind: str = "fg",
+        alpha_mode: str | None = None,
+        colorspace: str | None = None,
+        pixel_type: str | None = None,
+        workers: int = 3,
+    ) -> None:
+        pattern = as_pattern(pattern)
+        fmt = _EXTENSION_FORMAT.get(pattern.extension)
+        if fmt is None:
+            raise UnsupportedFormatError(
+                f"cannot write {pattern.extension or 'files without an extension'}: "
+                f"use one of {', '.join(sorted(_EXTENSION_FORMAT))}")
+        if kind not in ("alpha", "fg", "comp"):
+            raise BadInputError(f"kind must be alpha, fg or comp, not {kind!r}")
+        self.pattern = pattern
+        self.info = info
+        self.kind = kind
+        self.format = fmt
+        self.alpha_mode = alpha_mode or IMAGE_FORMATS[fmt][1]
+        if self.alpha_mode not in ("premultiplied", "straight"):
+            raise BadInputError(f"alpha_mode must be premultiplied or straight, not {alpha_mode!r}")
+        self.colorspace = colorspace or info.colorspace
+        self.pixel_type = pixel_type or self._default_pixel_type()
+        self.written: list[int] = []
+        self._counter = itertools.count()
+        self._temps: set[Path] = set()
+        pattern.directory.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temps()
+        self._writer = WriteBehind(workers=workers)
+        self._closed = False
+
+    def _default_pixel_type(self) -> str:
+        meta = self.info.metadata
+        bits = int(meta.get("bits", meta.get("bit_depth", 8)))
+        source_type = str(meta.get("pixel_type", "uint8"))
+        if self.format == "exr":
+            return "half"
+        if self.format == "png":
+            return "uint16" if bits > 8 else "uint8"
+        if self.format == "tiff":
+            if source_type in ("half", "float", "double"):
+                return "float"
+            return "uint16" if bits > 8 else "uint8"
+        return "uint16"  # dpx, 10 bits per sample
+
+    def path(self, frame: int) -> Path:
+        return self.pattern.path(frame)
+
+    def _temp_name(self, path: Path) -> Path:
+        return path.with_name(f".{path.name}.{os.getpid()}-{next(self._counter)}.tmp")
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files a crashed run left for frames this sink will write."""
+        finals = {self.pattern.path(f).name for f in self.info.frames}
+        try:
+            names = os.listdir(self.pattern.directory)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(".") and name.endswith(".tmp"):
+                final = name[1:].rsplit(".", 2)[0]
+                if final in finals:
+                    try:
+                        os.remove(self.pattern.directory / name)
+                    except OSError:
+                        pass
+
+    def _spec(self, frame: int, channels: int) -> Any:
+        import OpenImageIO as oiio
+
+        meta = self.info.metadata
+        x, y, w, h = meta.get("data_window", (0, 0, self.info.width, self.info.height))
+        spec = oiio.ImageSpec(self.info.width, self.info.height, channels, self.pixel_type)
+        if self.format == "exr":
+            spec.x, spec.y = x, y
+            fx, fy, fw, fh = meta.get("display_window", (x, y, w, h))
+            spec.full_x, spec.full_y, spec.full_width, spec.full_height = fx, fy, fw, fh
+        if channels == 1:
+            spec.channelnames = ("A",) if self.format in ("exr", "dpx") else ("Y",)
+        elif channels == 4:
+            spec.channelnames = ("R", "G", "B", "A")
+            spec.alpha_channel = 3
+        for name, type_name, value in meta.get("attributes", []):
+            if name.startswith("dpx:") and self.format != "dpx":
+                continue
+            try:
+                spec.attribute(name, oiio.TypeDesc(type_name), value)
+            except Exception:  # an attribute this OIIO cannot re-type: not worth a failed frame
+                pass
+        if self.info.fps:
+            spec.attribute("FramesPerSecond", oiio.TypeRational,
+                           (self.info.fps.numerator, self.info.fps.denominator))
+        spec.attribute("PixelAspectRatio", float(self.info.pixel_aspect))
+        if self.info.timecode and self.info.frames:
+            start = timecode_to_frames(self.info.timecode, self.info.fps)
+            origin = int(meta.get("frame_origin", self.info.frames[0]))
+            tc = frames_to_timecode(start + frame - origin, self.info.fps)
+            spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, _timecode_words(tc))
+        carried = {name for name, _, _ in meta.get("attributes", [])}
+        if self.kind != "alpha" and not (self.format == "dpx" and "dpx:Transfer" in carried):
+            # (DPX: OIIO would turn the label into a transfer that overrides the carried one.)
+            spec.attribute("oiio:ColorSpace", _LABELS.get(self.colorspace, self.colorspace))
+        if channels == 4:
+            spec.attribute("pomagan:alpha", self.alpha_mode)
+            # PNG: values are written as given (never divided by OIIO); TIFF/DPX: label straight.
+            if self.alpha_mode == "straight" or self.format == "png":
+                spec.attribute("oiio:UnassociatedAlpha", 1)
+        if self.format == "exr":
+            spec.attribute("compression", "zip")
+        elif self.format == "tiff":
+            spec.attribute("compression", "zip")
+        elif self.format == "dpx":
+            spec.attribute("oiio:BitsPerSample", 10)
+        return spec
+
+    def _write_file(self, frame: int, image: np.ndarray) -> None:
+        import OpenImageIO as oiio
+
+        path = self.pattern.path(frame)
+        temp = self._temp_name(path)
+        self._temps.add(temp)
+        try:
+            out = oiio.ImageOutput.create(str(path))
+            if out is None:
+                raise UnsupportedFormatError(f"cannot write {path}: {oiio.geterror()}")
+            spec = self._spec(frame, image.shape[-1])
+            if not out.open(str(temp), spec):
+                raise UnsupportedFormatError(f"cannot write {path}: {out.geterror()}")
+            ok = out.write_image(image)
+            ok = out.close() and ok
+            if not ok:
+                raise OSError(f"writing {path} failed: {out.geterror()}")
+            os.replace(temp, path)
+        except BaseException:
+            try:
+                os.remove(temp)
+            except OSError:
+                pass
+            raise
+        finally:
+            self._temps.discard(temp)
+        self.written.append(frame)
+
+    def write(self, frame_number: int, image: np.ndarray) -> None:
+        """Queue one frame, float32 [H, W, C] (C = 1, 3 or 4), for writing."""
+        if self._closed:
+            raise BadInputError("write() on a closed sink")
+        image = np.asarray(image, np.float32)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[:2] != (self.info.height, self.info.width) or image.shape[2] not in (1, 3, 4):
+            raise BadInputError(
+                f"frame {frame_number}: expected [{self.info.height}, {self.info.width}, 1|3|4], "
+                f"got {list(image.shape)}")
+        if self.pixel_type.startswith("uint"):
+            image = np.clip(image, 0.0, 1.0)
+        self._writer.submit(self._write_file, frame_number, np.ascontiguousarray(image))
+
+    def close(self) -> None:
+        """Wait for every queued frame; raise the first write error."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.wait()
+
+    def abort(self) -> None:
+        """Drop queued frames, remove temp files; finished frames stay (they are complete)."""
+        self._closed = True
+        self._writer.cancel()
+        for temp in list(self._temps):
+            try:
+                os.remove(temp)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "ImageSequenceSink":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

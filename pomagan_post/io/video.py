@@ -1,0 +1,910 @@
+"""Video files through PyAV: :class:`VideoSource` decodes, :class:`VideoSink` encodes.
+
+Sources yield ``(frame_number, rgb)``: rgb is float32 [H, W, 3] R'G'B' in [0, 1], in the file's own
+encoding (Rec.709 video stays Rec.709-encoded; :mod:`pomagan_post.colour` converts for the model).
+Frame numbers are 0-based indices computed from each frame's pts, the stream's time base and its
+average rate, counted from the stream's start time (so a stream whose first pts is not 0 still
+starts at frame 0). Sources with more than 8 bits per component decode through ``rgb48le`` (16 bits
+per channel), 8-bit sources through ``rgb24``; the YUV -> RGB matrix and range come from the
+stream's tags (untagged: BT.709, limited range unless the pixel format is ``yuvj*``).
+
+Sinks write ProRes 4444, PNG-in-MOV or FFV1 (see :data:`VIDEO_CODECS`) from 16-bit integer frames,
+never through an 8-bit intermediate. They write to a hidden temp file beside the target and rename
+it into place on :meth:`VideoSink.close`; :meth:`VideoSink.abort` removes it.
+
+Decoding runs ahead on a worker thread and encoding runs behind on another
+(:mod:`pomagan_post.io.streams`), each with a bounded queue, so file I/O overlaps the GPU work;
+errors raised there are re-raised in the caller's thread with the frame number.
+
+Known limit: FFmpeg's swscale maps limited-range YUV white to 65280 (255 << 8) rather than 65535
+in 16-bit RGB, both ways. Sources measure and undo it per pixel format (two flat test frames);
+sinks scale RGB to swscale's white, so 1.0 lands on code 940 (10-bit) exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass, field
+from functools import lru_cache
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import av
+import numpy as np
+
+from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from .base import ClipInfo
+from .streams import WriteBehind, prefetch
+
+__all__ = [
+    "VIDEO_CODECS",
+    "VIDEO_EXTENSIONS",
+    "VideoCodecSpec",
+    "VideoSink",
+    "VideoSource",
+    "is_video_path",
+]
+
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".mov", ".qt", ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mxf", ".mpg", ".mpeg", ".m2v",
+        ".ts", ".m2ts", ".mts", ".vob", ".flv", ".wmv", ".asf", ".ogv", ".3gp", ".y4m", ".dv",
+        ".gif", ".nut",
+    }
+)
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names a video container by its extension (case-insensitive)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+# ---------------------------------------------------------------------------------------------
+# Codec table (data only)
+
+
+@dataclass(frozen=True)
+class VideoCodecSpec:
+    """How :class:`VideoSink` writes one output codec.
+
+    Args:
+        encoder: FFmpeg encoder name.
+        extensions: container extensions that can hold it; the first is the default.
+        pix_fmts: encoder pixel format per sink kind (``"fg"``, ``"comp"``, ``"alpha"``).
+        options: encoder private options.
+        yuv: True when frames are converted RGB -> YUV (BT.709 matrix, limited range).
+    """
+
+    encoder: str
+    extensions: tuple[str, ...]
+    pix_fmts: Mapping[str, str]
+    options: Mapping[str, str] = field(default_factory=dict)
+    yuv: bool = False
+
+
+VIDEO_CODECS: dict[str, VideoCodecSpec] = {
+    # ProRes 4444 with a 16-bit alpha plane (alpha_bits 16). "alpha" kind: a grey picture whose
+    # luma is the matte, with the same matte in the alpha plane. "comp": 4444 without alpha.
+    "prores4444": VideoCodecSpec(
+        encoder="prores_ks",
+        extensions=(".mov",),
+        pix_fmts={"fg": "yuva444p10le", "comp": "yuv444p10le", "alpha": "yuva444p10le"},
+        options={"profile": "4444", "alpha_bits": "16", "vendor": "apl0"},
+        yuv=True,
+    ),
+    # PNG in MOV, 16-bit RGB(A) or 16-bit grey (lossless, straight RGB, no matrix).
+    "png": VideoCodecSpec(
+        encoder="png",
+        extensions=(".mov", ".avi"),
+        pix_fmts={"fg": "rgba64be", "comp": "rgb48be", "alpha": "gray16be"},
+    ),
+    # FFV1 version 3, 16-bit RGB(A) or grey, lossless. FFmpeg's MOV muxer refuses FFV1.
+    "ffv1": VideoCodecSpec(
+        encoder="ffv1",
+        extensions=(".mkv", ".avi"),
+        pix_fmts={"fg": "rgba64le", "comp": "rgb48le", "alpha": "gray16le"},
+        options={"level": "3", "slices": "4", "slicecrc": "1"},
+    ),
+}
+
+_MUXERS = {".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
+_SINK_KINDS = {"fg": 4, "comp": 3, "alpha": 1}
+
+# FFmpeg colour enums (AVColorTransferCharacteristic / AVColorSpace / AVColorPrimaries) by name.
+# Transfer tag -> ClipInfo.colorspace name (anything else, untagged included: "rec709").
+_TRC_TO_COLORSPACE = {8: "linear", 13: "srgb", 4: "srgb", 16: "pq", 18: "hlg"}
+_COLORSPACE_TO_TRC = {"rec709": 1, "linear": 8, "srgb": 13, "pq": 16, "hlg": 18}
+_TRC_NAMES = {1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m",
+              7: "smpte240m", 8: "linear", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12",
+              16: "smpte2084", 18: "arib-std-b67"}
+_MATRIX_NAMES = {0: "rgb", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg", 6: "smpte170m",
+                 7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
+_PRIMARIES_NAMES = {1: "bt709", 2: "unknown", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+                    9: "bt2020", 11: "smpte431", 12: "smpte432"}
+# Matrix tag -> the swscale colorspace used to convert it (unknown -> BT.709).
+_SWS_MATRIX = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020",
+               10: "bt2020"}
+_RANGE_MPEG, _RANGE_JPEG = 1, 2
+
+
+@lru_cache(maxsize=None)
+def _rgb16_white() -> float:
+    """The 16-bit RGB code swscale turns into limited-range YUV white.
+
+    FFmpeg's swscale (6.x-8.x) treats 65280 (255 << 8) as white when converting 16-bit RGB to
+    limited-range YUV, so 65535 lands above white (10-bit Y 943 instead of 940). Measured once,
+    so a fixed swscale gives 65535 back.
+    """
+    levels = []
+    for code in (0, 65535):
+        rgb = av.VideoFrame.from_ndarray(np.full((16, 16, 3), code, np.uint16), format="rgb48le")
+        yuv = rgb.reformat(format="yuv444p16le", dst_colorspace="itu709", dst_color_range="MPEG")
+        levels.append(float(np.frombuffer(yuv.planes[0], dtype=np.uint16)[0]))
+    low, high = levels
+    if high - low < 1.0:
+        return 65535.0
+    return float(min(65535.0, 65535.0 * (235 * 256 - low) / (high - low)))
+
+
+def _av_message(error: BaseException) -> str:
+    """One line describing a PyAV/FFmpeg error."""
+    text = getattr(error, "strerror", None) or str(error)
+    return " ".join(str(text).split())
+
+
+# ---------------------------------------------------------------------------------------------
+# Source
+
+
+def _open_input(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise BadInputError(f"{path}: no such video file")
+    try:
+        return av.open(str(path), mode="r")
+    except av.FFmpegError as error:
+        raise UnsupportedFormatError(
+            f"{path}: not a video FFmpeg can read ({_av_message(error)})"
+        ) from error
+
+
+def _metadata_get(metadata: Mapping[str, str], key: str) -> str | None:
+    for name, value in metadata.items():
+        if name.lower() == key:
+            return value
+    return None
+
+
+def _find_timecode(container: av.container.InputContainer, stream: av.stream.Stream) -> str | None:
+    """Start timecode from the video stream, the container, or a timecode (tmcd) data stream."""
+    sources = [stream.metadata, container.metadata]
+    sources += [s.metadata for s in container.streams if s.type == "data"]
+    for metadata in sources:
+        value = _metadata_get(metadata, "timecode")
+        if value:
+            return value
+    return None
+
+
+class VideoSource:
+    """Decodes the first video stream of a file; a :class:`~pomagan_post.io.base.FrameSource`.
+
+    ``info`` is filled before any frame is decoded. The frame count comes from the container's
+    index when it has one (MOV/MP4/AVI); otherwise (Matroska, WebM, MPEG-TS, ...) one demux pass
+    reads the packets' timestamps without decoding them (I/O bound: it reads the file once).
+    Each iteration decodes from the start (or from a seek near the first wanted frame) on a worker
+    thread holding at most ``prefetch`` converted frames.
+
+    Args:
+        path: the video file.
+        frames: frame numbers to yield (0-based, as in ``info.frames`` of the whole clip); None for
+            every frame. Numbers the clip does not have raise :class:`MissingFramesError`.
+        prefetch: frames decoded ahead (each one is H*W*3 float32: about 100 MB at 4K).
+        threads: decoder threads (0: FFmpeg's choice).
+
+    Raises:
+        BadInputError: the file does not exist or has no video stream.
+        UnsupportedFormatError: FFmpeg cannot read the file or has no decoder for its codec.
+        MissingFramesError: ``frames`` asks for numbers outside the clip.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        frames: list[int] | None = None,
+        *,
+        prefetch: int = 4,
+        threads: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.prefetch = max(1, int(prefetch))
+        self.threads = int(threads)
+        self._iterations: weakref.WeakSet[Iterator[tuple[int, np.ndarray]]] = weakref.WeakSet()
+        with _open_input(self.path) as container:
+            if not container.streams.video:
+                raise BadInputError(f"{self.path}: has no video stream")
+            self.info = self._probe(container, container.streams.video[0])
+        self._subset = frames is not None
+        if frames is not None:
+            clip = self.info.frames
+            wanted = sorted(set(int(n) for n in frames))
+            missing = sorted(set(wanted) - set(clip))
+            if missing:
+                span = f"{clip[0]}-{clip[-1]}" if clip else "none"
+                raise MissingFramesError(
+                    f"{self.path}: has no frame(s) {_short_list(missing)} (clip frames {span})",
+                    frames=missing,
+                )
+            self.info.frames = wanted
+
+    # -- probing -------------------------------------------------------------------------------
+
+    def _probe(self, container: av.container.InputContainer, stream: av.video.VideoStream) -> ClipInfo:
+        ctx = stream.codec_context
+        if ctx is None or not ctx.width or not ctx.height:
+            raise UnsupportedFormatError(f"{self.path}: no decoder for its video codec")
+        pix_fmt = ctx.pix_fmt or (ctx.format.name if ctx.format else None)
+        if pix_fmt is None:
+            raise UnsupportedFormatError(f"{self.path}: unknown pixel format")
+        vformat = av.VideoFormat(pix_fmt)
+        colour_bits = [c.bits for c in vformat.components if not c.is_alpha]
+        bit_depth = max(colour_bits) if colour_bits else 8
+        has_alpha = any(c.is_alpha for c in vformat.components)
+
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self._fps = Fraction(rate) if rate else None
+        self._time_base = Fraction(stream.time_base) if stream.time_base else None
+        self._start_pts = stream.start_time
+        self._out_format = "rgb48le" if bit_depth > 8 else "rgb24"
+
+        matrix = ctx.colorspace or 2
+        self._yuv = not vformat.is_rgb and len(vformat.components) >= 3
+        full_range = ctx.color_range == _RANGE_JPEG or pix_fmt.startswith("yuvj")
+        self._sws_matrix = _SWS_MATRIX.get(matrix, "itu709")
+        self._src_range = "JPEG" if full_range else "MPEG"
+        top = 65535.0 if bit_depth > 8 else 255.0
+        self._gain = np.full(3, 1.0 / top, np.float32)
+        self._offset = np.zeros(3, np.float32)
+        if self._yuv:
+            self._calibrate(pix_fmt, full_range)
+
+        trc = ctx.color_trc or 2
+        sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+        frames = self._count_frames(stream)  # sets self._start_pts when the container did not
+        audio = container.streams.audio
+        metadata: dict[str, Any] = {
+            "path": str(self.path),
+            "container": container.format.name,
+            "codec": ctx.name,
+            "profile": ctx.profile,
+            "pix_fmt": pix_fmt,
+            "bit_depth": bit_depth,
+            "decode_format": self._out_format,
+            "has_alpha": has_alpha,
+            "has_audio": bool(audio),
+            "audio_codec": audio[0].codec_context.name if audio and audio[0].codec_context else None,
+            "color_range": "tv" if self._yuv and not full_range else "pc",
+            "color_matrix": _MATRIX_NAMES.get(matrix, str(matrix)),
+            "color_trc": _TRC_NAMES.get(trc, str(trc)),
+            "color_primaries": _PRIMARIES_NAMES.get(ctx.color_primaries or 2, str(ctx.color_primaries)),
+            "start_time": float(self._start_pts * self._time_base) if self._time_base else 0.0,
+            "frame_count_from": self._count_from,
+            # The frame number at which ``timecode`` and the file's audio start.
+            "frame_origin": 0,
+        }
+        return ClipInfo(
+            width=ctx.width,
+            height=ctx.height,
+            frames=frames,
+            colorspace=_TRC_TO_COLORSPACE.get(trc, "rec709"),
+            channels=4 if has_alpha else 3,
+            fps=self._fps,
+            pixel_aspect=float(sar) if sar else 1.0,
+            timecode=_find_timecode(container, stream),
+            metadata=metadata,
+        )
+
+    def _count_frames(self, stream: av.video.VideoStream) -> list[int]:
+        """Frame numbers; also settles the start pts when the container does not state it."""
+        counted = stream.frames if stream.frames and stream.frames > 0 else 0
+        if counted and self._start_pts is not None:
+            self._count_from = "container"
+            return list(range(counted))
+        # Read packet timestamps (no decoding): all of them when the container has no frame
+        # count, else only the first few, enough to find the first pts behind B-frame reordering.
+        self._count_from = "container" if counted else "demux"
+        pts: list[int] = []
+        packets = 0
+        with _open_input(self.path) as container:
+            video = container.streams.video[0]
+            try:
+                for packet in container.demux(video):
+                    if packet.size == 0:
+                        continue
+                    packets += 1
+                    if packet.pts is not None:
+                        pts.append(packet.pts)
+                    if counted and packets >= 64:
+                        break
+            except av.FFmpegError as error:
+                raise BadInputError(
+                    f"{self.path}: cannot read packets ({_av_message(error)})"
+                ) from error
+        if self._start_pts is None:
+            self._start_pts = min(pts) if pts else 0
+        if counted:
+            return list(range(counted))
+        if self._fps and self._time_base and len(pts) == packets:
+            numbers = sorted({self._number(p) for p in pts})
+            if len(numbers) == packets:
+                return numbers
+        return list(range(packets))
+
+    def _number(self, pts: int) -> int:
+        """0-based frame index of a pts (stream time base)."""
+        return int(round((pts - self._start_pts) * self._time_base * self._fps))
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _calibrate(self, pix_fmt: str, full_range: bool) -> None:
+        """Measures where swscale puts YUV black and white, and maps them to exactly 0 and 1.
+
+        FFmpeg's swscale (6.x-8.x) converts limited-range YUV white to 65280 (255 << 8), not
+        65535, in 16-bit RGB: a 0.4 % gain error. Two flat test frames in the source's own
+        pixel format measure it; planar formats only (others keep the plain scale).
+        """
+        vformat = av.VideoFormat(pix_fmt)
+        components = vformat.components
+        if (vformat.is_big_endian or not vformat.is_planar
+                or len({c.plane for c in components}) != len(components)):
+            return
+        bits = components[0].bits
+        dtype = np.uint16 if bits > 8 else np.uint8
+        if full_range:
+            black, white, mid = 0, (1 << bits) - 1, 1 << (bits - 1)
+        else:
+            black, white, mid = 16 << (bits - 8), 235 << (bits - 8), 128 << (bits - 8)
+
+        def measure(luma: int) -> np.ndarray:
+            frame = av.VideoFrame(16, 16, pix_fmt)
+            for component, plane in zip(components, frame.planes):
+                value = luma if component.is_luma else (1 << bits) - 1 if component.is_alpha else mid
+                np.frombuffer(plane, dtype=dtype)[:] = value
+            return self._reformat(frame).to_ndarray().reshape(-1, 3).mean(axis=0)
+
+        low, high = measure(black), measure(white)
+        if np.all(high - low > 1.0):
+            self._gain = (1.0 / (high - low)).astype(np.float32)
+            self._offset = (-low * self._gain).astype(np.float32)
+
+    def _reformat(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if not self._yuv:
+            return frame.reformat(format=self._out_format)
+        return frame.reformat(
+            format=self._out_format,
+            src_colorspace=self._sws_matrix,
+            dst_colorspace=self._sws_matrix,
+            src_color_range=self._src_range,
+            dst_color_range="JPEG",
+        )
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        rgb = self._reformat(frame).to_ndarray().astype(np.float32)  # [H, W, 3]
+        rgb *= self._gain
+        if self._offset.any():
+            rgb += self._offset
+        return rgb
+
+    def _decode(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields converted frames; runs on the worker thread. Seeks when a subset starts late."""
+        wanted = self.info.frames
+        if not wanted:
+            return
+        seek = self._subset and wanted[0] > 0 and self._fps is not None and self._time_base
+        try:
+            yield from self._decode_pass(seek=bool(seek))
+        except _SeekMissed:
+            yield from self._decode_pass(seek=False)
+
+    def _decode_pass(self, seek: bool) -> Iterator[tuple[int, np.ndarray]]:
+        wanted = self.info.frames
+        wanted_set = set(wanted) if self._subset else None
+        last_wanted = wanted[-1]
+        emitted: set[int] = set()
+        previous: int | None = None
+        at = wanted[0]  # the frame being decoded, for error messages
+        with _open_input(self.path) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.threads
+            if seek:
+                target = self._start_pts + int(wanted[0] / (self._fps * self._time_base))
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+            try:
+                for packet in container.demux(stream):
+                    for frame in packet.decode():
+                        number = self._frame_number(frame, previous)
+                        if seek and previous is None and number > wanted[0]:
+                            raise _SeekMissed()
+                        previous = at = number
+                        if wanted_set is not None and number not in wanted_set:
+                            if number > last_wanted:
+                                break
+                            continue
+                        emitted.add(number)
+                        yield number, self._convert(frame)
+                        at = number + 1
+                    else:
+                        continue
+                    break
+            except (av.FFmpegError, ValueError) as error:
+                raise BadInputError(
+                    f"{self.path}: cannot decode frame {at} ({_av_message(error)})"
+                ) from error
+        if wanted_set is not None:
+            missing = [n for n in wanted if n not in emitted]
+            if missing:
+                raise MissingFramesError(
+                    f"{self.path}: frame(s) {_short_list(missing)} could not be decoded",
+                    frames=missing,
+                )
+
+    def _frame_number(self, frame: av.VideoFrame, previous: int | None) -> int:
+        """From pts when known; never repeats or goes back (VFR / damaged timestamps)."""
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is not None and self._fps and self._time_base:
+            number = self._number(pts)
+        else:
+            number = 0 if previous is None else previous + 1
+        if previous is not None and number <= previous:
+            number = previous + 1
+        return number
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        frames = prefetch(self._decode(), depth=self.prefetch, name=f"decode {self.path.name}")
+        self._iterations.add(frames)
+        return frames
+
+    def __len__(self) -> int:
+        return len(self.info.frames)
+
+    def close(self) -> None:
+        """Stops unfinished iterations' decode-ahead threads (each iteration opens the file)."""
+        for frames in list(self._iterations):
+            try:
+                frames.close()  # type: ignore[attr-defined]
+            except ValueError:  # running in another thread right now; it stops when dropped
+                pass
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _SeekMissed(Exception):
+    """A seek landed after the first wanted frame; decode from the start instead."""
+
+
+def _short_list(numbers: list[int], limit: int = 8) -> str:
+    text = ", ".join(str(n) for n in numbers[:limit])
+    return text + (f", ... ({len(numbers)} in all)" if len(numbers) > limit else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Timecode arithmetic
+
+
+def _advance_timecode(timecode: str, frames: int, fps: Fraction) -> str:
+    """``timecode`` moved by ``frames`` frames (drop-frame when written with ';')."""
+    if frames == 0:
+        return timecode
+    parts = timecode.replace(";", ":").replace(".", ":").split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise BadInputError(f"timecode {timecode!r} is not HH:MM:SS:FF")
+    hh, mm, ss, ff = (int(p) for p in parts)
+    nominal = max(1, round(fps))
+    drop = ";" in timecode and nominal in (30, 60)
+    dropped = 2 * nominal // 30 if drop else 0
+    minutes = hh * 60 + mm
+    total = (minutes * 60 + ss) * nominal + ff - dropped * (minutes - minutes // 10)
+    total = max(0, total + frames) % (24 * 3600 * nominal)
+    if drop:
+        per_10min = 10 * 60 * nominal - 9 * dropped
+        per_min = 60 * nominal - dropped
+        tens, rest = divmod(total, per_10min)
+        extra = 0 if rest < dropped else dropped * ((rest - dropped) // per_min)
+        total += 9 * dropped * tens + extra
+    ff = total % nominal
+    ss = total // nominal % 60
+    mm = total // (nominal * 60) % 60
+    hh = total // (nominal * 3600)
+    sep = ";" if drop else ":"
+    return f"{hh:02d}:{mm:02d}:{ss:02d}{sep}{ff:02d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio carried into a sink
+
+
+class _AudioCarrier:
+    """Copies (or, where the container refuses the codec, re-encodes to PCM) the first audio
+    stream of ``path`` into an output container, trimmed to the written frame range."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._input = _open_input(path)
+        self.stream = self._input.streams.audio[0] if self._input.streams.audio else None
+        if self.stream is None:
+            self._input.close()
+            return
+        video = self._input.streams.video
+        start = video[0].start_time if video and video[0].start_time is not None else None
+        tb = video[0].time_base if video else None
+        if start is not None and tb:
+            self._origin = float(start * tb)
+        else:
+            a_start = self.stream.start_time or 0
+            self._origin = float(a_start * self.stream.time_base)
+        self._packets: Iterator[av.Packet] | None = None
+        self._offset = 0.0
+        self._out_stream: Any = None
+        self._output: Any = None
+        self._copy = True
+        self._encoder_samples = 0
+        self._resampler: av.AudioResampler | None = None
+        self._pending: av.Packet | None = None
+        self.mode = ""
+
+    def attach(self, output: av.container.OutputContainer, offset_s: float) -> None:
+        """Adds the audio stream to ``output``; audio before ``offset_s`` (clip time) is dropped."""
+        assert self.stream is not None
+        self._output = output
+        self._offset = offset_s
+        name = self.stream.codec_context.codec.canonical_name
+        if name in output.supported_codecs:
+            self._out_stream = output.add_stream_from_template(self.stream)
+            self.mode = f"copy {name}"
+        else:
+            self._copy = False
+            ctx = self.stream.codec_context
+            self._out_stream = output.add_stream(
+                "pcm_s24le", rate=ctx.sample_rate, layout=ctx.layout.name
+            )
+            self._resampler = av.AudioResampler(format="s32", layout=ctx.layout, rate=ctx.sample_rate)
+            self.mode = f"{name} re-encoded to pcm_s24le"
+        self._packets = self._input.demux(self.stream)
+
+    def pump(self, until_s: float | None) -> None:
+        """Muxes audio whose clip time is before ``until_s`` (None: up to the end)."""
+        if self._packets is None:
+            return
+        tb = self.stream.time_base
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                self._packets = None
+                return
+            if packet.pts is None or packet.size == 0:
+                continue
+            t = float(packet.pts * tb) - self._origin - self._offset
+            if until_s is not None and t >= until_s:
+                self._pending = packet
+                return
+            if t < 0:
+                continue
+            if self._copy:
+                shift = int(round((self._origin + self._offset) / tb))
+                packet.pts -= shift
+                if packet.dts is not None:
+                    packet.dts -= shift
+                packet.stream = self._out_stream
+                self._output.mux(packet)
+            else:
+                for frame in packet.decode():
+                    self._encode(frame)
+
+    def _encode(self, frame: av.AudioFrame | None) -> None:
+        frames = self._resampler.resample(frame) if self._resampler else [frame]
+        for out in frames:
+            if out is not None:
+                out.pts = self._encoder_samples
+                out.time_base = Fraction(1, out.sample_rate)
+                self._encoder_samples += out.samples
+            for packet in self._out_stream.encode(out):
+                self._output.mux(packet)
+
+    def finish(self, end_s: float) -> None:
+        """Muxes the audio up to ``end_s`` and flushes an encoder."""
+        self.pump(end_s)
+        if not self._copy and self._out_stream is not None:
+            self._encode(None)
+        self.close()
+
+    def close(self) -> None:
+        self._packets = None
+        self._input.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Sink
+
+
+class VideoSink:
+    """Encodes frames to a video file; a :class:`~pomagan_post.io.base.FrameSink`.
+
+    Frames arrive as float32 [H, W, C] R'G'B'(A) in the source's encoding: C = 4 for ``kind="fg"``
+    (RGBA), 3 for ``"comp"``, 1 (or [H, W]) for ``"alpha"``. They are clipped to [0, 1] and
+    quantised to 16 bits; YUV codecs convert from there with the BT.709 matrix, limited range.
+    Pixel values are written as given: ``premultiplied`` only labels them (the container's
+    ``comment`` metadata says ``alpha=premultiplied`` or ``alpha=straight``).
+
+    ``kind="alpha"``: ProRes 4444 writes a grey picture (luma = matte, chroma neutral) and the
+    same matte in its alpha plane; PNG and FFV1 write a 16-bit grey stream.
+
+    Frame numbers must increase; a frame's time is ``(frame_number - first) / fps``, so gaps stay
+    gaps. The output starts at the first written frame: its timecode is ``info.timecode`` moved
+    to that frame, and audio from ``audio_from`` (its first audio stream) is trimmed to the
+    written range at packet boundaries. Both are taken to start at frame
+    ``info.metadata["frame_origin"]`` (0 for a :class:`VideoSource`), else ``info.frames[0]``.
+    Audio is stream-copied when the container takes the codec, else re-encoded to 24-bit PCM.
+    Without ``info.fps`` the file is written at 24 fps. Encoding runs on a worker thread behind
+    a queue of ``queue_size`` frames.
+
+    Args:
+        path: output file; its extension must suit the codec (see :data:`VIDEO_CODECS`).
+        info: the clip being written (size, fps, timecode, colour).
+        kind: ``"fg"``, ``"comp"`` or ``"alpha"``.
+        codec: a key of :data:`VIDEO_CODECS`.
+        audio_from: a file whose audio is carried over (ignored when it has none).
+        premultiplied: whether written RGB is premultiplied by alpha (a label only).
+        queue_size: frames buffered for the encoding thread.
+        threads: encoder threads (0: FFmpeg's choice).
+
+    Raises:
+        BadInputError: unknown kind or codec, an extension the codec does not suit, a bad size,
+            an audio source equal to the output; later, frames of the wrong shape or order.
+        UnsupportedFormatError: the encoder or muxer failed (raised by the next write/close).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: ClipInfo,
+        kind: str = "fg",
+        codec: str = "prores4444",
+        audio_from: str | os.PathLike[str] | None = None,
+        premultiplied: bool = True,
+        *,
+        queue_size: int = 4,
+        threads: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        if kind not in _SINK_KINDS:
+            raise BadInputError(f"unknown video output kind {kind!r} (choose from fg, comp, alpha)")
+        if codec not in VIDEO_CODECS:
+            raise BadInputError(
+                f"unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})"
+            )
+        self.spec = VIDEO_CODECS[codec]
+        suffix = self.path.suffix.lower()
+        if suffix not in self.spec.extensions:
+            raise BadInputError(
+                f"{self.path}: {codec} needs a {' or '.join(self.spec.extensions)} file"
+            )
+        if info.width <= 0 or info.height <= 0:
+            raise BadInputError(f"{self.path}: bad frame size {info.width}x{info.height}")
+        self.info = info
+        self.kind = kind
+        self.codec = codec
+        self.premultiplied = premultiplied
+        self.fps = Fraction(info.fps) if info.fps else Fraction(24)
+        self.threads = int(threads)
+        # 16-bit code of 1.0 per channel: RGB bound for YUV goes through swscale's white.
+        white = _rgb16_white() if self.spec.yuv else 65535.0
+        self._codes = np.array([white, white, white, 65535.0], np.float32)
+        self.tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._audio: _AudioCarrier | None = None
+        if audio_from is not None:
+            source = Path(audio_from)
+            if source.resolve() == self.path.resolve():
+                raise BadInputError(f"{self.path}: output would overwrite its audio source")
+            self._audio = _AudioCarrier(source)
+            if self._audio.stream is None:
+                self._audio = None
+        self.audio_mode = ""
+        self._output: av.container.OutputContainer | None = None
+        self._stream: Any = None
+        self._first: int | None = None
+        self._last: int | None = None
+        self._count = 0
+        self._state = "open"
+        self._failed = False
+        self._writer = WriteBehind(
+            workers=1, max_pending=max(1, int(queue_size)), name=f"encode {self.path.name}"
+        )
+
+    # -- caller side ---------------------------------------------------------------------------
+
+    def write(self, frame_number: int, image: np.ndarray) -> None:
+        """Queues one frame for encoding (converted to 16-bit integers here)."""
+        if self._state != "open":
+            raise BadInputError(f"{self.path}: write after close/abort")
+        frame_number = int(frame_number)
+        if self._last is not None and frame_number <= self._last:
+            raise BadInputError(
+                f"{self.path}: frame {frame_number} written after frame {self._last}"
+            )
+        pixels = self._to_uint16(frame_number, image)
+        if self._first is None:
+            self._first = frame_number
+        self._last = frame_number
+        self._count += 1
+        try:
+            self._writer.submit(self._encode, frame_number, pixels)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _to_uint16(self, frame_number: int, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[:, :, None]
+        channels = _SINK_KINDS[self.kind]
+        if image.ndim != 3 or image.shape[2] != channels:
+            raise BadInputError(
+                f"{self.path}: frame {frame_number} has shape {tuple(image.shape)}, "
+                f"a {self.kind} output takes [H, W, {channels}]"
+            )
+        if image.shape[:2] != (self.info.height, self.info.width):
+            raise BadInputError(
+                f"{self.path}: frame {frame_number} is {image.shape[1]}x{image.shape[0]}, "
+                f"the clip is {self.info.width}x{self.info.height}"
+            )
+        scaled = np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
+        np.nan_to_num(scaled, copy=False, nan=0.0)
+        if self.kind == "alpha" and self.spec.yuv:
+            # Grey picture (luma = matte) plus the matte again as the alpha plane.
+            scaled = np.repeat(scaled, 4, axis=2)
+        scaled *= self._codes[: scaled.shape[2]]
+        scaled += 0.5
+        return np.ascontiguousarray(scaled.astype(np.uint16))
+
+    def close(self) -> None:
+        """Flushes the encoders, muxes the rest of the audio and renames the file into place."""
+        if self._state != "open":
+            return
+        if self._first is None:
+            self.abort()
+            raise BadInputError(f"{self.path}: no frames were written")
+        try:
+            self._writer.submit(self._finish)
+            self._writer.wait()
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "closed"
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self) -> None:
+        """Stops encoding and removes the temp file; a finished file is left alone."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._failed = True  # jobs already running skip their work
+        self._writer.cancel()
+        for closer in (self._output, self._audio):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:  # cleaning up after a failure; the first error matters
+                    pass
+        self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoSink":
+        return self
+
+    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def frames_written(self) -> int:
+        return self._count
+
+    # -- worker side ---------------------------------------------------------------------------
+
+    def _guarded(self, where: str, job: Callable[[], None]) -> None:
+        """Runs an encoding job; the first failure becomes one clear error, later jobs skip."""
+        if self._failed:
+            return
+        try:
+            job()
+        except BaseException as error:
+            self._failed = True
+            if isinstance(error, PomaganError):
+                raise
+            raise UnsupportedFormatError(
+                f"{self.path}: cannot encode {where} with {self.codec} ({_av_message(error)})"
+            ) from error
+
+    def _open_output(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        muxer = _MUXERS[self.path.suffix.lower()]
+        output = av.open(str(self.tmp_path), mode="w", format=muxer)
+        self._output = output
+        stream = output.add_stream(self.spec.encoder, rate=self.fps)
+        stream.width = self.info.width
+        stream.height = self.info.height
+        stream.pix_fmt = self.spec.pix_fmts[self.kind]
+        stream.time_base = Fraction(self.fps.denominator, self.fps.numerator)
+        stream.options = dict(self.spec.options)
+        ctx = stream.codec_context
+        ctx.thread_type = "AUTO"
+        ctx.thread_count = self.threads
+        ctx.color_primaries = self._primaries()
+        ctx.color_trc = _COLORSPACE_TO_TRC.get(self.info.colorspace, 2)
+        ctx.colorspace = 1 if self.spec.yuv else 0
+        ctx.color_range = _RANGE_MPEG if self.spec.yuv else _RANGE_JPEG
+        origin = self.info.metadata.get("frame_origin")
+        if origin is None:
+            origin = self.info.frames[0] if self.info.frames else self._first
+        offset = self._first - int(origin)
+        if self.info.timecode:
+            timecode = _advance_timecode(self.info.timecode, offset, self.fps)
+            stream.metadata["timecode"] = timecode
+            output.metadata["timecode"] = timecode
+        label = "premultiplied" if self.premultiplied else "straight"
+        output.metadata["comment"] = f"alpha={label}; kind={self.kind}; written by pomagan-post"
+        self._stream = stream
+        if self._audio is not None:
+            self._audio.attach(output, float(max(offset, 0) / self.fps))
+            self.audio_mode = self._audio.mode
+
+    def _primaries(self) -> int:
+        name = self.info.metadata.get("color_primaries")
+        for key, value in _PRIMARIES_NAMES.items():
+            if value == name and key != 2:
+                return key
+        return 1
+
+    def _encode(self, number: int, pixels: np.ndarray) -> None:
+        self._guarded(f"frame {number}", lambda: self._encode_frame(number, pixels))
+
+    def _encode_frame(self, number: int, pixels: np.ndarray) -> None:
+        if self._output is None:
+            self._open_output()
+        if pixels.shape[2] == 4:
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgba64le")
+        elif pixels.shape[2] == 3:
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb48le")
+        else:
+            frame = av.VideoFrame.from_ndarray(pixels[:, :, 0], format="gray16le")
+        target = self.spec.pix_fmts[self.kind]
+        if self.spec.yuv:
+            frame = frame.reformat(
+                format=target, dst_colorspace="itu709", dst_color_range="MPEG"
+            )
+        elif frame.format.name != target:
+            frame = frame.reformat(format=target)
+        frame.pts = number - self._first
+        for packet in self._stream.encode(frame):
+            self._output.mux(packet)
+        if self._audio is not None:
+            self._audio.pump(float((number - self._first + 1) / self.fps))
+
+    def _finish(self) -> None:
+        self._guarded("the end of the file", self._flush)
+
+    def _flush(self) -> None:
+        for packet in self._stream.encode(None):
+            self._output.mux(packet)
+        if self._audio is not None:
+            self._audio.finish(float((self._last - self._first + 1) / self.fps))
+        self._output.close()
+        self._output = None

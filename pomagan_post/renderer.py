@@ -1,0 +1,603 @@
+"""Render a shot: the library function behind ``pomagan-post render``.
+
+:func:`render` is a pure function of (input, frame range, options): output paths are
+deterministic, every frame file is written atomically, and ``skip_existing`` resumes a crashed or
+split (farm) render without redoing finished frames.
+
+Outputs, by default into ``<stem>_pomagan/`` beside the input:
+
+========================  =====================================================================
+input                     outputs (``alpha`` and ``fg``; ``comp`` with ``comp=``)
+========================  =====================================================================
+``plate.####.exr``        ``plate_alpha.####.exr``, ``plate_fg.####.exr`` (same frame numbers)
+``still.png``             ``still_alpha.png``, ``still_fg.png``
+``shot.mov``              ``shot_alpha.mov``, ``shot_fg.mov`` (ProRes 4444, fps/timecode/audio)
+========================  =====================================================================
+
+Sequence formats follow the input (EXR -> EXR, DPX -> DPX, PNG/JPEG -> PNG, TIFF -> TIFF).
+Alpha convention of the foreground: premultiplied where the format's convention is
+premultiplied (EXR, TIFF, ProRes), straight where it is straight (PNG, DPX, PNG-in-MOV, FFV1);
+``premultiplied=True/False`` overrides; files are labelled (EXR/PNG/TIFF ``pomagan:alpha``
+attribute, TIFF ExtraSamples, video ``comment`` metadata).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .colour import from_model, resolve_colorspace, to_model
+from .errors import BadInputError, DeviceError, UnsupportedFormatError
+from .io.base import ClipInfo, FrameSink, FrameSource
+from .io.images import IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, read_image
+from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range
+from .io.streams import prefetch
+
+__all__ = [
+    "RenderReport",
+    "render",
+    "open_source",
+    "open_sink",
+    "default_format",
+    "parse_background",
+    "OUTPUT_KINDS",
+    "OUTPUT_FORMATS",
+    "VIDEO_CODEC_NAMES",
+]
+
+OUTPUT_KINDS = ("alpha", "fg", "comp")
+#: ``format=`` choices: image sequence formats, or ``video`` (codec chosen by ``codec=``).
+OUTPUT_FORMATS = (*IMAGE_FORMATS, "video")
+VIDEO_CODEC_NAMES = ("prores4444", "png", "ffv1")
+_VIDEO_ALPHA_MODE = {"prores4444": "premultiplied", "png": "straight", "ffv1": "straight"}
+_INPUT_FORMAT = {".exr": "exr", ".hdr": "exr", ".dpx": "dpx", ".cin": "dpx", ".png": "png",
+                 ".jpg": "png", ".jpeg": "png", ".tif": "tiff", ".tiff": "tiff"}
+_NAMED_COLOURS = {
+    "black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "grey": (0.5, 0.5, 0.5),
+    "gray": (0.5, 0.5, 0.5), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0),
+    "red": (1.0, 0.0, 0.0),
+}
+
+
+@dataclass
+class RenderReport:
+    """What :func:`render` did.
+
+    Attributes:
+        input: the input as given.
+        outputs: output kind (``alpha``, ``fg``, ``comp``) -> file or pattern written.
+        frames: the frame numbers asked for.
+        written: frames rendered and written by this call.
+        skipped_existing: frames whose outputs already existed (``skip_existing``).
+        failed: frame -> reason for frames missing or unreadable (``on_error="skip"``).
+        seconds: wall time of the render loop.
+        fps: frames rendered per second (throughput, not the clip's rate).
+        clip_fps: the clip's own frame rate when known.
+        alpha_mode: ``premultiplied`` or ``straight`` foreground.
+        colorspace: the input's colour space (outputs are in it too).
+    """
+
+    input: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    frames: list[int] = field(default_factory=list)
+    written: list[int] = field(default_factory=list)
+    skipped_existing: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    fps: float = 0.0
+    clip_fps: Fraction | None = None
+    alpha_mode: str = "premultiplied"
+    colorspace: str = ""
+
+    @property
+    def frames_written(self) -> int:
+        return len(self.written)
+
+    @property
+    def ok(self) -> bool:
+        """Every requested frame has its outputs (written now or before)."""
+        return not self.failed and len(self.written) + len(self.skipped_existing) == len(self.frames)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+def _is_video(path: str | os.PathLike[str]) -> bool:
+    from .io.video import is_video_path
+
+    return is_video_path(path)
+
+
+def open_source(
+    input: str | os.PathLike[str],
+    frames: list[int] | None = None,
+    on_error: str = "stop",
+    colorspace: str | None = None,
+) -> FrameSource:
+    """A frame source for a video file, an image sequence pattern, a folder or one image."""
+    if _is_video(input):
+        from .io.video import VideoSource
+
+        source: Any = VideoSource(input, frames=frames)
+    else:
+        source = ImageSequenceSource(input, frames=frames, on_error=on_error, colorspace=colorspace)
+    if colorspace:
+        source.info.colorspace = resolve_colorspace(colorspace)
+    return source
+
+
+def default_format(input: str | os.PathLike[str]) -> str:
+    """Output format matching the input family (``video`` for video files)."""
+    if _is_video(input):
+        return "video"
+    pattern = as_pattern(input) if not Path(input).is_dir() else None
+    if pattern is None:
+        from .io.sequence import find_sequences
+
+        found = find_sequences(input)
+        pattern = found[0].pattern if found else None
+    return _INPUT_FORMAT.get(pattern.extension if pattern else "", "exr")
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+@dataclass
+class _Output:
+    kind: str
+    target: Path | SequencePattern  # a video file, or a pattern of image files
+    video: bool
+
+    def paths(self, frames: Iterable[int]) -> list[Path]:
+        if isinstance(self.target, Path):
+            return [self.target]
+        return [self.target.path(f) for f in frames]
+
+    def __str__(self) -> str:
+        return str(self.target)
+
+
+def open_sink(
+    kind: str,
+    target: str | os.PathLike[str] | SequencePattern,
+    info: ClipInfo,
+    *,
+    alpha_mode: str,
+    codec: str = "prores4444",
+    audio_from: str | os.PathLike[str] | None = None,
+) -> FrameSink:
+    """A sink for one output kind: a video file (by extension) or an image file/pattern."""
+    if not isinstance(target, SequencePattern) and _is_video(target):
+        from .io.video import VideoSink
+
+        return VideoSink(target, info, kind=kind, codec=codec, audio_from=audio_from,
+                         premultiplied=alpha_mode == "premultiplied")
+    return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode)
+
+
+def _stem_and_dir(input: str | os.PathLike[str], video: bool) -> tuple[str, Path, SequencePattern | None]:
+    """(file stem, default output folder, input pattern or None for video)."""
+    path = Path(input)
+    if video:
+        return path.stem, path.parent / f"{path.stem}_pomagan", None
+    if path.is_dir():
+        seq, _ = discover(path)
+        return seq.pattern.stem, path.parent / f"{path.name}_pomagan", seq.pattern
+    pattern = as_pattern(path)
+    return pattern.stem, pattern.directory / f"{pattern.stem}_pomagan", pattern
+
+
+def _video_extension(codec: str) -> str:
+    from .io.video import VIDEO_CODECS
+
+    return VIDEO_CODECS[codec].extensions[0]
+
+
+def _plan_outputs(
+    kinds: Sequence[str],
+    stem: str,
+    out_dir: Path,
+    fmt: str,
+    codec: str,
+    input_pattern: SequencePattern | None,
+    single: bool,
+    names: dict[str, str | None],
+) -> list[_Output]:
+    plans = []
+    for kind in kinds:
+        name = names.get(kind)
+        if name:
+            given = Path(name)
+            path = given if given.is_absolute() or given.parent != Path(".") else out_dir / given
+            if _is_video(path):
+                plans.append(_Output(kind, path, True))
+                continue
+            pattern = as_pattern(path)
+            if pattern.extension not in (".exr", ".png", ".tif", ".tiff", ".dpx"):
+                raise UnsupportedFormatError(
+                    f"cannot write {kind} as {path.name}: use .exr, .png, .tif, .dpx or a video file")
+            if pattern.is_single_file and not single:
+                raise BadInputError(
+                    f"{kind} output {path} needs a frame placeholder (e.g. name.####.exr) "
+                    "for a clip of several frames")
+            plans.append(_Output(kind, pattern, False))
+        elif fmt == "video":
+            plans.append(_Output(kind, out_dir / f"{stem}_{kind}{_video_extension(codec)}", True))
+        else:
+            ext = IMAGE_FORMATS[fmt][0]
+            if single:
+                plans.append(_Output(kind, SequencePattern(out_dir, f"{stem}_{kind}{ext}", "", None), False))
+            else:
+                padding = input_pattern.padding if input_pattern and input_pattern.padding else 4
+                plans.append(_Output(kind, SequencePattern(out_dir, f"{stem}_{kind}.", ext, padding), False))
+    return plans
+
+
+def _alpha_mode(plans: list[_Output], premultiplied: bool | None, codec: str) -> str:
+    if premultiplied is not None:
+        return "premultiplied" if premultiplied else "straight"
+    fg = next((p for p in plans if p.kind == "fg"), None)
+    if fg is None:
+        return "premultiplied"
+    if fg.video:
+        return _VIDEO_ALPHA_MODE.get(codec, "premultiplied")
+    ext = fg.target.extension if isinstance(fg.target, SequencePattern) else ""
+    fmt = {".tif": "tiff", ".tiff": "tiff"}.get(ext, ext.lstrip("."))
+    return IMAGE_FORMATS.get(fmt, (ext, "premultiplied"))[1]
+
+
+def _refuse_overwriting_inputs(plans: list[_Output], input_paths: list[Path], frames: list[int],
+                               extra_inputs: list[Path]) -> None:
+    inputs = {os.path.realpath(p) for p in input_paths + extra_inputs}
+    seen: dict[str, str] = {}
+    for plan in plans:
+        for path in plan.paths(frames):
+            real = os.path.realpath(path)
+            if real in inputs:
+                raise BadInputError(f"{plan.kind} output {path} would overwrite an input; "
+                                    "choose another output folder or name")
+            if real in seen and seen[real] != plan.kind:
+                raise BadInputError(f"{plan.kind} and {seen[real]} outputs both write {path}")
+            seen[real] = plan.kind
+
+
+# --- composite background ---------------------------------------------------------------------
+
+def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
+    """``--comp`` value -> background in the clip's colour space, float32 [H, W, 3] or [3].
+
+    Accepts a colour name (black, white, grey, green, blue, red), ``#rrggbb`` / ``rrggbb`` hex,
+    or ``r,g,b`` floats in [0, 1] - all display (sRGB-encoded) values, converted to the clip's
+    colour space - or the path of an image (resized to the frame; converted from its own colour
+    space to the clip's).
+    """
+    text = str(spec).strip()
+    rgb: tuple[float, ...] | None = None
+    if text.lower() in _NAMED_COLOURS:
+        rgb = _NAMED_COLOURS[text.lower()]
+    elif re.fullmatch(r"#?[0-9a-fA-F]{6}", text):
+        h = text.lstrip("#")
+        rgb = tuple(int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4))
+    elif re.fullmatch(r"\s*[-+.\d]+\s*,\s*[-+.\d]+\s*,\s*[-+.\d]+\s*", text):
+        try:
+            rgb = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            rgb = None
+        if rgb is not None and not all(0.0 <= v <= 1.0 for v in rgb):
+            raise BadInputError(f"--comp colour {text!r}: components must be in [0, 1]")
+    if rgb is not None:
+        return from_model(np.asarray(rgb, np.float32), info.colorspace)
+    path = Path(text)
+    if not path.is_file():
+        raise BadInputError(
+            f"--comp {text!r} is neither a colour (name, #rrggbb, r,g,b) nor an existing image")
+    import cv2
+
+    image, cs = read_image(path)
+    if image.shape[:2] != (info.height, info.width):
+        image = cv2.resize(image, (info.width, info.height), interpolation=cv2.INTER_AREA)
+    if resolve_colorspace(cs) != resolve_colorspace(info.colorspace):
+        image = from_model(to_model(image, cs), info.colorspace)
+    return np.ascontiguousarray(image, np.float32)
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+def _build_engine(weights: str | os.PathLike[str] | None, device: str, precision: str,
+                  working_size: int | None, batch_size: int, log: Callable[[str], None]) -> Any:
+    from .checkpoint import load_checkpoint
+    from .engine import Engine
+
+    model = load_checkpoint(weights)
+    info = getattr(model, "checkpoint_info", {}) or {}
+    if info and not info.get("trained", True):
+        log("warning: the checkpoint is an untrained placeholder; mattes will be meaningless "
+            "(pass --weights or set POMAGAN_WEIGHTS)")
+    return Engine(model, device=device, precision=precision, working_size=working_size,
+                  batch_size=batch_size)
+
+
+def _out_of_memory_types() -> tuple[type[BaseException], ...]:
+    try:
+        import torch
+
+        return (torch.cuda.OutOfMemoryError,)
+    except (ImportError, AttributeError):
+        return ()
+
+
+def _predict_alpha(engine: Any, frames: np.ndarray, log: Callable[[str], None]) -> np.ndarray:
+    """``engine.predict_alpha`` that halves ``engine.batch_size`` on GPU out-of-memory."""
+    oom = _out_of_memory_types()
+    while True:
+        try:
+            return np.asarray(engine.predict_alpha(frames), np.float32)
+        except oom:
+            import torch
+
+            torch.cuda.empty_cache()
+            if engine.batch_size <= 1:
+                raise DeviceError("out of GPU memory even at batch size 1; "
+                                  "lower --working-size or use --precision fp16") from None
+            engine.batch_size = max(1, engine.batch_size // 2)
+            log(f"out of GPU memory: retrying with batch size {engine.batch_size}")
+
+
+def _batches(items: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """Groups of ``size``; when ``items`` fails, the frames read before the failure are still
+    yielded (and rendered) before the error is raised."""
+    batch: list[tuple[int, np.ndarray]] = []
+    try:
+        for item in items:
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except Exception:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
+
+
+def _straight(premultiplied: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Un-premultiply; colour is 0 where alpha is 0."""
+    a = alpha[..., None]
+    safe = np.where(a > 1e-6, a, 1.0)
+    return np.where(a > 1e-6, premultiplied / safe, 0.0).astype(np.float32)
+
+
+def _matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
+           log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frames [N, H, W, 3] in their own encoding -> (alpha [N, H, W], premultiplied fg or None).
+
+    The network sees model space; the foreground is computed from the original values (NaN as
+    0), so it stays in the input's colour space."""
+    alpha = _predict_alpha(engine, to_model(images, colorspace), log)
+    if not need_fg:
+        return alpha, None
+    finite = np.nan_to_num(images, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    return alpha, np.asarray(engine.foreground(finite, alpha), np.float32)
+
+
+def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
+                 fg: np.ndarray | None, alpha_mode: str, background: np.ndarray | None) -> None:
+    """One frame's alpha [H, W], RGBA foreground and composite to their sinks."""
+    if "alpha" in sinks:
+        sinks["alpha"].write(number, alpha)
+    if fg is None:
+        return
+    if "fg" in sinks:
+        rgb = fg if alpha_mode == "premultiplied" else _straight(fg, alpha)
+        sinks["fg"].write(number, np.concatenate([rgb, alpha[..., None]], axis=-1))
+    if "comp" in sinks and background is not None:
+        sinks["comp"].write(number, fg + (1.0 - alpha[..., None]) * background)
+
+
+def _finished_frames(plans: list[_Output], wanted: list[int]) -> list[int]:
+    """Frames whose outputs all exist. A video output counts only when complete (it cannot
+    be resumed part-way), so any missing video means every frame is rendered again."""
+    if any(p.video for p in plans):
+        complete = all(path.exists() for p in plans for path in p.paths(wanted))
+        return list(wanted) if complete else []
+    return [f for f in wanted if all(path.exists() for p in plans for path in p.paths([f]))]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- render -----------------------------------------------------------------------------------
+
+def render(
+    input: str | os.PathLike[str],
+    *,
+    output_dir: str | os.PathLike[str] | None = None,
+    outputs: Sequence[str] = ("alpha", "fg"),
+    alpha_name: str | None = None,
+    fg_name: str | None = None,
+    comp_name: str | None = None,
+    format: str | None = None,
+    codec: str = "prores4444",
+    frames: str | Sequence[int] | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 4,
+    working_size: int | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    skip_existing: bool = False,
+    on_error: str = "stop",
+    premultiplied: bool | None = None,
+    comp: str | None = None,
+    colorspace: str | None = None,
+    audio: bool = True,
+    engine: Any = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+    callback: Callable[[int, int, int], None] | None = None,
+) -> RenderReport:
+    """Render alpha and foreground (and optionally a composite) for a shot.
+
+    Args:
+        input: a video file, an image sequence pattern (``plate.####.exr``, ``%04d``, ``$F4``,
+            ``@``), a folder holding one sequence, or a single image.
+        output_dir: where outputs go; default ``<stem>_pomagan/`` beside the input.
+        outputs: which of ``alpha``, ``fg`` to write (``comp`` is added when ``comp`` is set).
+        alpha_name, fg_name, comp_name: output file or pattern per kind (relative names go into
+            ``output_dir``); default ``<stem>_<kind>.####.<ext>``, ``<stem>_<kind>.<ext>`` or
+            ``<stem>_<kind>.mov``.
+        format: ``exr``, ``png``, ``tiff``, ``dpx`` (image sequences) or ``video``; default
+            the input's family.
+        codec: video codec: ``prores4444`` (default), ``png`` (PNG in MOV) or ``ffv1`` (MKV).
+        frames: frame range (``"1001-1100x2"``) or list; default the whole clip.
+        device, precision, batch_size, working_size: engine settings (see
+            :class:`pomagan_post.Engine`).
+        weights: checkpoint path; default the bundled one.
+        skip_existing: leave frames whose outputs all exist (resume / farm splits).
+        on_error: ``stop`` at the first missing or unreadable input frame (raises
+            :class:`MissingFramesError` naming it), or ``skip`` it and report it in ``failed``.
+        premultiplied: force (True) or refuse (False) premultiplied foreground; default the
+            output format's convention.
+        comp: background for a review composite: colour name, ``#rrggbb``, ``r,g,b`` or image.
+        colorspace: override the input's detected colour space (see :mod:`pomagan_post.colour`).
+        audio: carry the input's audio into a foreground video.
+        engine: a ready :class:`pomagan_post.Engine` (the settings above are then unused).
+        progress: show a progress bar (frames, fps, ETA) on stderr.
+        log: where messages go (default: stderr when ``progress``, else nowhere).
+        callback: called as ``callback(frame_number, done, total)`` after each frame; raise
+            from it to cancel.
+
+    Returns:
+        A :class:`RenderReport`. Raises :class:`PomaganError` subclasses for bad input,
+        missing frames (``on_error="stop"``), unsupported formats, weights and devices.
+    """
+    log = log or (_stderr if progress else (lambda message: None))
+    if on_error not in ("stop", "skip"):
+        raise BadInputError(f"on-error must be stop or skip, not {on_error!r}")
+    kinds = [k for k in OUTPUT_KINDS if k in set(outputs) | ({"comp"} if comp else set())]
+    unknown = set(outputs) - set(OUTPUT_KINDS)
+    if unknown or not kinds:
+        raise BadInputError(f"outputs must be some of alpha, fg, comp; got {', '.join(outputs) or 'none'}")
+    if codec not in VIDEO_CODEC_NAMES:
+        raise BadInputError(f"unknown codec {codec!r}; use one of {', '.join(VIDEO_CODEC_NAMES)}")
+    if format is not None and format not in OUTPUT_FORMATS:
+        raise BadInputError(f"unknown format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    if int(batch_size) < 1:
+        raise BadInputError(f"batch size must be at least 1, got {batch_size}")
+    if colorspace:
+        colorspace = resolve_colorspace(colorspace)
+    wanted_list = parse_frame_range(frames) if isinstance(frames, str) else (
+        sorted(set(int(f) for f in frames)) if frames is not None else None)
+
+    input_str = os.fspath(input)
+    video_in = _is_video(input_str)
+    if video_in and not Path(input_str).is_file():
+        raise BadInputError(f"input not found: {input_str}")
+    stem, default_dir, input_pattern = _stem_and_dir(input_str, video_in)
+    out_dir = Path(output_dir) if output_dir is not None else default_dir
+    fmt = format or default_format(input_str)
+
+    # Frames and input paths, cheaply (no decoding), to plan outputs and skip finished frames.
+    probe: FrameSource | None = None
+    if video_in:
+        probe = open_source(input_str, frames=wanted_list, colorspace=colorspace)
+        wanted = list(probe.info.frames)
+        input_paths = [Path(input_str)]
+        single = False
+    else:
+        seq, wanted = discover(input_str, wanted_list)
+        input_paths = [seq.pattern.path(f) for f in seq.frames]
+        single = seq.pattern.is_single_file
+    names = {"alpha": alpha_name, "fg": fg_name, "comp": comp_name}
+    plans = _plan_outputs(kinds, stem, out_dir, fmt, codec, input_pattern, single, names)
+    alpha_mode = _alpha_mode(plans, premultiplied, codec)
+    extra_inputs = [Path(comp)] if comp and Path(comp).is_file() else []
+    _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
+
+    report = RenderReport(input=input_str, outputs={p.kind: str(p) for p in plans},
+                          frames=list(wanted), alpha_mode=alpha_mode)
+    todo = list(wanted)
+    if skip_existing:
+        done = _finished_frames(plans, wanted)
+        report.skipped_existing = done
+        done_set = set(done)
+        todo = [f for f in wanted if f not in done_set]
+    if not todo:
+        if probe is not None:
+            probe.close()
+        log(f"all {len(wanted)} frame(s) already rendered in {out_dir}")
+        return report
+
+    if probe is not None and todo == wanted:
+        source = probe
+    else:
+        if probe is not None:
+            probe.close()
+        source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace)
+    info = source.info
+    report.colorspace = info.colorspace
+    report.clip_fps = info.fps
+    background = parse_background(comp, info) if comp else None
+    if engine is None:
+        engine = _build_engine(weights, device, precision, working_size, batch_size, log)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sinks: dict[str, FrameSink] = {}
+    bar = None
+    started = time.perf_counter()
+    try:
+        for plan in plans:
+            if plan.video or isinstance(plan.target, Path):
+                Path(plan.target).parent.mkdir(parents=True, exist_ok=True)
+            sinks[plan.kind] = open_sink(
+                plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
+                audio_from=input_str if (video_in and audio and plan.kind == "fg") else None)
+        total = len(info.frames)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, dynamic_ncols=True,
+                       smoothing=0.1)
+        depth = max(2, 2 * int(getattr(engine, "batch_size", batch_size)))
+        for batch in _batches(prefetch(iter(source), depth=depth), int(batch_size)):
+            numbers = [n for n, _ in batch]
+            images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
+            del batch
+            alpha, fg = _matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
+            for i, number in enumerate(numbers):
+                _write_frame(sinks, number, alpha[i], None if fg is None else fg[i], alpha_mode,
+                             background)
+                report.written.append(number)
+                if bar is not None:
+                    bar.update(1)
+                if callback is not None:
+                    callback(number, len(report.written), total)
+        for sink in sinks.values():
+            sink.close()
+    except BaseException:
+        # Frames already computed are complete: image files still land (so a resume skips
+        # them); a video cut short is removed.
+        for sink in sinks.values():
+            try:
+                if isinstance(sink, ImageSequenceSink):
+                    sink.close()
+                else:
+                    sink.abort()
+            except BaseException:
+                pass
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        source.close()
+    report.failed.update(getattr(source, "failed", {}))
+    report.seconds = time.perf_counter() - started
+    report.fps = len(report.written) / report.seconds if report.seconds > 0 else 0.0
+    return report

@@ -1,0 +1,94 @@
+"""Helpers that write and read real image and video files for the I/O and render tests."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import OpenImageIO as oiio
+
+HALF_TOL = 2.0**-10  # relative precision of half floats
+
+
+def write_file(path: Path, data: np.ndarray, pixel_type: str, **kw: Any) -> None:
+    """Write ``data`` [H, W, C] the way other tools would.
+
+    Keywords: ``channels`` (names), ``origin`` (data window x, y), ``display`` (x, y, w, h),
+    ``typed`` ({name: (TypeDesc, value)}), anything else a string/int/float attribute with
+    ``__`` standing for ``:`` (``oiio__BitsPerSample=10``).
+    """
+    h, w, c = data.shape
+    spec = oiio.ImageSpec(w, h, c, pixel_type)
+    if "channels" in kw:
+        spec.channelnames = kw.pop("channels")
+    if "origin" in kw:
+        spec.x, spec.y = kw.pop("origin")
+    if "display" in kw:
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = kw.pop("display")
+    for name, value in kw.pop("typed", {}).items():
+        spec.attribute(name, value[0], value[1])
+    for name, value in kw.items():
+        spec.attribute(name.replace("__", ":"), value)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), out.geterror()
+    assert out.write_image(np.ascontiguousarray(data, np.float32)), out.geterror()
+    out.close()
+
+
+def read_file(path: Path) -> tuple[np.ndarray, Any]:
+    """(float32 [H, W, C] exactly as stored, never (un)premultiplied by OIIO, spec)."""
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(str(path), config)
+    assert inp is not None, oiio.geterror()
+    spec = inp.spec()
+    data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+    inp.close()
+    return np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels), spec
+
+
+def ramp(h: int, w: int, c: int, scale: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Random pixels in [0, scale) (not a ramp to the eye, but reproducible per seed)."""
+    return (np.random.default_rng(seed).random((h, w, c)) * scale).astype(np.float32)
+
+
+def make_exr_plate(directory: Path, frames: tuple[int, ...] = (1001, 1002, 1003),
+                   name: str = "plate") -> tuple[Path, dict[int, np.ndarray]]:
+    """A linear EXR plate: 37x23 data window at (5, 3) in a 48x30 display window, values up to
+    8, 23.976 fps, timecode 01:00:00:00 at the first frame, pixel aspect 2, PIZ compression.
+    Returns (pattern, frame -> pixels)."""
+    pixels = {}
+    for i, frame in enumerate(frames):
+        data = ramp(23, 37, 3, scale=8.0, seed=frame)
+        pixels[frame] = data
+        write_file(directory / f"{name}.{frame:04d}.exr", data, "half", origin=(5, 3),
+                   display=(0, 0, 48, 30), PixelAspectRatio=2.0, compression="piz",
+                   typed={"FramesPerSecond": (oiio.TypeRational, (24000, 1001)),
+                          "smpte:TimeCode": (oiio.TypeTimeCode, (0x01000000 + i, 0))})
+    return directory / f"{name}.####.exr", pixels
+
+
+def write_clip(path: Path, n: int = 6, size: tuple[int, int] = (64, 48), codec: str = "libx264",
+               pix_fmt: str = "yuv420p", fps: Fraction = Fraction(24), timecode: str | None = None) -> Path:
+    """A short clip of moving gradients, encoded with PyAV."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        if codec == "prores_ks":
+            stream.options = {"profile": "3"}
+        if timecode:
+            stream.metadata["timecode"] = timecode
+        yy, xx = np.mgrid[0:h, 0:w]
+        for i in range(n):
+            rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 5) % 256, np.full_like(xx, 128)], -1)
+            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            for packet in stream.encode(frame.reformat(format=pix_fmt)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -1,0 +1,167 @@
+"""``pomagan-post render`` through click's CliRunner: outputs, messages and exit codes.
+
+Every bad input gives exactly one ``pomagan-post: error: ...`` line on stderr, nothing on
+stdout, no traceback, and the error's exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pomagan_post import Engine, load_checkpoint, renderer
+from pomagan_post.cli import main
+
+from .imaging import make_exr_plate, ramp, write_file
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
+
+
+@pytest.fixture
+def fast_engine(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Engine:
+    """The CLI builds its engine through renderer._build_engine; reuse the module's one."""
+    monkeypatch.setattr(renderer, "_build_engine", lambda *args, **kwargs: engine)
+    return engine
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, ["render", *map(str, args)], env=env)
+
+
+def test_defaults_write_next_to_the_input_and_say_where(tmp_path: Path, fast_engine: Engine) -> None:
+    pattern, _ = make_exr_plate(tmp_path)
+    result = run(pattern)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # stdout may be a pipe: messages and progress go to stderr
+    out = tmp_path / "plate_pomagan"
+    assert f"alpha: {out / 'plate_alpha.####.exr'}" in result.stderr
+    assert f"fg: {out / 'plate_fg.####.exr'} (premultiplied)" in result.stderr
+    assert "wrote 3 frame(s)" in result.stderr and "frame/s" in result.stderr  # progress bar
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert len(before) == 6
+
+    again = run(pattern, "--skip-existing", "--quiet")
+    assert again.exit_code == 0 and again.stderr == ""
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing redone
+
+
+def test_options_reach_the_render(tmp_path: Path, fast_engine: Engine) -> None:
+    data = ramp(40, 40, 3)
+    for frame in (1, 2, 3, 4):
+        write_file(tmp_path / f"p.{frame:04d}.png", data, "uint16")
+    result = run(tmp_path / "p.%04d.png", "--frames", "2-4x2", "-o", tmp_path / "o", "--straight",
+                 "--format", "exr", "--outputs", "fg", "--comp", "0.5,0.5,0.5", "--fg-name",
+                 "rgba.####.exr", "--colorspace", "srgb", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "p_comp.0002.exr", "p_comp.0004.exr", "rgba.0002.exr", "rgba.0004.exr"]
+
+
+def test_real_engine_from_weights_env(tmp_path: Path) -> None:
+    from pomagan_post import bundled_checkpoint_path
+
+    write_file(tmp_path / "one.png", ramp(40, 48, 3), "uint8")
+    result = run(tmp_path / "one.png", "--working-size", "32", "--device", "cpu",
+                 env={"POMAGAN_WEIGHTS": str(bundled_checkpoint_path())})
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "one_pomagan").iterdir()) == ["one_alpha.png", "one_fg.png"]
+
+
+def _plate(tmp_path: Path) -> Path:
+    return make_exr_plate(tmp_path, frames=(1, 2, 3))[0]
+
+
+def _gap(tmp_path: Path) -> Path:
+    for frame in (1, 2, 4):
+        write_file(tmp_path / f"g.{frame:04d}.png", ramp(40, 40, 3), "uint8")
+    return tmp_path / "g.####.png"
+
+
+def _corrupt(tmp_path: Path) -> Path:
+    pattern = _plate(tmp_path)
+    (tmp_path / "plate.0002.exr").write_bytes(b"\x76\x2f\x31\x01" + b"\0" * 64)
+    return pattern
+
+
+def _two_sequences(tmp_path: Path) -> Path:
+    for name in ("a", "b"):
+        write_file(tmp_path / f"{name}.0001.png", ramp(4, 4, 3), "uint8")
+    return tmp_path
+
+
+def _garbage_video(tmp_path: Path) -> Path:
+    (tmp_path / "clip.mov").write_bytes(b"not a movie at all" * 10)
+    return tmp_path / "clip.mov"
+
+
+def _garbage_weights(tmp_path: Path) -> str:
+    (tmp_path / "w.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}garbage")
+    return str(tmp_path / "w.safetensors")
+
+
+BAD: list[tuple[str, Callable[[Path], list], str, int]] = [
+    ("missing folder", lambda t: [t / "nowhere" / "p.####.exr"], "folder not found", 2),
+    ("no frames", lambda t: [t / "nothing.####.exr"], "no frames of", 3),
+    ("missing file", lambda t: [t / "nothing.exr"], "input not found", 2),
+    ("not an image", lambda t: [(t / "notes.txt").write_text("x") and t / "notes.txt"], "not an image", 2),
+    ("two sequences", lambda t: [_two_sequences(t)], "holds 2 sequences", 2),
+    ("bad range", lambda t: [_plate(t), "--frames", "10-1"], "frame range", 2),
+    ("range outside", lambda t: [_plate(t), "--frames", "50-60"], "none of the requested frames", 3),
+    ("gap", lambda t: [_gap(t)], "missing frames 3 of", 3),
+    ("corrupt frame", lambda t: [_corrupt(t)], "frame 2", 3),
+    ("overwrite input", lambda t: [_plate(t), "-o", t, "--alpha-name", "plate.####.exr"],
+     "would overwrite an input", 2),
+    ("same output twice", lambda t: [_plate(t), "--alpha-name", "x.#.exr", "--fg-name", "x.#.exr"],
+     "both write", 2),
+    ("unwritable ext", lambda t: [_plate(t), "--alpha-name", "m.####.bmp"], "cannot write", 4),
+    ("bad format", lambda t: [_plate(t), "--format", "gif"], "unknown format 'gif'", 2),
+    ("bad codec", lambda t: [_plate(t), "--codec", "h265"], "unknown codec 'h265'", 2),
+    ("bad outputs", lambda t: [_plate(t), "--outputs", "alpha,mask"], "outputs must be", 2),
+    ("bad on-error", lambda t: [_plate(t), "--on-error", "retry"], "on-error must be", 2),
+    ("bad colorspace", lambda t: [_plate(t), "--colorspace", "bogus"], "unknown colour space", 2),
+    ("bad comp", lambda t: [_plate(t), "--comp", "plaid"], "neither a colour", 2),
+    ("bad batch", lambda t: [_plate(t), "--batch-size", "0"], "batch size", 2),
+    ("bad device", lambda t: [_plate(t), "--device", "tpu"], "unknown device", 2),
+    ("bad precision", lambda t: [_plate(t), "--precision", "fp8"], "unknown precision", 2),
+    ("weights missing", lambda t: [_plate(t), "--weights", t / "none.safetensors"], "none.safetensors", 5),
+    ("weights corrupt", lambda t: [_plate(t), "--weights", _garbage_weights(t)], "w.safetensors", 5),
+    ("garbage video", lambda t: [_garbage_video(t)], "clip.mov", 4),
+]
+if not torch.cuda.is_available():
+    BAD.append(("no cuda", lambda t: [_plate(t), "--device", "cuda"], "CUDA is not available", 6))
+
+
+@pytest.mark.parametrize("case, make_args, message, code", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_and_an_exit_code(
+    tmp_path: Path, case: str, make_args: Callable[[Path], list], message: str, code: int
+) -> None:
+    result = run(*make_args(tmp_path), "--working-size", "32", "-q")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == code, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("pomagan-post: error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_skip_lists_bad_frames_at_the_end_and_exits_non_zero(tmp_path: Path, fast_engine: Engine) -> None:
+    result = run(_gap(tmp_path), "--on-error", "skip")
+    assert result.exit_code == 3
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2] == "pomagan-post: frame 3 failed: missing file"
+    assert lines[-1] == "pomagan-post: error: 1 frame(s) not rendered: 3"
+    assert sorted(p.name for p in (tmp_path / "g_pomagan").iterdir()) == [
+        f"g_{k}.{f:04d}.png" for k in ("alpha", "fg") for f in (1, 2, 4)]
+
+
+def test_help_states_the_alpha_convention() -> None:
+    result = CliRunner().invoke(main, ["render", "--help"])
+    assert result.exit_code == 0
+    assert "--premultiplied / --straight" in result.output
+    assert "premultiplied for EXR" in result.output and "straight for PNG" in result.output

@@ -1,0 +1,88 @@
+"""Colour: file encodings to the model's display-referred sRGB [0, 1] and back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pomagan_post.colour import (
+    SOFT_CLIP_KNEE,
+    cineon_to_linear,
+    detect_colorspace,
+    from_model,
+    is_linear,
+    resolve_colorspace,
+    soft_clip,
+    srgb_eotf,
+    srgb_oetf,
+    to_model,
+)
+from pomagan_post.errors import BadInputError
+
+
+def test_srgb_curves_are_the_standard_and_inverse() -> None:
+    x = np.linspace(0, 1, 101, dtype=np.float32)
+    np.testing.assert_allclose(srgb_eotf(srgb_oetf(x)), x, atol=1e-6)
+    assert float(srgb_oetf(np.float32(0.18))) == pytest.approx(0.4613, abs=1e-4)
+
+
+def test_linear_soft_clip_is_identity_below_the_knee_monotonic_and_bounded() -> None:
+    below = np.linspace(0, float(srgb_eotf(np.float32(SOFT_CLIP_KNEE))), 50, dtype=np.float32)
+    np.testing.assert_allclose(to_model(np.repeat(below[:, None], 3, 1), "linear")[:, 0],
+                               srgb_oetf(below), atol=1e-6)
+    x = np.concatenate([np.linspace(0, 4, 400), [1e3, 6e4, np.inf, np.nan, -1]]).astype(np.float32)
+    y = to_model(np.repeat(x[:, None], 3, 1), "linear")[:, 0]
+    assert np.all(np.isfinite(y)) and y.min() >= 0 and y.max() <= 1
+    assert np.all(np.diff(y[:400]) >= 0)  # order of highlights is kept
+    assert float(to_model(np.float32([[1, 1, 1]]), "linear")[0, 0]) == pytest.approx(0.976, abs=1e-3)
+    # Continuous with slope 1 at the knee.
+    k = SOFT_CLIP_KNEE
+    assert float(soft_clip(np.float32(k + 1e-4))) == pytest.approx(k + 1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["linear", "srgb", "rec709", "cineon", "pq", "hlg", "ACEScg", "g22_rec709"])
+def test_round_trip_through_model_space(name: str) -> None:
+    model = np.random.default_rng(1).uniform(0.02, SOFT_CLIP_KNEE, (2, 5, 7, 3)).astype(np.float32)
+    if name == "ACEScg":  # keep inside both gamuts
+        model = np.full((2, 5, 7, 3), 0.5, np.float32)
+    np.testing.assert_allclose(to_model(from_model(model, name), name), model, atol=2e-3)
+
+
+def test_display_spaces_pass_through() -> None:
+    x = np.float32([[0.2, 0.5, 1.3]])
+    np.testing.assert_array_equal(to_model(x, "srgb"), np.float32([[0.2, 0.5, 1.0]]))
+    np.testing.assert_array_equal(to_model(x, "rec709"), np.float32([[0.2, 0.5, 1.0]]))
+
+
+def test_cineon_reference_points() -> None:
+    np.testing.assert_allclose(cineon_to_linear(np.float32([95 / 1023, 685 / 1023])), [0, 1], atol=1e-6)
+
+
+def test_names_and_aliases() -> None:
+    assert resolve_colorspace("lin_srgb") == "linear"
+    assert resolve_colorspace("sRGB") == "srgb"
+    assert resolve_colorspace("KodakLog") == "cineon"
+    assert resolve_colorspace("lin_ap1") == "ACEScg"
+    assert is_linear("ACEScg") and is_linear("linear") and not is_linear("srgb")
+    with pytest.raises(BadInputError, match="unknown colour space 'nope'"):
+        resolve_colorspace("nope")
+
+
+@pytest.mark.parametrize(
+    "fmt, attrs, pixel_type, expected",
+    [
+        ("openexr", {}, "half", "linear"),
+        ("openexr", {"oiio:ColorSpace": "srgb_rec709_scene"}, "half", "srgb"),
+        ("png", {"oiio:ColorSpace": "srgb_rec709_scene"}, "uint16", "srgb"),
+        ("jpeg", {}, "uint8", "srgb"),
+        ("tiff", {}, "float", "linear"),
+        ("tiff", {}, "uint16", "srgb"),
+        ("dpx", {"dpx:Transfer": "Printing density"}, "uint16", "cineon"),
+        ("dpx", {"dpx:Transfer": "Logarithmic", "oiio:ColorSpace": "KodakLog"}, "uint16", "cineon"),
+        ("dpx", {"dpx:Transfer": "Linear"}, "uint16", "linear"),
+        ("dpx", {"dpx:Transfer": "User defined"}, "uint16", "rec709"),
+        ("hdr", {}, "float", "linear"),
+    ],
+)
+def test_detect_colorspace_from_headers(fmt: str, attrs: dict, pixel_type: str, expected: str) -> None:
+    assert detect_colorspace(fmt, attrs, pixel_type) == expected

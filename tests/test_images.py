@@ -1,0 +1,237 @@
+"""Image sequences through OpenImageIO: real files written here, read back with tolerances."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+import numpy as np
+import pytest
+
+from pomagan_post.errors import BadInputError, MissingFramesError
+from pomagan_post.io.base import ClipInfo, FrameSink, FrameSource
+from pomagan_post.io.images import (
+    ImageSequenceSink,
+    ImageSequenceSource,
+    frames_to_timecode,
+    read_image,
+    timecode_to_frames,
+)
+from pomagan_post.io.sequence import parse_pattern
+from pomagan_post.io.streams import WriteBehind, prefetch
+
+from .imaging import HALF_TOL, make_exr_plate, ramp, read_file, write_file
+
+@pytest.fixture
+def exr_plate(tmp_path: Path) -> tuple[Path, dict[int, np.ndarray]]:
+    return make_exr_plate(tmp_path)
+
+
+def test_exr_sequence_keeps_values_windows_and_metadata(exr_plate) -> None:
+    pattern, frames = exr_plate
+    with ImageSequenceSource(pattern) as source:
+        assert isinstance(source, FrameSource)
+        info = source.info
+        assert (info.width, info.height, info.channels) == (37, 23, 3)
+        assert info.frames == [1001, 1002, 1003] and info.colorspace == "linear"
+        assert info.fps == Fraction(24000, 1001) and info.pixel_aspect == 2.0
+        assert info.timecode == "01:00:00:00"
+        assert info.metadata["data_window"] == (5, 3, 37, 23)
+        assert info.metadata["display_window"] == (0, 0, 48, 30)
+        got = dict(source)
+    assert list(got) == [1001, 1002, 1003]
+    for frame, rgb in got.items():
+        assert rgb.shape == (23, 37, 3) and rgb.dtype == np.float32
+        assert rgb.max() > 1.0  # scene-linear values above 1 survive
+        np.testing.assert_allclose(rgb, frames[frame], rtol=HALF_TOL, atol=1e-4)
+
+
+def test_data_window_changing_mid_sequence_is_placed_in_the_first(tmp_path: Path) -> None:
+    write_file(tmp_path / "s.0001.exr", np.ones((4, 6, 3)), "float", origin=(2, 2))
+    write_file(tmp_path / "s.0002.exr", np.full((4, 6, 3), 2.0), "float", origin=(4, 3))
+    source = ImageSequenceSource(tmp_path / "s.####.exr")
+    second = source.read(2)
+    assert second.shape == (4, 6, 3)
+    assert np.all(second[1:, 2:] == 2.0) and np.all(second[0] == 0) and np.all(second[:, :2] == 0)
+
+
+@pytest.mark.parametrize(
+    "name, data, pixel_type, extra, colorspace, bits",
+    [
+        ("png16", ramp(17, 31, 3), "uint16", {}, "srgb", 16),
+        ("png8", ramp(17, 31, 3), "uint8", {}, "srgb", 8),
+        ("gray", ramp(17, 31, 1), "uint16", {}, "srgb", 16),
+        ("rgba", ramp(17, 31, 4), "uint16", {"oiio__UnassociatedAlpha": 1}, "srgb", 16),
+        ("tif8", ramp(17, 31, 3), "uint8", {}, "srgb", 8),
+        ("tif16", ramp(17, 31, 3), "uint16", {}, "srgb", 16),
+        ("tif32", ramp(17, 31, 3, 4.0), "float", {}, "linear", 32),
+        ("jpg", np.full((17, 31, 3), 0.5, np.float32), "uint8", {}, "srgb", 8),
+        ("dpxlog", ramp(17, 31, 3), "uint16",
+         {"oiio__BitsPerSample": 10, "dpx__Transfer": "Printing density"}, "cineon", 10),
+        ("dpxvideo", ramp(17, 31, 3), "uint16",
+         {"oiio__BitsPerSample": 10, "dpx__Transfer": "SMPTE 274M"}, "rec709", 10),
+    ],
+)
+def test_formats_bit_depths_and_channel_layouts(
+    tmp_path: Path, name: str, data: np.ndarray, pixel_type: str, extra: dict, colorspace: str, bits: int
+) -> None:
+    ext = {"png16": "png", "png8": "png", "gray": "png", "rgba": "png", "jpg": "jpg"}.get(
+        name, "tif" if name.startswith("tif") else "dpx")
+    path = tmp_path / f"{name}.0007.{ext}"
+    write_file(path, data, pixel_type, **extra)
+    source = ImageSequenceSource(tmp_path / f"{name}.%04d.{ext}")
+    assert source.info.colorspace == colorspace
+    assert source.info.metadata["bits"] == bits
+    assert source.info.channels == data.shape[2]
+    ((frame, rgb),) = list(source)
+    assert frame == 7 and rgb.shape == (17, 31, 3)
+    expected = np.repeat(data, 3, axis=2) if data.shape[2] == 1 else data[..., :3]
+    tol = {8: 0.6 / 255, 10: 1.01 / 1023, 16: 0.6 / 65535, 32: 1e-6}[bits]  # DPX: OIIO shifts bits
+    if ext == "jpg":
+        tol = 2 / 255
+    np.testing.assert_allclose(rgb, expected, atol=tol)
+
+
+def test_rgba_input_colour_is_not_premultiplied_on_read(tmp_path: Path) -> None:
+    data = np.zeros((4, 4, 4), np.float32)
+    data[..., :3], data[..., 3] = 0.8, 0.25
+    write_file(tmp_path / "a.png", data, "uint16", oiio__UnassociatedAlpha=1)
+    rgb, cs = read_image(tmp_path / "a.png")
+    assert cs == "srgb"
+    np.testing.assert_allclose(rgb, 0.8, atol=1e-4)
+
+
+def test_gaps_stop_by_default_and_skip_on_request(tmp_path: Path) -> None:
+    for frame in (1, 2, 4):
+        write_file(tmp_path / f"g.{frame:04d}.png", ramp(8, 8, 3), "uint8")
+    with pytest.raises(MissingFramesError, match="missing frames 3 ") as info:
+        ImageSequenceSource(tmp_path / "g.####.png")
+    assert info.value.frames == [3]
+    source = ImageSequenceSource(tmp_path / "g.####.png", on_error="skip")
+    assert [f for f, _ in source] == [1, 2, 4] and list(source.failed) == [3]
+    assert [f for f, _ in ImageSequenceSource(tmp_path / "g.####.png", frames="1-2")] == [1, 2]
+
+
+def test_corrupt_frame_stops_with_its_number_or_is_skipped(tmp_path: Path) -> None:
+    for frame in (1, 2, 3):
+        write_file(tmp_path / f"c.{frame:04d}.exr", ramp(8, 8, 3), "half")
+    data = (tmp_path / "c.0002.exr").read_bytes()
+    (tmp_path / "c.0002.exr").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MissingFramesError, match="frame 2") as info:
+        list(ImageSequenceSource(tmp_path / "c.####.exr"))
+    assert info.value.frames == [2]
+    source = ImageSequenceSource(tmp_path / "c.####.exr", on_error="skip")
+    assert [f for f, _ in source] == [1, 3] and list(source.failed) == [2]
+
+
+def test_exr_sink_writes_half_zip_channels_windows_and_timecode(exr_plate) -> None:
+    pattern, _ = exr_plate
+    info = ImageSequenceSource(pattern).info
+    out_dir = pattern.parent / "out"
+    alpha_sink = ImageSequenceSink(parse_pattern(out_dir / "p_alpha.####.exr"), info, kind="alpha")
+    fg_sink = ImageSequenceSink(parse_pattern(out_dir / "p_fg.####.exr"), info, kind="fg")
+    assert isinstance(fg_sink, FrameSink) and fg_sink.alpha_mode == "premultiplied"
+    rgba = ramp(23, 37, 4, scale=3.0)
+    for frame in info.frames:
+        alpha_sink.write(frame, rgba[..., 3])
+        fg_sink.write(frame, rgba)
+    alpha_sink.close()
+    fg_sink.close()
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        [f"p_alpha.{f}.exr" for f in info.frames] + [f"p_fg.{f}.exr" for f in info.frames])
+    data, spec = read_file(out_dir / "p_fg.1003.exr")
+    assert spec.channelnames == ("R", "G", "B", "A") and str(spec.format) == "half"
+    assert (spec.x, spec.y, spec.width, spec.height) == (5, 3, 37, 23)
+    assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (0, 0, 48, 30)
+    assert spec.get_string_attribute("compression") == "zip"
+    assert spec.get_float_attribute("PixelAspectRatio") == 2.0
+    assert spec.getattribute("FramesPerSecond") == (24000, 1001)
+    assert spec.get_string_attribute("smpte:TimeCode") == "01:00:00:02"  # per-frame timecode
+    assert spec.get_string_attribute("pomagan:alpha") == "premultiplied"
+    np.testing.assert_allclose(data, rgba, rtol=HALF_TOL, atol=1e-4)
+    alpha, spec = read_file(out_dir / "p_alpha.1001.exr")
+    assert spec.channelnames == ("A",) and alpha.shape == (23, 37, 1)
+
+
+def test_png_sink_is_straight_16_bit_and_written_as_given(tmp_path: Path) -> None:
+    info = ClipInfo(5, 3, [0], "srgb", metadata={"bits": 16, "pixel_type": "uint16"})
+    sink = ImageSequenceSink(tmp_path / "x_fg.png", info, kind="fg")
+    assert sink.alpha_mode == "straight" and sink.pixel_type == "uint16"
+    rgba = np.zeros((3, 5, 4), np.float32)
+    rgba[..., :3], rgba[..., 3] = 0.8, 0.25
+    sink.write(0, rgba)
+    sink.close()
+    data, spec = read_file(tmp_path / "x_fg.png")
+    assert str(spec.format) == "uint16"
+    np.testing.assert_allclose(data, rgba, atol=1 / 65535)  # OIIO did not divide by alpha
+    info8 = ClipInfo(5, 3, [0], "srgb", metadata={"bits": 8, "pixel_type": "uint8"})
+    assert ImageSequenceSink(tmp_path / "y.png", info8).pixel_type == "uint8"
+
+
+@pytest.mark.parametrize("ext, pixel_type", [("dpx", "uint16"), ("tif", "float")])
+def test_dpx_and_tiff_sinks(tmp_path: Path, ext: str, pixel_type: str) -> None:
+    meta = {"bits": 32, "pixel_type": "float"} if ext == "tif" else {"bits": 10, "pixel_type": "uint16"}
+    info = ClipInfo(6, 4, [5], "linear" if ext == "tif" else "cineon", metadata=meta)
+    sink = ImageSequenceSink(parse_pattern(tmp_path / f"d.####.{ext}"), info, kind="fg",
+                             alpha_mode="straight")
+    rgba = ramp(4, 6, 4)
+    sink.write(5, rgba)
+    sink.close()
+    data, spec = read_file(tmp_path / f"d.0005.{ext}")
+    assert str(spec.format) == pixel_type and data.shape == (4, 6, 4)
+    if ext == "dpx":
+        assert spec.get_int_attribute("oiio:BitsPerSample") == 10
+    np.testing.assert_allclose(data, rgba, atol=1 / 1023 if ext == "dpx" else 1e-6)
+
+
+def test_sink_is_atomic_and_cleans_temps(tmp_path: Path) -> None:
+    info = ClipInfo(4, 4, [1, 2], "srgb", metadata={"bits": 8, "pixel_type": "uint8"})
+    pattern = parse_pattern(tmp_path / "a.####.png")
+    stale = tmp_path / ".a.0002.png.999-0.tmp"  # a crashed run's half-written frame
+    stale.write_bytes(b"partial")
+    other = tmp_path / ".a.0009.png.999-0.tmp"  # another task's frame: not ours to remove
+    other.write_bytes(b"partial")
+    sink = ImageSequenceSink(pattern, info, kind="alpha")
+    assert not stale.exists() and other.exists()
+    sink.write(1, np.ones((4, 4)))
+    sink.write(2, np.ones((4, 4)))
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.0009.png.999-0.tmp", "a.0001.png", "a.0002.png"]
+    with pytest.raises(BadInputError, match="expected"):
+        ImageSequenceSink(pattern, info).write(1, np.ones((5, 4, 3)))
+    aborted = ImageSequenceSink(parse_pattern(tmp_path / "b.####.png"), info)
+    aborted.write(1, np.ones((4, 4, 3)))
+    aborted.abort()
+    assert not any(p.name.endswith(".tmp") and p.name.startswith(".b") for p in tmp_path.iterdir())
+
+
+def test_timecode_arithmetic() -> None:
+    assert timecode_to_frames("01:00:00:00", 24) == 86400
+    assert frames_to_timecode(86400 + 25, Fraction(24000, 1001)) == "01:00:01:01"
+    assert frames_to_timecode(timecode_to_frames("23:59:59:23", 24) + 1, 24) == "00:00:00:00"
+    with pytest.raises(BadInputError):
+        timecode_to_frames("1:2:3", 24)
+
+
+def test_prefetch_and_write_behind_pass_errors_on() -> None:
+    def items():
+        yield 1
+        yield 2
+        raise RuntimeError("decode failed")
+
+    got = []
+    with pytest.raises(RuntimeError, match="decode failed"):
+        for item in prefetch(items(), depth=1):
+            got.append(item)
+    assert got == [1, 2]
+
+    pool = WriteBehind(workers=2)
+    done = []
+    pool.submit(done.append, 1)
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    pool.submit(fail)
+    with pytest.raises(OSError, match="disk full"):
+        pool.wait()
+    assert done == [1]

@@ -1,0 +1,304 @@
+"""``pomagan_post.render`` (module ``pomagan_post.renderer``): real files in, real files out, checked with stated tolerances.
+
+The engine is the bundled (fast, untrained) checkpoint at a tiny working size, shared by the
+module; only a few tests use a stand-in engine where they need to control it (out-of-memory).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pomagan_post import Engine, load_checkpoint
+from pomagan_post.colour import from_model
+from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from pomagan_post.renderer import RenderReport, parse_background, render
+
+from .imaging import HALF_TOL, make_exr_plate, ramp, read_file, write_clip, write_file
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return load_checkpoint(None)
+
+
+@pytest.fixture(scope="module")
+def engine(model: torch.nn.Module) -> Engine:
+    """Foreground = alpha x image, so outputs can be checked against the input exactly."""
+    return Engine(model, device="cpu", working_size=32, batch_size=2, foreground="multiply")
+
+
+def test_premultiplied_exr_is_alpha_times_the_straight_colour(tmp_path: Path, model) -> None:
+    """With the estimated (spill-free) foreground: rgb == alpha x straight colour, and the
+    alpha channel is the matte, within half-float tolerance."""
+    estimating = Engine(model, device="cpu", working_size=32, batch_size=2, foreground="estimate")
+    pattern, _ = make_exr_plate(tmp_path, frames=(1,))
+    render(pattern, engine=estimating, output_dir=tmp_path / "p")
+    render(pattern, engine=estimating, output_dir=tmp_path / "s", premultiplied=False)
+    premul, pspec = read_file(tmp_path / "p" / "plate_fg.0001.exr")
+    straight, sspec = read_file(tmp_path / "s" / "plate_fg.0001.exr")
+    alpha, _ = read_file(tmp_path / "p" / "plate_alpha.0001.exr")
+    assert pspec.get_string_attribute("pomagan:alpha") == "premultiplied"
+    assert sspec.get_string_attribute("pomagan:alpha") == "straight"
+    np.testing.assert_array_equal(premul[..., 3], alpha[..., 0])
+    np.testing.assert_array_equal(straight[..., 3], alpha[..., 0])
+    expected = straight[..., :3] * alpha
+    np.testing.assert_allclose(premul[..., :3], expected, rtol=3 * HALF_TOL, atol=2 * HALF_TOL)
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_exr_sequence_defaults(tmp_path: Path, engine: Engine) -> None:
+    pattern, pixels = make_exr_plate(tmp_path)
+    report = render(pattern, engine=engine)
+    out = tmp_path / "plate_pomagan"
+    assert isinstance(report, RenderReport) and report.ok
+    assert report.written == [1001, 1002, 1003] and report.frames_written == 3
+    assert report.outputs == {"alpha": str(out / "plate_alpha.####.exr"),
+                              "fg": str(out / "plate_fg.####.exr")}
+    assert report.alpha_mode == "premultiplied" and report.colorspace == "linear"
+    assert report.clip_fps == Fraction(24000, 1001)
+    assert names(out) == [f"plate_{k}.{f}.exr" for k in ("alpha", "fg") for f in (1001, 1002, 1003)]
+
+    for i, frame in enumerate((1001, 1002, 1003)):
+        fg, spec = read_file(out / f"plate_fg.{frame}.exr")
+        alpha, aspec = read_file(out / f"plate_alpha.{frame}.exr")
+        # Channels, precision, compression, windows, pixel aspect, fps, timecode carried.
+        assert spec.channelnames == ("R", "G", "B", "A") and aspec.channelnames == ("A",)
+        assert str(spec.format) == "half" and spec.get_string_attribute("compression") == "zip"
+        assert (spec.x, spec.y, spec.width, spec.height) == (5, 3, 37, 23)
+        assert (spec.full_width, spec.full_height) == (48, 30)
+        assert spec.get_float_attribute("PixelAspectRatio") == 2.0
+        assert spec.getattribute("FramesPerSecond") == (24000, 1001)
+        assert spec.get_string_attribute("smpte:TimeCode") == f"01:00:00:0{i}"
+        assert spec.get_string_attribute("pomagan:alpha") == "premultiplied"
+        assert spec.get_string_attribute("oiio:ColorSpace") == "lin_rec709_scene"
+        # Premultiplied: rgb == alpha x straight colour (the input's own linear values).
+        a = alpha[..., 0]
+        np.testing.assert_array_equal(fg[..., 3], a)
+        expected = pixels[frame] * a[..., None]
+        np.testing.assert_allclose(fg[..., :3], expected, rtol=3 * HALF_TOL, atol=1e-3)
+        assert 0.0 <= a.min() and a.max() <= 1.0
+    assert fg[..., :3].max() > 1.0  # linear stays linear: values above 1 survive
+
+
+def test_straight_exr_and_frame_range(tmp_path: Path, engine: Engine) -> None:
+    pattern, pixels = make_exr_plate(tmp_path, frames=(1, 2, 3, 4, 5))
+    report = render(pattern, engine=engine, premultiplied=False, frames="1-5x2",
+                    output_dir=tmp_path / "o")
+    assert report.written == [1, 3, 5] and report.alpha_mode == "straight"
+    fg, spec = read_file(tmp_path / "o" / "plate_fg.0003.exr")
+    assert spec.get_string_attribute("pomagan:alpha") == "straight"
+    visible = fg[..., 3] > 0.05
+    np.testing.assert_allclose(fg[..., :3][visible], pixels[3][visible], rtol=4 * HALF_TOL, atol=1e-3)
+
+
+def test_16bit_png_still_gives_straight_16bit_pngs(tmp_path: Path, engine: Engine) -> None:
+    data = ramp(23, 37, 3, seed=3)
+    write_file(tmp_path / "still.png", data, "uint16")
+    report = render(tmp_path / "still.png", engine=engine)
+    out = tmp_path / "still_pomagan"
+    assert names(out) == ["still_alpha.png", "still_fg.png"] and report.alpha_mode == "straight"
+    fg, spec = read_file(out / "still_fg.png")
+    alpha, aspec = read_file(out / "still_alpha.png")
+    assert str(spec.format) == "uint16" and str(aspec.format) == "uint16"
+    assert fg.shape == (23, 37, 4) and alpha.shape == (23, 37, 1)
+    np.testing.assert_allclose(fg[..., 3], alpha[..., 0], atol=1 / 65535)
+    visible = fg[..., 3] > 0.05  # straight: colour is the input's colour
+    np.testing.assert_allclose(fg[..., :3][visible], data[visible], atol=2 / 65535 + 1e-3)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_gray_and_rgba_inputs_odd_sizes(tmp_path: Path, engine: Engine, channels: int) -> None:
+    data = ramp(19, 33, channels, seed=channels)
+    for frame in (7, 8):
+        write_file(tmp_path / f"g_{frame}.tif", data, "uint8",
+                   **({"oiio__UnassociatedAlpha": 1} if channels == 4 else {}))
+    report = render(tmp_path / "g_#.tif", engine=engine, format="png")
+    out = tmp_path / "g_pomagan"
+    assert report.written == [7, 8]
+    assert names(out) == ["g_alpha.7.png", "g_alpha.8.png", "g_fg.7.png", "g_fg.8.png"]
+    fg, spec = read_file(out / "g_fg.8.png")
+    assert fg.shape == (19, 33, 4) and str(spec.format) == "uint8"
+    if channels == 1:  # gray input -> the same value in R, G and B
+        assert np.array_equal(fg[..., 0], fg[..., 1]) and np.array_equal(fg[..., 1], fg[..., 2])
+
+
+def test_gaps_stop_or_skip(tmp_path: Path, engine: Engine) -> None:
+    for frame in (1, 2, 4):
+        write_file(tmp_path / f"s.{frame:04d}.png", ramp(40, 40, 3), "uint8")
+    with pytest.raises(MissingFramesError) as info:
+        render(tmp_path / "s.####.png", engine=engine)
+    assert info.value.frames == [3]
+    assert not (tmp_path / "s_pomagan").exists()  # nothing started
+    report = render(tmp_path / "s.####.png", engine=engine, on_error="skip")
+    assert report.written == [1, 2, 4] and list(report.failed) == [3] and not report.ok
+
+
+def test_corrupt_frame_stops_with_its_number_and_resume_finishes(tmp_path: Path, engine: Engine) -> None:
+    for frame in range(1, 6):
+        write_file(tmp_path / f"c.{frame:04d}.exr", ramp(40, 40, 3, seed=frame), "half")
+    good = (tmp_path / "c.0004.exr").read_bytes()
+    (tmp_path / "c.0004.exr").write_bytes(good[:200])
+    with pytest.raises(MissingFramesError, match="frame 4") as info:
+        render(tmp_path / "c.####.exr", engine=engine)
+    assert info.value.frames == [4]
+    out = tmp_path / "c_pomagan"
+    # Frames before the bad one are finished and complete; nothing half-written is left.
+    assert names(out) == [f"c_{k}.{f:04d}.exr" for k in ("alpha", "fg") for f in (1, 2, 3)]
+    (tmp_path / "c.0004.exr").write_bytes(good)  # the frame is fixed
+    report = render(tmp_path / "c.####.exr", engine=engine, skip_existing=True)
+    assert report.written == [4, 5] and report.skipped_existing == [1, 2, 3] and report.ok
+
+
+def test_resume_after_a_crash_rerenders_only_what_is_missing(tmp_path: Path, engine: Engine) -> None:
+    pattern, _ = make_exr_plate(tmp_path, frames=(1, 2, 3, 4))
+
+    def crash(frame: int, done: int, total: int) -> None:
+        if frame == 2:
+            raise KeyboardInterrupt  # the render node dies after frame 2 was queued
+
+    with pytest.raises(KeyboardInterrupt):
+        render(pattern, engine=engine, callback=crash)
+    out = tmp_path / "plate_pomagan"
+    # A crashed writer's temp file, and a finished frame whose timestamps must not change.
+    (out / ".plate_fg.0003.exr.4242-0.tmp").write_bytes(b"half-written")
+    finished = {n: (out / n).stat().st_mtime_ns for n in names(out) if not n.startswith(".")}
+    assert "plate_fg.0001.exr" in finished and "plate_alpha.0004.exr" not in finished
+
+    report = render(pattern, engine=engine, skip_existing=True)
+    done = [f for f in (1, 2) if f"plate_fg.{f:04d}.exr" in finished and f"plate_alpha.{f:04d}.exr" in finished]
+    assert report.skipped_existing == done and report.written == [f for f in (1, 2, 3, 4) if f not in done]
+    assert names(out) == [f"plate_{k}.{f:04d}.exr" for k in ("alpha", "fg") for f in (1, 2, 3, 4)]
+    for name, mtime in finished.items():
+        if any(f".{f:04d}.exr" in name for f in done):
+            assert (out / name).stat().st_mtime_ns == mtime
+    again = render(pattern, engine=engine, skip_existing=True)
+    assert again.written == [] and again.skipped_existing == [1, 2, 3, 4] and again.ok
+
+
+def test_outputs_never_overwrite_inputs(tmp_path: Path, engine: Engine) -> None:
+    pattern, _ = make_exr_plate(tmp_path)
+    with pytest.raises(BadInputError, match="overwrite an input"):
+        render(pattern, engine=engine, output_dir=tmp_path, alpha_name="plate.####.exr")
+    with pytest.raises(BadInputError, match="both write"):
+        render(pattern, engine=engine, alpha_name="x.####.exr", fg_name="x.####.exr")
+    with pytest.raises(BadInputError, match="frame placeholder"):
+        render(pattern, engine=engine, alpha_name="matte.exr")
+    with pytest.raises(UnsupportedFormatError, match="cannot write"):
+        render(pattern, engine=engine, alpha_name="matte.####.bmp")
+
+
+def test_composite_over_a_display_colour(tmp_path: Path, engine: Engine) -> None:
+    pattern, pixels = make_exr_plate(tmp_path, frames=(1,))
+    report = render(pattern, engine=engine, comp="#00b140", outputs=["alpha"])
+    out = tmp_path / "plate_pomagan"
+    assert names(out) == ["plate_alpha.0001.exr", "plate_comp.0001.exr"]
+    comp, spec = read_file(out / "plate_comp.0001.exr")
+    alpha, _ = read_file(out / "plate_alpha.0001.exr")
+    bg = from_model(np.array([0, 0xB1 / 255, 0x40 / 255], np.float32), "linear")  # to linear
+    a = alpha[..., :1]
+    np.testing.assert_allclose(comp, pixels[1] * a + (1 - a) * bg, rtol=3 * HALF_TOL, atol=2e-3)
+    assert report.outputs["comp"].endswith("plate_comp.####.exr")
+
+
+def test_parse_background() -> None:
+    from pomagan_post.io.base import ClipInfo
+
+    info = ClipInfo(4, 3, [0], "srgb")
+    np.testing.assert_allclose(parse_background("0.25,0.5,1", info), [0.25, 0.5, 1.0])
+    np.testing.assert_allclose(parse_background("green", info), [0, 1, 0])
+    np.testing.assert_allclose(parse_background("#ff8000", info), [1, 128 / 255, 0], atol=1e-6)
+    for bad in ("blurple", "1,2,3", "nope.png"):
+        with pytest.raises(BadInputError, match="--comp"):
+            parse_background(bad, info)
+
+
+def test_dpx_log_keeps_log_header_and_writes_straight_10bit(tmp_path: Path, engine: Engine) -> None:
+    data = ramp(35, 41, 3, seed=9)
+    write_file(tmp_path / "scan.0100.dpx", data, "uint16", oiio__BitsPerSample=10,
+               dpx__Transfer="Printing density")
+    report = render(tmp_path / "scan.####.dpx", engine=engine)
+    assert report.colorspace == "cineon" and report.alpha_mode == "straight"
+    fg, spec = read_file(tmp_path / "scan_pomagan" / "scan_fg.0100.dpx")
+    assert spec.get_int_attribute("oiio:BitsPerSample") == 10 and fg.shape == (35, 41, 4)
+    assert spec.get_string_attribute("dpx:Transfer") == "Printing density"
+
+
+def test_colorspace_override_and_bad_name(tmp_path: Path, engine: Engine) -> None:
+    pattern, _ = make_exr_plate(tmp_path, frames=(1,))
+    assert render(pattern, engine=engine, colorspace="ACEScg").colorspace == "ACEScg"
+    with pytest.raises(BadInputError, match="unknown colour space"):
+        render(pattern, engine=engine, colorspace="not-a-space")
+
+
+class _TightEngine:
+    """Runs out of GPU memory above batch size 1, like a big frame on a small card."""
+
+    def __init__(self) -> None:
+        self.batch_size = 4
+        self.calls: list[int] = []
+
+    def predict_alpha(self, frames: np.ndarray) -> np.ndarray:
+        self.calls.append(self.batch_size)
+        if self.batch_size > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return np.full(frames.shape[:3], 0.5, np.float32)
+
+    def foreground(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        return image * alpha[..., None]
+
+
+def test_out_of_memory_halves_the_batch(tmp_path: Path) -> None:
+    for frame in range(1, 6):
+        write_file(tmp_path / f"m.{frame}.png", ramp(8, 8, 3), "uint8")
+    tight = _TightEngine()
+    messages: list[str] = []
+    report = render(tmp_path / "m.#.png", engine=tight, batch_size=4, log=messages.append)
+    assert report.written == [1, 2, 3, 4, 5] and tight.batch_size == 1
+    assert tight.calls[:3] == [4, 2, 1]
+    assert any("batch size 2" in m for m in messages)
+
+
+@pytest.mark.parametrize("codec, pix_fmt", [("libx264", "yuv420p"), ("prores_ks", "yuv422p10le")])
+def test_video_in_video_out(tmp_path: Path, engine: Engine, codec: str, pix_fmt: str) -> None:
+    pytest.importorskip("pomagan_post.io.video")
+    from pomagan_post.io.video import VideoSource
+
+    clip = write_clip(tmp_path / ("shot.mp4" if codec == "libx264" else "shot.mov"), n=4,
+                      codec=codec, pix_fmt=pix_fmt, timecode="01:00:00:00")
+    report = render(clip, engine=engine)
+    out = tmp_path / "shot_pomagan"
+    assert names(out) == ["shot_alpha.mov", "shot_fg.mov"] and report.written == [0, 1, 2, 3]
+    assert report.alpha_mode == "premultiplied"
+    with VideoSource(out / "shot_fg.mov") as fg:
+        assert fg.info.frames == [0, 1, 2, 3] and (fg.info.width, fg.info.height) == (64, 48)
+        assert fg.info.metadata["has_alpha"] and fg.info.metadata["codec"] == "prores"
+        assert fg.info.fps == 24 and fg.info.timecode == "01:00:00:00"
+    again = render(clip, engine=engine, skip_existing=True)  # complete videos are kept
+    assert again.written == [] and again.skipped_existing == [0, 1, 2, 3]
+    # A video can also become an EXR sequence (frame numbers from the clip, 0-based).
+    seq = render(clip, engine=engine, format="exr", outputs=["alpha"], output_dir=tmp_path / "seq")
+    assert names(tmp_path / "seq") == [f"shot_alpha.{f:04d}.exr" for f in range(4)] and seq.ok
+
+
+def test_composite_over_an_image_in_another_colour_space(tmp_path: Path, engine: Engine) -> None:
+    pattern, pixels = make_exr_plate(tmp_path, frames=(1,))
+    bg = np.zeros((10, 10, 3), np.float32)
+    bg[..., 2] = 0.5  # an sRGB PNG background, resized to the plate and converted to linear
+    write_file(tmp_path / "bg.png", bg, "uint8")
+    render(pattern, engine=engine, comp=str(tmp_path / "bg.png"), outputs=["alpha"], format="tiff")
+    out = tmp_path / "plate_pomagan"
+    comp, spec = read_file(out / "plate_comp.0001.tif")
+    alpha, _ = read_file(out / "plate_alpha.0001.tif")
+    assert str(spec.format) == "float" and comp.shape == (23, 37, 3)
+    a = alpha[..., :1]
+    blue = float(from_model(np.float32([0, 0, 128 / 255]), "linear")[2])
+    np.testing.assert_allclose(comp, pixels[1] * a + (1 - a) * np.float32([0, 0, blue]),
+                               rtol=3 * HALF_TOL, atol=2e-3)

@@ -1,0 +1,516 @@
+"""Video sources and sinks through PyAV, on tiny clips the tests make themselves."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from pomagan_post.io.base import ClipInfo, FrameSink, FrameSource
+from pomagan_post.io.video import (
+    VIDEO_CODECS,
+    VideoSink,
+    VideoSource,
+    _advance_timecode,
+    is_video_path,
+)
+
+W, H = 64, 48
+
+# Kr, Kb of the YUV matrices, for writing test YUV by hand (independent of swscale).
+KR_KB = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114)}
+TAG = {"bt709": 1, "bt601": 6}
+
+
+def rgb_to_yuv(rgb: tuple[float, float, float], matrix: str, bits: int, full: bool) -> tuple[int, ...]:
+    kr, kb = KR_KB[matrix]
+    r, g, b = rgb
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    cb = (b - y) / (2 * (1 - kb))
+    cr = (r - y) / (2 * (1 - kr))
+    top = (1 << bits) - 1
+    if full:
+        return tuple(int(round(v)) for v in (y * top, (cb + 0.5) * top, (cr + 0.5) * top))
+    s = 1 << (bits - 8)
+    return tuple(int(round(v * s)) for v in (16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr))
+
+
+def flat_yuv_frame(pix_fmt: str, yuv: tuple[int, ...]) -> av.VideoFrame:
+    frame = av.VideoFrame(W, H, pix_fmt)
+    dtype = np.uint16 if "p10" in pix_fmt else np.uint8
+    for plane, value in zip(frame.planes, yuv):
+        np.frombuffer(plane, dtype=dtype)[:] = value
+    return frame
+
+
+def make_clip(
+    path: Path,
+    frames: list[av.VideoFrame],
+    codec: str,
+    pix_fmt: str,
+    fps: Fraction = Fraction(25),
+    options: dict[str, str] | None = None,
+    timecode: str | None = None,
+    audio: str | None = None,
+    matrix: str = "bt709",
+    full_range: bool = False,
+    first_pts: int = 0,
+    trc: int = 1,
+) -> Path:
+    """Writes ``frames`` (already in ``pix_fmt``) and optionally 0.5 s of a 440 Hz tone."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+        stream.options = dict(options or {})
+        ctx = stream.codec_context
+        ctx.colorspace = TAG[matrix]
+        ctx.color_primaries, ctx.color_trc = 1, trc
+        ctx.color_range = 2 if full_range else 1
+        if timecode:
+            stream.metadata["timecode"] = timecode
+        astream = None
+        if audio:
+            astream = out.add_stream(audio, rate=48000, layout="mono")
+        for i, frame in enumerate(frames):
+            frame.pts = first_pts + i
+            frame.colorspace, frame.color_range = TAG[matrix], ctx.color_range
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        if astream is not None:
+            t = np.arange(24000) / 48000
+            tone = (0.25 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            fmt = astream.codec_context.format.name
+            if fmt == "s16":
+                samples = (tone * 32767).astype(np.int16)[None]
+            else:
+                samples = tone[None]
+            for start in range(0, 24000, 1024):
+                af = av.AudioFrame.from_ndarray(samples[:, start:start + 1024], format=fmt, layout="mono")
+                af.sample_rate, af.pts = 48000, start
+                out.mux(astream.encode(af))
+            out.mux(astream.encode(None))
+    return path
+
+
+def rgb_frames(colours: list[tuple[float, float, float]], pix_fmt: str) -> list[av.VideoFrame]:
+    """Flat RGB frames converted by swscale (BT.709, limited range)."""
+    frames = []
+    for colour in colours:
+        rgb = np.empty((H, W, 3), np.uint16)
+        rgb[:] = np.round(np.array(colour) * 65535)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le")
+        frames.append(frame.reformat(format=pix_fmt, dst_colorspace="itu709", dst_color_range="MPEG"))
+    return frames
+
+
+def ramp_frames(n: int, pix_fmt: str) -> list[av.VideoFrame]:
+    """Horizontal ramps, frame i offset by i/64, so every frame differs."""
+    frames = []
+    for i in range(n):
+        x = (np.arange(W) / (W - 1) * 0.8 + i / 64)[None, :, None]
+        rgb = np.broadcast_to(np.concatenate([x, x * 0.5 + 0.1, 0.9 - x], axis=2), (H, W, 3))
+        frame = av.VideoFrame.from_ndarray(np.round(rgb * 65535).astype(np.uint16), format="rgb48le")
+        frames.append(frame.reformat(format=pix_fmt, dst_colorspace="itu709", dst_color_range="MPEG"))
+    return frames
+
+
+COLOURS = [(0.8, 0.4, 0.2), (0.1, 0.7, 0.35), (0.5, 0.5, 0.5), (0.9, 0.1, 0.6), (0.2, 0.25, 0.9)]
+PRORES_HQ = {"profile": "3"}
+H264_LOSSLESS = {"qp": "0", "preset": "ultrafast", "g": "4", "bf": "2"}
+
+
+@pytest.fixture(scope="module")
+def prores_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("prores") / "shot.mov"
+    return make_clip(path, ramp_frames(6, "yuv422p10le"), "prores_ks", "yuv422p10le",
+                     fps=Fraction(24000, 1001), options=PRORES_HQ, timecode="01:00:00:00",
+                     audio="pcm_s16le")
+
+
+@pytest.fixture(scope="module")
+def h264_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 frames, frame i a flat grey of level 20*i (8-bit), GOP 4 with B-frames, AAC audio."""
+    path = tmp_path_factory.mktemp("h264") / "shot.mp4"
+    greys = [(20 * i / 255,) * 3 for i in range(12)]
+    return make_clip(path, rgb_frames(greys, "yuv420p"), "libx264", "yuv420p",
+                     fps=Fraction(30), options=H264_LOSSLESS, audio="aac")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def test_prores_10bit_source_info_and_16bit_decode(prores_clip: Path) -> None:
+    with VideoSource(prores_clip) as source:
+        assert isinstance(source, FrameSource)
+        info = source.info
+        assert (info.width, info.height, info.channels) == (W, H, 3)
+        assert info.frames == [0, 1, 2, 3, 4, 5]
+        assert info.fps == Fraction(24000, 1001)
+        assert info.timecode == "01:00:00:00"
+        assert info.colorspace == "rec709"
+        meta = info.metadata
+        assert (meta["codec"], meta["pix_fmt"], meta["bit_depth"]) == ("prores", "yuv422p10le", 10)
+        assert meta["decode_format"] == "rgb48le"
+        assert meta["has_audio"] and meta["audio_codec"] == "pcm_s16le"
+        assert (meta["color_range"], meta["color_matrix"]) == ("tv", "bt709")
+        decoded = list(source)
+    assert [n for n, _ in decoded] == info.frames
+    rgb = decoded[0][1]
+    assert rgb.dtype == np.float32 and rgb.shape == (H, W, 3)
+    # 16-bit path: most values fall between 8-bit code values.
+    off_grid = np.abs(rgb * 255 - np.round(rgb * 255)) > 0.05
+    assert off_grid.mean() > 0.5
+    assert len(np.unique(rgb)) > 64
+
+
+def test_h264_8bit_source(h264_clip: Path) -> None:
+    source = VideoSource(h264_clip)
+    info = source.info
+    assert info.frames == list(range(12)) and info.fps == 30
+    assert info.metadata["bit_depth"] == 8 and info.metadata["decode_format"] == "rgb24"
+    assert info.metadata["audio_codec"] == "aac" and info.timecode is None
+    for number, rgb in source:
+        assert np.allclose(rgb * 255, np.round(rgb * 255), atol=1e-3)  # 8-bit steps
+        assert abs(float(rgb.mean()) - 20 * number / 255) < 1.5 / 255  # pts order, not decode order
+    source.close()
+
+
+@pytest.mark.parametrize(
+    "codec, pix_fmt, matrix, full, tolerance",
+    [
+        ("prores_ks", "yuv422p10le", "bt709", False, 1.5e-3),
+        ("libx264", "yuv420p", "bt709", False, 1.2e-2),
+        ("libx264", "yuv420p", "bt601", False, 1.2e-2),
+        ("libx264", "yuv444p10le", "bt709", True, 2.5e-3),
+    ],
+)
+def test_known_colour_round_trips(
+    tmp_path: Path, codec: str, pix_fmt: str, matrix: str, full: bool, tolerance: float
+) -> None:
+    """YUV written by hand with the tagged matrix and range decodes to the colour it encodes."""
+    bits = 10 if "p10" in pix_fmt else 8
+    frames = [flat_yuv_frame(pix_fmt, rgb_to_yuv(c, matrix, bits, full)) for c in COLOURS]
+    options = PRORES_HQ if codec == "prores_ks" else H264_LOSSLESS
+    path = make_clip(tmp_path / "colours.mov", frames, codec, pix_fmt, options=options,
+                     matrix=matrix, full_range=full)
+    with VideoSource(path) as source:
+        assert source.info.metadata["color_range"] == ("pc" if full else "tv")
+        errors = [np.abs(rgb - COLOURS[n]).max() for n, rgb in source]
+    assert len(errors) == len(COLOURS)
+    assert max(errors) < tolerance, errors
+
+
+def test_first_pts_not_zero_and_demux_count(tmp_path: Path) -> None:
+    """Matroska has no frame count (demux pass) and keeps a first pts of 100."""
+    path = make_clip(tmp_path / "late.mkv", rgb_frames(COLOURS, "yuv420p"), "libx264", "yuv420p",
+                     options=H264_LOSSLESS, first_pts=100)
+    with VideoSource(path) as source:
+        assert source.info.metadata["frame_count_from"] == "demux"
+        assert source.info.metadata["start_time"] == pytest.approx(4.0)
+        assert source.info.frames == [0, 1, 2, 3, 4]
+        got = {n: rgb for n, rgb in source}
+    assert sorted(got) == [0, 1, 2, 3, 4]
+    assert np.abs(got[3] - COLOURS[3]).max() < 1.2e-2
+
+
+def test_frames_subset_seeks_and_skips(h264_clip: Path) -> None:
+    with VideoSource(h264_clip, frames=[9, 5, 6]) as source:
+        assert source.info.frames == [5, 6, 9]
+        got = list(source)
+    assert [n for n, _ in got] == [5, 6, 9]
+    for n, rgb in got:
+        assert abs(float(rgb.mean()) - 20 * n / 255) < 1.5 / 255
+    with pytest.raises(MissingFramesError) as caught:
+        VideoSource(h264_clip, frames=[3, 40])
+    assert caught.value.frames == [40]
+
+
+def test_worker_errors_reach_the_consumer_with_the_frame_number(
+    h264_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    convert = VideoSource._convert
+    calls = []
+
+    def failing(self: VideoSource, frame: av.VideoFrame) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("simulated corrupt frame")
+        return convert(self, frame)
+
+    monkeypatch.setattr(VideoSource, "_convert", failing)
+    source = VideoSource(h264_clip)
+    with pytest.raises(BadInputError, match=r"cannot decode frame 2 \(simulated"):
+        list(source)
+
+
+def test_breaking_out_early_stops_the_worker(h264_clip: Path) -> None:
+    before = threading.active_count()
+    with VideoSource(h264_clip, prefetch=1) as source:
+        for n, _ in source:
+            if n == 1:
+                break
+    assert threading.active_count() == before
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mov"
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(UnsupportedFormatError) as caught:
+        VideoSource(junk)
+    message = str(caught.value)
+    assert str(junk) in message and "\n" not in message
+    with pytest.raises(BadInputError, match="no such video file"):
+        VideoSource(tmp_path / "missing.mov")
+
+
+def test_is_video_path() -> None:
+    assert all(is_video_path(f"a{ext}") for ext in (".mov", ".MP4", ".mkv", ".mxf", ".ts", ".webm"))
+    assert not any(is_video_path(f"a{ext}") for ext in (".exr", ".png", ".dpx", ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sinks
+
+
+def clip_info(n: int = 5, fps: Fraction = Fraction(24000, 1001), timecode: str | None = "01:02:03:04",
+              first: int = 0) -> ClipInfo:
+    return ClipInfo(width=W, height=H, frames=list(range(first, first + n)), colorspace="rec709",
+                    fps=fps, timecode=timecode)
+
+
+def rgba_frames(n: int) -> list[np.ndarray]:
+    """Smooth RGBA frames with a different alpha ramp in each."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    out = []
+    for i in range(n):
+        alpha = np.clip(x / (W - 1) + 0.1 * i - 0.2, 0, 1)
+        rgb = np.stack([0.2 + 0.6 * y / H, 0.5 + 0.0 * x, 0.9 - 0.5 * x / W], axis=2)
+        out.append(np.concatenate([rgb * alpha[..., None], alpha[..., None]], axis=2).astype(np.float32))
+    return out
+
+
+def read_back(path: Path, fmt: str) -> tuple[av.video.stream.VideoStream, dict, list[np.ndarray]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        facts = {
+            "codec": stream.codec_context.name,
+            "pix_fmt": stream.codec_context.pix_fmt,
+            "profile": stream.codec_context.profile,
+            "rate": stream.average_rate,
+            "timecode": stream.metadata.get("timecode") or container.metadata.get("timecode")
+            or stream.metadata.get("TIMECODE"),
+            "audio": [s.codec_context.name for s in container.streams.audio],
+            "audio_duration": (
+                float(container.streams.audio[0].duration * container.streams.audio[0].time_base)
+                if container.streams.audio and container.streams.audio[0].duration else None
+            ),
+            "comment": container.metadata.get("comment") or container.metadata.get("COMMENT"),
+        }
+        pixels = [f.to_ndarray(format=fmt) / 65535.0 for f in container.decode(stream)]
+    return stream, facts, pixels
+
+
+# codec -> (decoded pix_fmt, alpha tolerance, rgb tolerance). FFmpeg's ProRes decoder reports
+# 4444 as 12-bit (yuva444p12le) whatever the encoder's 10-bit input.
+SINK_EXPECT = {
+    "prores4444": ("prores", ("yuva444p10le", "yuva444p12le"), 1.5 / 1023, 1e-2),
+    "png": ("png", ("rgba64be",), 1 / 65535, 1 / 65535),
+    "ffv1": ("ffv1", ("gbrap16le", "rgba64le"), 1 / 65535, 1 / 65535),
+}
+
+
+@pytest.mark.parametrize("codec", list(VIDEO_CODECS))
+def test_sink_rgba_round_trip(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / f"fg{VIDEO_CODECS[codec].extensions[0]}"
+    frames = rgba_frames(5)
+    with VideoSink(path, clip_info(), kind="fg", codec=codec) as sink:
+        assert isinstance(sink, FrameSink)
+        for number, image in enumerate(frames):
+            sink.write(number, image)
+    assert path.exists() and not list(tmp_path.glob(".*partial*"))
+    name, pix_fmts, alpha_tol, rgb_tol = SINK_EXPECT[codec]
+    _, facts, pixels = read_back(path, "rgba64le")
+    assert facts["codec"] == name and facts["pix_fmt"] in pix_fmts
+    if codec == "prores4444":
+        assert facts["profile"] == "4444"
+    assert len(pixels) == 5
+    assert facts["rate"] == Fraction(24000, 1001)
+    assert facts["timecode"] == "01:02:03:04"
+    assert "alpha=premultiplied" in facts["comment"]
+    for got, want in zip(pixels, frames):
+        assert np.abs(got[..., 3] - want[..., 3]).max() <= alpha_tol
+        assert np.abs(got[..., :3] - want[..., :3]).max() <= rgb_tol
+    with VideoSource(path) as source:  # our own reader agrees
+        assert source.info.frames == [0, 1, 2, 3, 4] and source.info.channels == 4
+        assert source.info.timecode == "01:02:03:04"
+        n, rgb = next(iter(source))
+        assert np.abs(rgb - frames[0][..., :3]).max() <= rgb_tol + 1e-4
+
+
+@pytest.mark.parametrize("codec", list(VIDEO_CODECS))
+def test_sink_alpha_only(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / f"alpha{VIDEO_CODECS[codec].extensions[0]}"
+    mattes = [f[..., 3] for f in rgba_frames(3)]
+    with VideoSink(path, clip_info(3), kind="alpha", codec=codec) as sink:
+        for number, matte in enumerate(mattes):
+            sink.write(number, matte[..., None] if number % 2 else matte)
+    _, pix_fmts, alpha_tol, _ = SINK_EXPECT[codec]
+    if codec == "prores4444":
+        _, facts, pixels = read_back(path, "rgba64le")
+        for got, want in zip(pixels, mattes):
+            assert np.abs(got[..., 3] - want).max() <= alpha_tol  # alpha plane
+            assert np.abs(got[..., :3] - want[..., None]).max() <= 1e-2  # grey picture = matte
+    else:
+        _, facts, pixels = read_back(path, "gray16le")
+        assert facts["pix_fmt"].startswith("gray16")
+        for got, want in zip(pixels, mattes):
+            assert np.abs(got - want).max() <= alpha_tol
+    assert len(pixels) == 3
+
+
+def test_prores_sink_writes_standard_levels(tmp_path: Path) -> None:
+    """Raw decoded planes (12-bit) hold the BT.709 limited-range codes of the written colours,
+    white at exactly 940 << 2, whatever swscale's own 16-bit white is."""
+    colours = COLOURS + [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0)]
+    path = tmp_path / "levels.mov"
+    with VideoSink(path, clip_info(len(colours))) as sink:
+        for number, colour in enumerate(colours):
+            rgba = np.empty((H, W, 4), np.float32)
+            rgba[:] = (*colour, 0.75)
+            sink.write(number, rgba)
+    with av.open(str(path)) as container:
+        for colour, frame in zip(colours, container.decode(video=0)):
+            assert frame.format.name == "yuva444p12le"
+            got = [float(np.frombuffer(p, np.uint16).reshape(H, -1)[:, :W].mean()) for p in frame.planes]
+            want = rgb_to_yuv(colour, "bt709", 12, full=False) + (0.75 * 4095,)
+            assert np.abs(np.subtract(got, want)).max() <= 4.5, (colour, got, want)
+
+
+def test_transfer_tag_names_the_colorspace(tmp_path: Path) -> None:
+    path = make_clip(tmp_path / "pq.mov", rgb_frames(COLOURS[:2], "yuv422p10le"), "prores_ks",
+                     "yuv422p10le", options=PRORES_HQ, trc=16)
+    info = VideoSource(path).info
+    assert info.colorspace == "pq" and info.metadata["color_trc"] == "smpte2084"
+
+
+def test_sink_comp_prores_has_no_alpha(tmp_path: Path) -> None:
+    path = tmp_path / "comp.mov"
+    frames = [f[..., :3] for f in rgba_frames(2)]
+    with VideoSink(path, clip_info(2, timecode=None), kind="comp") as sink:
+        for number, image in enumerate(frames):
+            sink.write(number, image)
+    _, facts, pixels = read_back(path, "rgb48le")
+    assert facts["pix_fmt"].startswith("yuv444p1") and facts["timecode"] is None
+    assert np.abs(pixels[1] - frames[1]).max() < 1e-2
+
+
+@pytest.mark.parametrize("audio_clip", ["prores_clip", "h264_clip"])
+def test_sink_carries_audio(tmp_path: Path, audio_clip: str, request: pytest.FixtureRequest) -> None:
+    source_path: Path = request.getfixturevalue(audio_clip)
+    source = VideoSource(source_path)
+    info = source.info
+    out = tmp_path / "fg.mov"
+    with VideoSink(out, info, audio_from=source_path) as sink:
+        for number in info.frames:
+            sink.write(number, np.full((H, W, 4), 0.5, np.float32))
+    _, facts, pixels = read_back(out, "rgba64le")
+    assert facts["audio"] == [info.metadata["audio_codec"]]  # stream-copied
+    assert len(pixels) == len(info.frames)
+    assert facts["rate"] == info.fps and facts["timecode"] == info.timecode
+    with av.open(str(out)) as container:
+        seconds = sum(f.samples for f in container.decode(audio=0)) / 48000
+    assert abs(seconds - len(info.frames) / info.fps) < 0.03  # trimmed to the video
+
+
+def test_sink_re_encodes_audio_the_container_refuses(tmp_path: Path) -> None:
+    """Opus cannot go into AVI: it becomes 24-bit PCM, trimmed to the written frames."""
+    src = make_clip(tmp_path / "opus.mkv", rgb_frames(COLOURS, "yuv420p"), "libx264", "yuv420p",
+                    options=H264_LOSSLESS, audio="libopus", timecode="00:00:10:00")
+    info = VideoSource(src).info
+    out = tmp_path / "fg.avi"
+    with VideoSink(out, info, kind="comp", codec="ffv1", audio_from=src) as sink:
+        for number in (2, 3, 4):
+            sink.write(number, np.zeros((H, W, 3), np.float32))
+    assert sink.audio_mode == "opus re-encoded to pcm_s24le"
+    _, facts, pixels = read_back(out, "rgb48le")
+    assert facts["audio"] == ["pcm_s24le"] and len(pixels) == 3
+    with av.open(str(out)) as container:
+        samples = sum(f.samples for f in container.decode(audio=0))
+    assert abs(samples / 48000 - 3 / 25) < 0.03  # 3 frames at 25 fps, cut at packet boundaries
+    assert facts["timecode"] is None or facts["timecode"] == "00:00:10:02"
+
+
+def test_sink_timecode_follows_the_first_written_frame(tmp_path: Path) -> None:
+    path = tmp_path / "fg.mkv"
+    with VideoSink(path, clip_info(5, fps=Fraction(25), timecode="01:00:00:00", first=1001),
+                   kind="alpha", codec="ffv1") as sink:
+        for number in (1004, 1005):
+            sink.write(number, np.zeros((H, W), np.float32))
+    _, facts, pixels = read_back(path, "gray16le")
+    assert facts["timecode"] == "01:00:00:03" and len(pixels) == 2
+
+
+def test_advance_timecode_drop_frame() -> None:
+    ntsc = Fraction(30000, 1001)
+    assert _advance_timecode("00:00:59;29", 1, ntsc) == "00:01:00;02"
+    assert _advance_timecode("00:09:59;29", 1, ntsc) == "00:10:00;00"
+    assert _advance_timecode("00:01:00;02", -1, ntsc) == "00:00:59;29"
+    assert _advance_timecode("23:59:59:24", 1, Fraction(25)) == "00:00:00:00"
+
+
+def test_abort_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "fg.mov"
+    sink = VideoSink(path, clip_info())
+    sink.write(0, rgba_frames(1)[0])
+    sink.abort()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with VideoSink(path, clip_info()) as sink:
+            sink.write(0, rgba_frames(1)[0])
+            raise RuntimeError("render failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_encoder_errors_reach_the_writer_with_the_frame_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encode = VideoSink._encode_frame
+
+    def failing(self: VideoSink, number: int, pixels: np.ndarray) -> None:
+        if number == 2:
+            raise av.error.InvalidDataError(1094995529, "simulated encoder failure")
+        encode(self, number, pixels)
+
+    monkeypatch.setattr(VideoSink, "_encode_frame", failing)
+    sink = VideoSink(tmp_path / "fg.mov", clip_info())
+    with pytest.raises(UnsupportedFormatError, match="cannot encode frame 2 with prores4444"):
+        for number, image in enumerate(rgba_frames(5)):
+            sink.write(number, image)
+        sink.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sink_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="unknown video codec 'h265alpha'"):
+        VideoSink(tmp_path / "a.mov", clip_info(), codec="h265alpha")
+    with pytest.raises(BadInputError, match="ffv1 needs a .mkv or .avi file"):
+        VideoSink(tmp_path / "a.mov", clip_info(), codec="ffv1")
+    with pytest.raises(BadInputError, match="unknown video output kind"):
+        VideoSink(tmp_path / "a.mov", clip_info(), kind="matte")
+    sink = VideoSink(tmp_path / "a.mov", clip_info())
+    with pytest.raises(BadInputError, match=r"takes \[H, W, 4\]"):
+        sink.write(0, np.zeros((H, W, 3), np.float32))
+    sink.write(3, rgba_frames(1)[0])
+    with pytest.raises(BadInputError, match="frame 2 written after frame 3"):
+        sink.write(2, rgba_frames(1)[0])
+    sink.abort()
+    with pytest.raises(BadInputError, match="no frames were written"):
+        VideoSink(tmp_path / "b.mov", clip_info()).close()
+    assert list(tmp_path.iterdir()) == []
+
