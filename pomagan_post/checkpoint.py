@@ -57,6 +57,7 @@ INPUT_CONVENTIONS: dict[str, Any] = {
     "layout": "NCHW, RGB",
     "normalisation": "x * 2 - 1, applied inside the networks",
     "stride": None,  # filled per variant
+    "working_size": None,  # short side the weights were trained for; None = the engine's 768
 }
 
 
@@ -74,6 +75,7 @@ def save_checkpoint(
     description: str = "",
     training_data: str = "",
     recipe: dict[str, Any] | None = None,
+    working_size: int | None = None,
     **meta: Any,
 ) -> Path:
     """Write ``model`` to ``path`` atomically (temp file + rename).
@@ -87,6 +89,8 @@ def save_checkpoint(
         description: one line shown by ``pomagan-post info``.
         training_data: what the weights were trained on.
         recipe: the training recipe (JSON-serialisable).
+        working_size: the working resolution (short side) the weights suit best; engines
+            built without an explicit ``working_size`` use it.
         **meta: any other JSON-serialisable metadata, stored under ``meta``.
     Returns:
         The path written.
@@ -99,7 +103,7 @@ def save_checkpoint(
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(dtype)
         tensors[name] = tensor.contiguous()
-    conventions = dict(INPUT_CONVENTIONS, stride=model.stride)
+    conventions = dict(INPUT_CONVENTIONS, stride=model.stride, working_size=working_size)
     header = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),

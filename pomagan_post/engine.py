@@ -27,6 +27,7 @@ __all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_device"
 
 UPSAMPLERS = {"guided": guided_upsample, "bilinear": bilinear_upsample}
 FOREGROUNDS = ("estimate", "multiply")
+DEFAULT_WORKING_SIZE = 768
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -108,7 +109,8 @@ class Engine:
         precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` (CUDA only) or
             ``bf16``.
         working_size: short side of the working resolution the network runs at (frames are
-            never upscaled; 768 matches the paper's 1280x768 training size).
+            never upscaled). ``None``: the checkpoint's recorded ``working_size``, else 768
+            (the paper's 1280x768 training size).
         batch_size: frames per forward pass.
         channels_last: run convolutions in NHWC memory format.
         upsample: ``guided`` (fast guided filter on the full frame, keeps hair) or ``bilinear``.
@@ -121,7 +123,7 @@ class Engine:
         model: Pomagan,
         device: str | torch.device = "auto",
         precision: str = "auto",
-        working_size: int = 768,
+        working_size: int | None = None,
         batch_size: int = 4,
         channels_last: bool = True,
         upsample: str = "guided",
@@ -129,6 +131,9 @@ class Engine:
     ) -> None:
         if not isinstance(model, Pomagan):
             raise TypeError(f"Engine expects a Pomagan model, got {type(model).__name__}")
+        if working_size is None:
+            recorded = (model.checkpoint_info or {}).get("input", {}).get("working_size")
+            working_size = recorded or DEFAULT_WORKING_SIZE
         if int(working_size) < model.stride:
             raise BadInputError(f"working_size must be at least {model.stride}, got {working_size}")
         if int(batch_size) < 1:

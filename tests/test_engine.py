@@ -71,6 +71,14 @@ def test_working_shape_keeps_aspect_and_never_upscales(model: pomagan_post.Pomag
     assert alpha.shape == seg.shape == (1, 1, 563, 1001)
 
 
+def test_working_size_defaults_to_the_checkpoints(model: pomagan_post.Pomagan, tmp_path) -> None:
+    assert Engine(model, device="cpu").working_size == 768
+    path = pomagan_post.save_checkpoint(model, tmp_path / "c.safetensors", working_size=256)
+    loaded = pomagan_post.load_checkpoint(path)
+    assert Engine(loaded, device="cpu").working_size == 256
+    assert Engine(loaded, device="cpu", working_size=512).working_size == 512
+
+
 def test_no_resize_path_equals_the_plain_model(model: pomagan_post.Pomagan) -> None:
     engine = Engine(model, device="cpu", working_size=768)
     frames = _frames(2, 64, 96)

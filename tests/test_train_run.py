@@ -17,6 +17,7 @@ from pomagan_train.cli import main as train_cli
 TINY = [
     "--variant", "fast", "--size", "64x48", "--batch-size", "2", "--device", "cpu",
     "--perceptual", "off", "--workers", "0", "--data", "synthetic:4", "--val-data", "synthetic:2",
+    "--log-every", "1", "--val-every", "2",
 ]
 
 

@@ -85,6 +85,9 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--init", default=None, help="Fine-tune from a checkpoint ('default' = bundled)."),
         click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
         click.option("--seed", type=int, default=None),
+        click.option("--log-every", type=int, default=None, help="Steps between log rows."),
+        click.option("--val-every", type=int, default=None, help="Steps between validations."),
+        click.option("--save-every", type=int, default=None, help="Steps between checkpoints."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -114,6 +117,9 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         grad_checkpoint=True if opts["grad_checkpoint"] else None,
         workers=opts["workers"],
         seed=opts["seed"],
+        log_every=opts["log_every"],
+        val_every=opts["val_every"],
+        save_every=opts["save_every"],
         losses=losses or None,
     )
     if val_data == "none":

@@ -283,6 +283,7 @@ class StageTrainer:
             ),
             training_data=", ".join(data),
             recipe=recipe,
+            working_size=min(self.cfg.size),
             step=self.step,
             stage=self.cfg.stage,
         )
@@ -328,7 +329,7 @@ class StageTrainer:
         bar = _progress(cfg.steps, self.step, enabled=main and progress)
         last: dict[str, float] = {}
         started, start_step = time.time(), self.step
-        for batch in _forever(loader):
+        for batch in _forever(loader, first_epoch=self.step // max(len(loader), 1)):
             if self.step >= cfg.steps:
                 break
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -353,11 +354,20 @@ class StageTrainer:
         return last
 
 
-def _forever(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
-    epoch = 0
+def _set_epoch(dataset: Dataset, epoch: int) -> None:
+    """New random crops / backgrounds / augmentations each epoch (datasets that support it)."""
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    for part in parts:
+        if hasattr(part, "set_epoch"):
+            part.set_epoch(epoch)
+
+
+def _forever(loader: DataLoader, first_epoch: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    epoch = first_epoch
     while True:
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
+        _set_epoch(loader.dataset, epoch)  # workers are started per epoch, so they see it
         yield from loader
         epoch += 1
 
@@ -462,7 +472,6 @@ def train(
         num_workers=cfg.workers,
         pin_memory=torch_device.type == "cuda",
         drop_last=len(dataset) >= cfg.batch_size * dist_info.world,
-        persistent_workers=cfg.workers > 0,
     )
     val_loader = None
     if cfg.val_data and dist_info.main:
