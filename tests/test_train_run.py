@@ -92,6 +92,22 @@ def test_alpha_stage_then_render_with_the_checkpoint(seg_run: Path, tmp_path: Pa
     assert any("alpha" in name for name in outputs) and any("fg" in name for name in outputs)
 
 
+def test_eval_prints_and_writes_the_table_with_baselines(seg_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(train_cli, [
+        "eval", "--weights", str(seg_run / "checkpoint.safetensors"), "--data", "synth=synthetic:3",
+        "--size", "64x48", "--device", "cpu", "--baselines", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "| Test set | MSE (x1e3) | MAE (x1e3) | SAD (/1e3) | Grad | Conn |" in result.output
+    with (out / "results.csv").open() as handle:
+        rows = {row["test_set"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"synth", "synth (zero alpha)", "synth (thresholded seg)"}
+    assert all(int(row["n"]) == 3 for row in rows.values())
+    # All-zero alpha: MSE equals the mean of alpha*^2, positive on portraits.
+    assert float(rows["synth (zero alpha)"]["mse_x1e3"]) > 0
+
+
 def test_alpha_stage_needs_seg_weights(tmp_path: Path) -> None:
     result = CliRunner().invoke(train_cli, ["alpha", *TINY, "--out", str(tmp_path / "x"), "--steps", "1"])
     assert result.exit_code != 0 and "--seg-weights" in result.output

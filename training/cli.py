@@ -154,27 +154,37 @@ def alpha(seg_weights: str, **opts: Any) -> None:
 @click.option("--size", default="1280x768", show_default=True, help="Test composite size WIDTHxHEIGHT.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", default="auto", show_default=True)
-@click.option("--working-size", type=int, default=768, show_default=True)
+@click.option("--working-size", type=int, default=None,
+              help="Network short side [default: the checkpoint's, else 768].")
 @click.option("--limit", type=int, default=None, help="Evaluate at most this many samples per set.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for results.md / results.csv.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the test composites.")
+@click.option("--baselines", is_flag=True,
+              help="Also score two baselines on each set: all-zero alpha, and the segmentation "
+                   "stage alone thresholded at 0.5.")
 @_one_line_errors
 def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
-          working_size: int, limit: int | None, out_dir: str | None, seed: int) -> None:
+          working_size: int | None, limit: int | None, out_dir: str | None, seed: int,
+          baselines: bool) -> None:
     """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
     import pomagan_post
 
     from .data import build_dataset
-    from .evaluate import evaluate, results_table, write_results
+    from .evaluate import ThresholdedSegmentation, evaluate, results_table, write_results, zero_alpha
 
     model = pomagan_post.load_checkpoint(weights)
+    engine = pomagan_post.Engine(model, device=device, precision=precision, working_size=working_size)
+    predictors = {"": engine}
+    if baselines:
+        predictors[" (zero alpha)"] = zero_alpha
+        predictors[" (thresholded seg)"] = ThresholdedSegmentation(engine)
     results = {}
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
         dataset = build_dataset(rest, _size(size), split="test", seed=seed, augment=False)
-        results[name] = evaluate(model, dataset, device=device, precision=precision,
-                                 working_size=working_size, limit=limit)
+        for suffix, predictor in predictors.items():
+            results[name + suffix] = evaluate(predictor, dataset, limit=limit, desc=name + suffix)
     click.echo(results_table(results, fmt="markdown"))
     if out_dir:
         write_results(results, out_dir)

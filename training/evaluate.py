@@ -118,7 +118,7 @@ class ThresholdedSegmentation:
         threshold: float = 0.5,
         device: str | torch.device = "auto",
         precision: str = "auto",
-        working_size: int = 768,
+        working_size: int | None = None,
         batch_size: int = 1,
     ) -> None:
         self.engine = _as_engine(model_or_engine, device, precision, working_size, batch_size)
@@ -142,7 +142,7 @@ class ThresholdedSegmentation:
 
 
 def _as_engine(
-    model_or_engine: Any, device: Any, precision: str, working_size: int, batch_size: int
+    model_or_engine: Any, device: Any, precision: str, working_size: int | None, batch_size: int
 ) -> Engine:
     if isinstance(model_or_engine, Engine):
         return model_or_engine
@@ -161,7 +161,7 @@ def as_predictor(
     model_or_engine: Pomagan | Engine | Predictor,
     device: str | torch.device = "auto",
     precision: str = "auto",
-    working_size: int = 768,
+    working_size: int | None = None,
     batch_size: int = 1,
 ) -> Predictor:
     """A predictor ``f(frames) -> alpha`` from a model (wrapped in an :class:`Engine` with the
@@ -251,7 +251,7 @@ def evaluate(
     dataset: Iterable[Mapping[str, Any]],
     device: str | torch.device = "auto",
     precision: str = "auto",
-    working_size: int = 768,
+    working_size: int | None = None,
     batch_size: int = 1,
     progress: bool = True,
     limit: int | None = None,
