@@ -69,6 +69,8 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="YAML config (a path, or a shipped name such as paper_seg)."),
         click.option("--data", multiple=True, help="Dataset spec: synthetic:N, a folder, or kind:path (repeatable)."),
         click.option("--val-data", default=None, help="Validation dataset spec ('none' to skip)."),
+        click.option("--backgrounds", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="Folder of background photos for composition / synthetic sets (e.g. MS-COCO)."),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder."),
         click.option("--steps", type=int, default=None, help="Total generator steps."),
         click.option("--size", default=None, help="Training size WIDTHxHEIGHT (paper: 1280x768)."),
@@ -109,6 +111,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         config_path,
         data=list(opts["data"]) or None,
         val_data=None if val_data in (None, "none") else val_data,
+        backgrounds=opts["backgrounds"],
         steps=opts["steps"],
         size=_size(opts["size"]),
         batch_size=opts["batch_size"],
@@ -160,13 +163,15 @@ def alpha(seg_weights: str, **opts: Any) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for results.md / results.csv.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the test composites.")
+@click.option("--backgrounds", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of background photos for composition test sets (the paper: PASCAL VOC).")
 @click.option("--baselines", is_flag=True,
               help="Also score two baselines on each set: all-zero alpha, and the segmentation "
                    "stage alone thresholded at 0.5.")
 @_one_line_errors
 def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
           working_size: int | None, limit: int | None, out_dir: str | None, seed: int,
-          baselines: bool) -> None:
+          backgrounds: str | None, baselines: bool) -> None:
     """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
     import pomagan_post
 
@@ -182,7 +187,8 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     results = {}
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
-        dataset = build_dataset(rest, _size(size), split="test", seed=seed, augment=False)
+        dataset = build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
+                                backgrounds=backgrounds)
         for suffix, predictor in predictors.items():
             results[name + suffix] = evaluate(predictor, dataset, limit=limit, desc=name + suffix)
     click.echo(results_table(results, fmt="markdown"))

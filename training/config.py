@@ -94,6 +94,9 @@ class TrainConfig:
         variant: model variant from :func:`pomagan_post.list_models`.
         data: dataset specs (``synthetic:N``, a folder, ``kind:path``), concatenated.
         val_data: dataset spec for periodic validation (``None``: no validation).
+        backgrounds: folder of background photos for composition / synthetic sets (the
+            paper: MS-COCO for training, PASCAL VOC for testing); ``None``: procedural
+            backgrounds plus the person-free sample photos of scikit-image / matplotlib.
         size: training size (width, height); the paper's 1280x768.
         batch_size: per process (paper: 2 for seg, 1 for alpha).
         steps: total generator steps.
@@ -114,6 +117,7 @@ class TrainConfig:
     variant: str = "paper"
     data: tuple[str, ...] = ("synthetic:2000",)
     val_data: str | None = "synthetic:16"
+    backgrounds: str | None = None
     size: tuple[int, int] = (1280, 768)
     batch_size: int = 2
     steps: int = 100_000

@@ -422,7 +422,10 @@ class _Log:
 def _datasets(specs: tuple[str, ...], cfg: TrainConfig, split: str, augment: bool) -> Dataset:
     from .data import build_dataset
 
-    parts = [build_dataset(spec, cfg.size, split=split, seed=cfg.seed, augment=augment) for spec in specs]
+    parts = [
+        build_dataset(spec, cfg.size, split=split, seed=cfg.seed, augment=augment, backgrounds=cfg.backgrounds)
+        for spec in specs
+    ]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
