@@ -16,22 +16,29 @@ import click
 from . import __version__
 from .errors import PomaganError
 
-__all__ = ["main"]
+__all__ = ["main", "one_line_errors"]
 
 
-def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into ``pomagan-post: error: ...`` and the error's exit code."""
+def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator for click callbacks: a :class:`PomaganError` becomes ``PROG: error: ...`` on
+    stderr (one line) and the error's exit code, never a traceback. Shared by every CLI."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PomaganError as exc:
-            message = " ".join(str(exc).split())
-            click.echo(f"pomagan-post: error: {message}", err=True)
-            sys.exit(exc.exit_code)
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except PomaganError as exc:
+                message = " ".join(str(exc).split())
+                click.echo(f"{prog}: error: {message}", err=True)
+                sys.exit(exc.exit_code)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+_one_line_errors = one_line_errors("pomagan-post")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

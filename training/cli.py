@@ -7,28 +7,18 @@ Thin click wrappers: the work is in :mod:`pomagan_train.data`, :mod:`pomagan_tra
 
 from __future__ import annotations
 
-import functools
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from pomagan_post.errors import BadInputError, PomaganError
+from pomagan_post.cli import one_line_errors
+from pomagan_post.errors import BadInputError
 
 __all__ = ["main"]
 
 
-def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PomaganError as exc:
-            click.echo(f"pomagan-train: error: {' '.join(str(exc).split())}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
+_one_line_errors = one_line_errors("pomagan-train")
 
 
 def _size(value: str | None) -> tuple[int, int] | None:
