@@ -185,3 +185,111 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
             sorted(report.failed))
         click.echo(f"pomagan-post: error: {error}", err=True)
         sys.exit(error.exit_code)
+
+
+@main.command()
+@click.option("--size", default=None, metavar="WxH", help="Frame size of the raw frames on stdin (required).")
+@click.option("--pix-fmt", default="rgb24", show_default=True, metavar="FMT",
+              help="Input pixel format: rgb24, rgb48le, rgba, rgba64le, gbrpf32le, gray, gray16le, "
+                   "grayf32le (an input alpha channel is ignored).")
+@click.option("--output", default=None, metavar="KIND",
+              help="alpha (matte), rgba (colour + alpha), fg (premultiplied colour, no alpha) or "
+                   "comp (over --comp) [default: comp with --comp, else rgba].")
+@click.option("--out-pix-fmt", default=None, metavar="FMT",
+              help="alpha: gray, gray16le, grayf32le; rgba: rgba, rgba64le, gbrapf32le; fg/comp: rgb24, "
+                   "rgb48le, gbrpf32le [default: the input's depth].")
+@click.option("--comp", default=None, metavar="COLOR|IMAGE",
+              help="Background for --output comp: green, #00b140, 0.5,0.5,0.5 (display values) or an image.")
+@click.option("--colorspace", default="rec709", show_default=True, metavar="NAME",
+              help="Colour space of the input values: rec709, srgb, linear, pq, hlg, cineon or an "
+                   "OpenColorIO name. Outputs stay in it.")
+@click.option("--premultiplied/--straight", default=None,
+              help="--output rgba colour premultiplied by alpha (default) or straight.")
+@click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
+@click.option("--working-size", type=int, default=None,
+              help="Short side of the resolution the network runs at [default: the checkpoint's, else 768].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", default="auto", show_default=True,
+              help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")
+@click.option("--weights", type=click.Path(dir_okay=False), envvar="POMAGAN_WEIGHTS", default=None,
+              help="Checkpoint (default: the bundled one; env POMAGAN_WEIGHTS).")
+@click.option("-q", "--quiet", is_flag=True, help="No messages on stderr (errors still print).")
+@_one_line_errors
+def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, comp: str | None,
+         colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None,
+         device: str, precision: str, weights: str | None, quiet: bool) -> None:
+    """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
+
+    \b
+    ffmpeg -i shot.mov -f rawvideo -pix_fmt rgb48le - \\
+      | pomagan-post pipe --size 1920x1080 --pix-fmt rgb48le --output rgba --straight \\
+      | ffmpeg -f rawvideo -pix_fmt rgba64le -video_size 1920x1080 -framerate 24 -i - \\
+          -c:v png -pix_fmt rgba64be matte.mov
+
+    Only frames go to stdout; messages go to stderr. Exit codes: 0 done; 2 bad option (before
+    any output); 3 stdin ended inside a frame (the complete frames before it are written);
+    141 the reader of stdout went away (quietly, like other Unix filters).
+    """
+    import os
+
+    from .pipe import pipe as run_pipe
+
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    for name, stream in (("stdout", stdout), ("stdin", stdin)):
+        if stream.isatty():
+            from .errors import BadInputError
+
+            raise BadInputError(f"{name} is a terminal: pipe raw frames {'into' if name == 'stdin' else 'out of'} "
+                                "pomagan-post pipe (see pomagan-post pipe --help)")
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    try:
+        run_pipe(stdin, stdout, size=size, pix_fmt=pix_fmt, output=output, out_pix_fmt=out_pix_fmt,
+                 comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
+                 working_size=working_size, device=device, precision=precision, weights=weights,
+                 log=say)
+        stdout.flush()
+    except BrokenPipeError:
+        # The reader went away. Point stdout at /dev/null so the interpreter's final flush
+        # cannot print "Exception ignored ... BrokenPipeError", and end like a SIGPIPE'd filter.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        sys.exit(141)
+
+
+@main.command()
+@click.argument("output", metavar="OUT.pt", type=click.Path(dir_okay=False))
+@click.option("--target", type=click.Choice(["nuke"]), required=True,
+              help="Host to export for: nuke (TorchScript for CatFileCreator / Inference).")
+@click.option("--weights", type=click.Path(dir_okay=False), envvar="POMAGAN_WEIGHTS", default=None,
+              help="Checkpoint (default: the bundled one; env POMAGAN_WEIGHTS).")
+@click.option("--working-size", type=int, default=None,
+              help="Default of the working_size knob: short side the network runs at "
+                   "[default: the checkpoint's, else 768].")
+@click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default="guided",
+              show_default=True, help="Alpha upsampling inside the module (the guided knob's default).")
+@_one_line_errors
+def export(output: str, target: str, weights: str | None, working_size: int | None, upsample: str) -> None:
+    """Write the model as OUT.pt for another host (see nuke_plugin/README.md for Nuke)."""
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .export import NUKE_CHANNELS_IN, NUKE_CHANNELS_OUT, export_nuke
+
+    model = load_checkpoint(weights)
+    info = model.checkpoint_info or {}
+    if info and not info.get("trained", True):
+        click.echo("pomagan-post: warning: the checkpoint is an untrained placeholder; mattes will "
+                   "be meaningless (pass --weights or set POMAGAN_WEIGHTS)", err=True)
+    try:
+        path = export_nuke(model, output, working_size=working_size, upsample=upsample)
+    except OSError as exc:
+        raise PomaganError(f"{exc.strerror or exc}: {exc.filename or output}") from None
+    click.echo(f"wrote {path} (TorchScript, torch {torch.__version__}, variant {model.variant})", err=True)
+    click.echo(f"  CatFileCreator: Channels In  {NUKE_CHANNELS_IN}", err=True)
+    click.echo(f"                  Channels Out {NUKE_CHANNELS_OUT}", err=True)
+    click.echo("                  custom knobs: working_size (Int), guided (Bool), "
+               "guide_radius (Int), guide_eps (Float)", err=True)

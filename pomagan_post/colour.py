@@ -51,6 +51,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
 from .errors import BadInputError
 
@@ -66,12 +67,15 @@ __all__ = [
     "srgb_eotf",
     "soft_clip",
     "soft_unclip",
+    "linear_to_model_tensor",
     "cineon_to_linear",
     "linear_to_cineon",
     "pq_to_linear",
     "linear_to_pq",
     "hlg_to_linear",
     "linear_to_hlg",
+    "quantize",
+    "dequantize",
 ]
 
 #: The colour spaces handled natively; any OCIO name OpenImageIO knows is accepted as well.
@@ -205,6 +209,17 @@ def soft_unclip(clipped: np.ndarray, knee: float = SOFT_CLIP_KNEE) -> np.ndarray
     return np.where(clipped <= knee, clipped, knee + span * np.arctanh(t)).astype(np.float32)
 
 
+def linear_to_model_tensor(linear: torch.Tensor, knee: float = SOFT_CLIP_KNEE) -> torch.Tensor:
+    """The ``linear`` path of :func:`to_model` on a torch tensor: NaN -> 0, +inf -> 65504,
+    negatives -> 0, sRGB OETF, soft clip, clip to [0, 1]. Float32 out, on the input's device;
+    TorchScript-compilable (the Nuke export runs it inside its ``forward``)."""
+    x = torch.nan_to_num(linear.float(), nan=0.0, posinf=65504.0, neginf=0.0).clamp(min=0.0)
+    encoded = torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.pow(1.0 / 2.4) - 0.055)
+    span = 1.0 - knee
+    over = torch.tanh((encoded - knee).clamp(min=0.0) / span) * span + knee
+    return torch.where(encoded <= knee, encoded, over).clamp(0.0, 1.0)
+
+
 _CIN_WHITE, _CIN_BLACK, _CIN_GAMMA, _CIN_DENSITY = 685.0, 95.0, 0.6, 0.002
 _CIN_OFFSET = 10.0 ** ((_CIN_BLACK - _CIN_WHITE) * _CIN_DENSITY / _CIN_GAMMA)
 
@@ -316,3 +331,26 @@ def from_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     if name in _FROM_LINEAR:
         return _FROM_LINEAR[name](linear)
     return _ocio_convert(linear, _OCIO_LINEAR, name)
+
+
+# --- integer code values ------------------------------------------------------------------------
+
+def quantize(values: np.ndarray, dtype: Any) -> np.ndarray:
+    """Float code values -> unsigned integers of ``dtype`` (``uint8``, ``uint16``).
+
+    NaN becomes 0; values are clipped to [0, 1], scaled by the type's maximum in float32 and
+    rounded to nearest (half to even) - the conversion OpenImageIO applies, and the one every
+    integer output of this package goes through (PNG/TIFF sinks of ``render``, raw frames of
+    ``pomagan-post pipe``), so both write the same codes for the same values.
+    """
+    dtype = np.dtype(dtype)
+    scale = np.float32(np.iinfo(dtype).max)
+    x = np.clip(np.nan_to_num(np.asarray(values, np.float32), nan=0.0), 0.0, 1.0)
+    return np.rint(x * scale).astype(dtype)
+
+
+def dequantize(codes: np.ndarray) -> np.ndarray:
+    """Unsigned integer code values -> float32 in [0, 1]: ``code * float32(1 / max)``, the
+    conversion OpenImageIO applies when it reads 8/16-bit files as float."""
+    codes = np.asarray(codes)
+    return codes.astype(np.float32) * np.float32(1.0 / np.iinfo(codes.dtype).max)

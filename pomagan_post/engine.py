@@ -23,7 +23,8 @@ from .errors import BadInputError, DeviceError
 from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 
-__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_device", "resolve_precision", "working_shape"]
+__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_device", "resolve_precision", "stride_padding",
+           "working_shape"]
 
 UPSAMPLERS = {"guided": guided_upsample, "bilinear": bilinear_upsample}
 FOREGROUNDS = ("estimate", "multiply")
@@ -71,9 +72,18 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
 
 def working_shape(height: int, width: int, working_size: int) -> tuple[int, int]:
     """Size (h, w) the network sees for a frame: short side ``working_size``, aspect kept,
-    never upscaled (before padding to the stride)."""
+    never upscaled (before padding to the stride). TorchScript-compilable (the Nuke export)."""
     scale = min(1.0, working_size / min(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+
+
+def stride_padding(height: int, width: int, stride: int) -> tuple[int, int]:
+    """Bottom and right padding that bring (height, width) to a multiple of ``stride``, and to
+    at least two strides: instance norm needs > 1 value per channel at the 1/stride
+    bottleneck. TorchScript-compilable (the Nuke export)."""
+    pad_h = max(int(math.ceil(height / stride)), 2) * stride - height
+    pad_w = max(int(math.ceil(width / stride)), 2) * stride - width
+    return pad_h, pad_w
 
 
 def _is_torch(x: Any) -> bool:
@@ -178,11 +188,7 @@ class Engine:
         x = images.float()
         if (h, w) != (height, width):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        # Pad to the stride, and to at least two strides: instance norm needs > 1 value per
-        # channel at the 1/stride bottleneck.
-        stride = self.model.stride
-        pad_h = max(math.ceil(h / stride), 2) * stride - h
-        pad_w = max(math.ceil(w / stride), 2) * stride - w
+        pad_h, pad_w = stride_padding(h, w, self.model.stride)
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # [N,3,h,w] -> [N,3,h',w']
         x = x.contiguous(memory_format=self.memory_format)

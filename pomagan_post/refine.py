@@ -32,6 +32,7 @@ __all__ = [
     "bilinear_upsample",
     "estimate_foreground",
     "guided_upsample",
+    "guided_upsample_tensor",
     "premultiplied_foreground",
 ]
 
@@ -64,11 +65,19 @@ def guided_upsample(
     if radius < 1 or eps <= 0:
         raise BadInputError(f"guided_upsample needs radius >= 1 and eps > 0, got {radius}, {eps}")
     guide, alpha, is_numpy = _as_batch(image_full, alpha_low, same_size=False)
-    guide_low = _resize(guide, alpha.shape[-2:])
+    return _as_input_kind(guided_upsample_tensor(alpha, guide, radius, eps), is_numpy)
+
+
+def guided_upsample_tensor(alpha: torch.Tensor, guide: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
+    """The filter of :func:`guided_upsample` on validated float tensors, TorchScript-compilable
+    (the Nuke export calls it inside its ``forward``).
+
+    ``[N, 1, h, w]`` alpha, ``[N, 3, H, W]`` guide (finite float32) -> ``[N, 1, H, W]`` in [0, 1].
+    """
+    guide_low = _resize(guide, [alpha.shape[-2], alpha.shape[-1]])
     coeffs = _guided_coefficients(guide_low, alpha, radius, eps)  # [N, 4, h, w]: A (3), b (1)
-    coeffs = _resize(coeffs, guide.shape[-2:])  # [N, 4, h, w] -> [N, 4, H, W]
-    out = (coeffs[:, :3] * guide).sum(1, keepdim=True).add_(coeffs[:, 3:]).clamp_(0.0, 1.0)
-    return _as_input_kind(out, is_numpy)
+    coeffs = _resize(coeffs, [guide.shape[-2], guide.shape[-1]])  # [N, 4, h, w] -> [N, 4, H, W]
+    return (coeffs[:, :3] * guide).sum(1, keepdim=True).add_(coeffs[:, 3:]).clamp_(0.0, 1.0)
 
 
 def bilinear_upsample(alpha_low: Array, image_full: Array) -> Array:
@@ -82,7 +91,7 @@ def bilinear_upsample(alpha_low: Array, image_full: Array) -> Array:
         Alpha at ``H x W`` in [0, 1], float32, same kind as the inputs.
     """
     guide, alpha, is_numpy = _as_batch(image_full, alpha_low, same_size=False)
-    out = _resize(alpha, guide.shape[-2:]).clamp_(0.0, 1.0)
+    out = _resize(alpha, [guide.shape[-2], guide.shape[-1]]).clamp_(0.0, 1.0)
     return _as_input_kind(out, is_numpy)
 
 
@@ -94,19 +103,22 @@ def _guided_coefficients(
     ``[N, 3, h, w]`` guide, ``[N, 1, h, w]`` alpha -> ``[N, 4, h, w]`` (A for r, g, b; then b).
     """
     # Centre the guide per image so the variance terms lose less to float32 cancellation.
+    # Written out channel by channel (no generator unpacking) so TorchScript compiles it.
     centre = guide.mean((2, 3), keepdim=True)
     guide = guide - centre
-    pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
-    products = torch.cat([guide[:, i : i + 1] * guide[:, j : j + 1] for i, j in pairs], 1)
+    r, g, b = guide[:, 0:1], guide[:, 1:2], guide[:, 2:3]
+    products = torch.cat([r * r, r * g, r * b, g * g, g * b, b * b], 1)  # upper triangle
     means = _box(torch.cat([guide, alpha, guide * alpha, products], 1), radius)
     mean_i, mean_p, mean_ip, mean_ii = means[:, :3], means[:, 3:4], means[:, 4:7], means[:, 7:]
     cov_ip = mean_ip - mean_i * mean_p  # [N, 3, h, w]
     # Symmetric 3x3 covariance + eps * identity, named by its upper-triangle entries.
-    rr, rg, rb, gg, gb, bb = (
-        mean_ii[:, k : k + 1] - mean_i[:, i : i + 1] * mean_i[:, j : j + 1]
-        for k, (i, j) in enumerate(pairs)
-    )
-    rr, gg, bb = rr + eps, gg + eps, bb + eps
+    mr, mg, mb = mean_i[:, 0:1], mean_i[:, 1:2], mean_i[:, 2:3]
+    rr = mean_ii[:, 0:1] - mr * mr + eps
+    rg = mean_ii[:, 1:2] - mr * mg
+    rb = mean_ii[:, 2:3] - mr * mb
+    gg = mean_ii[:, 3:4] - mg * mg + eps
+    gb = mean_ii[:, 4:5] - mg * mb
+    bb = mean_ii[:, 5:6] - mb * mb + eps
     # Inverse via the adjugate (symmetric, so six distinct cofactors).
     inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
     inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rg * rb - rr * gb, rr * gg - rg * rg
@@ -120,8 +132,9 @@ def _guided_coefficients(
         ],
         1,
     ).mul_(inv_det)
-    b = mean_p - (a * mean_i).sum(1, keepdim=True)
-    mean_a, mean_b = _box(torch.cat([a, b], 1), radius).split([3, 1], 1)
+    offset = mean_p - (a * mean_i).sum(1, keepdim=True)
+    mean_ab = _box(torch.cat([a, offset], 1), radius)
+    mean_a, mean_b = mean_ab[:, :3], mean_ab[:, 3:]
     # b was fitted against the centred guide; move it back to the uncentred one.
     return torch.cat([mean_a, mean_b - (mean_a * centre).sum(1, keepdim=True)], 1)
 
@@ -133,13 +146,14 @@ def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
 
 
-def _resize(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize (antialiased when shrinking); identity when the size already matches."""
-    size = (int(size[0]), int(size[1]))
-    if tuple(x.shape[-2:]) == size:
+def _resize(x: torch.Tensor, size: list[int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` (h, w), antialiased when shrinking; identity when the size
+    already matches."""
+    h, w = int(size[0]), int(size[1])
+    if x.shape[-2] == h and x.shape[-1] == w:
         return x
-    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    shrinking = h < x.shape[-2] or w < x.shape[-1]
+    return F.interpolate(x, size=[h, w], mode="bilinear", align_corners=False, antialias=shrinking)
 
 
 # --------------------------------------------------------------------------------------------

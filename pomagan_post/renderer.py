@@ -48,6 +48,9 @@ __all__ = [
     "open_sink",
     "default_format",
     "parse_background",
+    "build_engine",
+    "matte",
+    "output_frame",
     "OUTPUT_KINDS",
     "OUTPUT_FORMATS",
     "VIDEO_CODEC_NAMES",
@@ -309,8 +312,10 @@ def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
 
 # --- the engine -------------------------------------------------------------------------------
 
-def _build_engine(weights: str | os.PathLike[str] | None, device: str, precision: str,
-                  working_size: int | None, batch_size: int, log: Callable[[str], None]) -> Any:
+def build_engine(weights: str | os.PathLike[str] | None, device: str, precision: str,
+                 working_size: int | None, batch_size: int, log: Callable[[str], None]) -> Any:
+    """An :class:`~pomagan_post.Engine` for a checkpoint (``None``: the bundled one); warns
+    through ``log`` when the checkpoint is an untrained placeholder."""
     from .checkpoint import load_checkpoint
     from .engine import Engine
 
@@ -321,6 +326,9 @@ def _build_engine(weights: str | os.PathLike[str] | None, device: str, precision
             "(pass --weights or set POMAGAN_WEIGHTS)")
     return Engine(model, device=device, precision=precision, working_size=working_size,
                   batch_size=batch_size)
+
+
+_build_engine = build_engine  # the name render() calls (tests substitute a ready engine here)
 
 
 def _out_of_memory_types() -> tuple[type[BaseException], ...]:
@@ -374,8 +382,8 @@ def _straight(premultiplied: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.where(a > 1e-6, premultiplied / safe, 0.0).astype(np.float32)
 
 
-def _matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
-           log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray | None]:
+def matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
+          log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray | None]:
     """Frames [N, H, W, 3] in their own encoding -> (alpha [N, H, W], premultiplied fg or None).
 
     The network sees model space; the foreground is computed from the original values (NaN as
@@ -387,18 +395,37 @@ def _matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
     return alpha, np.asarray(engine.foreground(finite, alpha), np.float32)
 
 
+def output_frame(kind: str, alpha: np.ndarray, fg: np.ndarray | None, alpha_mode: str = "premultiplied",
+                 background: np.ndarray | None = None) -> np.ndarray:
+    """One frame of one output kind, float32 in the clip's colour space (shared by ``render``
+    and ``pomagan-post pipe``, so both write the same values).
+
+    Args:
+        kind: ``alpha`` -> [H, W]; ``fg`` -> RGBA [H, W, 4] with premultiplied or straight
+            colour per ``alpha_mode``; ``comp`` -> RGB [H, W, 3], ``fg`` over ``background``.
+        alpha: [H, W] in [0, 1].
+        fg: premultiplied foreground [H, W, 3] (unused for ``alpha``).
+        alpha_mode: ``premultiplied`` or ``straight`` (``fg`` only).
+        background: [H, W, 3] or [3] (``comp`` only), e.g. from :func:`parse_background`.
+    """
+    if kind == "alpha":
+        return alpha
+    if fg is None:
+        raise BadInputError(f"{kind} output needs the foreground")
+    if kind == "fg":
+        rgb = fg if alpha_mode == "premultiplied" else _straight(fg, alpha)
+        return np.concatenate([rgb, alpha[..., None]], axis=-1)
+    if kind == "comp" and background is not None:
+        return fg + (1.0 - alpha[..., None]) * background
+    raise BadInputError(f"unknown output kind {kind!r}" if kind != "comp" else "comp output needs a background")
+
+
 def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
                  fg: np.ndarray | None, alpha_mode: str, background: np.ndarray | None) -> None:
     """One frame's alpha [H, W], RGBA foreground and composite to their sinks."""
-    if "alpha" in sinks:
-        sinks["alpha"].write(number, alpha)
-    if fg is None:
-        return
-    if "fg" in sinks:
-        rgb = fg if alpha_mode == "premultiplied" else _straight(fg, alpha)
-        sinks["fg"].write(number, np.concatenate([rgb, alpha[..., None]], axis=-1))
-    if "comp" in sinks and background is not None:
-        sinks["comp"].write(number, fg + (1.0 - alpha[..., None]) * background)
+    for kind, sink in sinks.items():
+        if kind == "alpha" or (fg is not None and (kind != "comp" or background is not None)):
+            sink.write(number, output_frame(kind, alpha, fg, alpha_mode, background))
 
 
 def _finished_frames(plans: list[_Output], wanted: list[int]) -> list[int]:
@@ -570,7 +597,7 @@ def render(
             numbers = [n for n, _ in batch]
             images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
             del batch
-            alpha, fg = _matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
+            alpha, fg = matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
             for i, number in enumerate(numbers):
                 _write_frame(sinks, number, alpha[i], None if fg is None else fg[i], alpha_mode,
                              background)

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..colour import detect_colorspace, resolve_colorspace
+from ..colour import detect_colorspace, quantize, resolve_colorspace
 from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from .base import ClipInfo
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
@@ -478,7 +478,9 @@ class ImageSequenceSink:
             raise BadInputError(
                 f"frame {frame_number}: expected [{self.info.height}, {self.info.width}, 1|3|4], "
                 f"got {list(image.shape)}")
-        if self.pixel_type.startswith("uint"):
+        if self.pixel_type in ("uint8", "uint16") and self.format != "dpx":
+            image = quantize(image, self.pixel_type)  # the rounding pomagan-post pipe uses too
+        elif self.pixel_type.startswith("uint"):
             image = np.clip(image, 0.0, 1.0)
         self._writer.submit(self._write_file, frame_number, np.ascontiguousarray(image))
 

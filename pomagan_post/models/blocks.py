@@ -152,6 +152,6 @@ class UpBlock(nn.Module):
         self.norm = make_norm(norm, out_ch)
         self.act = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
-        x = torch.cat([x, *skips], dim=1)
+    def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([x] + skips, dim=1)
         return self.act(self.norm(self.deconv(x)))

@@ -131,8 +131,8 @@ class SegmentationNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(_to_signed(image))  # finest first; feats[-1]: [B, C, H/16, W/16]
         x = self.aspp(self.res_blocks(feats[-1]))
-        for up, skip in zip(self.ups, reversed(feats[1:])):
-            x = up(x, [skip])  # [B, c, h, w] -> [B, c', 2h, 2w]
+        for i, up in enumerate(self.ups):  # coarsest skip first (index loop: TorchScript)
+            x = up(x, [feats[len(feats) - 1 - i]])  # [B, c, h, w] -> [B, c', 2h, 2w]
         x = self.head(torch.cat([x, feats[0]], dim=1))  # [B, 2*w0, H, W] -> [B, 1, H, W]
         return torch.sigmoid(x)
 
@@ -166,8 +166,9 @@ class AlphaNet(nn.Module):
         seg_feats = self.seg_encoder(_to_signed(seg))
         x = torch.cat([img_feats[-1], seg_feats[-1]], dim=1)  # depth concatenation
         x = self.res_blocks(self.fuse(x))  # [B, C + Cs, h, w] -> [B, C, h, w]
-        for up, skip_i, skip_s in zip(self.ups, reversed(img_feats[1:]), reversed(seg_feats[1:])):
-            x = up(x, [skip_i, skip_s])
+        for i, up in enumerate(self.ups):  # coarsest skips first
+            level = len(img_feats) - 1 - i
+            x = up(x, [img_feats[level], seg_feats[level]])
         x = self.head(torch.cat([x, img_feats[0], seg_feats[0]], dim=1))  # -> [B, 1, H, W]
         return torch.sigmoid(x)
 
@@ -179,6 +180,9 @@ class Pomagan(nn.Module):
         config: the architecture.
         variant: registry name the config came from (recorded in checkpoints).
     """
+
+    # Python-only metadata: TorchScript (the Nuke export) compiles the networks, not this.
+    __jit_unused_properties__ = ["stride"]
 
     def __init__(self, config: PomaganConfig = PomaganConfig(), variant: str = "custom") -> None:
         super().__init__()

@@ -1,0 +1,59 @@
+"""``pomagan-ffmpeg INPUT OUTPUT --preset NAME [-- extra ffmpeg args]``: a thin click wrapper
+over :func:`ffmpeg_filters.run`. Errors are one line on stderr with a non-zero exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pomagan_post.errors import PomaganError
+
+from .pipeline import build_commands, format_commands, run
+from .presets import PRESETS
+
+__all__ = ["main"]
+
+_PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.items())
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]},
+               epilog="\b\nPresets:\n" + _PRESET_HELP)
+@click.argument("input", metavar="INPUT")
+@click.argument("output", metavar="OUTPUT")
+@click.argument("extra_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- FFMPEG ARGS...]")
+@click.option("-p", "--preset", required=True, metavar="NAME",
+              help="Encoder preset: " + ", ".join(PRESETS) + " (list below).")
+@click.option("--comp", default=None, metavar="COLOR|IMAGE",
+              help="review: background colour (green, #00b140, 0.5,0.5,0.5) or image [default: grey].")
+@click.option("--working-size", type=int, default=None, help="pomagan-post pipe --working-size.")
+@click.option("--batch-size", type=int, default=None, help="pomagan-post pipe --batch-size.")
+@click.option("--device", default=None, help="pomagan-post pipe --device (auto, cpu, cuda, cuda:N).")
+@click.option("--precision", default=None, help="pomagan-post pipe --precision.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint for pomagan-post pipe.")
+@click.option("--audio/--no-audio", default=True, show_default=True, help="Carry the input's audio.")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--dry-run", is_flag=True, help="Print the three commands as one shell pipeline; run nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not echo the stages' messages (errors still print).")
+def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp: str | None,
+         working_size: int | None, batch_size: int | None, device: str | None, precision: str | None,
+         weights: str | None, audio: bool, overwrite: bool, dry_run: bool, quiet: bool) -> None:
+    """Matte INPUT into OUTPUT: ffmpeg decode | pomagan-post pipe | ffmpeg encode, no temporary
+    frames. Arguments after -- go to the encoding ffmpeg (output options). Size, frame rate,
+    timecode, colour tags and audio come from INPUT (ffprobe).
+    """
+    options = dict(comp=comp, working_size=working_size, batch_size=batch_size, device=device,
+                   precision=precision, weights=weights, audio=audio)
+    try:
+        if dry_run:
+            click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
+            return
+        report = run(input, output, preset, extra_args=extra_args, overwrite=overwrite, quiet=quiet, **options)
+    except PomaganError as exc:
+        click.echo(f"pomagan-ffmpeg: error: {' '.join(str(exc).split())}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("pomagan-ffmpeg: interrupted; nothing written", err=True)
+        sys.exit(130)
+    if not quiet:
+        click.echo(f"wrote {report.output} ({preset}) in {report.seconds:.1f} s", err=True)

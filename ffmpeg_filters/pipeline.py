@@ -1,0 +1,410 @@
+"""``ffmpeg decode | pomagan-post pipe | ffmpeg encode``: probe, build the commands, run them.
+
+No temporary frames: the three stages are joined by OS pipes. The encoder writes a temporary
+file beside the output that is renamed into place only when all three stages succeeded.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pomagan_post.errors import BadInputError, PomaganError, UnsupportedFormatError
+
+from .presets import PRESETS, Preset
+
+__all__ = ["StageFailedError", "RunReport", "probe", "build_commands", "format_commands", "run",
+           "ffmpeg_encoders", "FFMPEG", "FFPROBE"]
+
+FFMPEG = os.environ.get("POMAGAN_FFMPEG", "ffmpeg")
+FFPROBE = os.environ.get("POMAGAN_FFPROBE", "ffprobe")
+_MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska", ".webm": "webm"}
+# ffprobe colour matrix tag -> the scale filter's name for it.
+_SWS_MATRIX = {"bt709": "bt709", "smpte170m": "smpte170m", "bt470bg": "bt470", "bt2020nc": "bt2020",
+               "bt2020c": "bt2020", "smpte240m": "smpte240m", "fcc": "fcc"}
+_SWS_FLAGS = "spline+accurate_rnd+full_chroma_int"
+_PIPE_COLORSPACE = {"smpte2084": "pq", "arib-std-b67": "hlg", "linear": "linear"}
+
+
+class StageFailedError(PomaganError):
+    """A stage of the pipeline (decode, pipe or encode) exited non-zero; ``stage``,
+    ``returncode`` and ``stderr_tail`` say which and why."""
+
+    exit_code = 1
+
+    def __init__(self, stage: str, returncode: int, stderr_tail: str) -> None:
+        tail = " | ".join(line for line in stderr_tail.splitlines() if line.strip())[-600:]
+        super().__init__(f"{stage} stage failed (exit {returncode}): {tail or 'no message'}")
+        self.stage = stage
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
+def _run_json(cmd: list[str]) -> dict[str, Any]:
+    try:
+        done = subprocess.run(cmd, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise UnsupportedFormatError(f"{cmd[0]} not found: install ffmpeg (ffmpeg and ffprobe on PATH)") from None
+    if done.returncode != 0:
+        message = " ".join(done.stderr.decode("utf-8", "replace").split())
+        raise BadInputError(f"ffprobe cannot read {cmd[-1]}: {message or 'unknown error'}")
+    return json.loads(done.stdout or b"{}")
+
+
+def _fraction(text: Any) -> Fraction | None:
+    try:
+        value = Fraction(str(text))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
+
+
+def _bits(stream: dict[str, Any]) -> int:
+    """Bits per sample: ffprobe's ``bits_per_raw_sample``, else read off the pixel format name."""
+    raw = str(stream.get("bits_per_raw_sample", ""))
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    pix = str(stream.get("pix_fmt", ""))
+    if match := re.search(r"f(16|32)(le|be)?$", pix):
+        return int(match.group(1))
+    if match := re.search(r"(?:p|gray|ya)(\d+)(le|be)$", pix):
+        return int(match.group(1))
+    return 16 if re.match(r"(rgb|bgr)(48|a64)", pix) else 8
+
+
+def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the pipeline needs to know about a video file, from ``ffprobe`` JSON.
+
+    Returns a dict: ``width``, ``height``, ``fps`` (Fraction), ``pix_fmt``, ``bits`` (per
+    sample), ``has_alpha``, ``codec``, ``frames`` (count, when the container says),
+    ``has_audio``, ``audio_codecs``, ``timecode`` (or None), ``color_space``,
+    ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``.
+    """
+    path = os.fspath(input)
+    if not Path(path).is_file():
+        raise BadInputError(f"input not found: {path}")
+    data = _run_json([FFPROBE, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path])
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    if video is None:
+        raise BadInputError(f"{path} has no video stream")
+    fps = _fraction(video.get("r_frame_rate")) or _fraction(video.get("avg_frame_rate"))
+    tags = [video.get("tags", {}), data.get("format", {}).get("tags", {})]
+    tags += [s.get("tags", {}) for s in streams if s.get("codec_tag_string") == "tmcd"
+             or s.get("codec_type") == "data"]
+    timecode = next((t.get("timecode") for t in tags if t.get("timecode")), None)
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    pix_fmt = str(video.get("pix_fmt", ""))
+    frames = str(video.get("nb_frames", ""))
+    return {
+        "path": path,
+        "width": int(video["width"]),
+        "height": int(video["height"]),
+        "fps": fps,
+        "pix_fmt": pix_fmt,
+        "bits": _bits(video),
+        "has_alpha": pix_fmt.startswith(("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya"))
+        or str(video.get("tags", {}).get("alpha_mode", "")) == "1",
+        "codec": video.get("codec_name"),
+        "frames": int(frames) if frames.isdigit() else None,
+        "has_audio": bool(audio),
+        "audio_codecs": [s.get("codec_name") for s in audio],
+        "timecode": timecode,
+        "color_space": video.get("color_space"),
+        "color_transfer": video.get("color_transfer"),
+        "color_primaries": video.get("color_primaries"),
+        "color_range": video.get("color_range"),
+        "sample_aspect_ratio": video.get("sample_aspect_ratio"),
+    }
+
+
+@lru_cache(maxsize=4)
+def ffmpeg_encoders(ffmpeg: str = FFMPEG) -> frozenset[str]:
+    """Names of the encoders the installed ffmpeg has."""
+    try:
+        done = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, check=False)
+    except FileNotFoundError:
+        raise UnsupportedFormatError(f"{ffmpeg} not found: install ffmpeg (ffmpeg and ffprobe on PATH)") from None
+    names = set()
+    for line in done.stdout.decode("utf-8", "replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
+
+
+def _preset(preset: str | Preset) -> Preset:
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise BadInputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
+def _pipe_program() -> list[str]:
+    """``pomagan-post`` of this interpreter's environment (so a venv needs no activation)."""
+    beside = Path(sys.executable).parent / "pomagan-post"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("pomagan-post")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from pomagan_post.cli import main; sys.exit(main())"]
+
+
+def build_commands(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    preset: str | Preset,
+    *,
+    info: dict[str, Any] | None = None,
+    comp: str | None = None,
+    extra_args: Sequence[str] = (),
+    pipe_args: Sequence[str] = (),
+    working_size: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    weights: str | None = None,
+    audio: bool = True,
+    pipe_program: Sequence[str] = ("pomagan-post",),
+) -> tuple[list[str], list[str], list[str]]:
+    """The three command lines ``(decode, pipe, encode)`` for one input and preset.
+
+    Decode reads the first video stream as raw ``rgb48le`` when the source has more than 8
+    bits per sample (else ``rgb24``), converting Y'CbCr with the source's own matrix. Encode
+    reads raw frames from its stdin at the source's frame rate and size, takes audio
+    (``-map 1:a?``: copied when the container takes the codec, else re-encoded), global
+    metadata and timecode from the original input, sets colour tags from the source, labels
+    the alpha convention in ``comment``, then appends ``extra_args`` just before the output.
+
+    Args:
+        input, output: the source video and the file to write.
+        preset: a :data:`~ffmpeg_filters.presets.PRESETS` name or :class:`Preset`.
+        info: :func:`probe` of ``input`` (probed when not given).
+        comp: background for ``comp`` presets (default: the preset's).
+        extra_args: ffmpeg arguments for the encoder (output options).
+        pipe_args: further ``pomagan-post pipe`` arguments.
+        working_size, batch_size, device, precision, weights: ``pomagan-post pipe`` settings.
+        audio: carry the input's audio.
+        pipe_program: how to call ``pomagan-post``.
+    """
+    p = _preset(preset)
+    info = info or probe(input)
+    input, output = os.fspath(input), os.fspath(output)
+    width, height = info["width"], info["height"]
+    fps = info["fps"] or Fraction(24)
+    deep = info["bits"] > 8
+    src_fmt = "rgb48le" if deep else "rgb24"
+
+    matrix = _SWS_MATRIX.get(str(info.get("color_space")), "bt709")
+    decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
+    decode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i", input,
+              "-map", "0:v:0", "-vf", decode_filter, "-vsync", "passthrough",
+              "-f", "rawvideo", "-pix_fmt", src_fmt, "pipe:1"]
+
+    pipe = [*pipe_program, "pipe", "--size", f"{width}x{height}", "--pix-fmt", src_fmt,
+            "--output", p.output, "--out-pix-fmt", p.pipe_pix_fmt,
+            "--colorspace", _PIPE_COLORSPACE.get(str(info.get("color_transfer")), "rec709")]
+    if p.premultiplied is not None:
+        pipe.append("--premultiplied" if p.premultiplied else "--straight")
+    if p.output == "comp":
+        pipe += ["--comp", comp or p.comp or "grey"]
+    elif comp:
+        raise BadInputError(f"--comp applies to the review preset, not {p.name}")
+    for flag, value in (("--working-size", working_size), ("--batch-size", batch_size),
+                        ("--device", device), ("--precision", precision), ("--weights", weights)):
+        if value is not None:
+            pipe += [flag, str(value)]
+    pipe += list(pipe_args)
+
+    encode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y",
+              "-f", "rawvideo", "-pix_fmt", p.pipe_pix_fmt, "-video_size", f"{width}x{height}",
+              "-framerate", str(fps), "-i", "pipe:0", "-i", input,
+              "-map", "0:v:0", "-map_metadata", "1"]
+    filters = []
+    sar = str(info.get("sample_aspect_ratio") or "1:1")
+    if sar not in ("1:1", "0:1", "N/A"):
+        filters.append(f"setsar={sar.replace(':', '/')}")
+    if p.even_size and (width % 2 or height % 2):
+        filters.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
+    colour_tags: list[str] = []
+    if p.output != "alpha":
+        primaries = info.get("color_primaries") or "bt709"
+        transfer = info.get("color_transfer") or "bt709"
+        primaries = "bt709" if primaries == "unknown" else primaries
+        transfer = "bt709" if transfer == "unknown" else transfer
+        colour_tags = ["-color_primaries", primaries, "-color_trc", transfer]
+        if p.yuv:
+            space = {v: k for k, v in _SWS_MATRIX.items() if k != "bt2020c"}[matrix]
+            filters.append(f"scale=out_color_matrix={matrix}:out_range=tv:flags={_SWS_FLAGS}")
+            colour_tags += ["-colorspace", space, "-color_range", "tv"]
+        else:
+            colour_tags += ["-colorspace", "rgb", "-color_range", "pc"]
+    if filters:
+        encode += ["-vf", ",".join(filters)]
+    encode += [*p.encoder_args, *colour_tags]
+    if audio and info.get("has_audio"):
+        copy = p.audio_copy is None or all(c in p.audio_copy for c in info["audio_codecs"])
+        encode += ["-map", "1:a?", "-c:a", "copy" if copy else p.audio_codec]
+    if info.get("timecode"):
+        encode += ["-timecode", str(info["timecode"])]
+    label = (f"alpha={'premultiplied' if p.premultiplied else 'straight'}; " if p.output == "rgba" else "")
+    encode += ["-metadata", f"comment={label}kind={p.output}; written by pomagan-ffmpeg --preset {p.name}"]
+    encode += list(extra_args)
+    muxer = _MUXERS.get(Path(output).suffix.lower(), _MUXERS[p.extensions[0]])
+    encode += ["-f", muxer, output]
+    return decode, pipe, encode
+
+
+def format_commands(commands: Sequence[Sequence[str]]) -> str:
+    """The stages as one copy-pasteable shell pipeline."""
+    return " \\\n  | ".join(shlex.join(cmd) for cmd in commands)
+
+
+@dataclass
+class RunReport:
+    """What :func:`run` did."""
+
+    output: str
+    commands: tuple[list[str], list[str], list[str]]
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_paths(input: str, output: str, p: Preset, overwrite: bool) -> None:
+    if not Path(input).is_file():
+        raise BadInputError(f"input not found: {input}")
+    suffix = Path(output).suffix.lower()
+    if suffix not in p.extensions:
+        raise BadInputError(f"preset {p.name} writes {' or '.join(p.extensions)} files, not "
+                            f"{suffix or 'a name without extension'}: {output}")
+    if os.path.realpath(output) == os.path.realpath(input):
+        raise BadInputError(f"output {output} would overwrite the input")
+    if Path(output).exists() and not overwrite:
+        raise BadInputError(f"{output} exists; pass --overwrite (-y) to replace it")
+    if not Path(output).resolve().parent.is_dir():
+        raise BadInputError(f"output folder does not exist: {Path(output).parent}")
+
+
+def _drain(stream: Any, tail: collections.deque[str], echo: Callable[[str], None] | None) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip()
+        tail.append(line)
+        if echo is not None:
+            echo(line)
+    stream.close()
+
+
+def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    preset: str | Preset,
+    *,
+    extra_args: Sequence[str] = (),
+    overwrite: bool = False,
+    quiet: bool = False,
+    log: Callable[[str], None] | None = None,
+    **options: Any,
+) -> RunReport:
+    """Run ``ffmpeg decode | pomagan-post pipe | ffmpeg encode`` for ``input`` into ``output``.
+
+    Args:
+        input, output: source video and file to write (its extension must suit the preset).
+        preset: a preset name or :class:`Preset`.
+        extra_args: ffmpeg output arguments for the encoder.
+        overwrite: replace an existing ``output``.
+        quiet: do not echo the stages' stderr.
+        log: where stage messages go (default: stderr), prefixed ``[decode]``, ``[pipe]``,
+            ``[encode]``.
+        **options: :func:`build_commands` keywords (``comp``, ``pipe_args``, ``working_size``,
+            ``batch_size``, ``device``, ``precision``, ``weights``, ``audio``).
+
+    Raises :class:`StageFailedError` naming the first stage that failed (the others are
+    stopped, nothing is left at ``output``), :class:`BadInputError` for bad arguments and
+    :class:`UnsupportedFormatError` when ffmpeg lacks the preset's encoder.
+    """
+    p = _preset(preset)
+    input, output = os.fspath(input), os.fspath(output)
+    _check_paths(input, output, p, overwrite)
+    if p.encoder and p.encoder not in ffmpeg_encoders(FFMPEG):
+        raise UnsupportedFormatError(
+            f"preset {p.name} needs the ffmpeg encoder {p.encoder}, which {FFMPEG} was built without")
+    info = probe(input)
+    out = Path(output)
+    temp = out.with_name(f".{out.stem}.pomagan-{os.getpid()}.tmp{out.suffix}")
+    commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
+                              pipe_program=_pipe_program(), **options)
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    names = ("decode", "pipe", "encode")
+    tails = {name: collections.deque(maxlen=30) for name in names}
+    procs: list[subprocess.Popen[bytes]] = []
+    threads = []
+    started = time.perf_counter()
+    try:
+        stdin = subprocess.DEVNULL
+        for index, (name, cmd) in enumerate(zip(names, commands)):
+            last = index == len(commands) - 1
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL if last else subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            if index:
+                stdin.close()  # only the next stage holds the pipe: it sees EOF / EPIPE properly
+            stdin = proc.stdout
+            procs.append(proc)
+            echo = None if quiet else (lambda line, n=name: log(f"[{n}] {line}"))
+            thread = threading.Thread(target=_drain, args=(proc.stderr, tails[name], echo), daemon=True)
+            thread.start()
+            threads.append(thread)
+        failed: tuple[str, int] | None = None
+        while failed is None and any(proc.poll() is None for proc in procs):
+            # The first stage to fail is the cause; the others fail because of it (EPIPE, EOF).
+            # Among failures seen together, a broken pipe (141) is a consequence.
+            bad = [(n, proc.returncode) for n, proc in zip(names, procs)
+                   if proc.returncode not in (None, 0)]
+            if bad:
+                failed = sorted(bad, key=lambda item: item[1] == 141)[0]
+                break
+            time.sleep(0.05)
+        if failed is None:
+            bad = [(n, proc.returncode) for n, proc in zip(names, procs) if proc.returncode != 0]
+            failed = sorted(bad, key=lambda item: item[1] == 141)[0] if bad else None
+        _stop(procs)
+        for thread in threads:
+            thread.join(timeout=5)
+        if failed is not None:
+            raise StageFailedError(failed[0], failed[1], "\n".join(tails[failed[0]]))
+        os.replace(temp, out)
+    except BaseException:
+        _stop(procs)
+        try:
+            os.remove(temp)
+        except OSError:
+            pass
+        raise
+    return RunReport(output=output, commands=commands, seconds=time.perf_counter() - started, info=info)

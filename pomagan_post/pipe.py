@@ -1,0 +1,340 @@
+"""Raw frames in, raw frames out: the library function behind ``pomagan-post pipe``.
+
+``pipe`` sits between an ffmpeg decoder and an ffmpeg encoder (or any program speaking raw
+video): it reads frames of one size and pixel format from a binary stream, one frame's bytes at a
+time, mattes them in batches and writes one output frame per input frame, with nothing else on
+the output stream. Memory stays flat for any stream length (at most a few batches in flight).
+
+Pixel formats (ffmpeg's names and byte layouts; ``gbrp*`` are planar G, B, R[, A] planes):
+
+============  ==========================  =========================================
+name          in                          out
+============  ==========================  =========================================
+rgb24         8-bit RGB                   fg, comp
+rgb48le       16-bit RGB                  fg, comp
+rgba          8-bit RGBA (A ignored)      rgba
+rgba64le      16-bit RGBA (A ignored)     rgba
+gbrpf32le     float RGB, planar           fg, comp
+gbrapf32le    -                           rgba (float, planar)
+gray          8-bit luma (as R=G=B)       alpha
+gray16le      16-bit luma                 alpha
+grayf32le     float luma                  alpha
+============  ==========================  =========================================
+
+Outputs:
+
+``alpha``  the matte, one channel.
+``rgba``   foreground colour + alpha; colour premultiplied (default) or straight
+           (``premultiplied=False``), as ``render``'s ``fg`` output.
+``fg``     the premultiplied foreground colour, no alpha channel.
+``comp``   the premultiplied foreground over a background colour or image (``comp=``).
+
+Integer codes map to [0, 1] as ``code / max`` (read) and ``round(clip(v) * max)`` (write) with
+:func:`~pomagan_post.colour.dequantize` / :func:`~pomagan_post.colour.quantize`, the same
+conversions ``render`` uses for 8/16-bit PNG and TIFF, so the two agree bit for bit. Float
+formats carry values unclipped (a scene-linear foreground keeps values above 1).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterator
+
+import numpy as np
+
+from .colour import dequantize, quantize, resolve_colorspace
+from .errors import BadInputError, MissingFramesError
+from .io.base import ClipInfo
+from .io.streams import prefetch
+from .renderer import build_engine, matte, output_frame, parse_background
+
+__all__ = ["PixelFormat", "PIXEL_FORMATS", "INPUT_PIX_FMTS", "OUTPUT_KINDS", "OUTPUT_PIX_FMTS",
+           "PipeReport", "PipeSettings", "parse_size", "check_settings", "pipe",
+           "decode_frame", "encode_frame"]
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """Byte layout of one raw frame: ``channels`` samples of ``dtype`` per pixel, interleaved,
+    or ``planar`` in ``plane_order`` (indices into R, G, B, A)."""
+
+    name: str
+    channels: int
+    dtype: str  # numpy dtype string, little-endian
+    planar: bool = False
+    plane_order: tuple[int, ...] = ()
+
+    def frame_bytes(self, width: int, height: int) -> int:
+        return width * height * self.channels * np.dtype(self.dtype).itemsize
+
+    @property
+    def is_float(self) -> bool:
+        return np.dtype(self.dtype).kind == "f"
+
+
+PIXEL_FORMATS = {f.name: f for f in (
+    PixelFormat("rgb24", 3, "u1"),
+    PixelFormat("rgb48le", 3, "<u2"),
+    PixelFormat("rgba", 4, "u1"),
+    PixelFormat("rgba64le", 4, "<u2"),
+    PixelFormat("gbrpf32le", 3, "<f4", planar=True, plane_order=(1, 2, 0)),
+    PixelFormat("gbrapf32le", 4, "<f4", planar=True, plane_order=(1, 2, 0, 3)),
+    PixelFormat("gray", 1, "u1"),
+    PixelFormat("gray16le", 1, "<u2"),
+    PixelFormat("grayf32le", 1, "<f4"),
+)}
+INPUT_PIX_FMTS = ("rgb24", "rgb48le", "rgba", "rgba64le", "gbrpf32le", "gray", "gray16le", "grayf32le")
+#: Output kind -> pixel formats it can be written in, by depth (8-bit, 16-bit, float).
+OUTPUT_PIX_FMTS = {
+    "alpha": ("gray", "gray16le", "grayf32le"),
+    "fg": ("rgb24", "rgb48le", "gbrpf32le"),
+    "rgba": ("rgba", "rgba64le", "gbrapf32le"),
+    "comp": ("rgb24", "rgb48le", "gbrpf32le"),
+}
+OUTPUT_KINDS = tuple(OUTPUT_PIX_FMTS)
+
+
+def parse_size(size: str | tuple[int, int]) -> tuple[int, int]:
+    """``"1920x1080"`` (or ``(1920, 1080)``) -> (width, height); both at least 2."""
+    if isinstance(size, tuple):
+        width, height = size
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*[xX:]\s*(\d+)\s*", str(size or ""))
+        if not match:
+            raise BadInputError(f"--size must be WIDTHxHEIGHT (e.g. 1920x1080), got {size!r}")
+        width, height = int(match.group(1)), int(match.group(2))
+    if width < 2 or height < 2 or width * height > 2**28:
+        raise BadInputError(f"--size {width}x{height} is out of range (2x2 up to 268 megapixels)")
+    return width, height
+
+
+def _depth_index(fmt: PixelFormat) -> int:
+    return 2 if fmt.is_float else (1 if fmt.dtype.endswith("u2") else 0)
+
+
+@dataclass(frozen=True)
+class PipeSettings:
+    """Validated pipe options (see :func:`check_settings`)."""
+
+    width: int
+    height: int
+    pix_fmt: PixelFormat
+    output: str
+    out_pix_fmt: PixelFormat
+    colorspace: str
+    alpha_mode: str
+    comp: str | None
+
+    def describe(self) -> str:
+        mode = f" ({self.alpha_mode})" if self.output == "rgba" else ""
+        over = f" over {self.comp}" if self.comp else ""
+        return (f"{self.width}x{self.height} {self.pix_fmt.name} ({self.colorspace}) -> "
+                f"{self.output}{mode}{over} as {self.out_pix_fmt.name}")
+
+
+def check_settings(
+    size: str | tuple[int, int] | None,
+    pix_fmt: str = "rgb24",
+    output: str | None = None,
+    out_pix_fmt: str | None = None,
+    comp: str | None = None,
+    colorspace: str | None = None,
+    premultiplied: bool | None = None,
+) -> PipeSettings:
+    """Validate pipe options before anything is read or written; raises :class:`BadInputError`.
+
+    ``output`` defaults to ``comp`` when ``comp`` is given, else ``rgba``; ``out_pix_fmt`` to
+    the output kind's format at the input's depth (8-bit, 16-bit or float).
+    """
+    if size is None:
+        raise BadInputError("--size WIDTHxHEIGHT is required (the size of the raw frames on stdin)")
+    width, height = parse_size(size)
+    if pix_fmt not in INPUT_PIX_FMTS:
+        raise BadInputError(f"unknown --pix-fmt {pix_fmt!r}; use one of {', '.join(INPUT_PIX_FMTS)}")
+    in_fmt = PIXEL_FORMATS[pix_fmt]
+    output = output or ("comp" if comp else "rgba")
+    if output not in OUTPUT_KINDS:
+        raise BadInputError(f"unknown --output {output!r}; use one of {', '.join(OUTPUT_KINDS)}")
+    allowed = OUTPUT_PIX_FMTS[output]
+    out_name = out_pix_fmt or allowed[_depth_index(in_fmt)]
+    if out_name not in allowed:
+        known = out_name in PIXEL_FORMATS
+        raise BadInputError(
+            f"--out-pix-fmt {out_name} {'cannot carry' if known else 'is unknown for'} --output "
+            f"{output}; use one of {', '.join(allowed)}")
+    if output == "comp" and not comp:
+        raise BadInputError("--output comp needs --comp COLOR|IMAGE (the background)")
+    if comp and output != "comp":
+        raise BadInputError(f"--comp is only used with --output comp, not --output {output}")
+    if premultiplied is not None and output != "rgba":
+        raise BadInputError(
+            f"--premultiplied/--straight apply to --output rgba only ({output} is "
+            f"{'a matte' if output == 'alpha' else 'premultiplied by definition'})")
+    return PipeSettings(
+        width=width, height=height, pix_fmt=in_fmt, output=output,
+        out_pix_fmt=PIXEL_FORMATS[out_name],
+        colorspace=resolve_colorspace(colorspace or "rec709"),
+        alpha_mode="straight" if premultiplied is False else "premultiplied",
+        comp=comp)
+
+
+def decode_frame(data: bytes | bytearray | memoryview, fmt: PixelFormat, width: int,
+                 height: int) -> np.ndarray:
+    """One raw frame -> float32 RGB [H, W, 3] (gray repeated to RGB; an alpha channel dropped)."""
+    raw = np.frombuffer(data, dtype=fmt.dtype)
+    if fmt.planar:
+        planes = raw.reshape(fmt.channels, height, width)
+        rgb = np.stack([planes[fmt.plane_order.index(c)] for c in range(3)], axis=-1)
+    else:
+        rgb = raw.reshape(height, width, fmt.channels)[..., :3]
+    rgb = rgb.astype(np.float32) if fmt.is_float else dequantize(rgb)
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, axis=-1)
+    return np.ascontiguousarray(rgb)
+
+
+def encode_frame(image: np.ndarray, fmt: PixelFormat) -> bytes:
+    """float32 [H, W] or [H, W, C] (C = ``fmt.channels``) -> one raw frame's bytes."""
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] != fmt.channels:
+        raise BadInputError(f"{fmt.name} takes {fmt.channels} channel(s), got {image.shape[-1]}")
+    data = image.astype(fmt.dtype) if fmt.is_float else quantize(image, fmt.dtype)
+    if fmt.planar:
+        data = np.stack([data[..., c] for c in fmt.plane_order])  # [H, W, C] -> [C, H, W]
+    return np.ascontiguousarray(data).tobytes()
+
+
+def _read_frames(stream: BinaryIO, nbytes: int) -> Iterator[bytearray]:
+    """Exactly ``nbytes`` per frame until end of stream; a partial last frame is an error."""
+    index = 0
+    while True:
+        buffer = bytearray(nbytes)
+        view = memoryview(buffer)
+        got = 0
+        while got < nbytes:
+            count = stream.readinto(view[got:])
+            if not count:
+                break
+            got += count
+        if got == 0:
+            return
+        if got < nbytes:
+            raise MissingFramesError(
+                f"stdin ended inside frame {index} ({index} complete frame(s) before it): "
+                f"got {got} of {nbytes} bytes", [index])
+        yield buffer
+        index += 1
+
+
+def _batches(frames: Iterator[bytearray], size: int) -> Iterator[tuple[list[bytearray], BaseException | None]]:
+    """Groups of ``size`` frames; an error of the stream comes after the frames read before it."""
+    batch: list[bytearray] = []
+    try:
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == size:
+                yield batch, None
+                batch = []
+    except Exception as exc:
+        yield batch, exc
+        return
+    if batch:
+        yield batch, None
+
+
+@dataclass
+class PipeReport:
+    """What :func:`pipe` did: frames written and wall time."""
+
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def pipe(
+    stdin: BinaryIO,
+    stdout: BinaryIO,
+    *,
+    size: str | tuple[int, int] | None,
+    pix_fmt: str = "rgb24",
+    output: str | None = None,
+    out_pix_fmt: str | None = None,
+    comp: str | None = None,
+    colorspace: str | None = None,
+    premultiplied: bool | None = None,
+    batch_size: int = 4,
+    working_size: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    weights: str | None = None,
+    engine: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> PipeReport:
+    """Matte raw frames from ``stdin`` onto ``stdout``, frame for frame.
+
+    Args:
+        stdin, stdout: binary streams (``stdin`` needs ``readinto``).
+        size: frame size, ``"WxH"`` or (width, height).
+        pix_fmt: input pixel format (:data:`INPUT_PIX_FMTS`).
+        output: ``alpha``, ``fg``, ``rgba`` or ``comp`` (see the module docstring).
+        out_pix_fmt: output pixel format; default the output kind's format at the input depth.
+        comp: background for ``comp``: colour name, ``#rrggbb``, ``r,g,b`` or an image path.
+        colorspace: colour space of the input values (default ``rec709``, display-referred
+            video; ``linear`` for scene-linear float frames, ...); outputs stay in it.
+        premultiplied: ``rgba`` colour premultiplied (default, ``None``/``True``) or straight.
+        batch_size, working_size, device, precision, weights: engine settings, as ``render``.
+        engine: a ready :class:`~pomagan_post.Engine` (the settings above are then unused).
+        log: messages (default: nowhere).
+
+    Every option is checked (and the ``comp`` background loaded) before the engine is built or
+    a byte is read. A stream ending inside a frame raises :class:`MissingFramesError` naming
+    the frame and byte counts, after the complete frames before it were written.
+    ``BrokenPipeError`` from ``stdout`` propagates (the CLI ends quietly on it).
+    """
+    log = log or (lambda message: None)
+    settings = check_settings(size, pix_fmt, output, out_pix_fmt, comp, colorspace, premultiplied)
+    if int(batch_size) < 1:
+        raise BadInputError(f"--batch-size must be at least 1, got {batch_size}")
+    width, height = settings.width, settings.height
+    background = None
+    if settings.comp:
+        info = ClipInfo(width=width, height=height, frames=[], colorspace=settings.colorspace)
+        background = parse_background(settings.comp, info)
+    if engine is None:
+        engine = build_engine(weights, device, precision, working_size, batch_size, log)
+    log(f"pipe: {settings.describe()}, {engine!r}")
+
+    nbytes = settings.pix_fmt.frame_bytes(width, height)
+    report = PipeReport()
+    started = time.perf_counter()
+    frames = prefetch(_read_frames(stdin, nbytes), depth=2 * int(batch_size), name="pomagan-pipe-read")
+    try:
+        for raw, error in _batches(frames, int(batch_size)):
+            if raw:
+                images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])
+                del raw
+                alpha, fg = matte(engine, images, settings.colorspace, settings.output != "alpha", log)
+                for i in range(alpha.shape[0]):
+                    if settings.output == "fg":  # the premultiplied foreground itself
+                        frame = fg[i]
+                    else:  # render's kinds: alpha, fg (= rgba here), comp
+                        kind = "fg" if settings.output == "rgba" else settings.output
+                        frame = output_frame(kind, alpha[i], None if fg is None else fg[i],
+                                             settings.alpha_mode, background)
+                    stdout.write(encode_frame(frame, settings.out_pix_fmt))
+                    report.frames += 1
+                stdout.flush()
+            if error is not None:
+                raise error
+    finally:
+        frames.close()
+        report.seconds = time.perf_counter() - started
+    log(f"pipe: {report.frames} frame(s) in {report.seconds:.1f} s ({report.fps:.2f} fps)")
+    return report

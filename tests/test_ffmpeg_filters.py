@@ -1,0 +1,177 @@
+"""``ffmpeg_filters``: presets, probe, the three commands and ``pomagan-ffmpeg`` with the real ffmpeg.
+
+Specification: every preset turns a small generated clip (testsrc2 + sine audio + timecode) into
+a file whose codec and pixel format (with alpha) ffprobe confirms, with as many frames as the
+input, the audio kept and the timecode carried; the lossless presets hold the same matte to the
+bit; a failing stage is named, the others stopped and nothing is left at the output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ffmpeg_filters import PRESETS, StageFailedError, build_commands, probe, run
+from ffmpeg_filters import pipeline
+from ffmpeg_filters.cli import main
+from pomagan_post.errors import BadInputError, UnsupportedFormatError
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                                reason="needs the ffmpeg and ffprobe binaries")
+W, H, FRAMES = 96, 54, 3
+PIPE = dict(working_size=32, batch_size=2, device="cpu")
+EXPECTED = {  # preset -> (codec, pixel format ffprobe reports, decoder for the second decode)
+    "prores4444": ("prores", ("yuva444p10le", "yuva444p12le"), None),
+    "png-mov": ("png", ("rgba64be",), None),
+    "ffv1": ("ffv1", ("gbrap16le",), None),
+    "vp9-alpha": ("vp9", ("yuva420p", "yuv420p"), "libvpx-vp9"),  # alpha rides in a side stream
+    "matte": ("ffv1", ("gray16le",), None),
+    "review": ("h264", ("yuv420p",), None),
+}
+
+
+def ffprobe(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-print_format", "json",
+                          "-show_streams", "-show_format", str(path)], capture_output=True, check=True)
+    return json.loads(out.stdout)
+
+
+def decode(path: Path, pix_fmt: str, decoder: str | None = None) -> bytes:
+    cmd = ["ffmpeg", "-v", "error", *(["-c:v", decoder] if decoder else []), "-i", str(path),
+           "-map", "0:v:0", "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    return subprocess.run(cmd, capture_output=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 frames of testsrc2 (H.264 yuv420p, 24 fps) with AAC sine audio and timecode 01:00:00:00."""
+    path = tmp_path_factory.mktemp("clip") / "shot.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-frames:v", str(FRAMES),
+                    "-t", str(FRAMES / 24), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-timecode", "01:00:00:00", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def outputs(clip: Path) -> dict[str, Path]:
+    """Every preset run once on the clip (vp9-alpha only where ffmpeg has libvpx-vp9)."""
+    done = {}
+    for name, preset in PRESETS.items():
+        if preset.encoder not in pipeline.ffmpeg_encoders():
+            continue
+        out = clip.parent / f"out_{name}{preset.extensions[0]}"
+        run(clip, out, name, quiet=True, **PIPE)
+        done[name] = out
+    return done
+
+
+def test_probe_reads_size_rate_depth_audio_and_timecode(clip: Path) -> None:
+    info = probe(clip)
+    assert (info["width"], info["height"], info["fps"], info["bits"]) == (W, H, 24, 8)
+    assert info["pix_fmt"] == "yuv420p" and not info["has_alpha"]
+    assert info["has_audio"] and info["audio_codecs"] == ["aac"]
+    assert info["timecode"] == "01:00:00:00"
+    assert info["frames"] == FRAMES
+
+
+def test_commands_follow_the_source(clip: Path) -> None:
+    info = probe(clip)
+    decode_cmd, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "prores4444", info=info)
+    assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == "rgb24"
+    assert pipe_cmd[:2] == ["pomagan-post", "pipe"] and "--premultiplied" in pipe_cmd
+    assert encode_cmd[encode_cmd.index("-video_size") + 1] == f"{W}x{H}"
+    assert encode_cmd[encode_cmd.index("-c:a") + 1] == "copy"
+    assert encode_cmd[encode_cmd.index("-timecode") + 1] == "01:00:00:00"
+    deep = {**info, "bits": 10, "pix_fmt": "yuv422p10le"}
+    decode_cmd, pipe_cmd, _ = build_commands(clip, "x.mov", "png-mov", info=deep)
+    assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == "rgb48le"
+    assert pipe_cmd[pipe_cmd.index("--pix-fmt") + 1] == "rgb48le" and "--straight" in pipe_cmd
+    _, _, encode_cmd = build_commands(clip, "x.webm", "vp9-alpha", info=info)
+    assert encode_cmd[encode_cmd.index("-c:a") + 1] == "libopus"  # AAC does not go into WebM
+    _, pipe_cmd, _ = build_commands(clip, "x.mp4", "review", info=info, comp="green")
+    assert pipe_cmd[pipe_cmd.index("--comp") + 1] == "green"
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_preset_makes_the_file_it_promises(name: str, clip: Path, outputs: dict[str, Path]) -> None:
+    if name not in outputs:
+        pytest.skip(f"ffmpeg has no {PRESETS[name].encoder}")
+    codec, pix_fmts, decoder = EXPECTED[name]
+    info = ffprobe(outputs[name])
+    video = [s for s in info["streams"] if s["codec_type"] == "video"][0]
+    audio = [s for s in info["streams"] if s["codec_type"] == "audio"]
+    assert video["codec_name"] == codec and video["pix_fmt"] in pix_fmts
+    assert (video["width"], video["height"], int(video["nb_read_frames"])) == (W, H, FRAMES)
+    assert video["r_frame_rate"] == "24/1"
+    if name == "vp9-alpha":
+        assert video.get("tags", {}).get("alpha_mode") == "1"
+    if name == "prores4444":
+        assert video["profile"] == "4444"
+    assert len(audio) == 1, "audio stream kept"
+    tags = {k.lower(): v for k, v in {**info["format"].get("tags", {}), **video.get("tags", {})}.items()}
+    timecodes = [tags.get("timecode")] + [s.get("tags", {}).get("timecode") for s in info["streams"]]
+    assert "01:00:00:00" in timecodes
+    assert "pomagan-ffmpeg" in tags.get("comment", "")
+    # A second decode gives every frame back, alpha included where the preset has it.
+    fmt = "gray16le" if name == "matte" else ("rgb24" if name == "review" else "rgba64le")
+    data = decode(outputs[name], fmt, decoder)
+    channels = {"gray16le": 1, "rgb24": 3, "rgba64le": 4}[fmt]
+    assert len(data) == FRAMES * W * H * channels * (1 if fmt == "rgb24" else 2)
+    if channels == 4:
+        alpha = np.frombuffer(data, "<u2").reshape(FRAMES, H, W, 4)[..., 3]
+        assert alpha.min() < alpha.max(), "a real matte in the alpha channel"
+
+
+def test_lossless_presets_hold_the_same_matte(outputs: dict[str, Path]) -> None:
+    matte = np.frombuffer(decode(outputs["matte"], "gray16le"), "<u2").reshape(FRAMES, H, W)
+    for name in ("ffv1", "png-mov"):
+        alpha = np.frombuffer(decode(outputs[name], "rgba64le"), "<u2").reshape(FRAMES, H, W, 4)[..., 3]
+        assert np.array_equal(alpha, matte), name
+
+
+def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "broken.mov"
+    with pytest.raises(StageFailedError) as caught:
+        run(clip, out, "prores4444", extra_args=["-c:v", "no_such_encoder"], quiet=True, **PIPE)
+    assert caught.value.stage == "encode" and "no_such_encoder" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(StageFailedError) as caught:
+        run(clip, out.with_suffix(".mkv"), "matte", quiet=True, pipe_args=["--device", "cuda:99"], working_size=32)
+    assert caught.value.stage == "pipe" and "cuda" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BadInputError, match="unknown preset 'h265'"):
+        run(clip, tmp_path / "a.mov", "h265")
+    with pytest.raises(BadInputError, match=r"writes \.mov files, not \.mp4"):
+        run(clip, tmp_path / "a.mp4", "prores4444")
+    existing = tmp_path / "a.mkv"
+    existing.write_bytes(b"keep")
+    with pytest.raises(BadInputError, match="exists; pass --overwrite"):
+        run(clip, existing, "ffv1")
+    assert existing.read_bytes() == b"keep"
+    with pytest.raises(BadInputError, match="would overwrite the input"):
+        run(clip, clip, "prores4444", overwrite=True)
+    monkeypatch.setattr(pipeline, "ffmpeg_encoders", lambda *a: frozenset({"ffv1"}))
+    with pytest.raises(UnsupportedFormatError, match="needs the ffmpeg encoder libvpx-vp9"):
+        run(clip, tmp_path / "a.webm", "vp9-alpha")
+
+
+def test_cli_dry_run_prints_the_pipeline(clip: Path) -> None:
+    result = CliRunner().invoke(main, [str(clip), "out.mp4", "--preset", "review", "--comp", "#00b140",
+                                       "--dry-run", "--", "-crf", "23"])
+    assert result.exit_code == 0, result.output
+    stages = result.stdout.split(" \\\n  | ")
+    assert len(stages) == 3
+    assert stages[0].startswith("ffmpeg ") and stages[1].startswith("pomagan-post pipe ")
+    assert "'#00b140'" in stages[1] and stages[2].endswith("-crf 23 -f mp4 out.mp4\n")
+    bad = CliRunner().invoke(main, [str(clip), "out.mov", "--preset", "nope"])
+    assert bad.exit_code == 2 and bad.stderr.strip().startswith("pomagan-ffmpeg: error: unknown preset")

@@ -1,0 +1,128 @@
+"""The Nuke Inference export: a TorchScript file CatFileCreator accepts, matching the eager engine.
+
+Tolerance: the exported module and ``Engine(upsample="guided", foreground="multiply")`` at the
+same working size run the same float32 operations (the engine in channels_last), so alpha and the
+premultiplied foreground agree to ``TOL`` (measured: ~1e-5 at most at these sizes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import pomagan_post
+from pomagan_post.cli import main
+from pomagan_post.colour import to_model
+from pomagan_post.engine import working_shape
+from pomagan_post.export import NukeMatte, export_nuke
+
+from .conftest import TEST_DEVICE
+
+# Nuke's Inference runs TorchScript only: torch's deprecation warnings for it are expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch\\.jit.*:FutureWarning")
+
+TOL = 1e-4
+WORKING_SIZE = 32
+SIZES = [(40, 56), (97, 131), (17, 9), (23, 64)]
+
+
+@pytest.fixture(scope="module")
+def model() -> pomagan_post.Pomagan:
+    return pomagan_post.load_checkpoint(None)
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory: pytest.TempPathFactory) -> torch.jit.ScriptModule:
+    path = export_nuke(model, tmp_path_factory.mktemp("nuke") / "pomagan.pt", working_size=WORKING_SIZE)
+    return torch.jit.load(str(path), map_location="cpu")
+
+
+def _plate(h: int, w: int) -> np.ndarray:
+    """Scene-linear RGB with highlights above 1, a NaN and negative values."""
+    rgb = np.random.default_rng(h * w).random((h, w, 3)).astype(np.float32) * 3.0 - 0.2
+    rgb[0, 0, 0] = np.nan
+    return rgb
+
+
+def _to_nuke(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous()  # [1, 3, H, W]
+
+
+def test_attributes_are_knobs(exported) -> None:
+    assert exported.working_size == WORKING_SIZE and isinstance(exported.working_size, int)
+    assert exported.guided is True
+    assert exported.guide_radius == 1 and exported.guide_eps == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_matches_the_engine(exported, model, size: tuple[int, int]) -> None:
+    h, w = size
+    rgb = _plate(h, w)
+    with torch.inference_mode():
+        out = exported(_to_nuke(rgb))
+    assert out.shape == (1, 4, h, w) and out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply")
+    alpha = engine.predict_alpha(to_model(rgb, "linear"))
+    fg = engine.foreground(np.nan_to_num(rgb, nan=0.0), alpha)
+    got = out[0].permute(1, 2, 0).numpy()
+    assert np.abs(got[..., 3] - alpha).max() < TOL
+    assert np.abs(got[..., :3] - fg).max() < TOL
+    # Premultiplied: |rgb| <= alpha * max|plate| everywhere.
+    assert np.all(np.abs(got[..., :3]) <= got[..., 3:] * np.nanmax(np.abs(rgb)) + 1e-5)
+
+
+def test_working_size_knob_and_bilinear(exported, model) -> None:
+    rgb = _plate(64, 80)
+    exported.working_size = 48  # what a custom knob does
+    try:
+        with torch.inference_mode():
+            out = exported(_to_nuke(rgb))
+    finally:
+        exported.working_size = WORKING_SIZE
+    engine = pomagan_post.Engine(model, device="cpu", working_size=48, upsample="bilinear",
+                                 foreground="multiply")
+    wrapper = NukeMatte(model, working_size=48, guided=False)
+    with torch.inference_mode():
+        eager = wrapper(_to_nuke(rgb))
+    alpha = engine.predict_alpha(to_model(rgb, "linear"))
+    assert np.abs(eager[0, 3].numpy() - alpha).max() < TOL
+    assert out.shape == eager.shape
+
+
+def test_working_shape_is_the_engines() -> None:
+    scripted = torch.jit.script(working_shape)
+    for h, w, s in [(5, 32, 16), (1080, 1920, 768), (97, 131, 32), (3, 7, 16), (2161, 4096, 768)]:
+        assert scripted(h, w, s) == working_shape(h, w, s)
+
+
+def test_metadata_and_cli(tmp_path: Path) -> None:
+    out = tmp_path / "m.pt"
+    result = CliRunner().invoke(main, ["export", "--target", "nuke", str(out), "--working-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "Channels In" in result.output and "rgba.alpha" in result.output
+    files = {"pomagan.json": ""}
+    loaded = torch.jit.load(str(out), _extra_files=files)
+    meta = json.loads(files["pomagan.json"])
+    assert meta["variant"] == "fast" and meta["knobs"]["working_size"] == 64
+    assert loaded.working_size == 64
+    bad = CliRunner().invoke(main, ["export", "--target", "nuke", str(tmp_path / "x.pt"), "--working-size", "4"])
+    assert bad.exit_code == 2 and "at least 16" in bad.output
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.gpu
+def test_fp16_on_cuda(exported) -> None:
+    """Nuke's "Optimize for Speed and Memory": weights and input in half on the GPU."""
+    module = exported.to(TEST_DEVICE).half()
+    x = _to_nuke(np.nan_to_num(_plate(97, 131))).to(TEST_DEVICE)
+    with torch.inference_mode():
+        half = module(x.half())
+        full = module.float()(x)
+    assert half.dtype == torch.float16 and half.device == x.device and half.shape == (1, 4, 97, 131)
+    assert (half.float() - full).abs()[:, 3].max() < 0.05

@@ -1,0 +1,255 @@
+"""``pomagan-post pipe``: raw frames in, raw frames out, frame for frame.
+
+Specification: every input pixel format decodes (8-bit, 16-bit, float, grey); each output kind
+writes one frame per input frame in its pixel format and nothing else on stdout; 16-bit output
+is bit-identical to what ``render`` writes to 16-bit PNG for the same frames and options; bad
+flags are one line on stderr with exit code 2 before any output; a stream ending inside a frame
+exits 3 naming the byte counts after writing the complete frames; a reader that goes away ends
+the pipe quietly with exit code 141.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+from click.testing import CliRunner
+
+import pomagan_post.pipe as pipe_module
+from pomagan_post import Engine, load_checkpoint, render
+from pomagan_post.cli import main
+from pomagan_post.pipe import PIXEL_FORMATS, decode_frame, encode_frame
+
+W, H, N = 64, 48, 3
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
+
+
+@pytest.fixture
+def fast_engine(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Engine:
+    """The pipe builds its engine through pipe.build_engine; hand it the module's one."""
+    monkeypatch.setattr(pipe_module, "build_engine", lambda *args, **kwargs: engine)
+    return engine
+
+
+def run_pipe(data: bytes, *args: str):
+    return CliRunner().invoke(main, ["pipe", "--size", f"{W}x{H}", *args], input=data)
+
+
+def ffmpeg_frames(pix_fmt: str, frames: int = N) -> bytes:
+    """testsrc2 frames as raw ``pix_fmt`` bytes, from the real ffmpeg (made as 8-bit RGB, so
+    every format holds the same values, with no chroma upsampling in between)."""
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24,format=rgb24",
+           "-frames:v", str(frames), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    return subprocess.run(cmd, capture_output=True, check=True).stdout
+
+
+def frame_bytes(pix_fmt: str) -> int:
+    return PIXEL_FORMATS[pix_fmt].frame_bytes(W, H)
+
+
+def planes(data: bytes, pix_fmt: str) -> np.ndarray:
+    """Raw output bytes -> float32 [N, H, W, C] (integer formats as codes / max)."""
+    fmt = PIXEL_FORMATS[pix_fmt]
+    raw = np.frombuffer(data, fmt.dtype)
+    if fmt.planar:
+        x = raw.reshape(-1, fmt.channels, H, W)
+        x = np.stack([x[:, fmt.plane_order.index(c)] for c in range(fmt.channels)], axis=-1)
+    else:
+        x = raw.reshape(-1, H, W, fmt.channels)
+    return x.astype(np.float32) / (1.0 if fmt.is_float else np.iinfo(fmt.dtype).max)
+
+
+# --- formats ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(PIXEL_FORMATS))
+def test_frame_codec_round_trips(name: str) -> None:
+    fmt = PIXEL_FORMATS[name]
+    rng = np.random.default_rng(0)
+    image = rng.random((H, W, fmt.channels), dtype=np.float32)
+    data = encode_frame(image, fmt)
+    assert len(data) == fmt.frame_bytes(W, H)
+    back = planes(data, name)[0]
+    tol = 0 if fmt.is_float else 0.5 / np.iinfo(fmt.dtype).max + 1e-7
+    np.testing.assert_allclose(back, image, atol=tol)
+    rgb = decode_frame(data, fmt, W, H)
+    assert rgb.shape == (H, W, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb, back[..., [0, 0, 0] if fmt.channels == 1 else [0, 1, 2]], atol=1e-7)
+
+
+@needs_ffmpeg
+def test_8_bit_16_bit_and_float_inputs_give_the_same_matte(fast_engine: Engine) -> None:
+    """The same ffmpeg frames as rgb24, rgb48le and gbrpf32le: frame for frame, same alpha."""
+    alphas = {}
+    for pix_fmt in ("rgb24", "rgb48le", "gbrpf32le"):
+        result = run_pipe(ffmpeg_frames(pix_fmt, 2), "--pix-fmt", pix_fmt, "--output", "alpha",
+                          "--out-pix-fmt", "grayf32le")
+        assert result.exit_code == 0, result.stderr
+        assert len(result.stdout_bytes) == 2 * frame_bytes("grayf32le")
+        alphas[pix_fmt] = planes(result.stdout_bytes, "grayf32le")
+    np.testing.assert_allclose(alphas["rgb48le"], alphas["gbrpf32le"], atol=0.01)
+    np.testing.assert_allclose(alphas["rgb24"], alphas["rgb48le"], atol=0.01)
+
+
+@pytest.mark.parametrize("pix_fmt, output, out_pix_fmt", [
+    ("rgb48le", "rgba", None), ("gbrpf32le", "rgba", None), ("gray", "alpha", None),
+    ("rgba64le", "fg", "rgb48le"), ("grayf32le", "comp", "gbrpf32le"),
+])
+def test_one_output_frame_per_input_frame(fast_engine: Engine, pix_fmt: str, output: str,
+                                          out_pix_fmt: str | None) -> None:
+    n = 2
+    data = np.random.default_rng(1).integers(0, 256, n * frame_bytes(pix_fmt), dtype=np.uint8)
+    if PIXEL_FORMATS[pix_fmt].is_float:
+        data = np.random.default_rng(1).random(n * frame_bytes(pix_fmt) // 4, dtype=np.float32).view(np.uint8)
+    args = ["--pix-fmt", pix_fmt, "--output", output, "-q"]
+    args += ["--out-pix-fmt", out_pix_fmt] if out_pix_fmt else []
+    args += ["--comp", "green"] if output == "comp" else []
+    result = run_pipe(data.tobytes(), *args)
+    assert result.exit_code == 0, result.stderr
+    default = {"rgb48le": "rgba64le", "gbrpf32le": "gbrapf32le", "gray": "gray"}
+    expected = out_pix_fmt or default[pix_fmt]
+    assert len(result.stdout_bytes) == n * frame_bytes(expected)
+    assert result.stderr == ""
+
+
+def test_output_kinds_agree(fast_engine: Engine) -> None:
+    """rgba premultiplied = straight x alpha; fg = rgba's premultiplied colour; comp = fg over bg."""
+    data = ffmpeg_frames("gbrpf32le", 2) if shutil.which("ffmpeg") else (
+        np.random.default_rng(2).random(2 * frame_bytes("gbrpf32le") // 4, dtype=np.float32).tobytes())
+    out = {}
+    for name, args in {"pre": ["--output", "rgba", "--premultiplied"], "straight": ["--output", "rgba", "--straight"],
+                       "fg": ["--output", "fg"], "comp": ["--comp", "0,0,1"]}.items():
+        result = run_pipe(data, "--pix-fmt", "gbrpf32le", "-q", *args)
+        assert result.exit_code == 0, result.stderr
+        out[name] = planes(result.stdout_bytes, "gbrapf32le" if name in ("pre", "straight") else "gbrpf32le")
+    alpha = out["pre"][..., 3:]
+    np.testing.assert_array_equal(out["straight"][..., 3:], alpha)
+    np.testing.assert_array_equal(out["fg"], out["pre"][..., :3])
+    np.testing.assert_allclose(out["straight"][..., :3] * alpha, out["pre"][..., :3], atol=1e-5)
+    np.testing.assert_allclose(out["comp"], out["fg"] + (1 - alpha) * np.float32([0, 0, 1]), atol=1e-6)
+
+
+def test_empty_stream_is_zero_frames(fast_engine: Engine) -> None:
+    result = run_pipe(b"", "-q")
+    assert result.exit_code == 0 and result.stdout_bytes == b""
+
+
+# --- the same numbers as render ---------------------------------------------------------------
+
+def test_16_bit_output_is_bit_identical_to_render(tmp_path: Path, fast_engine: Engine) -> None:
+    """16-bit PNG frames through render (alpha, straight fg, comp) and the same frames as
+    rgb48le through pipe (gray16le, rgba64le --straight, rgb48le comp): equal codes."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    frames = []
+    for i in range(N):
+        img = np.stack([xx / W, yy / H, np.full_like(xx, 0.2 * i)], -1)
+        img[12:36, 20 + i:44 + i] = [0.9, 0.7, 0.6]
+        img = np.clip(img + rng.normal(0, 0.02, img.shape), 0, 1)
+        frames.append(np.rint(img * 65535).astype(np.uint16))
+        out = oiio.ImageOutput.create(str(tmp_path / f"plate.{1001 + i}.png"))
+        out.open(str(tmp_path / f"plate.{1001 + i}.png"), oiio.ImageSpec(W, H, 3, "uint16"))
+        out.write_image(frames[-1])
+        out.close()
+    report = render(tmp_path / "plate.####.png", output_dir=tmp_path / "out", outputs=("alpha", "fg"),
+                    premultiplied=False, comp="#3366cc", engine=fast_engine, batch_size=2)
+    assert report.ok and report.alpha_mode == "straight"
+
+    def read16(kind: str) -> np.ndarray:
+        files = sorted((tmp_path / "out").glob(f"plate_{kind}.*.png"))
+        assert len(files) == N
+        out = []
+        config = oiio.ImageSpec()
+        config.attribute("oiio:UnassociatedAlpha", 1)  # the codes as stored, not premultiplied on read
+        for f in files:
+            inp = oiio.ImageInput.open(str(f), config)
+            assert inp.spec().format == oiio.UINT16
+            out.append(np.asarray(inp.read_image(0, 0, 0, inp.spec().nchannels, oiio.UINT16)))
+            inp.close()
+        return np.stack(out).reshape(N, H, W, -1)
+
+    data = np.stack(frames).astype("<u2").tobytes()
+    common = ["--pix-fmt", "rgb48le", "--colorspace", "srgb", "--batch-size", "2", "-q"]
+    cases = {"alpha": (["--output", "alpha", "--out-pix-fmt", "gray16le"], 1),
+             "fg": (["--output", "rgba", "--straight", "--out-pix-fmt", "rgba64le"], 4),
+             "comp": (["--comp", "#3366cc", "--out-pix-fmt", "rgb48le"], 3)}
+    for kind, (args, channels) in cases.items():
+        result = run_pipe(data, *common, *args)
+        assert result.exit_code == 0, result.stderr
+        piped = np.frombuffer(result.stdout_bytes, "<u2").reshape(N, H, W, channels)
+        rendered = read16(kind)
+        assert rendered.shape == piped.shape
+        assert np.array_equal(piped, rendered), f"{kind}: {np.count_nonzero(piped != rendered)} codes differ"
+        assert len(np.unique(piped[..., -1])) > 10  # a real matte, not a constant
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+def test_truncated_last_frame_names_the_byte_count(fast_engine: Engine) -> None:
+    size = frame_bytes("rgb24")
+    data = bytes(2 * size + 1234)
+    result = run_pipe(data, "-q")
+    assert result.exit_code == 3
+    assert len(result.stdout_bytes) == 2 * frame_bytes("rgba")  # the complete frames are out
+    assert result.stderr.strip() == (
+        f"pomagan-post: error: stdin ended inside frame 2 (2 complete frame(s) before it): "
+        f"got 1234 of {size} bytes")
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "--size WIDTHxHEIGHT is required"),
+    (["--size", "64by48"], "--size must be WIDTHxHEIGHT"),
+    (["--size", "1x48"], "out of range"),
+    (["--pix-fmt", "yuv420p"], "unknown --pix-fmt 'yuv420p'"),
+    (["--output", "matte"], "unknown --output 'matte'"),
+    (["--output", "alpha", "--out-pix-fmt", "rgba"], "--out-pix-fmt rgba cannot carry --output alpha"),
+    (["--output", "rgba", "--out-pix-fmt", "rgb24"], "--out-pix-fmt rgb24 cannot carry --output rgba"),
+    (["--out-pix-fmt", "yuva444p10le"], "--out-pix-fmt yuva444p10le is unknown"),
+    (["--output", "comp"], "--output comp needs --comp"),
+    (["--output", "alpha", "--comp", "green"], "--comp is only used with --output comp"),
+    (["--output", "alpha", "--straight"], "apply to --output rgba only"),
+    (["--comp", "no-such-colour"], "neither a colour"),
+    (["--colorspace", "nonsense"], "unknown colour space"),
+])
+def test_bad_flags_are_one_line_exit_2_before_any_output(monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                                          message: str) -> None:
+    def no_engine(*a, **k):
+        raise AssertionError("the engine must not be built for bad flags")
+
+    monkeypatch.setattr(pipe_module, "build_engine", no_engine)
+    if "--size" not in args and args != []:
+        args = ["--size", f"{W}x{H}", *args]
+    result = CliRunner().invoke(main, ["pipe", *args], input=bytes(frame_bytes("rgb24")))
+    assert result.exit_code == 2, result.output
+    assert result.stdout_bytes == b""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pomagan-post: error: ") and message in lines[0], lines
+
+
+def test_closed_downstream_pipe_ends_quietly(tmp_path: Path) -> None:
+    """A real process whose reader goes away after a few bytes: exit 141, no traceback."""
+    frames = 8
+    source = tmp_path / "in.raw"
+    source.write_bytes(np.random.default_rng(4).integers(0, 256, frames * frame_bytes("rgb24"),
+                                                          dtype=np.uint8).tobytes())
+    cmd = [sys.executable, "-c", "import sys; from pomagan_post.cli import main; sys.exit(main())",
+           "pipe", "--size", f"{W}x{H}", "--working-size", "32", "--batch-size", "1", "--device", "cpu"]
+    with open(source, "rb") as stdin:
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert len(proc.stdout.read(100)) == 100
+        proc.stdout.close()  # the downstream reader goes away mid-stream
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+    assert proc.returncode == 141
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr and "error" not in stderr, stderr
