@@ -86,13 +86,25 @@ def info(weights: str | None, stats: bool) -> None:
     label = "bundled default" if weights is None else "weights"
     out(f"{label}: {ckpt['path']}")
     out(f"  variant: {ckpt['variant']}")
+    stages = [k for k in ("seg", "alpha") if isinstance(ckpt["recipe"].get(k), dict)]
     if ckpt["trained"]:
         out("  status: trained")
+    elif stages:
+        out(f"  status: PARTLY TRAINED (stages trained: {', '.join(stages)}; mattes need both)")
     else:
         out("  status: UNTRAINED PLACEHOLDER (random weights: mattes are meaningless)")
     if ckpt["description"]:
         out(f"  description: {ckpt['description']}")
     out(f"  trained on: {ckpt['training_data'] or 'nothing (untrained)'}")
+    for stage in ("seg", "alpha"):
+        recipe = ckpt["recipe"].get(stage)
+        if isinstance(recipe, dict) and "steps_done" in recipe:
+            size = "x".join(str(v) for v in recipe.get("size", []))
+            perceptual = recipe.get("losses", {}).get("perceptual", "?")
+            out(f"  {stage} stage: {recipe['steps_done']} steps at {size}, batch "
+                f"{recipe.get('batch_size')}, perceptual loss {perceptual}")
+    if ckpt["input"].get("working_size"):
+        out(f"  working size: {ckpt['input']['working_size']} (short side the network runs at)")
     if ckpt["created"]:
         out(f"  created: {ckpt['created']}")
 
