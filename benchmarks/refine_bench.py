@@ -2,8 +2,8 @@
 
 Times :func:`pomagan_post.refine.guided_upsample` (from the engine's working resolution, short side
 768, to the full frame), its bilinear baseline, and :func:`pomagan_post.refine.estimate_foreground`
-at full resolution. Median of ``--repeats`` runs after one warm-up; CUDA is synchronised around
-every run. Content does not change the work done, so inputs are random.
+at full resolution. Median of ``--repeats`` runs after one warm-up (CUDA: events around each
+run; :func:`run.median_ms`). Content does not change the work done, so inputs are random.
 
     python benchmarks/refine_bench.py                 # 1080p and 4K, CPU and CUDA when available
     python benchmarks/refine_bench.py --device cuda   # CUDA only, fp32 and fp16 inputs
@@ -13,30 +13,14 @@ every run. Content does not change the work done, so inputs are random.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from pomagan_post.engine import working_shape
 from pomagan_post.refine import bilinear_upsample, estimate_foreground, guided_upsample
+from run import median_ms  # benchmarks/run.py: this folder is on sys.path when run as a script
 
 SIZES = {"540p": (540, 960), "1080p": (1080, 1920), "UHD 4K": (2160, 3840)}
-
-
-def median_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of ``fn`` in ms, after one warm-up call."""
-    times = []
-    for _ in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times[1:])
 
 
 def bench(
@@ -61,7 +45,8 @@ def bench(
     }
     dtype_name = str(dtype).removeprefix("torch.")
     return [
-        (str(device), dtype_name, size_name, name, median_ms(fn, device, repeats) / batch)
+        (str(device), dtype_name, size_name, name,
+         median_ms(fn, device, warmup=1, repeats=repeats) / batch)
         for name, fn in cases.items()
     ]
 

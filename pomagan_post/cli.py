@@ -129,8 +129,11 @@ def info(weights: str | None, stats: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
               help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")
-@click.option("--batch-size", type=int, default=4, show_default=True,
-              help="Frames per forward pass (halved automatically on GPU out-of-memory).")
+@click.option("--batch-size", default="4", show_default=True, metavar="N|auto",
+              help="Frames per forward pass, or auto (from free GPU memory); halved "
+                   "automatically on GPU out-of-memory.")
+@click.option("--writers", type=click.IntRange(min=1), default=None,
+              help="Writer threads per image-sequence output [default: half the CPU cores, 2-8].")
 @click.option("--working-size", type=int, default=None,
               help="Short side of the resolution the network runs at "
                    "[default: the checkpoint's, else 768].")
@@ -155,9 +158,9 @@ def info(weights: str | None, stats: bool) -> None:
 @_one_line_errors
 def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
-           frames: str | None, device: str, precision: str, batch_size: int, working_size: int | None,
-           weights: str | None, skip_existing: bool, on_error: str, premultiplied: bool | None,
-           comp: str | None, colorspace: str | None, audio: bool, quiet: bool) -> None:
+           frames: str | None, device: str, precision: str, batch_size: str, writers: int | None,
+           working_size: int | None, weights: str | None, skip_existing: bool, on_error: str,
+           premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
 
@@ -175,7 +178,7 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
             outputs=[k.strip() for k in outputs.split(",") if k.strip()],
             alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_,
             codec=codec, frames=frames, device=device, precision=precision,
-            batch_size=batch_size, working_size=working_size, weights=weights,
+            batch_size=batch_size, working_size=working_size, weights=weights, writers=writers,
             skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
             comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
     except PomaganError:

@@ -8,11 +8,21 @@ guided filter on the full-resolution frame (:func:`~pomagan_post.refine.guided_u
 selectable) -> foreground colour estimated from the compositing equation
 (:func:`~pomagan_post.refine.estimate_foreground`, in the image's own light; ``alpha x image``
 selectable), returned premultiplied.
+
+Speed (CUDA): cuDNN autotuning (``torch.backends.cudnn.benchmark``, switched on by an engine
+built for a CUDA device: the working resolution is fixed, so each convolution is tuned once);
+numpy frames go to the device through a reused pinned (page-locked) staging buffer with
+non-blocking copies; resizing, padding and refinement run on the device; ``compile=True``
+compiles the network with :func:`torch.compile` (falling back to eager, with a logged warning,
+where that fails); ``batch_size="auto"`` picks a batch from free device memory
+(:meth:`Engine.auto_batch_size`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -23,8 +33,10 @@ from .errors import BadInputError, DeviceError
 from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 
-__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_device", "resolve_precision", "stride_padding",
-           "working_shape"]
+__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_batch_size", "resolve_device",
+           "resolve_precision", "stride_padding", "working_shape"]
+
+log = logging.getLogger(__name__)
 
 UPSAMPLERS = {"guided": guided_upsample, "bilinear": bilinear_upsample}
 FOREGROUNDS = ("estimate", "multiply")
@@ -32,6 +44,35 @@ DEFAULT_WORKING_SIZE = 768
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+# Device memory per frame, for ``batch_size="auto"`` (coarse and deliberately high: an
+# out-of-memory error still halves the batch in ``render``; benchmarks/run.py prints the peak
+# measured per frame, to check these against). Network activations at the working resolution:
+# bytes per working pixel per stem channel (``widths[0]``) per byte of compute precision, i.e.
+# about 24 stem-width feature maps alive at once (encoder skips of both networks, residual and
+# ASPP temporaries). The paper variant (stem 64) in fp16 at 1280x768: 24 * 64 * 2 = 3 KiB a
+# working pixel, 3.0 GB a frame; the fast variant (stem 16): 0.75 GB.
+_NETWORK_BYTES_PER_PIXEL_CHANNEL = 24
+# Full-resolution work in float32 (input, guided-filter box sums, multi-level foreground
+# estimation, outputs): about 40 values a pixel, 160 bytes: 1.3 GB a UHD 4K frame.
+_REFINE_BYTES_PER_PIXEL = 160
+# Share of free device memory the auto batch may plan to use, and its ceiling.
+_AUTO_MEMORY_FRACTION = 0.7
+_AUTO_MAX_BATCH = 16
+
+
+def resolve_batch_size(batch_size: int | str, name: str = "batch_size") -> int | str:
+    """``"auto"`` stays ``"auto"``; anything else must be an integer >= 1 (``"4"`` -> 4).
+    ``name`` is what error messages call the setting."""
+    if isinstance(batch_size, str) and batch_size.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(batch_size)
+    except (TypeError, ValueError):
+        raise BadInputError(f"{name} must be an integer >= 1 or auto, got {batch_size!r}") from None
+    if value < 1:
+        raise BadInputError(f"{name} must be at least 1, got {batch_size}")
+    return value
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -121,11 +162,18 @@ class Engine:
         working_size: short side of the working resolution the network runs at (frames are
             never upscaled). ``None``: the checkpoint's recorded ``working_size``, else 768
             (the paper's 1280x768 training size).
-        batch_size: frames per forward pass.
+        batch_size: frames per forward pass, or ``"auto"``: on CUDA, as many as fit in 70 % of
+            the free device memory by a per-megapixel estimate (:meth:`auto_batch_size`, at
+            most 16), chosen for each new frame size; on the CPU, half the cores, 1 to 4.
         channels_last: run convolutions in NHWC memory format.
         upsample: ``guided`` (fast guided filter on the full frame, keeps hair) or ``bilinear``.
         foreground: ``estimate`` (solve I = aF + (1 - a)B for F, no background spill) or
             ``multiply`` (``alpha x image``).
+        compile: compile the network with :func:`torch.compile` for the working resolution
+            (``True``: the default mode; a string: that mode, e.g. ``"reduce-overhead"`` for
+            CUDA graphs, ``"max-autotune"``). Compilation happens on the first batch of each
+            shape; if it fails (no compiler, unsupported platform), the engine logs a warning
+            and runs eager from then on. Results match eager within the precision's rounding.
     """
 
     def __init__(
@@ -134,10 +182,11 @@ class Engine:
         device: str | torch.device = "auto",
         precision: str = "auto",
         working_size: int | None = None,
-        batch_size: int = 4,
+        batch_size: int | str = 4,
         channels_last: bool = True,
         upsample: str = "guided",
         foreground: str = "estimate",
+        compile: bool | str = False,
     ) -> None:
         if not isinstance(model, Pomagan):
             raise TypeError(f"Engine expects a Pomagan model, got {type(model).__name__}")
@@ -146,8 +195,7 @@ class Engine:
             working_size = recorded or DEFAULT_WORKING_SIZE
         if int(working_size) < model.stride:
             raise BadInputError(f"working_size must be at least {model.stride}, got {working_size}")
-        if int(batch_size) < 1:
-            raise BadInputError(f"batch_size must be at least 1, got {batch_size}")
+        batch = resolve_batch_size(batch_size)
         if upsample not in UPSAMPLERS:
             raise BadInputError(f"unknown upsample {upsample!r}; use one of {', '.join(UPSAMPLERS)}")
         if foreground not in FOREGROUNDS:
@@ -157,9 +205,24 @@ class Engine:
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.working_size = int(working_size)
-        self.batch_size = int(batch_size)
+        self.auto_batch = batch == "auto"
+        self._auto_sized: tuple[int, int] | None = None  # frame size the auto batch was chosen for
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device).eval().to(memory_format=self.memory_format)
+        self.batch_size = self.auto_batch_size() if self.auto_batch else int(batch)
+        if self.device.type == "cuda":
+            # The working resolution is fixed, so autotuned convolution algorithms are chosen
+            # once per shape and reused. A process-wide switch, set only for CUDA engines.
+            torch.backends.cudnn.benchmark = True
+        self.compile_mode = compile if isinstance(compile, str) else ("default" if compile else None)
+        self._network: Any = self.model
+        if self.compile_mode is not None:
+            try:
+                self._network = torch.compile(self.model, mode=self.compile_mode, dynamic=False)
+            except Exception as exc:  # torch.compile itself unavailable here
+                self._compile_failed(exc)
+        self._staging: dict[str, torch.Tensor] = {}  # pinned host buffers, by use
+        self._staged: dict[str, Any] = {}  # the CUDA event of each buffer's last copy
 
     def __repr__(self) -> str:
         precision = {v: k for k, v in _DTYPES.items()}[self.dtype]
@@ -168,6 +231,78 @@ class Engine:
             f"precision={precision!r}, working_size={self.working_size}, batch_size={self.batch_size}, "
             f"upsample={self.upsample!r}, foreground={self.foreground_method!r})"
         )
+
+    def _compile_failed(self, exc: BaseException) -> None:
+        log.warning("torch.compile is not usable here (%s: %s); running the network eagerly",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        self._network = self.model
+        self.compile_mode = None
+
+    def _run_network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network on a padded batch, compiled when asked for and working, else eager."""
+        if self._network is self.model:
+            return self.model(x)
+        try:
+            if self.compile_mode == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()
+                alpha, seg = self._network(x)
+                return alpha.clone(), seg.clone()  # CUDA-graph outputs are reused by the next run
+            return self._network(x)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:  # compilation failed at its first call: fall back for good
+            self._compile_failed(exc)
+            return self.model(x)
+
+    def auto_batch_size(self, height: int | None = None, width: int | None = None) -> int:
+        """Frames per batch for ``batch_size="auto"`` and frames of ``height`` x ``width``
+        (default: a frame at the working resolution).
+
+        CUDA: ``70 % of free memory / per-frame estimate``, 1 to 16, where the estimate is
+        network activations (24 x stem width x bytes per value, per working pixel) plus
+        full-resolution refinement (160 bytes per pixel, float32); e.g. the paper variant in
+        fp16, 1080p: 3.0 + 0.3 GB a frame. CPU: half the cores, 1 to 4 (batching does not speed
+        the CPU up; it only holds more frames).
+        """
+        if self.device.type != "cuda":
+            return max(1, min(4, (os.cpu_count() or 2) // 2))
+        short = self.working_size
+        height, width = height or short, width or short * 5 // 3
+        h, w = self.working_shape(height, width)
+        pad_h, pad_w = stride_padding(h, w, self.model.stride)
+        stem = int(self.model.config.widths[0])
+        element = torch.empty((), dtype=self.dtype).element_size()
+        per_frame = ((h + pad_h) * (w + pad_w) * stem * element * _NETWORK_BYTES_PER_PIXEL_CHANNEL
+                     + height * width * _REFINE_BYTES_PER_PIXEL)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return max(1, min(_AUTO_MAX_BATCH, int(free * _AUTO_MEMORY_FRACTION // per_frame)))
+
+    def fit_batch(self, height: int, width: int) -> int:
+        """Batch size for frames of ``height`` x ``width``: with ``batch_size="auto"`` chosen
+        (once per frame size) by :meth:`auto_batch_size`; else the fixed one."""
+        if self.auto_batch and self._auto_sized != (height, width):
+            self.batch_size = self.auto_batch_size(height, width)
+            self._auto_sized = (height, width)
+        return self.batch_size
+
+    def _to_device(self, tensor: torch.Tensor, use: str) -> torch.Tensor:
+        """A host tensor onto the engine's device; on CUDA through a pinned staging buffer
+        (one per ``use``, grown as needed) and a non-blocking copy."""
+        if self.device.type != "cuda" or tensor.device.type != "cpu":
+            return tensor.to(self.device, non_blocking=True)
+        buffer = self._staging.get(use)
+        if buffer is None or buffer.dtype != tensor.dtype or buffer.numel() < tensor.numel():
+            buffer = torch.empty(tensor.numel(), dtype=tensor.dtype, pin_memory=True)
+            self._staging[use] = buffer
+        elif use in self._staged:
+            self._staged[use].synchronize()  # its previous copy has left the buffer
+        staging = buffer[: tensor.numel()].view(tensor.shape)
+        staging.copy_(tensor)
+        out = staging.to(self.device, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self._staged[use] = done
+        return out
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """Size (h, w) the network sees for a ``height`` x ``width`` frame, before stride padding."""
@@ -194,7 +329,7 @@ class Engine:
         x = x.contiguous(memory_format=self.memory_format)
         autocast = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
-            alpha, seg = self.model(x)
+            alpha, seg = self._run_network(x)
         return alpha[..., :h, :w].float(), seg[..., :h, :w].float()
 
     @torch.inference_mode()
@@ -210,9 +345,10 @@ class Engine:
         """
         batch, single = _as_frames(frames)
         height, width = batch.shape[1:3]
+        step = self.fit_batch(height, width)
         out = []
-        for start in range(0, batch.shape[0], self.batch_size):
-            chunk = batch[start : start + self.batch_size].to(self.device, non_blocking=True)
+        for start in range(0, batch.shape[0], step):
+            chunk = self._to_device(batch[start : start + step], "frames")
             x = torch.nan_to_num(chunk.permute(0, 3, 1, 2).float(), nan=0.0, posinf=1.0, neginf=0.0)
             x = x.clamp_(0.0, 1.0)  # [n, H, W, 3] -> [n, 3, H, W]
             alpha_low, _ = self.infer(x)
@@ -251,11 +387,12 @@ class Engine:
         single = images.ndim == 3
         if single:
             images, alphas = images.unsqueeze(0), alphas.unsqueeze(0)
+        step = self.fit_batch(*images.shape[1:3])
         out = []
-        for start in range(0, images.shape[0], self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            img = images[chunk].to(self.device).permute(0, 3, 1, 2).float()  # [n, 3, H, W]
-            a = alphas[chunk].to(self.device).unsqueeze(1).float()  # [n, 1, H, W]
+        for start in range(0, images.shape[0], step):
+            chunk = slice(start, start + step)
+            img = self._to_device(images[chunk], "frames").permute(0, 3, 1, 2).float()  # [n, 3, H, W]
+            a = self._to_device(alphas[chunk], "alpha").unsqueeze(1).float()  # [n, 1, H, W]
             fg = premultiplied_foreground(img, a, method=self.foreground_method)
             out.append(fg.permute(0, 2, 3, 1).to(images.device))  # [n, H, W, 3]
         result = torch.cat(out)

@@ -174,14 +174,16 @@ def open_sink(
     alpha_mode: str,
     codec: str = "prores4444",
     audio_from: str | os.PathLike[str] | None = None,
+    writers: int | None = None,
 ) -> FrameSink:
-    """A sink for one output kind: a video file (by extension) or an image file/pattern."""
+    """A sink for one output kind: a video file (by extension) or an image file/pattern
+    (written by ``writers`` threads; default :func:`~pomagan_post.io.streams.default_writers`)."""
     if not isinstance(target, SequencePattern) and _is_video(target):
         from .io.video import VideoSink
 
         return VideoSink(target, info, kind=kind, codec=codec, audio_from=audio_from,
                          premultiplied=alpha_mode == "premultiplied")
-    return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode)
+    return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode, workers=writers)
 
 
 def _stem_and_dir(input: str | os.PathLike[str], video: bool) -> tuple[str, Path, SequencePattern | None]:
@@ -313,7 +315,7 @@ def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
 # --- the engine -------------------------------------------------------------------------------
 
 def build_engine(weights: str | os.PathLike[str] | None, device: str, precision: str,
-                 working_size: int | None, batch_size: int, log: Callable[[str], None]) -> Any:
+                 working_size: int | None, batch_size: int | str, log: Callable[[str], None]) -> Any:
     """An :class:`~pomagan_post.Engine` for a checkpoint (``None``: the bundled one); warns
     through ``log`` when the checkpoint is an untrained placeholder."""
     from .checkpoint import load_checkpoint
@@ -456,9 +458,10 @@ def render(
     frames: str | Sequence[int] | None = None,
     device: str = "auto",
     precision: str = "auto",
-    batch_size: int = 4,
+    batch_size: int | str = 4,
     working_size: int | None = None,
     weights: str | os.PathLike[str] | None = None,
+    writers: int | None = None,
     skip_existing: bool = False,
     on_error: str = "stop",
     premultiplied: bool | None = None,
@@ -485,8 +488,11 @@ def render(
         codec: video codec: ``prores4444`` (default), ``png`` (PNG in MOV) or ``ffv1`` (MKV).
         frames: frame range (``"1001-1100x2"``) or list; default the whole clip.
         device, precision, batch_size, working_size: engine settings (see
-            :class:`pomagan_post.Engine`).
+            :class:`pomagan_post.Engine`; ``batch_size="auto"`` sizes batches from free GPU
+            memory).
         weights: checkpoint path; default the bundled one.
+        writers: writer threads per image-sequence output (default: half the CPU cores, 2 to
+            8); videos encode on FFmpeg's own threads.
         skip_existing: leave frames whose outputs all exist (resume / farm splits).
         on_error: ``stop`` at the first missing or unreadable input frame (raises
             :class:`MissingFramesError` naming it), or ``skip`` it and report it in ``failed``.
@@ -516,8 +522,11 @@ def render(
         raise BadInputError(f"unknown codec {codec!r}; use one of {', '.join(VIDEO_CODEC_NAMES)}")
     if format is not None and format not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    if int(batch_size) < 1:
-        raise BadInputError(f"batch size must be at least 1, got {batch_size}")
+    from .engine import resolve_batch_size
+
+    batch_size = resolve_batch_size(batch_size, name="batch size")
+    if writers is not None and int(writers) < 1:
+        raise BadInputError(f"writers must be at least 1, got {writers}")
     if colorspace:
         colorspace = resolve_colorspace(colorspace)
     wanted_list = parse_frame_range(frames) if isinstance(frames, str) else (
@@ -585,15 +594,20 @@ def render(
                 Path(plan.target).parent.mkdir(parents=True, exist_ok=True)
             sinks[plan.kind] = open_sink(
                 plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
-                audio_from=input_str if (video_in and audio and plan.kind == "fg") else None)
+                audio_from=input_str if (video_in and audio and plan.kind == "fg") else None,
+                writers=writers)
         total = len(info.frames)
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, dynamic_ncols=True,
                        smoothing=0.1)
-        depth = max(2, 2 * int(getattr(engine, "batch_size", batch_size)))
-        for batch in _batches(prefetch(iter(source), depth=depth), int(batch_size)):
+        # Frames per batch: the engine's (chosen for this frame size when it is "auto").
+        fit_batch = getattr(engine, "fit_batch", None)
+        group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
+        # Decode runs ahead on its own thread while the engine works on the current batch;
+        # sinks write behind on theirs.
+        for batch in _batches(prefetch(iter(source), depth=max(2, 2 * group)), group):
             numbers = [n for n, _ in batch]
             images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
             del batch

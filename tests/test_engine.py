@@ -176,3 +176,62 @@ def test_gpu_mixed_precision_matches_fp32(model: pomagan_post.Pomagan, precision
     mixed = Engine(model, device=TEST_DEVICE, precision=precision).predict_alpha(frames)
     assert np.isfinite(mixed).all()
     assert np.abs(fp32 - mixed).mean() < 5e-3 and np.abs(fp32 - mixed).max() < 0.1
+
+
+def test_auto_batch_size(model: pomagan_post.Pomagan) -> None:
+    engine = Engine(model, device="cpu", batch_size="auto", working_size=32)
+    assert engine.auto_batch and isinstance(engine.batch_size, int) and 1 <= engine.batch_size <= 4
+    assert engine.fit_batch(48, 80) == engine.batch_size
+    frames = _frames(3, 48, 80)
+    fixed = Engine(model, device="cpu", batch_size=1, working_size=32).predict_alpha(frames)
+    np.testing.assert_allclose(engine.predict_alpha(frames), fixed, atol=1e-5)
+    assert Engine(model, device="cpu", batch_size="3").batch_size == 3
+    with pytest.raises(BadInputError, match="integer >= 1 or auto"):
+        Engine(model, device="cpu", batch_size="many")
+
+
+def test_compile_failure_falls_back_to_eager(model: pomagan_post.Pomagan, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A compiler that breaks at the first call (no C++ compiler, unsupported platform) leaves
+    the engine eager, with the same results and one logged warning."""
+    def broken_compile(module: torch.nn.Module, **options: object) -> object:
+        def run(*args: object) -> object:
+            raise RuntimeError("no working compiler in this test")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    frames = _frames(2, 40, 56)
+    eager = Engine(model, device="cpu", working_size=32).predict_alpha(frames)
+    engine = Engine(model, device="cpu", working_size=32, compile=True)
+    with caplog.at_level("WARNING", logger="pomagan_post.engine"):
+        compiled = engine.predict_alpha(frames)
+    np.testing.assert_array_equal(compiled, eager)
+    assert engine.compile_mode is None and "running the network eagerly" in caplog.text
+    np.testing.assert_array_equal(engine.predict_alpha(frames), eager)  # eager from then on
+
+
+@pytest.mark.gpu
+def test_gpu_pinned_uploads_and_auto_batch(model: pomagan_post.Pomagan) -> None:
+    """numpy frames through the pinned staging buffer give the results torch frames on the
+    device give; the auto batch on a GPU is a real batch."""
+    frames = _frames(5, 270, 480)
+    engine = Engine(model, device=TEST_DEVICE, precision="fp32", batch_size=2)
+    from_numpy = engine.predict_alpha(frames)
+    on_device = engine.predict_alpha(torch.from_numpy(frames).to(TEST_DEVICE)).cpu().numpy()
+    np.testing.assert_allclose(from_numpy, on_device, atol=1e-5)
+    fg_numpy = engine.foreground(frames, from_numpy)
+    fg_device = engine.foreground(torch.from_numpy(frames).to(TEST_DEVICE),
+                                  torch.from_numpy(from_numpy).to(TEST_DEVICE)).cpu().numpy()
+    np.testing.assert_allclose(fg_numpy, fg_device, atol=1e-5)
+    auto = Engine(model, device=TEST_DEVICE, batch_size="auto")
+    assert 1 <= auto.fit_batch(2160, 3840) <= auto.fit_batch(1080, 1920) <= 16
+    assert torch.backends.cudnn.benchmark
+
+
+@pytest.mark.gpu
+def test_gpu_compile_matches_eager(model: pomagan_post.Pomagan) -> None:
+    frames = _frames(2, 270, 480)
+    eager = Engine(model, device=TEST_DEVICE, precision="fp32").predict_alpha(frames)
+    engine = Engine(model, device=TEST_DEVICE, precision="fp32", compile=True)
+    compiled = engine.predict_alpha(frames)
+    assert np.abs(compiled - eager).max() < 1e-3  # compiled (or fallen back: eager) within rounding

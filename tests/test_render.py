@@ -302,3 +302,21 @@ def test_composite_over_an_image_in_another_colour_space(tmp_path: Path, engine:
     blue = float(from_model(np.float32([0, 0, 128 / 255]), "linear")[2])
     np.testing.assert_allclose(comp, pixels[1] * a + (1 - a) * np.float32([0, 0, blue]),
                                rtol=3 * HALF_TOL, atol=2e-3)
+
+
+def test_parallel_writers_keep_frame_numbers_and_pixels(tmp_path: Path, engine: Engine) -> None:
+    """Several writer threads finish frames in any order; every file still carries its own
+    frame's pixels and timecode, the same bytes one writer gives."""
+    frames = tuple(range(1001, 1009))
+    pattern, _ = make_exr_plate(tmp_path, frames=frames)
+    one = render(pattern, engine=engine, writers=1, output_dir=tmp_path / "one")
+    many = render(pattern, engine=engine, writers=4, output_dir=tmp_path / "many")
+    assert one.written == many.written == list(frames)
+    for i, frame in enumerate(frames):
+        for kind in ("alpha", "fg"):
+            expected, _ = read_file(tmp_path / "one" / f"plate_{kind}.{frame}.exr")
+            got, spec = read_file(tmp_path / "many" / f"plate_{kind}.{frame}.exr")
+            np.testing.assert_array_equal(got, expected)
+            assert spec.get_string_attribute("smpte:TimeCode") == f"01:00:00:0{i}"
+    with pytest.raises(BadInputError, match="writers must be at least 1"):
+        render(pattern, engine=engine, writers=0, output_dir=tmp_path / "none")

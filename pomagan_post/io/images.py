@@ -30,7 +30,7 @@ from ..colour import detect_colorspace, quantize, resolve_colorspace
 from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from .base import ClipInfo
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
-from .streams import WriteBehind
+from .streams import WriteBehind, default_writers
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -317,7 +317,8 @@ class ImageSequenceSink:
         pixel_type: ``"half"``, ``"float"``, ``"uint8"``, ``"uint16"``; default per format
             (EXR half, PNG 16-bit when the input had more than 8 bits, TIFF as the input,
             DPX 10-bit).
-        workers: writer threads.
+        workers: writer threads (default :func:`~pomagan_post.io.streams.default_writers`);
+            frames are written in any order, each to its own numbered file.
     """
 
     def __init__(
@@ -328,7 +329,7 @@ class ImageSequenceSink:
         alpha_mode: str | None = None,
         colorspace: str | None = None,
         pixel_type: str | None = None,
-        workers: int = 3,
+        workers: int | None = None,
     ) -> None:
         pattern = as_pattern(pattern)
         fmt = _EXTENSION_FORMAT.get(pattern.extension)
@@ -352,7 +353,8 @@ class ImageSequenceSink:
         self._temps: set[Path] = set()
         pattern.directory.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temps()
-        self._writer = WriteBehind(workers=workers)
+        workers = max(1, int(workers or default_writers()))
+        self._writer = WriteBehind(workers=workers, max_pending=workers + 2)
         self._closed = False
 
     def _default_pixel_type(self) -> str:

@@ -6,15 +6,24 @@ Both keep host memory bounded: at most ``depth`` decoded frames wait for the eng
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["prefetch", "WriteBehind"]
+__all__ = ["prefetch", "WriteBehind", "default_writers"]
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def default_writers() -> int:
+    """Writer threads per image-sequence output: half the CPU cores, 2 to 8 (a render writes
+    alpha and foreground, so together about one thread a core). EXR zip and PNG deflate release
+    the GIL while they compress, so threads scale (DESIGN.md: EXR half 1080p 40 fps on one
+    thread, 95 on twelve)."""
+    return min(8, max(2, (os.cpu_count() or 2) // 2))
 
 
 class _Raised:
