@@ -108,6 +108,13 @@ def test_eval_prints_and_writes_the_table_with_baselines(seg_run: Path, tmp_path
     assert float(rows["synth (zero alpha)"]["mse_x1e3"]) > 0
 
 
+def test_max_minutes_stops_and_saves_early(tmp_path: Path) -> None:
+    run = tmp_path / "timed"
+    _train(["seg", *TINY, "--out", str(run), "--steps", "50", "--max-minutes", "0.00001", "--val-data", "none"])
+    assert _log_steps(run) == [1]
+    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == 1
+
+
 def test_alpha_stage_needs_seg_weights(tmp_path: Path) -> None:
     result = CliRunner().invoke(train_cli, ["alpha", *TINY, "--out", str(tmp_path / "x"), "--steps", "1"])
     assert result.exit_code != 0 and "--seg-weights" in result.output

@@ -80,6 +80,8 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--log-every", type=int, default=None, help="Steps between log rows."),
         click.option("--val-every", type=int, default=None, help="Steps between validations."),
         click.option("--save-every", type=int, default=None, help="Steps between checkpoints."),
+        click.option("--max-minutes", type=float, default=None,
+                     help="Stop and save after this much wall time (resume later with --resume)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -113,6 +115,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         log_every=opts["log_every"],
         val_every=opts["val_every"],
         save_every=opts["save_every"],
+        max_minutes=opts["max_minutes"],
         losses=losses or None,
     )
     if val_data == "none":

@@ -109,6 +109,8 @@ class TrainConfig:
         workers: DataLoader worker processes.
         seed: base random seed (each process adds its rank).
         log_every, val_every, save_every: in steps.
+        max_minutes: stop (and save) after this much wall time even before ``steps``: fits a
+            run into a lent GPU's time; ``--resume`` continues it later.
         d_scales, d_layers, d_base: multi-scale PatchGAN (pix2pixHD: 3 scales, 3 layers, 64).
         losses: :class:`LossConfig`.
     """
@@ -132,6 +134,7 @@ class TrainConfig:
     log_every: int = 20
     val_every: int = 1000
     save_every: int = 1000
+    max_minutes: float | None = None
     d_scales: int = 3
     d_layers: int = 3
     d_base: int = 64

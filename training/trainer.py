@@ -322,6 +322,15 @@ class StageTrainer:
 
     # -- the loop ------------------------------------------------------------------------------------
 
+    def _out_of_time(self, started: float) -> bool:
+        """``max_minutes`` elapsed (every rank takes the same decision under DDP)."""
+        if self.cfg.max_minutes is None:
+            return False
+        flag = torch.tensor([float(time.time() - started > 60 * self.cfg.max_minutes)], device=self.device)
+        if self.dist.world > 1:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def fit(self, loader: DataLoader, val_loader: DataLoader | None = None, progress: bool = True) -> dict[str, float]:
         """Train until ``cfg.steps``; returns the last logged values."""
         cfg, main = self.cfg, self.dist.main
@@ -346,8 +355,11 @@ class StageTrainer:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(g=f"{values['g_total']:.3f}", refresh=False)
-            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
+            out_of_time = self._out_of_time(started)
+            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps or out_of_time):
                 self.save()
+            if out_of_time:
+                break
         if bar is not None:
             bar.close()
         log.close()
