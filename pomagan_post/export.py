@@ -147,7 +147,7 @@ def export_nuke(
     if guide_radius < 1 or guide_eps <= 0:
         raise BadInputError(f"guide radius must be >= 1 and eps > 0, got {guide_radius}, {guide_eps}")
 
-    net = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    net = copy.deepcopy(model).to("cpu", torch.float32).eval().requires_grad_(False)
     wrapper = NukeMatte(net, int(working_size), upsample == "guided", int(guide_radius), float(guide_eps))
     with _torchscript_on_purpose():
         scripted = torch.jit.script(wrapper)
