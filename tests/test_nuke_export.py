@@ -72,7 +72,8 @@ def test_matches_the_engine(exported, model, size: tuple[int, int]) -> None:
     fg = engine.foreground(np.nan_to_num(rgb, nan=0.0), alpha)
     got = out[0].permute(1, 2, 0).numpy()
     assert np.abs(got[..., 3] - alpha).max() < TOL
-    assert np.abs(got[..., :3] - fg).max() < TOL
+    # The foreground is alpha x plate: its error is the alpha error scaled by the plate (up to 2.8).
+    assert np.abs(got[..., :3] - fg).max() < TOL * np.nanmax(np.abs(rgb))
     # Premultiplied: |rgb| <= alpha * max|plate| everywhere.
     assert np.all(np.abs(got[..., :3]) <= got[..., 3:] * np.nanmax(np.abs(rgb)) + 1e-5)
 

@@ -97,8 +97,13 @@ def test_8_bit_16_bit_and_float_inputs_give_the_same_matte(fast_engine: Engine) 
         assert result.exit_code == 0, result.stderr
         assert len(result.stdout_bytes) == 2 * frame_bytes("grayf32le")
         alphas[pix_fmt] = planes(result.stdout_bytes, "grayf32le")
-    np.testing.assert_allclose(alphas["rgb48le"], alphas["gbrpf32le"], atol=0.01)
-    np.testing.assert_allclose(alphas["rgb24"], alphas["rgb48le"], atol=0.01)
+    # 16-bit and float carry the same values: the same matte to float rounding.
+    np.testing.assert_allclose(alphas["rgb48le"], alphas["gbrpf32le"], atol=1e-5)
+    # 8-bit input is the same picture quantised to 1/255; the trained network's response to that
+    # noise measured mean 0.0021, 99th percentile 0.023, max 0.046 (a wrongly decoded format,
+    # e.g. swapped planes or bytes, moves the matte by far more).
+    diff = np.abs(alphas["rgb24"] - alphas["rgb48le"])
+    assert diff.mean() < 0.01 and np.percentile(diff, 99) < 0.05 and diff.max() < 0.1
 
 
 @pytest.mark.parametrize("pix_fmt, output, out_pix_fmt", [
