@@ -16,18 +16,7 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"
 
-site=/tmp/pomagan-site
-mkdir -p "$site"
-ln -sfn "$PWD/training" "$site/pomagan_train"
-if ! "$PY" -c "import av, OpenImageIO, pymatting" 2>/dev/null; then
-    if ! ls .whl/*.whl >/dev/null 2>&1; then
-        echo "av / OpenImageIO / pymatting missing and no .whl/ carried: see benchmarks/README.md" >&2
-        exit 2
-    fi
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target "$site" .whl/*.whl || exit 1
-fi
-export PYTHONPATH="$PWD:$site${PYTHONPATH:+:$PYTHONPATH}"
+. scripts/gpu_env.sh || exit 1
 "$PY" -c "import torch, av, OpenImageIO; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" || exit 1
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>/dev/null
 
