@@ -49,6 +49,8 @@ class Preset:
     comp: str | None = None
 
 
+# FFV1 version 3, every frame a keyframe, 4 slices with CRCs: a lossless archive that can be cut.
+_FFV1_ARGS = ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1")
 _MOV_AUDIO = ("aac", "alac", "mp3", "ac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
               "pcm_s32le", "pcm_f32le")
 _MP4_AUDIO = ("aac", "alac", "mp3", "ac3", "eac3", "opus", "flac")
@@ -73,8 +75,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         name="ffv1",
         description="FFV1 version 3, 16-bit RGB + straight alpha (gbrap16le) in .mkv: lossless archive",
         output="rgba", pipe_pix_fmt="rgba64le", premultiplied=False,
-        encoder_args=("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1",
-                      "-pix_fmt", "gbrap16le"),
+        encoder_args=(*_FFV1_ARGS, "-pix_fmt", "gbrap16le"),
         pix_fmt="gbrap16le", extensions=(".mkv",), yuv=False,
         audio_copy=None, encoder="ffv1"),
     Preset(
@@ -89,8 +90,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         name="matte",
         description="the alpha matte alone, 16-bit grey, lossless FFV1 (gray16le) in .mkv",
         output="alpha", pipe_pix_fmt="gray16le", premultiplied=None,
-        encoder_args=("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1",
-                      "-pix_fmt", "gray16le"),
+        encoder_args=(*_FFV1_ARGS, "-pix_fmt", "gray16le"),
         pix_fmt="gray16le", extensions=(".mkv",), yuv=False,
         audio_copy=None, encoder="ffv1"),
     Preset(

@@ -18,6 +18,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def engine():
+    """A small, fast engine on the bundled checkpoint (working size 32, batch 2) for I/O tests."""
+    from pomagan_post import Engine, load_checkpoint
+
+    return Engine(load_checkpoint(None), device=TEST_DEVICE, working_size=32, batch_size=2)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)

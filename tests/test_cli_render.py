@@ -13,15 +13,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from pomagan_post import Engine, load_checkpoint, renderer
+from pomagan_post import Engine, renderer
 from pomagan_post.cli import main
 
 from .imaging import make_exr_plate, ramp, write_file
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
 
 
 @pytest.fixture

@@ -22,17 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 import pomagan_post.pipe as pipe_module
-from pomagan_post import Engine, load_checkpoint, render
+from pomagan_post import Engine, render
 from pomagan_post.cli import main
 from pomagan_post.pipe import PIXEL_FORMATS, decode_frame, encode_frame
 
 W, H, N = 64, 48, 3
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
 
 
 @pytest.fixture
