@@ -37,4 +37,4 @@ echo "== evaluation (the model card's test set)"
     --data synthetic-test=synthetic:200 --size 320x192 --seed 1 --baselines --device "${DEVICE:-cuda}" \
     --out "$OUT/eval" 2> "$OUT/eval.err" || { tail -n 20 "$OUT/eval.err"; exit 1; }
 echo "== last log rows"
-tail -n 3 "$OUT/seg/log.csv" "$OUT/alpha/log.csv"
+tail -n 3 "$OUT/seg/log.csv" "$OUT/alpha/log.csv" 2>/dev/null || echo "(no log rows yet: fewer than --log-every steps)"
