@@ -53,14 +53,11 @@ __all__ = [
     "output_frame",
     "OUTPUT_KINDS",
     "OUTPUT_FORMATS",
-    "VIDEO_CODEC_NAMES",
 ]
 
 OUTPUT_KINDS = ("alpha", "fg", "comp")
 #: ``format=`` choices: image sequence formats, or ``video`` (codec chosen by ``codec=``).
 OUTPUT_FORMATS = (*IMAGE_FORMATS, "video")
-VIDEO_CODEC_NAMES = ("prores4444", "png", "ffv1")
-_VIDEO_ALPHA_MODE = {"prores4444": "premultiplied", "png": "straight", "ffv1": "straight"}
 _INPUT_FORMAT = {".exr": "exr", ".hdr": "exr", ".dpx": "dpx", ".cin": "dpx", ".png": "png",
                  ".jpg": "png", ".jpeg": "png", ".tif": "tiff", ".tiff": "tiff"}
 _NAMED_COLOURS = {
@@ -111,6 +108,15 @@ class RenderReport:
 
 
 # --- inputs -----------------------------------------------------------------------------------
+
+def _video_codec(codec: str) -> Any:
+    """The :class:`~pomagan_post.io.video.VideoCodecSpec` of a codec name (BadInputError if unknown)."""
+    from .io.video import VIDEO_CODECS
+
+    if codec not in VIDEO_CODECS:
+        raise BadInputError(f"unknown codec {codec!r}; use one of {', '.join(VIDEO_CODECS)}")
+    return VIDEO_CODECS[codec]
+
 
 def _is_video(path: str | os.PathLike[str]) -> bool:
     from .io.video import is_video_path
@@ -251,7 +257,7 @@ def _alpha_mode(plans: list[_Output], premultiplied: bool | None, codec: str) ->
     if fg is None:
         return "premultiplied"
     if fg.video:
-        return _VIDEO_ALPHA_MODE.get(codec, "premultiplied")
+        return _video_codec(codec).alpha_mode
     ext = fg.target.extension if isinstance(fg.target, SequencePattern) else ""
     fmt = {".tif": "tiff", ".tiff": "tiff"}.get(ext, ext.lstrip("."))
     return IMAGE_FORMATS.get(fmt, (ext, "premultiplied"))[1]
@@ -328,9 +334,6 @@ def build_engine(weights: str | os.PathLike[str] | None, device: str, precision:
             "(pass --weights or set POMAGAN_WEIGHTS)")
     return Engine(model, device=device, precision=precision, working_size=working_size,
                   batch_size=batch_size)
-
-
-_build_engine = build_engine  # the name render() calls (tests substitute a ready engine here)
 
 
 def _out_of_memory_types() -> tuple[type[BaseException], ...]:
@@ -518,8 +521,7 @@ def render(
     unknown = set(outputs) - set(OUTPUT_KINDS)
     if unknown or not kinds:
         raise BadInputError(f"outputs must be some of alpha, fg, comp; got {', '.join(outputs) or 'none'}")
-    if codec not in VIDEO_CODEC_NAMES:
-        raise BadInputError(f"unknown codec {codec!r}; use one of {', '.join(VIDEO_CODEC_NAMES)}")
+    _video_codec(codec)
     if format is not None and format not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     from .engine import resolve_batch_size
@@ -582,7 +584,7 @@ def render(
     report.clip_fps = info.fps
     background = parse_background(comp, info) if comp else None
     if engine is None:
-        engine = _build_engine(weights, device, precision, working_size, batch_size, log)
+        engine = build_engine(weights, device, precision, working_size, batch_size, log)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, FrameSink] = {}

@@ -21,8 +21,8 @@ from .imaging import make_exr_plate, ramp, write_file
 
 @pytest.fixture
 def fast_engine(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Engine:
-    """The CLI builds its engine through renderer._build_engine; reuse the module's one."""
-    monkeypatch.setattr(renderer, "_build_engine", lambda *args, **kwargs: engine)
+    """The CLI builds its engine through renderer.build_engine; hand it the module's one."""
+    monkeypatch.setattr(renderer, "build_engine", lambda *args, **kwargs: engine)
     return engine
 
 

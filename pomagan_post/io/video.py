@@ -75,6 +75,8 @@ class VideoCodecSpec:
         pix_fmts: encoder pixel format per sink kind (``"fg"``, ``"comp"``, ``"alpha"``).
         options: encoder private options.
         yuv: True when frames are converted RGB -> YUV (BT.709 matrix, limited range).
+        alpha_mode: the format's convention for colour with alpha (``premultiplied`` or
+            ``straight``), the default foreground convention ``render`` writes it in.
     """
 
     encoder: str
@@ -82,6 +84,7 @@ class VideoCodecSpec:
     pix_fmts: Mapping[str, str]
     options: Mapping[str, str] = field(default_factory=dict)
     yuv: bool = False
+    alpha_mode: str = "straight"
 
 
 VIDEO_CODECS: dict[str, VideoCodecSpec] = {
@@ -93,6 +96,7 @@ VIDEO_CODECS: dict[str, VideoCodecSpec] = {
         pix_fmts={"fg": "yuva444p10le", "comp": "yuv444p10le", "alpha": "yuva444p10le"},
         options={"profile": "4444", "alpha_bits": "16", "vendor": "apl0"},
         yuv=True,
+        alpha_mode="premultiplied",
     ),
     # PNG in MOV, 16-bit RGB(A) or 16-bit grey (lossless, straight RGB, no matrix).
     "png": VideoCodecSpec(
