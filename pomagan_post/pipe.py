@@ -37,7 +37,6 @@ formats carry values unclipped (a scene-linear foreground keeps values above 1).
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator
@@ -46,7 +45,7 @@ import numpy as np
 
 from .colour import dequantize, quantize, resolve_colorspace
 from .errors import BadInputError, MissingFramesError
-from .io.base import ClipInfo
+from .io.base import ClipInfo, parse_size
 from .io.streams import prefetch
 from .renderer import build_engine, matte, output_frame, parse_background
 
@@ -96,20 +95,6 @@ OUTPUT_PIX_FMTS = {
 OUTPUT_KINDS = tuple(OUTPUT_PIX_FMTS)
 
 
-def parse_size(size: str | tuple[int, int]) -> tuple[int, int]:
-    """``"1920x1080"`` (or ``(1920, 1080)``) -> (width, height); both at least 2."""
-    if isinstance(size, tuple):
-        width, height = size
-    else:
-        match = re.fullmatch(r"\s*(\d+)\s*[xX:]\s*(\d+)\s*", str(size or ""))
-        if not match:
-            raise BadInputError(f"--size must be WIDTHxHEIGHT (e.g. 1920x1080), got {size!r}")
-        width, height = int(match.group(1)), int(match.group(2))
-    if width < 2 or height < 2 or width * height > 2**28:
-        raise BadInputError(f"--size {width}x{height} is out of range (2x2 up to 268 megapixels)")
-    return width, height
-
-
 def _depth_index(fmt: PixelFormat) -> int:
     return 2 if fmt.is_float else (1 if fmt.dtype.endswith("u2") else 0)
 
@@ -150,7 +135,7 @@ def check_settings(
     """
     if size is None:
         raise BadInputError("--size WIDTHxHEIGHT is required (the size of the raw frames on stdin)")
-    width, height = parse_size(size)
+    width, height = parse_size(size, name="--size")
     if pix_fmt not in INPUT_PIX_FMTS:
         raise BadInputError(f"unknown --pix-fmt {pix_fmt!r}; use one of {', '.join(INPUT_PIX_FMTS)}")
     in_fmt = PIXEL_FORMATS[pix_fmt]

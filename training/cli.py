@@ -13,7 +13,6 @@ from typing import Any, Callable
 import click
 
 from pomagan_post.cli import one_line_errors
-from pomagan_post.errors import BadInputError
 
 __all__ = ["main"]
 
@@ -22,13 +21,9 @@ _one_line_errors = one_line_errors("pomagan-train")
 
 
 def _size(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    try:
-        width, height = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise BadInputError(f"size must look like WIDTHxHEIGHT (e.g. 1280x768), got {value!r}") from None
-    return width, height
+    from .data import parse_size
+
+    return None if value is None else parse_size(value)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

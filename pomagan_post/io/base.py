@@ -8,13 +8,40 @@ model only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterator, Protocol, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ClipInfo", "FrameSource", "FrameSink"]
+from ..errors import BadInputError
+
+__all__ = ["ClipInfo", "FrameSource", "FrameSink", "parse_size"]
+
+
+def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "size") -> tuple[int, int]:
+    """``"1920x1080"`` (also ``1920:1080``) or ``(1920, 1080)`` -> (width, height).
+
+    Args:
+        size: the size as text or a pair.
+        minimum: smallest width and height accepted.
+        name: what the option is called in error messages (e.g. ``--size``).
+    Raises:
+        BadInputError: not WIDTHxHEIGHT, or outside ``minimum`` .. 268 megapixels.
+    """
+    if isinstance(size, str) or size is None:
+        match = re.fullmatch(r"\s*(\d+)\s*[xX:]\s*(\d+)\s*", str(size or ""))
+        if not match:
+            raise BadInputError(f"{name} must be WIDTHxHEIGHT (e.g. 1920x1080), got {size!r}")
+        width, height = int(match.group(1)), int(match.group(2))
+    else:
+        width, height = (int(v) for v in size)
+    if width < minimum or height < minimum or width * height > 2**28:
+        raise BadInputError(
+            f"{name} {width}x{height} is out of range ({minimum}x{minimum} up to 268 megapixels)"
+        )
+    return width, height
 
 
 @dataclass

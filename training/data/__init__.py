@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from pomagan_post.errors import BadInputError
+from pomagan_post.io.base import parse_size as parse_frame_size
 
 from .augment import Augment
 from .composition import (
@@ -125,17 +126,8 @@ def finish_sample(sample: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def parse_size(size: str | Sequence[int]) -> tuple[int, int]:
-    """``"1280x768"`` or ``(1280, 768)`` -> ``(W, H)``."""
-    if isinstance(size, str):
-        try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise BadInputError(f"size must look like 1280x768, got {size!r}") from None
-    else:
-        w, h = (int(v) for v in size)
-    if w < 8 or h < 8:
-        raise BadInputError(f"size too small: {w}x{h}")
-    return w, h
+    """``"1280x768"`` or ``(1280, 768)`` -> ``(W, H)``, each at least 8."""
+    return parse_frame_size(size, minimum=8)
 
 
 def _split_spec(spec: str) -> tuple[str | None, str]:
