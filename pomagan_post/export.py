@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +46,7 @@ from . import __version__
 from .colour import SOFT_CLIP_KNEE, linear_to_model_tensor
 from .engine import DEFAULT_WORKING_SIZE, stride_padding, working_shape
 from .errors import BadInputError
+from .io.atomic import atomic_path
 from .models import Pomagan
 from .refine import guided_upsample_tensor
 
@@ -166,19 +166,10 @@ def export_nuke(
     }
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        with _torchscript_on_purpose():
-            torch.jit.save(scripted, tmp, _extra_files={"pomagan.json": json.dumps(meta, indent=1)})
-            if verify:
-                _verify(tmp, model.stride)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, _torchscript_on_purpose():
+        torch.jit.save(scripted, str(tmp), _extra_files={"pomagan.json": json.dumps(meta, indent=1)})
+        if verify:
+            _verify(str(tmp), model.stride)
     return path
 
 

@@ -24,7 +24,6 @@ import io
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 
 from pomagan_post import Engine, Pomagan
 from pomagan_post.errors import BadInputError
+from pomagan_post.io.atomic import atomic_path
 
 from . import metrics
 
@@ -395,14 +395,8 @@ def results_table(results: Mapping[str, EvalResult], fmt: str = "markdown") -> s
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
 
 
 def write_results(

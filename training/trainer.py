@@ -35,6 +35,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 import pomagan_post
 from pomagan_post import Pomagan
 from pomagan_post.errors import BadInputError, CheckpointError
+from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
 
 from .config import TrainConfig, config_to_dict, save_config
@@ -296,9 +297,8 @@ class StageTrainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
         }
-        tmp = self.out_dir / f".{STATE_NAME}.partial"
-        torch.save(state, tmp)
-        os.replace(tmp, self.out_dir / STATE_NAME)
+        with atomic_path(self.out_dir / STATE_NAME) as tmp:
+            torch.save(state, tmp)
         return path
 
     def resume(self, run_dir: str | Path) -> None:
@@ -416,12 +416,10 @@ class _Log:
             return
         self.rows.append({"step": step, **{k: f"{v:.6g}" for k, v in values.items()}})
         columns = list(dict.fromkeys(k for row in self.rows for k in row))
-        tmp = self.path.with_name(".log.csv.partial")
-        with tmp.open("w", newline="") as handle:
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(tmp, self.path)
         if self.tb is not None:
             for key, value in values.items():
                 self.tb.add_scalar(key, value, step)

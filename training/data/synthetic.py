@@ -28,7 +28,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,6 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pomagan_post.errors import BadInputError
+from pomagan_post.io.atomic import atomic_path
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -1016,16 +1016,9 @@ def _write_atomic(path: Path, array: np.ndarray, bits: int) -> None:
         data = data[..., ::-1]  # RGB -> BGR for OpenCV
     elif data.ndim == 3:
         data = data[..., 0]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, data):
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), data):
             raise BadInputError(f"cannot write {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int] = (1280, 768),
@@ -1075,7 +1068,6 @@ def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int]
             print(f"synth: {i + 1}/{n}", file=sys.stderr)
     if bar is not None:
         bar.close()
-    tmp = out / ".dataset.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, out / "dataset.json")
+    with atomic_path(out / "dataset.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
     return out
