@@ -8,7 +8,8 @@
 # 2. runs the GPU tests (POMAGAN_TEST_DEVICE=cuda pytest -m gpu);
 # 3. runs benchmarks/run.py (model only, end to end, CPU line) and benchmarks/refine_bench.py;
 # 4. prints the tables. Full logs and results.json go to $OUT (the device tool brings them back).
-# Environment: FRAMES (default 32), COMPILE=1 to time torch.compile modes too (slow: compiles).
+# Environment: FRAMES (default 32), COMPILE=1 to time torch.compile modes too (slow: compiles),
+# TESTS_S / RUN_S / REFINE_S: time limits of the three parts (default 180 / 330 / 90 s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/pomagan-bench}"
@@ -21,11 +22,11 @@ PY="${PYTHON:-python3}"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>/dev/null
 
 echo "== GPU tests"
-POMAGAN_TEST_DEVICE=cuda timeout 180 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 \
+POMAGAN_TEST_DEVICE=cuda timeout "${TESTS_S:-180}" "$PY" -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -n 15
 
 echo "== benchmarks/run.py"
-timeout 330 "$PY" benchmarks/run.py --device cuda --frames "${FRAMES:-32}" --out "$OUT/results.json" \
+timeout "${RUN_S:-330}" "$PY" benchmarks/run.py --device cuda --frames "${FRAMES:-32}" --out "$OUT/results.json" \
     > "$OUT/run.log" 2>&1
 echo "run.py exit $?"
 if [ "${COMPILE:-0}" = 1 ]; then
@@ -35,7 +36,7 @@ if [ "${COMPILE:-0}" = 1 ]; then
 fi
 
 echo "== benchmarks/refine_bench.py"
-timeout 90 "$PY" benchmarks/refine_bench.py --device cuda > "$OUT/refine.log" 2>&1
+timeout "${REFINE_S:-90}" "$PY" benchmarks/refine_bench.py --device cuda > "$OUT/refine.log" 2>&1
 echo "refine_bench exit $?"
 
 echo

@@ -101,8 +101,16 @@ def info(weights: str | None, stats: bool) -> None:
         if isinstance(recipe, dict) and "steps_done" in recipe:
             size = "x".join(str(v) for v in recipe.get("size", []))
             perceptual = recipe.get("losses", {}).get("perceptual", "?")
-            out(f"  {stage} stage: {recipe['steps_done']} steps at {size}, batch "
-                f"{recipe.get('batch_size')}, perceptual loss {perceptual}")
+            line = (f"  {stage} stage: {recipe['steps_done']} steps at {size}, batch "
+                    f"{recipe.get('batch_size')}, perceptual loss {perceptual}")
+            earlier = [r for r in ckpt["recipe"].get("history", [])
+                       if isinstance(r, dict) and r.get("stage") == stage and "steps_done" in r]
+            if earlier:
+                runs = "; ".join(f"{r['steps_done']} at {'x'.join(str(v) for v in r.get('size', []))}, "
+                                 f"batch {r.get('batch_size')}" for r in earlier)
+                total = sum(int(r["steps_done"]) for r in earlier) + int(recipe["steps_done"])
+                line += f"; fine-tuned from earlier runs ({runs}): {total} steps in all"
+            out(line)
     if ckpt["input"].get("working_size"):
         out(f"  working size: {ckpt['input']['working_size']} (short side the network runs at)")
     if ckpt["created"]:

@@ -9,8 +9,11 @@
 # model card's fixed test set with baselines, and leaves in $OUT: alpha/checkpoint.safetensors,
 # both runs' log.csv and the results table. Back on the build machine:
 #   python scripts/ship_default_weights.py <files_at>/alpha/checkpoint.safetensors
-# Environment: MINUTES (default 8, training time in all), SIZE (default 640x384), BATCH (8),
-# DEVICE (cuda), WORKERS (12). A CPU smoke run: DEVICE=cpu MINUTES=0.05 SIZE=64x48 BATCH=2 WORKERS=0.
+# Environment: MINUTES (default 8, training time in all), SEG_SHARE (0.45 of it for the
+# segmentation stage), SIZE (320x192: the test set's size and the default's working size),
+# BATCH (16), EXTRA_PEOPLE (0.3,0.1: chances of a second / third person in training frames),
+# DEVICE (cuda), WORKERS (14).
+# A CPU smoke run: DEVICE=cpu MINUTES=0.05 SIZE=64x48 BATCH=2 WORKERS=0 EVAL_N=4.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/pomagan-train}"
@@ -19,11 +22,12 @@ export PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"
 . scripts/gpu_env.sh || exit 1
 MINUTES="${MINUTES:-8}"
-SEG_MIN=$("$PY" -c "print(round($MINUTES * 0.4, 2))")
-ALPHA_MIN=$("$PY" -c "print(round($MINUTES * 0.6, 2))")
-COMMON=(--variant fast --init default --data synthetic:50000 --val-data synthetic:64 --size "${SIZE:-640x384}"
-        --batch-size "${BATCH:-8}" --device "${DEVICE:-cuda}" --precision auto --workers "${WORKERS:-12}" --perceptual off
-        --steps 1000000 --log-every 50 --val-every 250 --save-every 500)
+SEG_MIN=$("$PY" -c "print(round($MINUTES * ${SEG_SHARE:-0.45}, 2))")
+ALPHA_MIN=$("$PY" -c "print(round($MINUTES * (1 - ${SEG_SHARE:-0.45}), 2))")
+COMMON=(--variant fast --init "${INIT:-default}" --data synthetic:50000 --val-data synthetic:32 --size "${SIZE:-320x192}"
+        --batch-size "${BATCH:-16}" --device "${DEVICE:-cuda}" --precision auto --workers "${WORKERS:-14}"
+        --perceptual off --extra-people "${EXTRA_PEOPLE:-0.3,0.1}"
+        --steps 1000000 --log-every 50 --val-every 1000 --save-every 1000)
 
 echo "== segmentation stage (${SEG_MIN} min)"
 "$PY" -m pomagan_train.cli seg "${COMMON[@]}" --max-minutes "$SEG_MIN" --out "$OUT/seg" \
@@ -31,10 +35,10 @@ echo "== segmentation stage (${SEG_MIN} min)"
 echo "== alpha stage (${ALPHA_MIN} min)"
 "$PY" -m pomagan_train.cli alpha "${COMMON[@]}" --max-minutes "$ALPHA_MIN" --out "$OUT/alpha" \
     --seg-weights "$OUT/seg/checkpoint.safetensors" 2> "$OUT/alpha.err" || { tail -n 20 "$OUT/alpha.err"; exit 1; }
-rm -f "$OUT"/*/train_state.pt "$OUT/seg/checkpoint.safetensors"  # keep what comes back small
+rm -rf "$OUT"/*/train_state.pt "$OUT"/*/tensorboard "$OUT/seg/checkpoint.safetensors"  # keep what comes back small
 echo "== evaluation (the model card's test set)"
 "$PY" -m pomagan_train.cli eval --weights "$OUT/alpha/checkpoint.safetensors" \
-    --data synthetic-test=synthetic:200 --size 320x192 --seed 1 --baselines --device "${DEVICE:-cuda}" \
+    --data "synthetic-test=synthetic:${EVAL_N:-200}" --size 320x192 --seed 1 --baselines --device "${DEVICE:-cuda}" \
     --out "$OUT/eval" 2> "$OUT/eval.err" || { tail -n 20 "$OUT/eval.err"; exit 1; }
 echo "== last log rows"
 tail -n 3 "$OUT/seg/log.csv" "$OUT/alpha/log.csv" 2>/dev/null || echo "(no log rows yet: fewer than --log-every steps)"

@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from pomagan_post import bundled_checkpoint_path, load_checkpoint, save_checkpoint
+from pomagan_post import bundled_checkpoint_path, load_checkpoint, read_checkpoint_info, save_checkpoint
 
 
 def main() -> None:
@@ -22,9 +22,18 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a trained (both stages) pomagan checkpoint")
     parser.add_argument("--description", default=None, help="one line for pomagan-post info")
     parser.add_argument("--training-data", default=None, help="what it was trained on, in words")
+    parser.add_argument("--earlier", action="append", default=[], metavar="CHECKPOINT",
+                        help="a checkpoint this run was fine-tuned from, whose steps its recipe does not "
+                        "list yet (repeatable, oldest first): its runs go into the recipe's history")
     args = parser.parse_args()
     model = load_checkpoint(args.checkpoint)
     info = model.checkpoint_info
+    if args.earlier:
+        history: list = []
+        for path in args.earlier:
+            earlier = read_checkpoint_info(path)["recipe"]
+            history += [*earlier.get("history", []), *(earlier[k] for k in ("seg", "alpha") if k in earlier)]
+        info["recipe"]["history"] = history + info["recipe"].get("history", [])
     if not info["trained"]:
         raise SystemExit(f"{args.checkpoint} is not trained through both stages; refusing to ship it")
     path = save_checkpoint(

@@ -392,3 +392,32 @@ def test_augment_paired_alignment() -> None:
         np.testing.assert_allclose(out["image"][..., 0], out["alpha"][..., 0], atol=1e-6)
     item = finish_sample(out)
     assert set(item) == {"image", "alpha", "seg"} and item["image"].shape == (3, 32, 40)
+
+
+def _people(alpha: np.ndarray) -> int:
+    """Separate person-sized regions in a ground-truth matte."""
+    mask = (alpha[..., 0] > 0.5).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    return int((stats[1:, cv2.CC_STAT_AREA] > 100).sum())
+
+
+def test_extra_people_default_keeps_the_seeded_sets_and_more_people_when_asked() -> None:
+    from pomagan_train.data.synthetic import EXTRA_PEOPLE, render_portrait
+
+    # The default is what every seeded set (the model card's test set too) was drawn with.
+    plain = render_portrait(np.random.default_rng(7), 160, 96)
+    same = render_portrait(np.random.default_rng(7), 160, 96, extra_people=EXTRA_PEOPLE)
+    assert all(np.allclose(plain[k], same[k], atol=1e-5) for k in plain)  # cv2 threads: float rounding
+    alone = [_people(render_portrait(np.random.default_rng(s), 160, 96, extra_people=(0.0, 0.0))["alpha"])
+             for s in range(12)]
+    crowd = [_people(render_portrait(np.random.default_rng(s), 160, 96, extra_people=(1.0, 1.0))["alpha"])
+             for s in range(12)]
+    assert max(alone) <= 1  # one person (possibly touching the frame edge in pieces: <= 1 big part)
+    assert sum(c >= 2 for c in crowd) >= 6  # most frames show two or three separate people
+    ds = build_dataset("synthetic:2", (64, 48), extra_people=(1.0, 1.0))
+    assert ds.extra_people == (1.0, 1.0)
+    assert build_dataset("synthetic:2", (64, 48), split="test").extra_people == EXTRA_PEOPLE
+    with pytest.raises(BadInputError, match="extra_people"):
+        SyntheticPortraits(2, SIZE, extra_people=(0.5, 1.5))
+    with pytest.raises(BadInputError, match="extra_people"):
+        SyntheticPortraits(2, SIZE, extra_people=(0.5,))

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import click
 
 from pomagan_post.cli import one_line_errors
+from pomagan_post.errors import BadInputError
 
 __all__ = ["main"]
 
@@ -24,6 +25,16 @@ def _size(value: str | None) -> tuple[int, int] | None:
     from .data import parse_size
 
     return None if value is None else parse_size(value)
+
+
+def _pair(value: str | None) -> tuple[float, float] | None:
+    """``"0.3,0.1"`` -> (0.3, 0.1); checked by the config."""
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(","))  # type: ignore[return-value]
+    except ValueError:
+        raise BadInputError(f"--extra-people takes two numbers P2,P3, got {value!r}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,6 +67,8 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--val-data", default=None, help="Validation dataset spec ('none' to skip)."),
         click.option("--backgrounds", type=click.Path(exists=True, file_okay=False), default=None,
                      help="Folder of background photos for composition / synthetic sets (e.g. MS-COCO)."),
+        click.option("--extra-people", default=None, metavar="P2,P3",
+                     help="Synthetic training sets: chances of a second and a third person (default 0.1,0.03)."),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder."),
         click.option("--steps", type=int, default=None, help="Total generator steps."),
         click.option("--size", default=None, help="Training size WIDTHxHEIGHT (paper: 1280x768)."),
@@ -99,6 +112,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         data=list(opts["data"]) or None,
         val_data=None if val_data in (None, "none") else val_data,
         backgrounds=opts["backgrounds"],
+        extra_people=_pair(opts["extra_people"]),
         steps=opts["steps"],
         size=_size(opts["size"]),
         batch_size=opts["batch_size"],

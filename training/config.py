@@ -97,6 +97,8 @@ class TrainConfig:
         backgrounds: folder of background photos for composition / synthetic sets (the
             paper: MS-COCO for training, PASCAL VOC for testing); ``None``: procedural
             backgrounds plus the person-free sample photos of scikit-image / matplotlib.
+        extra_people: ``synthetic:N`` training sets: chances of a second and a third person
+            (the generator's default 0.1 / 0.03 also draws validation and test sets).
         size: training size (width, height); the paper's 1280x768.
         batch_size: per process (paper: 2 for seg, 1 for alpha).
         steps: total generator steps.
@@ -120,6 +122,7 @@ class TrainConfig:
     data: tuple[str, ...] = ("synthetic:2000",)
     val_data: str | None = "synthetic:16"
     backgrounds: str | None = None
+    extra_people: tuple[float, float] = (0.1, 0.03)
     size: tuple[int, int] = (1280, 768)
     batch_size: int = 2
     steps: int = 100_000
@@ -143,6 +146,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("data", "size", "betas"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        from .data.synthetic import check_extra_people
+
+        object.__setattr__(self, "extra_people", check_extra_people(self.extra_people))
         if self.stage not in STAGES:
             raise BadInputError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if len(self.size) != 2 or min(self.size) < 16:

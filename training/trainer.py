@@ -160,6 +160,9 @@ class StageTrainer:
         self.out_dir = Path(out_dir)
         self.model = model.to(device)
         self.stage_net = model.segmentation if cfg.stage == "seg" else model.alpha
+        # The recipe this run's checkpoints extend (the weights it starts from); set_fine_tuned
+        # moves the starting weights' own entry for this stage into the history.
+        self._base_recipe = dict((model.checkpoint_info or {}).get("recipe", {}))
         if cfg.stage == "alpha":
             model.segmentation.eval().requires_grad_(False)
         self.stage_net.train()
@@ -262,9 +265,16 @@ class StageTrainer:
         self.stage_net.train()
         return {"val_mse_x1e3": 1e3 * sq / max(n, 1), "val_mae_x1e3": 1e3 * ab / max(n, 1)}
 
+    def set_fine_tuned(self) -> None:
+        """This run fine-tunes weights another run trained (``--init``): that run's entry for
+        this stage goes into the recipe's ``history`` (oldest first) instead of being replaced,
+        so the checkpoint still says every step its weights went through."""
+        previous = self._base_recipe.get(self.cfg.stage)
+        if isinstance(previous, dict):
+            self._base_recipe["history"] = [*self._base_recipe.get("history", []), previous]
+
     def _recipe(self) -> dict[str, Any]:
-        previous = (self.model.checkpoint_info or {}).get("recipe", {})
-        recipe = {k: v for k, v in previous.items() if k in ("seg", "alpha")}
+        recipe = {k: v for k, v in self._base_recipe.items() if k in ("seg", "alpha", "history")}
         recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step}
         return recipe
 
@@ -272,7 +282,8 @@ class StageTrainer:
         """Write ``checkpoint.safetensors`` (inference format) and ``train_state.pt`` atomically."""
         recipe = self._recipe()
         both = "seg" in recipe and "alpha" in recipe
-        data = sorted({spec for stage in recipe.values() for spec in stage.get("data", [])})
+        runs = [recipe[k] for k in ("seg", "alpha") if k in recipe] + list(recipe.get("history", []))
+        data = sorted({spec for run in runs for spec in run.get("data", [])})
         path = pomagan_post.save_checkpoint(
             self.model,
             self.out_dir / CHECKPOINT_NAME,
@@ -313,6 +324,7 @@ class StageTrainer:
         saved = pomagan_post.load_checkpoint(run_dir / CHECKPOINT_NAME, variant=self.model.variant)
         self.model.load_state_dict(saved.state_dict())
         self.model.checkpoint_info = saved.checkpoint_info
+        self._base_recipe = dict(saved.checkpoint_info.get("recipe", {}))  # history included
         self.disc.load_state_dict(state["disc"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
@@ -433,7 +445,8 @@ def _datasets(specs: tuple[str, ...], cfg: TrainConfig, split: str, augment: boo
     from .data import build_dataset
 
     parts = [
-        build_dataset(spec, cfg.size, split=split, seed=cfg.seed, augment=augment, backgrounds=cfg.backgrounds)
+        build_dataset(spec, cfg.size, split=split, seed=cfg.seed, augment=augment, backgrounds=cfg.backgrounds,
+                      extra_people=cfg.extra_people if split == "train" else None)
         for spec in specs
     ]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -473,6 +486,8 @@ def train(
     trainer = StageTrainer(cfg, model, torch_device, out_dir, dist_info, perceptual)
     if resume:
         trainer.resume(out_dir)
+    elif init:
+        trainer.set_fine_tuned()
     dataset = _datasets(cfg.data, cfg, "train", cfg.augment)
     if dist_info.world > 1:
         sampler = DistributedSampler(dataset, dist_info.world, dist_info.rank, shuffle=True, seed=cfg.seed)

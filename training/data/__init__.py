@@ -55,7 +55,7 @@ from .composition import (
     fit_sample,
     subjects,
 )
-from .synthetic import SyntheticPortraits, builtin_backgrounds, collect_backgrounds, render_portrait, write_dataset
+from .synthetic import EXTRA_PEOPLE, SyntheticPortraits, builtin_backgrounds, collect_backgrounds, render_portrait, write_dataset
 
 __all__ = [
     "SEG_THRESHOLD",
@@ -140,7 +140,7 @@ def _split_spec(spec: str) -> tuple[str | None, str]:
 def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                   size: str | Sequence[int] = (1280, 768), split: str = "train", seed: int = 0,
                   augment: bool | Augment | None = True, backgrounds: Any = None,
-                  bg_per_fg: int | None = None) -> Dataset:
+                  bg_per_fg: int | None = None, extra_people: Sequence[float] | None = None) -> Dataset:
     """A dataset from a spec (see the module docstring).
 
     Args:
@@ -153,12 +153,14 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         backgrounds: background photos (folder, files) for composition and synthetic sets;
             None: procedural backgrounds plus :func:`builtin_backgrounds`.
         bg_per_fg: composites per subject (default 100 train / 20 test).
+        extra_people: ``synthetic:N`` sets only: chances of a second and a third person
+            (None: the generator's default, which also draws the seeded test sets).
     """
     w, h = parse_size(size)
     if split not in ("train", "test"):
         raise BadInputError(f"split must be 'train' or 'test', got {split!r}")
     if not isinstance(spec, (str, os.PathLike)):
-        parts = [build_dataset(s, (w, h), split, seed + 1000 * i, augment, backgrounds, bg_per_fg)
+        parts = [build_dataset(s, (w, h), split, seed + 1000 * i, augment, backgrounds, bg_per_fg, extra_people)
                  for i, s in enumerate(spec)]
         if not parts:
             raise BadInputError("empty list of dataset specs")
@@ -181,7 +183,8 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
             aug = Augment(size=(w, h), scale=(1.0, 1.25))
         # Test sets draw from a different seed stream than training sets with the same seed.
         return SyntheticPortraits(n, (w, h), seed=seed if split == "train" else seed + 10_000_019,
-                                  backgrounds=bgs, augment=aug)
+                                  backgrounds=bgs, augment=aug,
+                                  extra_people=EXTRA_PEOPLE if extra_people is None else extra_people)
     root = Path(rest)
     if not root.exists():
         raise BadInputError(f"dataset folder not found: {root}")

@@ -883,8 +883,12 @@ def _unpremultiply(P: np.ndarray, A: np.ndarray) -> np.ndarray:
     return np.clip(F, 0.0, 1.0).astype(np.float32)
 
 
+EXTRA_PEOPLE = (0.1, 0.03)  # chance of a second person, and independently of a third
+
+
 def render_portrait(rng: np.random.Generator, width: int, height: int,
-                    background: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    background: np.ndarray | None = None,
+                    extra_people: tuple[float, float] = EXTRA_PEOPLE) -> dict[str, np.ndarray]:
     """Render one synthetic portrait with exact ground truth.
 
     Args:
@@ -892,6 +896,8 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
         width, height: output size in pixels.
         background: optional photo (float32 sRGB [h, w, 3] in [0, 1], any size): scaled up to
             cover, cropped, maybe blurred; None draws a procedural background.
+        extra_people: chances of a second and of a third person (the default draws the seeded
+            test sets; training can ask for more groups, the usual failure of a one-person model).
 
     Returns:
         ``fg`` [H, W, 3], ``alpha`` [H, W, 1], ``bg`` [H, W, 3] and ``image`` [H, W, 3],
@@ -910,7 +916,7 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
         bg = np.clip(bg * (0.5 + 0.5 * light.tint), 0, 1)
     stack = _Stack(h, w)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    people = 1 + int(rng.random() < 0.1) + int(rng.random() < 0.03)
+    people = 1 + int(rng.random() < extra_people[0]) + int(rng.random() < extra_people[1])
     for i in range(people):
         main = i == people - 1
         scale = rng.uniform(0.16, 0.5) if main else rng.uniform(0.1, 0.3)
@@ -938,6 +944,17 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
             "image": image.astype(np.float32)}
 
 
+def check_extra_people(value: Any) -> tuple[float, float]:
+    """``(p2, p3)`` as floats in [0, 1], else BadInputError."""
+    try:
+        p2, p3 = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise BadInputError(f"extra_people must be two chances (second, third person), got {value!r}") from None
+    if not (0.0 <= p2 <= 1.0 and 0.0 <= p3 <= 1.0):
+        raise BadInputError(f"extra_people chances must lie in [0, 1], got {value!r}")
+    return p2, p3
+
+
 # --- dataset --------------------------------------------------------------------------------
 
 class SyntheticPortraits(Dataset):
@@ -953,15 +970,17 @@ class SyntheticPortraits(Dataset):
         augment: optional callable ``augment(sample, rng) -> sample`` on numpy HWC samples (see
             :class:`pomagan_train.data.augment.Augment`); it must keep the size.
         photo_prob: chance of a photo background when ``backgrounds`` are given.
+        extra_people: chances of a second and of a third person (see :func:`render_portrait`).
 
     Call :meth:`set_epoch` to draw new samples each epoch (DDP-friendly); epoch 0 is the default.
     """
 
     def __init__(self, n: int, size: tuple[int, int] = (1280, 768), seed: int = 0,
                  backgrounds: Any = None, augment: Callable[..., dict[str, np.ndarray]] | None = None,
-                 photo_prob: float = 0.5) -> None:
+                 photo_prob: float = 0.5, extra_people: tuple[float, float] = EXTRA_PEOPLE) -> None:
         if n < 1:
             raise BadInputError(f"synthetic dataset needs n >= 1, got {n}")
+        self.extra_people = check_extra_people(extra_people)
         self.n = int(n)
         self.size = (int(size[0]), int(size[1]))
         self.seed = int(seed)
@@ -994,7 +1013,7 @@ class SyntheticPortraits(Dataset):
         if self.backgrounds and rng.random() < self.photo_prob:
             background = self._photo(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
         w, h = self.size
-        sample = render_portrait(rng, w, h, background)
+        sample = render_portrait(rng, w, h, background, self.extra_people)
         if self.augment is not None:
             sample = self.augment(sample, np.random.default_rng([self.seed, index, self.epoch, 1]))
         return sample

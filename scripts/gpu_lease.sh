@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Both GPU jobs in one lent-GPU call (a lease is short and each start costs minutes):
+# the issue-7 benchmarks first (benchmarks/gpu_session.sh, with tighter time limits), then
+# training the bundled default (scripts/gpu_train_default.sh) for whatever time is left.
+#
+#   device run:  command="bash scripts/gpu_lease.sh"  carry=[".whl"]  timeout_s=600
+#
+# Brings back (the device tool returns at most 8 files): checkpoint.safetensors (the trained
+# default, alpha stage), results.json (benchmark rows), logs.tar.gz (every log, the eval table).
+# Prints the training summary, then the benchmark tables last.
+# Environment: BUDGET (seconds for the whole script, default 570), RESERVE_S (seconds kept for
+# the two stages' start-up, the evaluation and packing, default 100), plus the two scripts' own.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+T0=$(date +%s)
+BUDGET="${BUDGET:-570}"
+FINAL="${OUT:-/tmp/pomagan-lease}"
+WORK=/tmp/pomagan-lease-work
+rm -rf "$WORK"; mkdir -p "$WORK" "$FINAL"
+export PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+. scripts/gpu_env.sh || exit 1
+
+OUT="$WORK/bench" TESTS_S="${TESTS_S:-75}" RUN_S="${RUN_S:-270}" REFINE_S="${REFINE_S:-45}" \
+    bash benchmarks/gpu_session.sh > "$WORK/bench.txt" 2>&1
+echo "benchmarks done after $(( $(date +%s) - T0 )) s"
+
+left=$(( BUDGET - ($(date +%s) - T0) - ${RESERVE_S:-100} ))
+MINUTES=$("$PY" -c "print(round(max($left, 60) / 60, 2))")
+echo "training for $MINUTES min"
+OUT="$WORK/train" MINUTES="$MINUTES" bash scripts/gpu_train_default.sh > "$WORK/train.txt" 2>&1
+echo "training exit $? after $(( $(date +%s) - T0 )) s"
+
+cp "$WORK/train/alpha/checkpoint.safetensors" "$FINAL/" 2>/dev/null || echo "no trained checkpoint"
+cp "$WORK/bench/results.json" "$FINAL/" 2>/dev/null || echo "no benchmark results.json"
+tar czf "$FINAL/logs.tar.gz" --exclude='*.safetensors' --exclude='*.pt' -C "$WORK" . 2>/dev/null
+cat "$WORK/train.txt"
+cat "$WORK/train/eval/results.md" 2>/dev/null
+echo
+cat "$WORK/bench.txt"
+echo "whole script: $(( $(date +%s) - T0 )) s"
