@@ -68,6 +68,8 @@ __all__ = [
     "soft_clip",
     "soft_unclip",
     "linear_to_model_tensor",
+    "to_model_tensor",
+    "TENSOR_COLORSPACES",
     "cineon_to_linear",
     "linear_to_cineon",
     "pq_to_linear",
@@ -222,6 +224,25 @@ def linear_to_model_tensor(linear: torch.Tensor, knee: float = SOFT_CLIP_KNEE) -
 
 _CIN_WHITE, _CIN_BLACK, _CIN_GAMMA, _CIN_DENSITY = 685.0, 95.0, 0.6, 0.002
 _CIN_OFFSET = 10.0 ** ((_CIN_BLACK - _CIN_WHITE) * _CIN_DENSITY / _CIN_GAMMA)
+
+# Colour spaces :func:`to_model_tensor` converts on the tensor's device (the engine's GPU path);
+# the rest (PQ, HLG, OCIO spaces) go through :func:`to_model` on the host.
+TENSOR_COLORSPACES = ("srgb", "rec709", "linear", "cineon")
+
+
+def to_model_tensor(rgb: torch.Tensor, colorspace: str) -> torch.Tensor:
+    """:func:`to_model` on a torch tensor (any layout, any float dtype), float32 out on the
+    input's device, for the canonical names in :data:`TENSOR_COLORSPACES`."""
+    name = resolve_colorspace(colorspace)
+    if name in ("srgb", "rec709"):
+        return torch.nan_to_num(rgb.float(), nan=0.0, posinf=65504.0, neginf=0.0).clamp_(0.0, 1.0)
+    if name == "linear":
+        return linear_to_model_tensor(rgb)
+    if name == "cineon":
+        code = torch.nan_to_num(rgb.float(), nan=0.0, posinf=65504.0, neginf=0.0)
+        power = (code * 1023.0 - _CIN_WHITE) * (_CIN_DENSITY / _CIN_GAMMA)
+        return linear_to_model_tensor((torch.pow(10.0, power) - _CIN_OFFSET) / (1.0 - _CIN_OFFSET))
+    raise BadInputError(f"colour space {colorspace!r} converts on the host only (use to_model)")
 
 
 def cineon_to_linear(code: np.ndarray) -> np.ndarray:

@@ -351,15 +351,71 @@ class Engine:
             chunk = self._to_device(batch[start : start + step], "frames")
             x = torch.nan_to_num(chunk.permute(0, 3, 1, 2).float(), nan=0.0, posinf=1.0, neginf=0.0)
             x = x.clamp_(0.0, 1.0)  # [n, H, W, 3] -> [n, 3, H, W]
-            alpha_low, _ = self.infer(x)
-            alpha = alpha_low
-            if alpha_low.shape[-2:] != x.shape[-2:]:  # at full size already: nothing to upsample
-                alpha = UPSAMPLERS[self.upsample](alpha_low, x)  # [n, 1, h, w] -> [n, 1, H, W]
-            out.append(alpha[:, 0].clamp_(0.0, 1.0).to(batch.device))  # [n, H, W]
+            out.append(self._full_alpha(x)[:, 0].to(batch.device))  # [n, H, W]
         alpha = torch.cat(out)
         if single:
             alpha = alpha[0]
         return alpha if _is_torch(frames) else alpha.numpy()
+
+    def _full_alpha(self, x: torch.Tensor) -> torch.Tensor:
+        """[n, 3, H, W] model-space frames on the device -> alpha [n, 1, H, W] in [0, 1]."""
+        alpha_low, _ = self.infer(x)
+        alpha = alpha_low
+        if alpha_low.shape[-2:] != x.shape[-2:]:  # at full size already: nothing to upsample
+            alpha = UPSAMPLERS[self.upsample](alpha_low, x)  # [n, 1, h, w] -> [n, 1, H, W]
+        return alpha.clamp_(0.0, 1.0)
+
+    @torch.inference_mode()
+    def matte(self, frames: np.ndarray, colorspace: str = "srgb",
+              need_fg: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Alpha and premultiplied foreground for frames as a source decoded them: what
+        ``render`` and the pipe call.
+
+        Each batch goes to the device once; NaN/inf clean-up, the conversion to model space
+        (for :data:`~pomagan_post.colour.TENSOR_COLORSPACES`; other spaces convert on the host
+        first), the network, upsampling and the foreground solve all run there, and alpha and
+        foreground come back in one copy.
+
+        Args:
+            frames: float [N, H, W, 3] numpy array in ``colorspace``'s own values (scene-linear
+                plates stay linear: the foreground is solved in the image's own light).
+            colorspace: the frames' colour space (any name :func:`~pomagan_post.colour.to_model`
+                takes).
+            need_fg: also compute the foreground.
+        Returns:
+            ``(alpha [N, H, W], fg [N, H, W, 3] or None)``, float32; NaN in the frames counts as
+            0 for the foreground, infinities as +-65504.
+        """
+        from .colour import TENSOR_COLORSPACES, resolve_colorspace, to_model, to_model_tensor
+
+        images = np.asarray(frames)
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise BadInputError(f"expected RGB frames shaped [N, H, W, 3], got shape {images.shape}")
+        on_device = resolve_colorspace(colorspace) in TENSOR_COLORSPACES
+        step = self.fit_batch(*images.shape[1:3])
+        alphas, fgs = [], []
+        for start in range(0, images.shape[0], step):
+            chunk = images[start : start + step]
+            raw = self._to_device(torch.from_numpy(chunk), "frames").permute(0, 3, 1, 2)  # [n, 3, H, W]
+            finite = torch.nan_to_num(raw.float(), nan=0.0, posinf=65504.0, neginf=-65504.0)
+            if on_device:
+                model = to_model_tensor(finite, colorspace)
+            else:
+                host = torch.from_numpy(to_model(chunk, colorspace))
+                model = self._to_device(host, "model").permute(0, 3, 1, 2).float()
+            alpha = self._full_alpha(model)  # [n, 1, H, W]
+            if not need_fg:
+                alphas.append(alpha[:, 0].cpu().numpy())
+                continue
+            fg = premultiplied_foreground(finite, alpha, method=self.foreground_method)
+            both = torch.cat([fg, alpha], 1).permute(0, 2, 3, 1).cpu().numpy()  # one copy back
+            alphas.append(np.ascontiguousarray(both[..., 3]))
+            fgs.append(both[..., :3])  # a view: outputs copy it into their own layout anyway
+        alpha_np = np.concatenate(alphas) if len(alphas) > 1 else alphas[0]
+        if not need_fg:
+            return np.ascontiguousarray(alpha_np, np.float32), None
+        fg_np = np.concatenate(fgs) if len(fgs) > 1 else fgs[0]
+        return alpha_np, fg_np
 
     @torch.inference_mode()
     def foreground(self, image: Any, alpha: Any) -> Any:

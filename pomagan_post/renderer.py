@@ -345,12 +345,16 @@ def _out_of_memory_types() -> tuple[type[BaseException], ...]:
         return ()
 
 
-def _predict_alpha(engine: Any, frames: np.ndarray, log: Callable[[str], None]) -> np.ndarray:
-    """``engine.predict_alpha`` that halves ``engine.batch_size`` on GPU out-of-memory."""
+def matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
+          log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frames [N, H, W, 3] in their own encoding -> (alpha [N, H, W], premultiplied fg or None)
+    through :meth:`Engine.matte <pomagan_post.engine.Engine.matte>` (the network sees model
+    space; the foreground is solved in the input's own values, so it stays in its colour
+    space). On GPU out-of-memory the batch size is halved and the batch tried again."""
     oom = _out_of_memory_types()
     while True:
         try:
-            return np.asarray(engine.predict_alpha(frames), np.float32)
+            return engine.matte(images, colorspace, need_fg)
         except oom:
             import torch
 
@@ -385,19 +389,6 @@ def _straight(premultiplied: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha[..., None]
     safe = np.where(a > 1e-6, a, 1.0)
     return np.where(a > 1e-6, premultiplied / safe, 0.0).astype(np.float32)
-
-
-def matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
-          log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Frames [N, H, W, 3] in their own encoding -> (alpha [N, H, W], premultiplied fg or None).
-
-    The network sees model space; the foreground is computed from the original values (NaN as
-    0), so it stays in the input's colour space."""
-    alpha = _predict_alpha(engine, to_model(images, colorspace), log)
-    if not need_fg:
-        return alpha, None
-    finite = np.nan_to_num(images, nan=0.0, posinf=65504.0, neginf=-65504.0)
-    return alpha, np.asarray(engine.foreground(finite, alpha), np.float32)
 
 
 def output_frame(kind: str, alpha: np.ndarray, fg: np.ndarray | None, alpha_mode: str = "premultiplied",

@@ -235,3 +235,35 @@ def test_gpu_compile_matches_eager(model: pomagan_post.Pomagan) -> None:
     engine = Engine(model, device=TEST_DEVICE, precision="fp32", compile=True)
     compiled = engine.predict_alpha(frames)
     assert np.abs(compiled - eager).max() < 1e-3  # compiled (or fallen back: eager) within rounding
+
+
+@pytest.mark.parametrize("colorspace", ["linear", "srgb", "rec709", "cineon", "pq"])
+def test_matte_in_one_pass_equals_the_step_by_step_path(model: pomagan_post.Pomagan, colorspace: str) -> None:
+    """Engine.matte (colour conversion, network, upsampling and foreground in one device pass;
+    PQ converts on the host) gives what to_model + predict_alpha + foreground give."""
+    from pomagan_post.colour import to_model
+
+    frames = _frames(3, 37, 53, seed=4) * (2.5 if colorspace == "linear" else 1.0)
+    frames[0, 3, 4, 1] = np.nan
+    engine = Engine(model, device="cpu", working_size=32, batch_size=2)
+    alpha, fg = engine.matte(frames, colorspace)
+    want_alpha = engine.predict_alpha(to_model(frames, colorspace))
+    finite = np.nan_to_num(frames, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    assert alpha.shape == (3, 37, 53) and fg.shape == (3, 37, 53, 3)
+    assert alpha.dtype == fg.dtype == np.float32 and alpha.flags.c_contiguous
+    np.testing.assert_allclose(alpha, want_alpha, atol=2e-5)  # torch vs numpy colour maths only
+    # Given the alpha, the foreground is the same solve on the same finite values. (Compared
+    # with the alpha it came with: where random weights leave alpha ambiguous, the solve turns
+    # an alpha change of 3e-6 into 2e-3, so the step-by-step alpha would not be a fair input.)
+    np.testing.assert_allclose(fg, engine.foreground(finite, alpha), atol=1e-6)
+    assert np.isfinite(fg).all()
+    only, none = engine.matte(frames, colorspace, need_fg=False)
+    assert none is None
+    np.testing.assert_allclose(only, alpha, atol=1e-6)
+    with pytest.raises(BadInputError, match="RGB frames"):
+        engine.matte(frames[0], colorspace)
+    # Infinities (EXR can hold them) count as +-65504: finite outputs, alpha as before.
+    frames[1, 5, 6, 0], frames[2, 7, 8, 2] = np.inf, -np.inf
+    alpha, fg = engine.matte(frames, colorspace)
+    assert np.isfinite(fg).all() and ((alpha >= 0) & (alpha <= 1)).all()
+    np.testing.assert_allclose(alpha, engine.predict_alpha(to_model(frames, colorspace)), atol=2e-5)

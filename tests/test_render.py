@@ -245,14 +245,12 @@ class _TightEngine:
         self.batch_size = 4
         self.calls: list[int] = []
 
-    def predict_alpha(self, frames: np.ndarray) -> np.ndarray:
+    def matte(self, frames: np.ndarray, colorspace: str, need_fg: bool) -> tuple[np.ndarray, np.ndarray]:
         self.calls.append(self.batch_size)
         if self.batch_size > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-        return np.full(frames.shape[:3], 0.5, np.float32)
-
-    def foreground(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        return image * alpha[..., None]
+        alpha = np.full(frames.shape[:3], 0.5, np.float32)
+        return alpha, frames * alpha[..., None]
 
 
 def test_out_of_memory_halves_the_batch(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from fractions import Fraction
@@ -655,8 +656,10 @@ class VideoSink:
     written range at packet boundaries. Both are taken to start at frame
     ``info.metadata["frame_origin"]`` (0 for a :class:`VideoSource`), else ``info.frames[0]``.
     Audio is stream-copied when the container takes the codec, else re-encoded to 24-bit PCM.
-    Without ``info.fps`` the file is written at 24 fps. Encoding runs on a worker thread behind
-    a queue of ``queue_size`` frames.
+    Without ``info.fps`` the file is written at 24 fps. Frames are converted to the codec's
+    pixel format (16-bit quantisation, RGB -> YUV) on ``convert_workers`` threads at once and
+    encoded, in order, on one more thread, behind a queue of ``queue_size`` frames; ``write``
+    only checks the frame and queues it.
 
     Args:
         path: output file; its extension must suit the codec (see :data:`VIDEO_CODECS`).
@@ -667,6 +670,8 @@ class VideoSink:
         premultiplied: whether written RGB is premultiplied by alpha (a label only).
         queue_size: frames buffered for the encoding thread.
         threads: encoder threads (0: FFmpeg's choice).
+        convert_workers: threads converting frames to the codec's pixel format (numpy and
+            swscale release the GIL, so they run beside the encoder and the caller).
 
     Raises:
         BadInputError: unknown kind or codec, an extension the codec does not suit, a bad size,
@@ -685,6 +690,7 @@ class VideoSink:
         *,
         queue_size: int = 4,
         threads: int = 0,
+        convert_workers: int = 2,
     ) -> None:
         self.path = Path(path)
         if kind not in _SINK_KINDS:
@@ -730,11 +736,15 @@ class VideoSink:
         self._writer = WriteBehind(
             workers=1, max_pending=max(1, int(queue_size)), name=f"encode {self.path.name}"
         )
+        # Frames in flight are bounded by the writer's queue: each queued job holds one future.
+        self._convert = ThreadPoolExecutor(max_workers=max(1, int(convert_workers)),
+                                           thread_name_prefix=f"convert {self.path.name}")
 
     # -- caller side ---------------------------------------------------------------------------
 
     def write(self, frame_number: int, image: np.ndarray) -> None:
-        """Queues one frame for encoding (converted to 16-bit integers here)."""
+        """Checks one frame and queues it for conversion and encoding (the caller must not
+        change ``image`` afterwards)."""
         if self._state != "open":
             raise BadInputError(f"{self.path}: write after close/abort")
         frame_number = int(frame_number)
@@ -742,18 +752,19 @@ class VideoSink:
             raise BadInputError(
                 f"{self.path}: frame {frame_number} written after frame {self._last}"
             )
-        pixels = self._to_uint16(frame_number, image)
+        image = self._checked(frame_number, image)
         if self._first is None:
             self._first = frame_number
         self._last = frame_number
         self._count += 1
         try:
-            self._writer.submit(self._encode, frame_number, pixels)
+            self._writer.submit(self._encode, frame_number, self._convert.submit(self._to_frame, image))
         except BaseException:
             self.abort()
             raise
 
-    def _to_uint16(self, frame_number: int, image: np.ndarray) -> np.ndarray:
+    def _checked(self, frame_number: int, image: np.ndarray) -> np.ndarray:
+        """[H, W, C] with the sink's channel count and the clip's size, else BadInputError."""
         image = np.asarray(image)
         if image.ndim == 2:
             image = image[:, :, None]
@@ -768,6 +779,9 @@ class VideoSink:
                 f"{self.path}: frame {frame_number} is {image.shape[1]}x{image.shape[0]}, "
                 f"the clip is {self.info.width}x{self.info.height}"
             )
+        return image
+
+    def _to_uint16(self, image: np.ndarray) -> np.ndarray:
         scaled = np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
         np.nan_to_num(scaled, copy=False, nan=0.0)
         if self.kind == "alpha" and self.spec.yuv:
@@ -790,6 +804,7 @@ class VideoSink:
         except BaseException:
             self.abort()
             raise
+        self._convert.shutdown(wait=True)
         self._state = "closed"
         os.replace(self.tmp_path, self.path)
 
@@ -799,6 +814,7 @@ class VideoSink:
             return
         self._state = "aborted"
         self._failed = True  # jobs already running skip their work
+        self._convert.shutdown(wait=False, cancel_futures=True)
         self._writer.cancel()
         for closer in (self._output, self._audio):
             if closer is not None:
@@ -877,12 +893,15 @@ class VideoSink:
                 return key
         return 1
 
-    def _encode(self, number: int, pixels: np.ndarray) -> None:
-        self._guarded(f"frame {number}", lambda: self._encode_frame(number, pixels))
+    def _encode(self, number: int, converted: "Future[av.VideoFrame]") -> None:
+        self._guarded(f"frame {number}", lambda: self._encode_frame(number, converted.result()))
 
-    def _encode_frame(self, number: int, pixels: np.ndarray) -> None:
-        if self._output is None:
-            self._open_output()
+    def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
+        """A checked float frame -> an ``av.VideoFrame`` in the codec's pixel format (runs on a
+        conversion thread)."""
+        if self._failed:
+            return None
+        pixels = self._to_uint16(image)
         if pixels.shape[2] == 4:
             frame = av.VideoFrame.from_ndarray(pixels, format="rgba64le")
         elif pixels.shape[2] == 3:
@@ -896,6 +915,11 @@ class VideoSink:
             )
         elif frame.format.name != target:
             frame = frame.reformat(format=target)
+        return frame
+
+    def _encode_frame(self, number: int, frame: av.VideoFrame) -> None:
+        if self._output is None:
+            self._open_output()
         frame.pts = number - self._first
         for packet in self._stream.encode(frame):
             self._output.mux(packet)
