@@ -9,7 +9,8 @@
 # 3. runs benchmarks/run.py (model only, end to end, CPU line) and benchmarks/refine_bench.py;
 # 4. prints the tables. Full logs and results.json go to $OUT (the device tool brings them back).
 # Environment: FRAMES (default 32), COMPILE=1 to time torch.compile modes too (slow: compiles),
-# TESTS_S / RUN_S / REFINE_S: time limits of the three parts (default 180 / 330 / 90 s).
+# TESTS_S / RUN_S / REFINE_S: time limits of the three parts (default 180 / 330 / 90 s),
+# RUN_ARGS: more options for run.py (e.g. "--sections e2e --sizes 4K").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/pomagan-bench}"
@@ -26,7 +27,7 @@ POMAGAN_TEST_DEVICE=cuda timeout "${TESTS_S:-180}" "$PY" -m pytest -q -m gpu -p 
     | tee "$OUT/gpu_tests.log" | tail -n 15
 
 echo "== benchmarks/run.py"
-timeout "${RUN_S:-330}" "$PY" benchmarks/run.py --device cuda --frames "${FRAMES:-32}" --out "$OUT/results.json" \
+timeout "${RUN_S:-330}" "$PY" benchmarks/run.py --device cuda --frames "${FRAMES:-32}" ${RUN_ARGS:-} --out "$OUT/results.json" \
     > "$OUT/run.log" 2>&1
 echo "run.py exit $?"
 if [ "${COMPILE:-0}" = 1 ]; then

@@ -177,8 +177,9 @@ class StageTrainer:
             ids = [device.index] if device.type == "cuda" else None
             self.net = DDP(self.stage_net, device_ids=ids)
             self.disc_ddp = DDP(self.disc, device_ids=ids)
-        self.opt_g = torch.optim.Adam(self.stage_net.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        fused = device.type == "cuda"  # one kernel per step for all parameters
+        self.opt_g = torch.optim.Adam(self.stage_net.parameters(), lr=cfg.lr_g, betas=cfg.betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=cfg.betas, fused=fused)
         self.amp_dtype = _autocast_dtype(cfg.precision, device)
         scaling = self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaling)
@@ -204,8 +205,9 @@ class StageTrainer:
                 seg = self.model.segmentation(image)
             return net(image, seg).float()
 
-    def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """One Adam step of the generator; returns (detached output, loss values)."""
+    def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One Adam step of the generator; returns (detached output, loss values as detached
+        0-d tensors: reading them waits for the device, so the loop does it only when logging)."""
         cfg, weights = self.cfg, self.cfg.losses
         image, target = batch["image"], self._target(batch)
         output = self.generate(image)
@@ -230,11 +232,11 @@ class StageTrainer:
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        logs = {f"g_{name}": float(value.detach()) for name, value in terms.items()}
-        logs["g_total"] = float(total.detach())
+        logs = {f"g_{name}": value.detach() for name, value in terms.items()}
+        logs["g_total"] = total.detach()
         return output.detach(), logs
 
-    def discriminator_step(self, batch: dict[str, torch.Tensor], output: torch.Tensor) -> dict[str, float]:
+    def discriminator_step(self, batch: dict[str, torch.Tensor], output: torch.Tensor) -> dict[str, torch.Tensor]:
         """One Adam step of the multi-scale discriminator on (image, target) vs (image, output)."""
         image = batch["image"]
         with self._autocast():
@@ -247,7 +249,7 @@ class StageTrainer:
         self.scaler_d.scale(loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
-        return {"d_total": float(loss.detach())}
+        return {"d_total": loss.detach()}
 
     # -- validation, checkpoints -------------------------------------------------------------------
 
@@ -338,6 +340,8 @@ class StageTrainer:
         """``max_minutes`` elapsed (every rank takes the same decision under DDP)."""
         if self.cfg.max_minutes is None:
             return False
+        if self.dist.world == 1:  # no device round trip (it would wait for the step to finish)
+            return time.time() - started > 60 * self.cfg.max_minutes
         flag = torch.tensor([float(time.time() - started > 60 * self.cfg.max_minutes)], device=self.device)
         if self.dist.world > 1:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -354,19 +358,22 @@ class StageTrainer:
             if self.step >= cfg.steps:
                 break
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            output, values = self.generator_step(batch)
+            output, losses = self.generator_step(batch)
             if self.adversarial:
-                values.update(self.discriminator_step(batch, output))
+                losses.update(self.discriminator_step(batch, output))
             self.step += 1
+            values: dict[str, Any] = dict(losses)
             if val_loader is not None and self.step % cfg.val_every == 0:
                 values.update(self.validate(val_loader))
             if self.step % cfg.log_every == 0 or self.step == cfg.steps or "val_mse_x1e3" in values:
+                values = {k: float(v) for k, v in values.items()}
                 values["steps_per_s"] = (self.step - start_step) / max(time.time() - started, 1e-9)
                 log.write(self.step, values)
                 last = values
+                if bar is not None:
+                    bar.set_postfix(g=f"{values['g_total']:.3f}", refresh=False)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(g=f"{values['g_total']:.3f}", refresh=False)
             out_of_time = self._out_of_time(started)
             if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps or out_of_time):
                 self.save()

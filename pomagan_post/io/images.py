@@ -444,6 +444,12 @@ class ImageSequenceSink:
     def _write_file(self, frame: int, image: np.ndarray) -> None:
         import OpenImageIO as oiio
 
+        # Conversions run here, on the writer threads, not on the caller's (the render loop).
+        if self.pixel_type in ("uint8", "uint16") and self.format != "dpx":
+            image = quantize(image, self.pixel_type)  # the rounding pomagan-post pipe uses too
+        elif self.pixel_type.startswith("uint"):
+            image = np.clip(image, 0.0, 1.0)
+        image = np.ascontiguousarray(image)
         path = self.pattern.path(frame)
         temp = self._temp_name(path)
         self._temps.add(temp)
@@ -470,7 +476,8 @@ class ImageSequenceSink:
         self.written.append(frame)
 
     def write(self, frame_number: int, image: np.ndarray) -> None:
-        """Queue one frame, float32 [H, W, C] (C = 1, 3 or 4), for writing."""
+        """Queue one frame, float32 [H, W, C] (C = 1, 3 or 4), for writing (the caller must not
+        change ``image`` afterwards)."""
         if self._closed:
             raise BadInputError("write() on a closed sink")
         image = np.asarray(image, np.float32)
@@ -480,11 +487,7 @@ class ImageSequenceSink:
             raise BadInputError(
                 f"frame {frame_number}: expected [{self.info.height}, {self.info.width}, 1|3|4], "
                 f"got {list(image.shape)}")
-        if self.pixel_type in ("uint8", "uint16") and self.format != "dpx":
-            image = quantize(image, self.pixel_type)  # the rounding pomagan-post pipe uses too
-        elif self.pixel_type.startswith("uint"):
-            image = np.clip(image, 0.0, 1.0)
-        self._writer.submit(self._write_file, frame_number, np.ascontiguousarray(image))
+        self._writer.submit(self._write_file, frame_number, image)
 
     def close(self) -> None:
         """Wait for every queued frame; raise the first write error."""
