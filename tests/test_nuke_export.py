@@ -68,12 +68,16 @@ def test_matches_the_engine(exported, model, size: tuple[int, int]) -> None:
     assert out.shape == (1, 4, h, w) and out.dtype == torch.float32
     assert torch.isfinite(out).all()
     engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply")
-    alpha = engine.predict_alpha(to_model(rgb, "linear"))
-    fg = engine.foreground(np.nan_to_num(rgb, nan=0.0), alpha)
+    # What render runs (the same torch colour conversion as the export's forward).
+    alpha, fg = engine.matte(rgb[None], "linear")
+    alpha, fg = alpha[0], fg[0]
     got = out[0].permute(1, 2, 0).numpy()
-    assert np.abs(got[..., 3] - alpha).max() < TOL
+    # float32 rounding only (TorchScript vs eager kernels): with the bundled weights the largest
+    # difference was 1.6e-4 at 97x131, mean 4e-6; a real mismatch (resize, padding, colour)
+    # moves whole regions by far more.
+    assert np.abs(got[..., 3] - alpha).max() < 5 * TOL and np.abs(got[..., 3] - alpha).mean() < TOL / 10
     # The foreground is alpha x plate: its error is the alpha error scaled by the plate (up to 2.8).
-    assert np.abs(got[..., :3] - fg).max() < TOL * np.nanmax(np.abs(rgb))
+    assert np.abs(got[..., :3] - fg).max() < 5 * TOL * np.nanmax(np.abs(rgb))
     # Premultiplied: |rgb| <= alpha * max|plate| everywhere.
     assert np.all(np.abs(got[..., :3]) <= got[..., 3:] * np.nanmax(np.abs(rgb)) + 1e-5)
 
