@@ -248,7 +248,8 @@ def to_model_tensor(rgb: torch.Tensor, colorspace: str) -> torch.Tensor:
 def cineon_to_linear(code: np.ndarray) -> np.ndarray:
     """Cineon log code values (10-bit scaled to [0, 1]) -> scene linear (685 -> 1, 95 -> 0)."""
     power = (np.asarray(code, np.float32) * 1023.0 - _CIN_WHITE) * _CIN_DENSITY / _CIN_GAMMA
-    return ((np.power(10.0, power) - _CIN_OFFSET) / (1.0 - _CIN_OFFSET)).astype(np.float32)
+    with np.errstate(over="ignore"):  # huge codes (inf clamped to 65504) are +inf linear
+        return ((np.power(10.0, power) - _CIN_OFFSET) / (1.0 - _CIN_OFFSET)).astype(np.float32)
 
 
 def linear_to_cineon(linear: np.ndarray) -> np.ndarray:
