@@ -56,6 +56,11 @@ _NETWORK_BYTES_PER_PIXEL_CHANNEL = 24
 # Full-resolution work in float32 (input, guided-filter box sums, multi-level foreground
 # estimation, outputs): about 40 values a pixel, 160 bytes: 1.3 GB a UHD 4K frame.
 _REFINE_BYTES_PER_PIXEL = 160
+# The foreground solve runs on at most this many pixels at once (two UHD 4K frames): its
+# working set (about 180 bytes a pixel: F/B estimates, neighbour weights, right-hand side)
+# would otherwise grow with the batch, 6 GB for four 4K frames, past the card budget of a
+# 4K render (issue 7: under 8 GB). A 1080p batch of 4 (8.3 MP) is still one solve.
+REFINE_CHUNK_PIXELS = 2 * 3840 * 2160
 # Share of free device memory the auto batch may plan to use, and its ceiling.
 _AUTO_MEMORY_FRACTION = 0.7
 _AUTO_MAX_BATCH = 16
@@ -407,7 +412,10 @@ class Engine:
             if not need_fg:
                 alphas.append(alpha[:, 0].cpu().numpy())
                 continue
-            fg = premultiplied_foreground(finite, alpha, method=self.foreground_method)
+            per_solve = max(1, REFINE_CHUNK_PIXELS // (finite.shape[-2] * finite.shape[-1]))
+            fg = torch.cat([premultiplied_foreground(finite[i : i + per_solve], alpha[i : i + per_solve],
+                                                     method=self.foreground_method)
+                            for i in range(0, finite.shape[0], per_solve)])
             both = torch.cat([fg, alpha], 1).permute(0, 2, 3, 1).cpu().numpy()  # one copy back
             alphas.append(np.ascontiguousarray(both[..., 3]))
             fgs.append(both[..., :3])  # a view: outputs copy it into their own layout anyway

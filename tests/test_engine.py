@@ -267,3 +267,16 @@ def test_matte_in_one_pass_equals_the_step_by_step_path(model: pomagan_post.Poma
     alpha, fg = engine.matte(frames, colorspace)
     assert np.isfinite(fg).all() and ((alpha >= 0) & (alpha <= 1)).all()
     np.testing.assert_allclose(alpha, engine.predict_alpha(to_model(frames, colorspace)), atol=2e-5)
+
+
+def test_foreground_solve_in_chunks_gives_the_same_frames(model: pomagan_post.Pomagan, monkeypatch) -> None:
+    """Big frames are refined a few at a time (device memory); the frames come out the same."""
+    from pomagan_post import engine as engine_module
+
+    frames = _frames(3, 29, 41, seed=9)
+    engine = Engine(model, device="cpu", working_size=32, batch_size=3)
+    whole_alpha, whole_fg = engine.matte(frames, "srgb")
+    monkeypatch.setattr(engine_module, "REFINE_CHUNK_PIXELS", 29 * 41 * 2)  # two frames a solve
+    alpha, fg = engine.matte(frames, "srgb")
+    np.testing.assert_array_equal(alpha, whole_alpha)
+    np.testing.assert_allclose(fg, whole_fg, atol=1e-6)
