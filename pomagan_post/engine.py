@@ -309,6 +309,18 @@ class Engine:
         self._staged[use] = done
         return out
 
+    def _to_host(self, tensor: torch.Tensor) -> np.ndarray:
+        """A result onto the host as a C-contiguous numpy array: on CUDA laid out on the device
+        first, then one non-blocking copy into page-locked memory (PyTorch's caching host
+        allocator reuses those blocks once the arrays holding them are gone)."""
+        tensor = tensor.contiguous()
+        if self.device.type != "cuda":
+            return tensor.cpu().numpy()
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host.copy_(tensor, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return host.numpy()
+
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """Size (h, w) the network sees for a ``height`` x ``width`` frame, before stride padding."""
         return working_shape(height, width, self.working_size)
@@ -410,13 +422,13 @@ class Engine:
                 model = self._to_device(host, "model").permute(0, 3, 1, 2).float()
             alpha = self._full_alpha(model)  # [n, 1, H, W]
             if not need_fg:
-                alphas.append(alpha[:, 0].cpu().numpy())
+                alphas.append(self._to_host(alpha[:, 0]))
                 continue
             per_solve = max(1, REFINE_CHUNK_PIXELS // (finite.shape[-2] * finite.shape[-1]))
             fg = torch.cat([premultiplied_foreground(finite[i : i + per_solve], alpha[i : i + per_solve],
                                                      method=self.foreground_method)
                             for i in range(0, finite.shape[0], per_solve)])
-            both = torch.cat([fg, alpha], 1).permute(0, 2, 3, 1).cpu().numpy()  # one copy back
+            both = self._to_host(torch.cat([fg, alpha], 1).permute(0, 2, 3, 1))  # one copy back
             alphas.append(np.ascontiguousarray(both[..., 3]))
             fgs.append(both[..., :3])  # a view: outputs copy it into their own layout anyway
         alpha_np = np.concatenate(alphas) if len(alphas) > 1 else alphas[0]

@@ -280,3 +280,22 @@ def test_foreground_solve_in_chunks_gives_the_same_frames(model: pomagan_post.Po
     alpha, fg = engine.matte(frames, "srgb")
     np.testing.assert_array_equal(alpha, whole_alpha)
     np.testing.assert_allclose(fg, whole_fg, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("colorspace", ["linear", "srgb"])
+def test_gpu_matte_matches_the_cpu(model: pomagan_post.Pomagan, colorspace: str) -> None:
+    """The one-pass device path (colour conversion, solve, pinned copy back) on the GPU in fp32
+    gives the CPU's frames; results are independent, writable arrays."""
+    frames = _frames(3, 270, 480, seed=2) * (1.5 if colorspace == "linear" else 1.0)
+    cpu = Engine(model, device="cpu", working_size=128, batch_size=2)
+    gpu = Engine(model, device=TEST_DEVICE, precision="fp32", working_size=128, batch_size=2)
+    want_alpha, want_fg = cpu.matte(frames, colorspace)
+    alpha, fg = gpu.matte(frames, colorspace)
+    first = alpha.copy()
+    gpu.matte(frames[::-1].copy(), colorspace)  # a second call must not overwrite the first results
+    np.testing.assert_array_equal(alpha, first)
+    assert alpha.flags.writeable and alpha.shape == (3, 270, 480) and fg.shape == (3, 270, 480, 3)
+    # TF32 convolutions on the GPU: alpha within 1e-2, foreground judged where alpha is not tiny.
+    assert np.abs(alpha - want_alpha).max() < 1e-2
+    assert np.abs(fg - want_fg).mean() < 1e-3
