@@ -43,6 +43,11 @@ def bench(
         f"bilinear_upsample from {w}x{h}": lambda: bilinear_upsample(alpha_low, image),
         "estimate_foreground": lambda: estimate_foreground(image, alpha),
     }
+    if device.type == "cuda" and dtype == torch.float32:
+        from pomagan_post.engine import _GraphedSolve  # what Engine.matte uses on CUDA
+
+        graphed = _GraphedSolve()
+        cases["premultiplied fg, CUDA graph (engine)"] = lambda: graphed(image, alpha)
     dtype_name = str(dtype).removeprefix("torch.")
     return [
         (str(device), dtype_name, size_name, name,

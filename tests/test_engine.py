@@ -299,3 +299,17 @@ def test_gpu_matte_matches_the_cpu(model: pomagan_post.Pomagan, colorspace: str)
     # TF32 convolutions on the GPU: alpha within 1e-2 everywhere, the foreground on average.
     assert np.abs(alpha - want_alpha).max() < 1e-2
     assert np.abs(fg - want_fg).mean() < 1e-3
+
+
+@pytest.mark.gpu
+def test_gpu_graphed_foreground_solve_matches_eager(model: pomagan_post.Pomagan) -> None:
+    frames = _frames(3, 270, 480, seed=3)
+    graphed = Engine(model, device=TEST_DEVICE, precision="fp32", working_size=128, batch_size=2)
+    eager = Engine(model, device=TEST_DEVICE, precision="fp32", working_size=128, batch_size=2,
+                   cuda_graphs=False)
+    for _ in range(2):  # the first call captures (batch shapes 2 and 1), the second replays
+        alpha, fg = graphed.matte(frames, "srgb")
+    assert graphed._graphed_solve.enabled and len(graphed._graphed_solve._graphs) == 2
+    want_alpha, want_fg = eager.matte(frames, "srgb")
+    np.testing.assert_allclose(alpha, want_alpha, atol=1e-6)
+    np.testing.assert_allclose(fg, want_fg, atol=1e-4)
