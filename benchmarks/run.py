@@ -8,7 +8,7 @@ Three tables (printed last, and written to ``--out`` as JSON with the environmen
 
 1. **model**: the network alone (:meth:`Engine.infer`: segmentation + alpha, autocast,
    channels_last) on random [B, 3, 768, 1280] inputs already on the device, i.e. at the working
-   resolution. ``ms/batch`` is the median of ``--repeats`` timed runs after warm-up (CUDA:
+   resolution; on CUDA the fast variant also at HD [B, 3, 1080, 1920] (RVM's figures are at HD). ``ms/batch`` is the median of ``--repeats`` timed runs after warm-up (CUDA:
    events around each run); ``fps`` = B x 1000 / ms; ``x fp32`` its speed-up over fp32 at the same
    variant and batch; ``peak GB``: the most device memory allocated during the runs.
 2. **end to end**: a ProRes 422 HQ clip and an EXR half (zip, scene-linear) sequence generated
@@ -53,6 +53,7 @@ from pomagan_post.renderer import matte, open_sink, open_source, output_frame, r
 
 SIZES = {"540p": (540, 960), "1080p": (1080, 1920), "4K": (2160, 3840)}
 WORKING = (768, 1280)  # the default working resolution (short side 768, 5:3)
+HD = (1080, 1920)  # model-only rows of the fast variant at HD too: RVM's figures are at HD
 SINKS = {"exr": (".exr", "exr"), "prores4444": (".mov", "video")}
 
 
@@ -111,18 +112,20 @@ def release(device: torch.device) -> None:
 # --- 1. model only ----------------------------------------------------------------------------
 
 def model_rows(device: torch.device, variants: list[str], precisions: list[str], batches: list[int],
-               compile_modes: list[str], warmup: int, repeats: int) -> list[dict[str, Any]]:
+               compile_modes: list[str], warmup: int, repeats: int,
+               hd_variants: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for variant in variants:
+    for variant, size in [(v, WORKING) for v in variants] + [(v, HD) for v in hd_variants]:
         torch.manual_seed(0)
         model = create_model(variant)
         for precision in precisions:
             for mode in [""] + (compile_modes if precision != "fp32" else []):
                 for batch in batches:
+                    # working_size = the frame's short side: the network sees the frame as is.
                     engine = Engine(model, device=device, precision=precision, batch_size=batch,
-                                    compile=mode or False)
+                                    compile=mode or False, working_size=size[0])
                     # Two input sets in turn, so repeated runs do not just re-read a cache.
-                    inputs = [torch.rand(batch, 3, *WORKING, device=device) * 0.9 + 0.05 for _ in range(2)]
+                    inputs = [torch.rand(batch, 3, *size, device=device) * 0.9 + 0.05 for _ in range(2)]
                     turn = iter(range(1 << 30))
                     reset_peak(device)
                     try:
@@ -130,7 +133,7 @@ def model_rows(device: torch.device, variants: list[str], precisions: list[str],
                                        warmup=3 if mode else 2, repeats=repeats)
                     except torch.cuda.OutOfMemoryError:
                         ms = float("nan")
-                    rows.append({"variant": variant, "precision": precision, "batch": batch,
+                    rows.append({"variant": variant, "size": f"{size[1]}x{size[0]}", "precision": precision, "batch": batch,
                                  "compile": engine.compile_mode or "", "ms": ms,
                                  "fps": batch * 1e3 / ms, "peak_gb": peak_gb(device)})
                     print(_model_line(rows[-1], rows), flush=True)
@@ -143,17 +146,17 @@ def model_rows(device: torch.device, variants: list[str], precisions: list[str],
 
 def _speedup(row: dict[str, Any], rows: list[dict[str, Any]]) -> float | None:
     base = [r for r in rows if r["variant"] == row["variant"] and r["batch"] == row["batch"]
-            and r["precision"] == "fp32" and not r["compile"]]
+            and r.get("size") == row.get("size") and r["precision"] == "fp32" and not r["compile"]]
     return row["fps"] / base[0]["fps"] if base and base[0]["fps"] > 0 else None
 
 
-MODEL_HEAD = f"{'variant':<8} {'precision':<9} {'compile':<16} {'batch':>5} {'ms/batch':>9} {'fps':>8} {'x fp32':>7} {'peak GB':>8}"
+MODEL_HEAD = f"{'variant':<8} {'size':<9} {'precision':<9} {'compile':<16} {'batch':>5} {'ms/batch':>9} {'fps':>8} {'x fp32':>7} {'peak GB':>8}"
 
 
 def _model_line(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     speedup = _speedup(row, rows)
     peak = "-" if row["peak_gb"] is None else f"{row['peak_gb']:.2f}"
-    return (f"{row['variant']:<8} {row['precision']:<9} {row['compile'] or 'eager':<16} {row['batch']:>5} "
+    return (f"{row['variant']:<8} {row.get('size', '1280x768'):<9} {row['precision']:<9} {row['compile'] or 'eager':<16} {row['batch']:>5} "
             f"{row['ms']:>9.2f} {row['fps']:>8.1f} {'-' if speedup is None else f'{speedup:.2f}':>7} {peak:>8}")
 
 
@@ -388,9 +391,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="pomagan-bench-") as tmp:
         work = Path(tmp)
         if "model" in sections:
-            print(f"\n[model] working resolution {WORKING[1]}x{WORKING[0]}\n{MODEL_HEAD}", flush=True)
+            print(f"\n[model] the network alone\n{MODEL_HEAD}", flush=True)
+            hd = tuple(v for v in variants if v == "fast") if cuda else ()
             results["model"] = model_rows(device, variants, precisions, batches, compile_modes,
-                                          warmup=2, repeats=repeats)
+                                          warmup=2, repeats=repeats, hd_variants=hd)
         if "e2e" in sections:
             print(f"\n[end to end] variant {e2e_variant}, {frames} frames a clip\n{E2E_HEAD}", flush=True)
             results["e2e"] = e2e_rows(device, e2e_variant, sizes, ["prores422hq", "exr"], list(SINKS),
@@ -411,7 +415,7 @@ def print_tables(results: dict[str, Any]) -> None:
     print(f"POMAGAN Post benchmarks on {env.get('gpu', 'CPU')} ({env['cpu_count']} CPU cores, "
           f"torch {env['torch']}), {results['seconds']:.0f} s")
     if results["model"]:
-        print("\nmodel only at 1280x768 (fps = frames/s; x fp32: speed-up over fp32, same batch)")
+        print("\nmodel only (fps = frames/s; x fp32: speed-up over fp32, same variant, size and batch)")
         print(MODEL_HEAD)
         for row in results["model"]:
             print(_model_line(row, results["model"]))
