@@ -185,4 +185,17 @@ def test_write_results(tmp_path) -> None:
     assert csv_path.read_text() == results_table(_paper_results(), fmt="csv")
     write_results({"AIM": _paper_results()["AIM"]}, out)  # overwrite in place
     assert "PM85" not in md_path.read_text()
-    assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.md"]  # no temp files
+    assert sorted(p.name for p in out.iterdir()) == ["items.csv", "results.csv", "results.md"]  # no temp files
+
+
+def test_items_table_and_worst_items() -> None:
+    """Per-item scores in table units, to find the frames a model fails on."""
+    from pomagan_train.evaluate import items_table, worst_items
+
+    samples = [{"index": i, "frames": 1, "mse": m, "mae": m, "sad": 1000.0 * m, "grad": 1.0, "conn": 2.0}
+               for i, m in enumerate([0.001, 0.05, float("nan"), 0.02])]
+    result = EvalResult(samples=samples, means={})
+    rows = list(csv.DictReader(io.StringIO(items_table({"synth": result}))))
+    assert [r["index"] for r in rows] == ["0", "1", "2", "3"] and rows[0]["test_set"] == "synth"
+    assert float(rows[1]["mse_x1e3"]) == pytest.approx(50.0) and float(rows[1]["sad_div1e3"]) == pytest.approx(0.05)
+    assert worst_items(result, 2) == [(1, pytest.approx(50.0)), (3, pytest.approx(20.0))]  # NaN skipped

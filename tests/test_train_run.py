@@ -106,6 +106,12 @@ def test_eval_prints_and_writes_the_table_with_baselines(seg_run: Path, tmp_path
     assert all(int(row["n"]) == 3 for row in rows.values())
     # All-zero alpha: MSE equals the mean of alpha*^2, positive on portraits.
     assert float(rows["synth (zero alpha)"]["mse_x1e3"]) > 0
+    with (out / "items.csv").open() as handle:
+        items = list(csv.DictReader(handle))
+    assert len(items) == 9 and {r["index"] for r in items} == {"0", "1", "2"}
+    model_items = [float(r["mse_x1e3"]) for r in items if r["test_set"] == "synth"]
+    assert sum(model_items) / 3 == pytest.approx(float(rows["synth"]["mse_x1e3"]))
+    assert "worst items by MSE" in result.output
 
 
 def test_max_minutes_stops_and_saves_early(tmp_path: Path) -> None:

@@ -178,7 +178,8 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     import pomagan_post
 
     from .data import build_dataset
-    from .evaluate import ThresholdedSegmentation, evaluate, results_table, write_results, zero_alpha
+    from .evaluate import (ThresholdedSegmentation, evaluate, results_table, worst_items, write_results,
+                           zero_alpha)
 
     model = pomagan_post.load_checkpoint(weights)
     engine = pomagan_post.Engine(model, device=device, precision=precision, working_size=working_size)
@@ -194,9 +195,13 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
         for suffix, predictor in predictors.items():
             results[name + suffix] = evaluate(predictor, dataset, limit=limit, desc=name + suffix)
     click.echo(results_table(results, fmt="markdown"))
+    for name, result in results.items():
+        if not name.endswith((" (zero alpha)", " (thresholded seg)")) and result.count > 1:
+            worst = ", ".join(f"#{index} {value:.1f}" for index, value in worst_items(result))
+            click.echo(f"{name}: worst items by MSE (x1e3): {worst}", err=True)
     if out_dir:
         write_results(results, out_dir)
-        click.echo(f"wrote {out_dir}/results.md and results.csv", err=True)
+        click.echo(f"wrote {out_dir}/results.md, results.csv and items.csv (every item's scores)", err=True)
 
 
 if __name__ == "__main__":

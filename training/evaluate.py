@@ -394,6 +394,29 @@ def results_table(results: Mapping[str, EvalResult], fmt: str = "markdown") -> s
     raise BadInputError(f"unknown table format {fmt!r}; use 'markdown' or 'csv'")
 
 
+def items_table(results: Mapping[str, EvalResult]) -> str:
+    """Every item's scores as CSV (``test_set,index,frames,mse_x1e3,...``, table units), to
+    find the frames a model fails on (``sort -t, -k4 -g``) rather than only the means."""
+    columns = _columns(results)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["test_set", "index", "frames", *(key for _, _, key in columns)])
+    for name, result in results.items():
+        for position, sample in enumerate(result.samples):
+            values = [sample.get(k, float("nan")) * metrics.TABLE_SCALES[k] for k, _, _ in columns]
+            writer.writerow([name, sample.get("index", position), sample.get("frames", 1),
+                             *(repr(float(v)) for v in values)])
+    return buffer.getvalue()
+
+
+def worst_items(result: EvalResult, count: int = 5, key: str = "mse") -> list[tuple[int, float]]:
+    """``(index, value in table units)`` of the ``count`` items with the highest ``key``."""
+    scored = [(s.get("index", i), s[key]) for i, s in enumerate(result.samples)
+              if not math.isnan(s.get(key, float("nan")))]
+    scored.sort(key=lambda pair: pair[1], reverse=True)
+    return [(int(i), v * metrics.TABLE_SCALES[key]) for i, v in scored[:count]]
+
+
 def _write_atomic(path: Path, text: str) -> None:
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
         handle.write(text)
@@ -402,14 +425,16 @@ def _write_atomic(path: Path, text: str) -> None:
 def write_results(
     results: Mapping[str, EvalResult], out_dir: str | os.PathLike[str]
 ) -> tuple[Path, Path]:
-    """Write :func:`results_table` as ``out_dir/results.md`` and ``out_dir/results.csv``.
+    """Write :func:`results_table` as ``out_dir/results.md`` and ``out_dir/results.csv``, and
+    :func:`items_table` as ``out_dir/items.csv``.
 
     Each file is written to a temporary file beside it and renamed into place, so a reader
-    never sees a half-written table. Returns the two paths (markdown, CSV).
+    never sees a half-written table. Returns the two table paths (markdown, CSV).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md_path, csv_path = out / "results.md", out / "results.csv"
     _write_atomic(md_path, results_table(results, "markdown"))
     _write_atomic(csv_path, results_table(results, "csv"))
+    _write_atomic(out / "items.csv", items_table(results))
     return md_path, csv_path
