@@ -318,3 +318,24 @@ def test_parallel_writers_keep_frame_numbers_and_pixels(tmp_path: Path, engine: 
             assert spec.get_string_attribute("smpte:TimeCode") == f"01:00:00:0{i}"
     with pytest.raises(BadInputError, match="writers must be at least 1"):
         render(pattern, engine=engine, writers=0, output_dir=tmp_path / "none")
+
+
+def test_premultiplied_fg_output_reuses_the_engines_rgba_buffer(engine: Engine) -> None:
+    """Engine.matte's foreground is a view of an RGBA buffer; the fg output hands that buffer
+    on (no copy on the render thread) with exactly the values a concatenation gives."""
+    from pomagan_post.renderer import output_frame
+
+    frames = np.random.default_rng(5).random((2, 21, 34, 3)).astype(np.float32)
+    alpha, fg = engine.matte(frames, "srgb")
+    for i in range(2):
+        rgba = output_frame("fg", alpha[i], fg[i])
+        assert np.shares_memory(rgba, fg) and not rgba.flags.writeable
+        np.testing.assert_array_equal(rgba, np.concatenate([fg[i], alpha[i][..., None]], axis=-1))
+    # Anything else is concatenated: a plain array, or an RGBA whose 4th channel is not alpha.
+    plain = np.ascontiguousarray(fg[0])
+    assert not np.shares_memory(output_frame("fg", alpha[0], plain), plain)
+    other = np.concatenate([fg[0], np.zeros_like(alpha[0])[..., None]], axis=-1)
+    out = output_frame("fg", alpha[0], other[..., :3])
+    assert not np.shares_memory(out, other) and np.array_equal(out[..., 3], alpha[0])
+    straight = output_frame("fg", alpha[0], fg[0], alpha_mode="straight")
+    assert not np.shares_memory(straight, fg)
