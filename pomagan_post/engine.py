@@ -20,6 +20,7 @@ where that fails); ``batch_size="auto"`` picks a batch from free device memory
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -221,8 +222,8 @@ class Engine:
     Args:
         model: the network (e.g. from :func:`pomagan_post.load_checkpoint`).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` (CUDA only) or
-            ``bf16``.
+        precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32`` (true fp32: on CUDA without
+            cuDNN's TF32 convolutions), ``fp16`` (CUDA only) or ``bf16``.
         working_size: short side of the working resolution the network runs at (frames are
             never upscaled). ``None``: the checkpoint's recorded ``working_size``, else 768
             (the paper's 1280x768 training size).
@@ -307,6 +308,16 @@ class Engine:
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         self._network = self.model
         self.compile_mode = None
+
+    def _exact_fp32(self) -> Any:
+        """fp32 on CUDA means fp32: cuDNN's TF32 convolutions (PyTorch's default, 10 mantissa
+        bits like fp16) are switched off around the network, so ``precision="fp32"`` is the
+        reference the mixed precisions are compared with."""
+        if self.device.type != "cuda" or self.dtype != torch.float32:
+            return contextlib.nullcontext()
+        cudnn = torch.backends.cudnn
+        return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                           deterministic=cudnn.deterministic, allow_tf32=False)
 
     def _run_network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The network on a padded batch, compiled when asked for and working, else eager."""
@@ -418,7 +429,7 @@ class Engine:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # [N,3,h,w] -> [N,3,h',w']
         x = x.contiguous(memory_format=self.memory_format)
         autocast = self.dtype != torch.float32
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast), self._exact_fp32():
             alpha, seg = self._run_network(x)
         return alpha[..., :h, :w].float(), seg[..., :h, :w].float()
 
