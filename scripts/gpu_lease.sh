@@ -23,7 +23,7 @@ export PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"
 . scripts/gpu_env.sh || exit 1
 
-[ "${SKIP_BENCH:-0}" = 1 ] || OUT="$WORK/bench" TESTS_S="${TESTS_S:-75}" RUN_S="${RUN_S:-270}" REFINE_S="${REFINE_S:-45}" \
+[ "${SKIP_BENCH:-0}" = 1 ] || OUT="$WORK/bench" TESTS_S="${TESTS_S:-60}" RUN_S="${RUN_S:-300}" REFINE_S="${REFINE_S:-40}" \
     FRAMES="${FRAMES:-24}" RUN_ARGS="${RUN_ARGS:---sections model,e2e --repeats 10}" \
     bash benchmarks/gpu_session.sh > "$WORK/bench.txt" 2>&1
 echo "benchmarks done after $(( $(date +%s) - T0 )) s"
