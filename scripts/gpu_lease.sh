@@ -11,13 +11,21 @@
 # Environment: BUDGET (seconds for the whole script, default 570), RESERVE_S (seconds kept for
 # the two stages' start-up, the evaluation and packing, default 100), plus the two scripts' own
 # (here FRAMES defaults to 24 and RUN_ARGS to "--sections model,e2e --repeats 10").
-# SKIP_BENCH=1 or SKIP_TRAIN=1 leaves one job out.
+# SKIP_BENCH=1 or SKIP_TRAIN=1 leaves one job out. CONTINUE=1 (a second call while the machine
+# is still warm) trains on from the previous call's checkpoint instead of the bundled default:
+#   run(command="CONTINUE=1 SKIP_BENCH=1 BUDGET=200 bash scripts/gpu_lease.sh", carry=[".whl"])
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 BUDGET="${BUDGET:-570}"
 FINAL="${OUT:-/tmp/pomagan-lease}"
 WORK=/tmp/pomagan-lease-work
+if [ "${CONTINUE:-0}" = 1 ] && [ -f "$WORK/train/alpha/checkpoint.safetensors" ]; then
+    # A second call on the same (warm) machine: train on from the last call's result.
+    cp "$WORK/train/alpha/checkpoint.safetensors" /tmp/pomagan-continue.safetensors
+    export INIT=/tmp/pomagan-continue.safetensors
+    echo "continuing from the previous call's checkpoint"
+fi
 rm -rf "$WORK"; mkdir -p "$WORK" "$FINAL"
 export PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"
