@@ -301,7 +301,7 @@ def linear_to_hlg(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 1 / 12, np.sqrt(3.0 * x), high).astype(np.float32)
 
 
-_TO_LINEAR = {"cineon": cineon_to_linear, "pq": pq_to_linear, "hlg": hlg_to_linear}
+_TO_LINEAR = {"pq": pq_to_linear, "hlg": hlg_to_linear}  # host-only spaces (to_model)
 _FROM_LINEAR = {"cineon": linear_to_cineon, "pq": linear_to_pq, "hlg": linear_to_hlg}
 
 
@@ -325,11 +325,15 @@ def to_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     """Pixels in ``colorspace`` (float, ``[..., 3]``) -> model space, float32 in [0, 1].
 
     NaN and infinities (which EXR files can hold) become 0 and the largest half value first.
+    The spaces in :data:`TENSOR_COLORSPACES` go through :func:`to_model_tensor`, the same maths
+    the engine runs on the device, so training data and rendered frames meet one conversion.
     """
     name = resolve_colorspace(colorspace)
+    if name in TENSOR_COLORSPACES:
+        x = np.asarray(rgb, np.float32)
+        tensor = torch.from_numpy(x if x.flags.writeable else x.copy())  # read only, never written
+        return np.ascontiguousarray(to_model_tensor(tensor, name).numpy())
     x = _finite(rgb)
-    if name in ("srgb", "rec709"):
-        return np.clip(x, 0.0, 1.0)
     if name in _TO_LINEAR:
         x = _TO_LINEAR[name](x)
     elif name != "linear":
