@@ -15,8 +15,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/pomagan-bench}"
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-PY="${PYTHON:-python3}"
 
 . scripts/gpu_env.sh || exit 1
 "$PY" -c "import torch, av, OpenImageIO; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" || exit 1

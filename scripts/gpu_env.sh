@@ -1,6 +1,9 @@
 # Sourced by the scripts a lent GPU machine runs: makes the checkout importable without pip
 # (PYTHONPATH; pomagan_train linked to training/) and installs the wheels carried in .whl/
-# (av, OpenImageIO, pymatting) when the machine lacks them. Expects $PY.
+# (av, OpenImageIO, pymatting) when the machine lacks them. Sets PY (the python to run:
+# $PYTHON, else python3) and unbuffered Python output (the device tool returns the output tail).
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1
 site=/tmp/pomagan-site
 mkdir -p "$site"
 ln -sfn "$PWD/training" "$site/pomagan_train"

@@ -27,8 +27,6 @@ if [ "${CONTINUE:-0}" = 1 ] && [ -f "$WORK/train/alpha/checkpoint.safetensors" ]
     echo "continuing from the previous call's checkpoint"
 fi
 rm -rf "$WORK"; mkdir -p "$WORK" "$FINAL"
-export PYTHONUNBUFFERED=1
-PY="${PYTHON:-python3}"
 . scripts/gpu_env.sh || exit 1
 
 [ "${SKIP_BENCH:-0}" = 1 ] || OUT="$WORK/bench" TESTS_S="${TESTS_S:-60}" RUN_S="${RUN_S:-300}" REFINE_S="${REFINE_S:-40}" \

@@ -19,8 +19,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/pomagan-train}"
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-PY="${PYTHON:-python3}"
 . scripts/gpu_env.sh || exit 1
 MINUTES="${MINUTES:-8}"
 SEG_MIN=$("$PY" -c "print(round($MINUTES * ${SEG_SHARE:-0.45}, 2))")
