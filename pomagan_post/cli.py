@@ -100,9 +100,12 @@ def info(weights: str | None, stats: bool) -> None:
         recipe = ckpt["recipe"].get(stage)
         if isinstance(recipe, dict) and "steps_done" in recipe:
             size = "x".join(str(v) for v in recipe.get("size", []))
-            perceptual = recipe.get("losses", {}).get("perceptual", "?")
+            losses = recipe.get("losses", {})
             line = (f"  {stage} stage: {recipe['steps_done']} steps at {size}, batch "
-                    f"{recipe.get('batch_size')}, perceptual loss {perceptual}")
+                    f"{recipe.get('batch_size')}, perceptual loss {losses.get('perceptual', '?')}, "
+                    f"adversarial loss {losses.get('adversarial', '?')}")
+            if recipe.get("ema"):
+                line += f", weights averaged (EMA {recipe['ema']})"
             earlier = [r for r in ckpt["recipe"].get("history", [])
                        if isinstance(r, dict) and r.get("stage") == stage and "steps_done" in r]
             if earlier:

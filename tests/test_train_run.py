@@ -180,3 +180,46 @@ def test_fine_tuning_keeps_the_earlier_runs_in_the_recipe(seg_run: Path, tmp_pat
     assert "fine-tuned from earlier runs (2 at 64x48, batch 2): 6 steps in all" in result.output
     bad = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(tmp_path / "bad"), "--extra-people", "0.5"])
     assert bad.exit_code != 0 and "extra_people" in bad.output
+
+
+def _stage_weights(path: Path, prefix: str = "segmentation.") -> dict[str, "torch.Tensor"]:
+    state = pomagan_post.load_checkpoint(path).state_dict()
+    return {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
+
+
+def test_ema_checkpoint_holds_the_average_and_resume_continues_it(seg_run: Path, tmp_path: Path) -> None:
+    """--ema D with --init: after one step the checkpoint holds D * start + (1 - D) * trained
+    weights, train_state.pt the trained ones; a resumed step averages on from there."""
+    import torch
+
+    decay = 0.75
+    run = tmp_path / "ema"
+    start = _stage_weights(seg_run / "checkpoint.safetensors")
+    _train(["seg", *TINY, "--out", str(run), "--steps", "1", "--init", str(seg_run / "checkpoint.safetensors"),
+            "--ema", str(decay), "--lr-g", "1e-3", "--val-data", "none"])
+    averaged = _stage_weights(run / "checkpoint.safetensors")
+    raw = torch.load(run / "train_state.pt", weights_only=True)["net"]
+    moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], start[k])]
+    assert len(moved) > len(raw) // 2  # the step changed the weights (lr 1e-3)
+    for key in moved:
+        torch.testing.assert_close(averaged[key], decay * start[key] + (1 - decay) * raw[key], atol=1e-6, rtol=1e-5)
+    recipe = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]
+    assert recipe["ema"] == decay and recipe["lr_g"] == 1e-3
+
+    _train(["seg", "--out", str(run), "--resume", "--steps", "2", "--device", "cpu"])
+    raw2 = torch.load(run / "train_state.pt", weights_only=True)["net"]
+    averaged2 = _stage_weights(run / "checkpoint.safetensors")
+    for key in moved:
+        torch.testing.assert_close(averaged2[key], decay * averaged[key] + (1 - decay) * raw2[key], atol=1e-6, rtol=1e-5)
+    from pomagan_post.cli import main as post_cli
+
+    result = CliRunner().invoke(post_cli, ["info", "--weights", str(run / "checkpoint.safetensors")])
+    assert result.exit_code == 0, result.output
+    assert "seg stage: 2 steps at 64x48, batch 2, perceptual loss off, adversarial loss gan, weights averaged (EMA 0.75)" in result.output
+
+
+def test_bad_ema_and_learning_rate_are_clear_errors(tmp_path: Path) -> None:
+    for args, message in ((["--ema", "1.5"], "ema must be a decay between 0 and 1"),
+                          (["--lr-g", "0"], "lr_g must be positive")):
+        result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(tmp_path / "x"), "--steps", "1", *args])
+        assert result.exit_code != 0 and message in result.output, result.output

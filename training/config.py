@@ -103,6 +103,10 @@ class TrainConfig:
         batch_size: per process (paper: 2 for seg, 1 for alpha).
         steps: total generator steps.
         lr_g, lr_d: Adam learning rates (paper: 1e-4, 1e-5).
+        ema: decay of an exponential moving average of the generator's weights (e.g. 0.999;
+            ``None``: off, as in the paper). When set, validation and ``checkpoint.safetensors``
+            use the averaged weights (``train_state.pt`` keeps the raw ones for resuming): it
+            smooths the step-to-step noise of small batches, e.g. fine-tuning on one GPU or a CPU.
         betas: Adam betas.
         precision: ``auto`` (bf16 autocast on CUDA where supported, else fp16; fp32 on CPU),
             ``fp32``, ``fp16``, ``bf16``.
@@ -129,6 +133,7 @@ class TrainConfig:
     lr_g: float = 1e-4
     lr_d: float = 1e-5
     betas: tuple[float, float] = (0.5, 0.999)
+    ema: float | None = None
     precision: str = "auto"
     grad_checkpoint: bool = False
     augment: bool = True
@@ -156,6 +161,11 @@ class TrainConfig:
         for name in ("batch_size", "steps", "log_every", "val_every", "save_every", "d_scales"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise BadInputError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {self.ema}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise BadInputError(f"{name} must be positive, got {getattr(self, name)}")
         if self.precision not in ("auto", "fp32", "fp16", "bf16"):
             raise BadInputError(f"precision must be auto, fp32, fp16 or bf16, got {self.precision!r}")
         if not self.data:

@@ -16,6 +16,8 @@ loaded with ``weights_only=True``.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
 import functools
 import os
@@ -166,6 +168,12 @@ class StageTrainer:
         if cfg.stage == "alpha":
             model.segmentation.eval().requires_grad_(False)
         self.stage_net.train()
+        #: Moving average of the stage network's weights (``cfg.ema``): what validation and the
+        #: checkpoint use. Copied before gradient checkpointing patches the live network.
+        self.ema_net: nn.Module | None = None
+        self._ema_warmup = True  # a fresh run ramps the decay up; fine-tuning averages from the start
+        if cfg.ema is not None:
+            self.ema_net = copy.deepcopy(self.stage_net).eval().requires_grad_(False)
         if cfg.grad_checkpoint:
             enable_gradient_checkpointing(self.stage_net)
         self.perceptual = perceptual.to(device) if perceptual is not None else None
@@ -232,9 +240,38 @@ class StageTrainer:
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
+        self._update_ema()
         logs = {f"g_{name}": value.detach() for name, value in terms.items()}
         logs["g_total"] = total.detach()
         return output.detach(), logs
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * weights; early in a fresh run the decay ramps up
+        as (1 + step) / (10 + step) so the average does not drag the random initial weights along."""
+        if self.ema_net is None:
+            return
+        decay = self.cfg.ema
+        if self._ema_warmup:
+            decay = min(decay, (1 + self.step) / (10 + self.step))
+        averaged = [p for p in self.ema_net.parameters()]
+        live = [p.detach() for p in self.stage_net.parameters()]
+        torch._foreach_lerp_(averaged, live, 1.0 - decay)
+        for mine, theirs in zip(self.ema_net.buffers(), self.stage_net.buffers()):
+            mine.copy_(theirs)
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Within the block the stage network holds the averaged weights (no-op without EMA)."""
+        if self.ema_net is None:
+            yield
+            return
+        raw = {k: v.detach().clone() for k, v in self.stage_net.state_dict().items()}
+        self.stage_net.load_state_dict(self.ema_net.state_dict())
+        try:
+            yield
+        finally:
+            self.stage_net.load_state_dict(raw)
 
     def discriminator_step(self, batch: dict[str, torch.Tensor], output: torch.Tensor) -> dict[str, torch.Tensor]:
         """One Adam step of the multi-scale discriminator on (image, target) vs (image, output)."""
@@ -255,12 +292,14 @@ class StageTrainer:
 
     @torch.no_grad()
     def validate(self, loader: DataLoader) -> dict[str, float]:
-        """Mean squared and absolute error (x1e3, as the paper reports) of the stage's output."""
+        """Mean squared and absolute error (x1e3, as the paper reports) of the stage's output
+        (with ``cfg.ema``: of the averaged weights, the ones the checkpoint holds)."""
         self.stage_net.eval()
+        net = self.ema_net if self.ema_net is not None else self.stage_net
         sq, ab, n = 0.0, 0.0, 0
         for batch in loader:
             batch = {k: v.to(self.device) for k, v in batch.items()}
-            diff = self.generate(batch["image"], self.stage_net) - self._target(batch)
+            diff = self.generate(batch["image"], net) - self._target(batch)
             sq += float((diff**2).mean(dim=(1, 2, 3)).sum())
             ab += float(diff.abs().mean(dim=(1, 2, 3)).sum())
             n += diff.shape[0]
@@ -271,6 +310,7 @@ class StageTrainer:
         """This run fine-tunes weights another run trained (``--init``): that run's entry for
         this stage goes into the recipe's ``history`` (oldest first) instead of being replaced,
         so the checkpoint still says every step its weights went through."""
+        self._ema_warmup = False
         previous = self._base_recipe.get(self.cfg.stage)
         if isinstance(previous, dict):
             self._base_recipe["history"] = [*self._base_recipe.get("history", []), previous]
@@ -281,12 +321,32 @@ class StageTrainer:
         return recipe
 
     def save(self) -> Path:
-        """Write ``checkpoint.safetensors`` (inference format) and ``train_state.pt`` atomically."""
+        """Write ``checkpoint.safetensors`` (inference format; the averaged weights with
+        ``cfg.ema``) and ``train_state.pt`` (with the raw weights then) atomically."""
         recipe = self._recipe()
+        with self.averaged_weights():
+            path = self._save_checkpoint(recipe)
+        state = {
+            "step": self.step,
+            "stage": self.cfg.stage,
+            "disc": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+        }
+        if self.ema_net is not None:
+            state["net"] = self.stage_net.state_dict()
+            state["ema_warmup"] = self._ema_warmup
+        with atomic_path(self.out_dir / STATE_NAME) as tmp:
+            torch.save(state, tmp)
+        return path
+
+    def _save_checkpoint(self, recipe: dict[str, Any]) -> Path:
         both = "seg" in recipe and "alpha" in recipe
         runs = [recipe[k] for k in ("seg", "alpha") if k in recipe] + list(recipe.get("history", []))
         data = sorted({spec for run in runs for spec in run.get("data", [])})
-        path = pomagan_post.save_checkpoint(
+        return pomagan_post.save_checkpoint(
             self.model,
             self.out_dir / CHECKPOINT_NAME,
             trained=both,
@@ -301,18 +361,6 @@ class StageTrainer:
             step=self.step,
             stage=self.cfg.stage,
         )
-        state = {
-            "step": self.step,
-            "stage": self.cfg.stage,
-            "disc": self.disc.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict(),
-            "scaler_d": self.scaler_d.state_dict(),
-        }
-        with atomic_path(self.out_dir / STATE_NAME) as tmp:
-            torch.save(state, tmp)
-        return path
 
     def resume(self, run_dir: str | Path) -> None:
         """Continue a run: stage weights from its checkpoint, the rest from ``train_state.pt``."""
@@ -327,6 +375,12 @@ class StageTrainer:
         self.model.load_state_dict(saved.state_dict())
         self.model.checkpoint_info = saved.checkpoint_info
         self._base_recipe = dict(saved.checkpoint_info.get("recipe", {}))  # history included
+        # An EMA run's checkpoint holds the averaged weights; train_state.pt the raw ones.
+        if self.ema_net is not None:
+            self.ema_net.load_state_dict(self.stage_net.state_dict())
+            self._ema_warmup = bool(state.get("ema_warmup", True))
+        if "net" in state:
+            self.stage_net.load_state_dict(state["net"])
         self.disc.load_state_dict(state["disc"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
