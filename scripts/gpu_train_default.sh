@@ -13,7 +13,10 @@
 # segmentation stage), SIZE (320x192: the test set's size and the default's working size),
 # BATCH (32: a step of the fast variant at this size is launch-bound, so more frames a step
 # cost little), EXTRA_PEOPLE (0.3,0.1: chances of a second / third person in training frames),
-# DEVICE (cuda), WORKERS (14), EMA (0.999: the checkpoint holds a moving average of the weights).
+# DEVICE (cuda), WORKERS (14), EMA (0.999: the checkpoint holds a moving average of the weights),
+# LR_G (1e-4), ADVERSARIAL (gan; off: supervised terms only), SEED (0).
+# The CPU recipe of run 4 (MODEL_CARD.md), in the background on two cores:
+#   PYTHON=<venv>/bin/python DEVICE=cpu BATCH=8 WORKERS=1 LR_G=5e-5 EMA=0.998 ADVERSARIAL=off SEED=6 MINUTES=120 SEG_SHARE=0.8
 # A CPU smoke run: DEVICE=cpu MINUTES=0.05 SIZE=64x48 BATCH=2 WORKERS=0 EVAL_N=4.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +29,7 @@ ALPHA_MIN=$("$PY" -c "print(round($MINUTES * (1 - ${SEG_SHARE:-0.45}), 2))")
 COMMON=(--variant fast --init "${INIT:-default}" --data synthetic:50000 --val-data synthetic:32 --size "${SIZE:-320x192}"
         --batch-size "${BATCH:-32}" --device "${DEVICE:-cuda}" --precision auto --workers "${WORKERS:-14}"
         --perceptual off --extra-people "${EXTRA_PEOPLE:-0.3,0.1}" --ema "${EMA:-0.999}"
+        --lr-g "${LR_G:-1e-4}" --adversarial "${ADVERSARIAL:-gan}" --seed "${SEED:-0}"
         --steps 1000000 --log-every 50 --val-every 1000 --save-every 1000)
 
 echo "== segmentation stage (${SEG_MIN} min)"

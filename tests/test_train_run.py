@@ -196,7 +196,7 @@ def test_ema_checkpoint_holds_the_average_and_resume_continues_it(seg_run: Path,
     run = tmp_path / "ema"
     start = _stage_weights(seg_run / "checkpoint.safetensors")
     _train(["seg", *TINY, "--out", str(run), "--steps", "1", "--init", str(seg_run / "checkpoint.safetensors"),
-            "--ema", str(decay), "--lr-g", "1e-3", "--val-data", "none"])
+            "--ema", str(decay), "--lr-g", "1e-3", "--adversarial", "off", "--val-data", "none"])
     averaged = _stage_weights(run / "checkpoint.safetensors")
     raw = torch.load(run / "train_state.pt", weights_only=True)["net"]
     moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], start[k])]
@@ -215,7 +215,7 @@ def test_ema_checkpoint_holds_the_average_and_resume_continues_it(seg_run: Path,
 
     result = CliRunner().invoke(post_cli, ["info", "--weights", str(run / "checkpoint.safetensors")])
     assert result.exit_code == 0, result.output
-    assert "seg stage: 2 steps at 64x48, batch 2, perceptual loss off, adversarial loss gan, weights averaged (EMA 0.75)" in result.output
+    assert "seg stage: 2 steps at 64x48, batch 2, perceptual loss off, adversarial loss off, weights averaged (EMA 0.75)" in result.output
 
 
 def test_bad_ema_and_learning_rate_are_clear_errors(tmp_path: Path) -> None:

@@ -82,6 +82,8 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default=None),
         click.option("--perceptual", type=click.Choice(["vgg19", "off"]), default=None,
                      help="Perceptual loss (off is recorded in the checkpoint)."),
+        click.option("--adversarial", type=click.Choice(["gan", "lsgan", "hinge", "off"]), default=None,
+                     help="Adversarial term (paper: gan; off trains on the supervised terms alone)."),
         click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
                      help="torchvision VGG-19 weights file (default: torchvision's cache file)."),
         click.option("--grad-checkpoint", is_flag=True, default=None, help="Trade compute for memory."),
@@ -108,7 +110,8 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
     config_path = opts["config_path"]
     if opts["resume"] and config_path is None and (out_dir / "config.yaml").is_file():
         config_path = out_dir / "config.yaml"  # resume with the run's own settings
-    losses = {k: v for k, v in (("perceptual", opts["perceptual"]), ("vgg_weights", opts["vgg_weights"])) if v}
+    losses = {k: v for k, v in (("perceptual", opts["perceptual"]), ("adversarial", opts["adversarial"]),
+                                ("vgg_weights", opts["vgg_weights"])) if v}
     val_data = opts["val_data"]
     cfg = load_config(
         stage,
