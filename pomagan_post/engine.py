@@ -410,27 +410,37 @@ class Engine:
         return working_shape(height, width, self.working_size)
 
     @torch.inference_mode()
-    def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def infer(self, images: torch.Tensor, seg: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Network pass at the working resolution.
 
         Args:
             images: [N, 3, H, W] float in [0, 1] on the engine's device.
+            seg: optional [N, 1, H, W] segmentation to feed the alpha network instead of the
+                segmentation network's (a diagnostic: what a perfect first stage would give).
         Returns:
             (alpha, segmentation), each [N, 1, h, w] float32 at the working resolution
             :meth:`working_shape` ``(H, W)``.
         """
         height, width = images.shape[-2:]
         h, w = self.working_shape(height, width)
-        x = images.float()
-        if (h, w) != (height, width):
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
         pad_h, pad_w = stride_padding(h, w, self.model.stride)
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # [N,3,h,w] -> [N,3,h',w']
-        x = x.contiguous(memory_format=self.memory_format)
+
+        def prepare(t: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, C, h', w']
+            t = t.float()
+            if (h, w) != (height, width):
+                t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+            if pad_h or pad_w:
+                t = F.pad(t, (0, pad_w, 0, pad_h), mode="replicate")
+            return t.contiguous(memory_format=self.memory_format)
+
+        x = prepare(images)
         autocast = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast), self._exact_fp32():
-            alpha, seg = self._run_network(x)
+            if seg is None:
+                alpha, seg = self._run_network(x)
+            else:
+                seg = prepare(seg)
+                alpha = self.model.matte(x, seg)
         return alpha[..., :h, :w].float(), seg[..., :h, :w].float()
 
     @torch.inference_mode()
@@ -458,9 +468,10 @@ class Engine:
             alpha = alpha[0]
         return alpha if _is_torch(frames) else alpha.numpy()
 
-    def _full_alpha(self, x: torch.Tensor) -> torch.Tensor:
-        """[n, 3, H, W] model-space frames on the device -> alpha [n, 1, H, W] in [0, 1]."""
-        alpha_low, _ = self.infer(x)
+    def _full_alpha(self, x: torch.Tensor, seg: torch.Tensor | None = None) -> torch.Tensor:
+        """[n, 3, H, W] model-space frames on the device (and optionally the segmentation to
+        use, see :meth:`infer`) -> alpha [n, 1, H, W] in [0, 1]."""
+        alpha_low, _ = self.infer(x, seg)
         alpha = alpha_low
         if alpha_low.shape[-2:] != x.shape[-2:]:  # at full size already: nothing to upsample
             alpha = UPSAMPLERS[self.upsample](alpha_low, x)  # [n, 1, h, w] -> [n, 1, H, W]

@@ -16,6 +16,7 @@ from pomagan_train import metrics
 from pomagan_train.evaluate import (
     EvalResult,
     ThresholdedSegmentation,
+    TrueSegmentationAlpha,
     evaluate,
     results_table,
     write_results,
@@ -143,6 +144,33 @@ def test_thresholded_segmentation_with_a_real_model(fast_model) -> None:
     alpha = predictor(np.random.default_rng(0).random((1, 40, 56, 3), dtype=np.float32))
     assert alpha.shape == (1, 40, 56)
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0
+
+
+def test_true_segmentation_feeds_the_alpha_network_the_opened_truth(fast_model) -> None:
+    """The diagnostic gives exactly model.matte(image, opening(alpha >= 0.5)) (at full size: the
+    working size is the frame's), and evaluate() hands it each item's truth, batched or not."""
+    from pomagan_train.data import seg_from_alpha
+
+    rng = np.random.default_rng(3)
+    truth = np.zeros((2, 32, 48), dtype=np.float32)
+    truth[0, 8:28, 10:30] = 1.0
+    truth[1, 4:20, 20:44] = 0.7
+    truth[1, 10, 5] = 1.0  # a lone pixel the opening removes
+    frames = rng.random((2, 32, 48, 3), dtype=np.float32)
+    predictor = TrueSegmentationAlpha(fast_model, device="cpu", precision="fp32", working_size=32, batch_size=2)
+    alpha = predictor(frames, truth)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    seg = seg_from_alpha(torch.from_numpy(truth)[:, None])
+    assert float(seg[1, 0, 10, 5]) == 0.0
+    with torch.no_grad():
+        expected = fast_model.float().eval().matte(x, seg)[:, 0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(alpha, expected, atol=1e-5)
+
+    items = [{"image": x[i], "alpha": torch.from_numpy(truth[i])[None]} for i in range(2)]
+    for batch_size in (1, 2):
+        result = evaluate(predictor, items, batch_size=batch_size, progress=False)
+        mse = [float(np.mean((expected[i] - truth[i]) ** 2)) for i in range(2)]
+        np.testing.assert_allclose([s["mse"] for s in result.samples], mse, rtol=1e-4)
 
 
 def _paper_results() -> dict[str, EvalResult]:

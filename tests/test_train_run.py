@@ -102,13 +102,13 @@ def test_eval_prints_and_writes_the_table_with_baselines(seg_run: Path, tmp_path
     assert "| Test set | MSE (x1e3) | MAE (x1e3) | SAD (/1e3) | Grad | Conn |" in result.output
     with (out / "results.csv").open() as handle:
         rows = {row["test_set"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"synth", "synth (zero alpha)", "synth (thresholded seg)"}
+    assert set(rows) == {"synth", "synth (zero alpha)", "synth (thresholded seg)", "synth (alpha stage on true seg)"}
     assert all(int(row["n"]) == 3 for row in rows.values())
     # All-zero alpha: MSE equals the mean of alpha*^2, positive on portraits.
     assert float(rows["synth (zero alpha)"]["mse_x1e3"]) > 0
     with (out / "items.csv").open() as handle:
         items = list(csv.DictReader(handle))
-    assert len(items) == 9 and {r["index"] for r in items} == {"0", "1", "2"}
+    assert len(items) == 12 and {r["index"] for r in items} == {"0", "1", "2"}
     model_items = [float(r["mse_x1e3"]) for r in items if r["test_set"] == "synth"]
     assert sum(model_items) / 3 == pytest.approx(float(rows["synth"]["mse_x1e3"]))
     assert "worst items by MSE" in result.output

@@ -179,7 +179,8 @@ def alpha(seg_weights: str, **opts: Any) -> None:
               help="Folder of background photos for composition test sets (the paper: PASCAL VOC).")
 @click.option("--baselines", is_flag=True,
               help="Also score two baselines on each set: all-zero alpha, and the segmentation "
-                   "stage alone thresholded at 0.5.")
+                   "stage alone thresholded at 0.5; plus a diagnostic: the alpha stage fed the true "
+                   "segmentation (what a perfect first stage would give).")
 @_one_line_errors
 def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
           working_size: int | None, limit: int | None, out_dir: str | None, seed: int,
@@ -188,8 +189,8 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     import pomagan_post
 
     from .data import build_dataset
-    from .evaluate import (ThresholdedSegmentation, evaluate, results_table, worst_items, write_results,
-                           zero_alpha)
+    from .evaluate import (ThresholdedSegmentation, TrueSegmentationAlpha, evaluate, results_table, worst_items,
+                           write_results, zero_alpha)
 
     model = pomagan_post.load_checkpoint(weights)
     engine = pomagan_post.Engine(model, device=device, precision=precision, working_size=working_size)
@@ -197,6 +198,7 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     if baselines:
         predictors[" (zero alpha)"] = zero_alpha
         predictors[" (thresholded seg)"] = ThresholdedSegmentation(engine)
+        predictors[" (alpha stage on true seg)"] = TrueSegmentationAlpha(engine)
     results = {}
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
@@ -206,7 +208,7 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
             results[name + suffix] = evaluate(predictor, dataset, limit=limit, desc=name + suffix)
     click.echo(results_table(results, fmt="markdown"))
     for name, result in results.items():
-        if not name.endswith((" (zero alpha)", " (thresholded seg)")) and result.count > 1:
+        if not name.endswith(tuple(suffix for suffix in predictors if suffix)) and result.count > 1:
             worst = ", ".join(f"#{index} {value:.1f}" for index, value in worst_items(result))
             click.echo(f"{name}: worst items by MSE (x1e3): {worst}", err=True)
     if out_dir:

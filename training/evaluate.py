@@ -44,6 +44,7 @@ __all__ = [
     "Predictor",
     "TABLE_COLUMNS",
     "ThresholdedSegmentation",
+    "TrueSegmentationAlpha",
     "as_predictor",
     "evaluate",
     "results_table",
@@ -141,6 +142,44 @@ class ThresholdedSegmentation:
         return torch.cat(out).numpy()
 
 
+class TrueSegmentationAlpha:
+    """Diagnostic predictor: the alpha stage fed each item's *true* segmentation
+    (``opening(alpha >= 0.5)``, the segmentation stage's training target) instead of the
+    segmentation stage's output. Its score is what the model would reach with a perfect first
+    stage, so comparing it with the model's says which stage limits the model.
+
+    Called as ``f(frames [N, H, W, 3], truth [N, H, W]) -> alpha [N, H, W]`` (``uses_truth``
+    tells :func:`evaluate` to pass the ground-truth alpha). Same engine settings as
+    :class:`ThresholdedSegmentation`.
+    """
+
+    uses_truth = True
+
+    def __init__(
+        self,
+        model_or_engine: Pomagan | Engine,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        working_size: int | None = None,
+        batch_size: int = 1,
+    ) -> None:
+        self.engine = _as_engine(model_or_engine, device, precision, working_size, batch_size)
+
+    @torch.inference_mode()
+    def __call__(self, frames: Any, truth: Any) -> np.ndarray:
+        from .data import seg_from_alpha
+
+        batch = torch.as_tensor(np.asarray(frames, dtype=np.float32))
+        truth = torch.as_tensor(np.asarray(truth, dtype=np.float32)).reshape(batch.shape[:-1])
+        out = []
+        for start in range(0, batch.shape[0], self.engine.batch_size):
+            end = start + self.engine.batch_size
+            x = batch[start:end].to(self.engine.device).permute(0, 3, 1, 2).clamp(0.0, 1.0)
+            seg = seg_from_alpha(truth[start:end, None].to(self.engine.device))  # [n, 1, H, W]
+            out.append(self.engine._full_alpha(x, seg)[:, 0].cpu())
+        return torch.cat(out).numpy()
+
+
 def _as_engine(
     model_or_engine: Any, device: Any, precision: str, working_size: int | None, batch_size: int
 ) -> Engine:
@@ -225,12 +264,15 @@ def _score(
     return scores
 
 
-def _predict(predictor: Predictor, frames: np.ndarray, chunk: int) -> np.ndarray:
-    """Alpha ``[T, H, W]`` float64 for frames ``[T, H, W, 3]``, ``chunk`` frames per call."""
+def _predict(predictor: Predictor, frames: np.ndarray, chunk: int, truth: np.ndarray) -> np.ndarray:
+    """Alpha ``[T, H, W]`` float64 for frames ``[T, H, W, 3]``, ``chunk`` frames per call
+    (predictors with ``uses_truth`` also get the ground-truth alpha ``truth[T, H, W]``)."""
     outs = []
+    uses_truth = getattr(predictor, "uses_truth", False)
     for start in range(0, frames.shape[0], chunk):
         part = frames[start : start + chunk]
-        alpha = _numpy(predictor(part)).reshape(part.shape[:-1])  # also accepts [n, H, W, 1]
+        raw = predictor(part, truth[start : start + chunk]) if uses_truth else predictor(part)
+        alpha = _numpy(raw).reshape(part.shape[:-1])  # also accepts [n, H, W, 1]
         outs.append(np.clip(alpha, 0.0, 1.0))
     return np.concatenate(outs).astype(np.float64)
 
@@ -302,7 +344,7 @@ def evaluate(
         if not pending:
             return
         frames = np.concatenate([f for _, f, _, _ in pending])
-        alphas = _predict(predictor, frames, batch_size)
+        alphas = _predict(predictor, frames, batch_size, np.concatenate([gt for _, _, gt, _ in pending]))
         for k, (index, _, gt, trimap) in enumerate(pending):
             scores = _score(alphas[k : k + 1], gt, trimap, is_clip=False)
             samples.append({"index": index, "frames": 1, **scores})
@@ -320,7 +362,7 @@ def evaluate(
             ):
                 flush()
             if is_clip:
-                alphas = _predict(predictor, frames, batch_size)
+                alphas = _predict(predictor, frames, batch_size, gt)
                 samples.append(
                     {"index": index, "frames": frames.shape[0], **_score(alphas, gt, trimap, True)}
                 )
