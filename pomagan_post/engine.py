@@ -444,25 +444,30 @@ class Engine:
         return alpha[..., :h, :w].float(), seg[..., :h, :w].float()
 
     @torch.inference_mode()
-    def predict_alpha(self, frames: Any) -> Any:
+    def predict_alpha(self, frames: Any, seg: Any = None) -> Any:
         """Full-resolution alpha for frames in model colour space.
 
         Args:
             frames: float [N, H, W, 3] (or one [H, W, 3]) numpy array or torch tensor, values in
                 [0, 1] (NaN and out-of-range values are clamped).
+            seg: optional segmentation [N, H, W] (or [H, W]) in [0, 1] fed to the alpha network
+                instead of the segmentation network's (a diagnostic, see :meth:`infer`).
         Returns:
             float32 alpha in [0, 1], [N, H, W] (or [H, W]); numpy in -> numpy out, torch in ->
             torch out on the input's device.
         """
         batch, single = _as_frames(frames)
         height, width = batch.shape[1:3]
+        if seg is not None:
+            seg = torch.as_tensor(seg, dtype=torch.float32).reshape(batch.shape[0], 1, height, width)
         step = self.fit_batch(height, width)
         out = []
         for start in range(0, batch.shape[0], step):
             chunk = self._to_device(batch[start : start + step], "frames")
             x = torch.nan_to_num(chunk.permute(0, 3, 1, 2).float(), nan=0.0, posinf=1.0, neginf=0.0)
             x = x.clamp_(0.0, 1.0)  # [n, H, W, 3] -> [n, 3, H, W]
-            out.append(self._full_alpha(x)[:, 0].to(batch.device))  # [n, H, W]
+            given = None if seg is None else seg[start : start + step].to(self.device)
+            out.append(self._full_alpha(x, given)[:, 0].to(batch.device))  # [n, H, W]
         alpha = torch.cat(out)
         if single:
             alpha = alpha[0]

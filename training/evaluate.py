@@ -165,19 +165,12 @@ class TrueSegmentationAlpha:
     ) -> None:
         self.engine = _as_engine(model_or_engine, device, precision, working_size, batch_size)
 
-    @torch.inference_mode()
     def __call__(self, frames: Any, truth: Any) -> np.ndarray:
         from .data import seg_from_alpha
 
-        batch = torch.as_tensor(np.asarray(frames, dtype=np.float32))
-        truth = torch.as_tensor(np.asarray(truth, dtype=np.float32)).reshape(batch.shape[:-1])
-        out = []
-        for start in range(0, batch.shape[0], self.engine.batch_size):
-            end = start + self.engine.batch_size
-            x = batch[start:end].to(self.engine.device).permute(0, 3, 1, 2).clamp(0.0, 1.0)
-            seg = seg_from_alpha(truth[start:end, None].to(self.engine.device))  # [n, 1, H, W]
-            out.append(self.engine._full_alpha(x, seg)[:, 0].cpu())
-        return torch.cat(out).numpy()
+        frames = np.asarray(frames, dtype=np.float32)
+        truth = torch.as_tensor(np.asarray(truth, dtype=np.float32)).reshape(frames.shape[0], 1, *frames.shape[1:3])
+        return self.engine.predict_alpha(frames, seg=seg_from_alpha(truth))
 
 
 def _as_engine(

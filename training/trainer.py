@@ -254,7 +254,7 @@ class StageTrainer:
         decay = self.cfg.ema
         if self._ema_warmup:
             decay = min(decay, (1 + self.step) / (10 + self.step))
-        averaged = [p for p in self.ema_net.parameters()]
+        averaged = list(self.ema_net.parameters())
         live = [p.detach() for p in self.stage_net.parameters()]
         torch._foreach_lerp_(averaged, live, 1.0 - decay)
         for mine, theirs in zip(self.ema_net.buffers(), self.stage_net.buffers()):
