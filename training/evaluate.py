@@ -99,7 +99,22 @@ def zero_alpha(frames: Any) -> np.ndarray:
     return np.zeros(np.shape(frames)[:-1], dtype=np.float32)
 
 
-class ThresholdedSegmentation:
+class _EnginePredictor:
+    """A predictor that runs an :class:`pomagan_post.Engine`: the given one, or one built around
+    a model with ``device``, ``precision``, ``working_size``, ``batch_size``."""
+
+    def __init__(
+        self,
+        model_or_engine: Pomagan | Engine,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        working_size: int | None = None,
+        batch_size: int = 1,
+    ) -> None:
+        self.engine = _as_engine(model_or_engine, device, precision, working_size, batch_size)
+
+
+class ThresholdedSegmentation(_EnginePredictor):
     """Baseline predictor: the model's segmentation, binarised, as the alpha.
 
     The segmentation net runs at the engine's working resolution (through
@@ -113,16 +128,8 @@ class ThresholdedSegmentation:
             (ignored when an engine is given).
     """
 
-    def __init__(
-        self,
-        model_or_engine: Pomagan | Engine,
-        threshold: float = 0.5,
-        device: str | torch.device = "auto",
-        precision: str = "auto",
-        working_size: int | None = None,
-        batch_size: int = 1,
-    ) -> None:
-        self.engine = _as_engine(model_or_engine, device, precision, working_size, batch_size)
+    def __init__(self, model_or_engine: Pomagan | Engine, threshold: float = 0.5, **engine_options: Any) -> None:
+        super().__init__(model_or_engine, **engine_options)
         self.threshold = float(threshold)
 
     @torch.inference_mode()
@@ -142,7 +149,7 @@ class ThresholdedSegmentation:
         return torch.cat(out).numpy()
 
 
-class TrueSegmentationAlpha:
+class TrueSegmentationAlpha(_EnginePredictor):
     """Diagnostic predictor: the alpha stage fed each item's *true* segmentation
     (``opening(alpha >= 0.5)``, the segmentation stage's training target) instead of the
     segmentation stage's output. Its score is what the model would reach with a perfect first
@@ -155,22 +162,11 @@ class TrueSegmentationAlpha:
 
     uses_truth = True
 
-    def __init__(
-        self,
-        model_or_engine: Pomagan | Engine,
-        device: str | torch.device = "auto",
-        precision: str = "auto",
-        working_size: int | None = None,
-        batch_size: int = 1,
-    ) -> None:
-        self.engine = _as_engine(model_or_engine, device, precision, working_size, batch_size)
-
     def __call__(self, frames: Any, truth: Any) -> np.ndarray:
         from .data import seg_from_alpha
 
-        frames = np.asarray(frames, dtype=np.float32)
-        truth = torch.as_tensor(np.asarray(truth, dtype=np.float32)).reshape(frames.shape[0], 1, *frames.shape[1:3])
-        return self.engine.predict_alpha(frames, seg=seg_from_alpha(truth))
+        truth = torch.as_tensor(np.asarray(truth, dtype=np.float32))  # [N, H, W]
+        return self.engine.predict_alpha(np.asarray(frames, dtype=np.float32), seg=seg_from_alpha(truth))
 
 
 def _as_engine(
