@@ -54,8 +54,13 @@ def test_resume_continues_from_the_saved_step(seg_run: Path, tmp_path: Path) -> 
 
     shutil.copytree(seg_run, run)
     before = pomagan_post.load_checkpoint(run / "checkpoint.safetensors").state_dict()
-    _train(["seg", "--out", str(run), "--resume", "--steps", "4", "--device", "cpu"])
+    _train(["seg", "--out", str(run), "--resume", "--steps", "4", "--device", "cpu", "--lr-g", "2.5e-5"])
     assert _log_steps(run) == [1, 2, 3, 4]
+    import torch
+
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    assert [g["lr"] for g in state["opt_g"]["param_groups"]] == [2.5e-5]  # a new rate given on resume is used
+    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]["lr_g"] == 2.5e-5
     after = pomagan_post.load_checkpoint(run / "checkpoint.safetensors")
     assert after.checkpoint_info["meta"]["step"] == 4
     changed = [k for k, v in after.state_dict().items() if k.startswith("segmentation.") and not (v == before[k]).all()]
