@@ -12,9 +12,7 @@ from pomagan_post.io.base import ClipInfo, FrameSink, FrameSource
 from pomagan_post.io.images import (
     ImageSequenceSink,
     ImageSequenceSource,
-    frames_to_timecode,
     read_image,
-    timecode_to_frames,
 )
 from pomagan_post.io.sequence import parse_pattern
 from pomagan_post.io.streams import WriteBehind, prefetch
@@ -202,14 +200,6 @@ def test_sink_is_atomic_and_cleans_temps(tmp_path: Path) -> None:
     aborted.write(1, np.ones((4, 4, 3)))
     aborted.abort()
     assert not any(p.name.endswith(".tmp") and p.name.startswith(".b") for p in tmp_path.iterdir())
-
-
-def test_timecode_arithmetic() -> None:
-    assert timecode_to_frames("01:00:00:00", 24) == 86400
-    assert frames_to_timecode(86400 + 25, Fraction(24000, 1001)) == "01:00:01:01"
-    assert frames_to_timecode(timecode_to_frames("23:59:59:23", 24) + 1, 24) == "00:00:00:00"
-    with pytest.raises(BadInputError):
-        timecode_to_frames("1:2:3", 24)
 
 
 def test_prefetch_and_write_behind_pass_errors_on() -> None:

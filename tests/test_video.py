@@ -16,7 +16,6 @@ from pomagan_post.io.video import (
     VIDEO_CODECS,
     VideoSink,
     VideoSource,
-    _advance_timecode,
     is_video_path,
 )
 
@@ -454,14 +453,6 @@ def test_sink_timecode_follows_the_first_written_frame(tmp_path: Path) -> None:
             sink.write(number, np.zeros((H, W), np.float32))
     _, facts, pixels = read_back(path, "gray16le")
     assert facts["timecode"] == "01:00:00:03" and len(pixels) == 2
-
-
-def test_advance_timecode_drop_frame() -> None:
-    ntsc = Fraction(30000, 1001)
-    assert _advance_timecode("00:00:59;29", 1, ntsc) == "00:01:00;02"
-    assert _advance_timecode("00:09:59;29", 1, ntsc) == "00:10:00;00"
-    assert _advance_timecode("00:01:00;02", -1, ntsc) == "00:00:59;29"
-    assert _advance_timecode("23:59:59:24", 1, Fraction(25)) == "00:00:00:00"
 
 
 def test_abort_leaves_no_file(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from .base import ClipInfo
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
 from .streams import WriteBehind, default_writers
+from .timecode import advance_timecode, frames_to_timecode, timecode_from_words, timecode_to_frames, timecode_words
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -59,41 +60,6 @@ _CARRIED = (
 # OIIO's oiio:ColorSpace label for our native colour spaces.
 _LABELS = {"linear": "lin_rec709_scene", "srgb": "srgb_rec709_scene", "rec709": "g24_rec709",
            "cineon": "KodakLog", "pq": "pq_rec2020_display", "hlg": "hlg_rec2020_display"}
-
-
-# --- timecode ---------------------------------------------------------------------------------
-
-def _nominal_fps(fps: Fraction | float | None) -> int:
-    return max(1, round(float(fps))) if fps else 24
-
-
-def timecode_to_frames(timecode: str, fps: Fraction | float | None) -> int:
-    """``"01:00:00:00"`` at 24 fps -> 86400 (non-drop-frame counting at the nominal rate)."""
-    parts = [int(p) for p in timecode.replace(";", ":").split(":")]
-    if len(parts) != 4:
-        raise BadInputError(f"bad timecode {timecode!r}: expected HH:MM:SS:FF")
-    hh, mm, ss, ff = parts
-    rate = _nominal_fps(fps)
-    return ((hh * 60 + mm) * 60 + ss) * rate + ff
-
-
-def frames_to_timecode(count: int, fps: Fraction | float | None) -> str:
-    """Inverse of :func:`timecode_to_frames` (wraps at 24 hours)."""
-    rate = _nominal_fps(fps)
-    count %= 24 * 3600 * rate
-    ff = count % rate
-    seconds = count // rate
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"
-
-
-def _bcd(value: int) -> int:
-    return (value // 10) << 4 | (value % 10)
-
-
-def _timecode_words(timecode: str, user_bits: int = 0) -> tuple[int, int]:
-    """HH:MM:SS:FF -> OIIO/EXR ``smpte:TimeCode`` (BCD time word, user bits)."""
-    hh, mm, ss, ff = (int(p) for p in timecode.replace(";", ":").split(":"))
-    return (_bcd(hh) << 24 | _bcd(mm) << 16 | _bcd(ss) << 8 | _bcd(ff), user_bits)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -239,7 +205,8 @@ class ImageSequenceSource:
         attrs = _attributes(spec)
         fps = attrs.get("FramesPerSecond")
         fps = Fraction(int(fps[0]), int(fps[1])) if isinstance(fps, tuple) and fps[1] else None
-        tc = spec.get_string_attribute("smpte:TimeCode") or None
+        words = spec.getattribute("smpte:TimeCode")  # the raw words keep the drop-frame flag
+        tc = timecode_from_words(words) if isinstance(words, tuple) and words else None
         pixel_type = str(spec.format)
         cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(fmt, attrs, pixel_type)
         metadata = {
@@ -420,10 +387,9 @@ class ImageSequenceSink:
                            (self.info.fps.numerator, self.info.fps.denominator))
         spec.attribute("PixelAspectRatio", float(self.info.pixel_aspect))
         if self.info.timecode and self.info.frames:
-            start = timecode_to_frames(self.info.timecode, self.info.fps)
             origin = int(meta.get("frame_origin", self.info.frames[0]))
-            tc = frames_to_timecode(start + frame - origin, self.info.fps)
-            spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, _timecode_words(tc))
+            tc = advance_timecode(self.info.timecode, frame - origin, self.info.fps)
+            spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, timecode_words(tc, self.info.fps))
         carried = {name for name, _, _ in meta.get("attributes", [])}
         if self.kind != "alpha" and not (self.format == "dpx" and "dpx:Transfer" in carried):
             # (DPX: OIIO would turn the label into a transfer that overrides the carried one.)

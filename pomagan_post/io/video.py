@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .base import ClipInfo
 from .streams import WriteBehind, prefetch
+from .timecode import advance_timecode
 
 __all__ = [
     "VIDEO_CODECS",
@@ -499,38 +500,6 @@ def _short_list(numbers: list[int], limit: int = 8) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Timecode arithmetic
-
-
-def _advance_timecode(timecode: str, frames: int, fps: Fraction) -> str:
-    """``timecode`` moved by ``frames`` frames (drop-frame when written with ';')."""
-    if frames == 0:
-        return timecode
-    parts = timecode.replace(";", ":").replace(".", ":").split(":")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
-        raise BadInputError(f"timecode {timecode!r} is not HH:MM:SS:FF")
-    hh, mm, ss, ff = (int(p) for p in parts)
-    nominal = max(1, round(fps))
-    drop = ";" in timecode and nominal in (30, 60)
-    dropped = 2 * nominal // 30 if drop else 0
-    minutes = hh * 60 + mm
-    total = (minutes * 60 + ss) * nominal + ff - dropped * (minutes - minutes // 10)
-    total = max(0, total + frames) % (24 * 3600 * nominal)
-    if drop:
-        per_10min = 10 * 60 * nominal - 9 * dropped
-        per_min = 60 * nominal - dropped
-        tens, rest = divmod(total, per_10min)
-        extra = 0 if rest < dropped else dropped * ((rest - dropped) // per_min)
-        total += 9 * dropped * tens + extra
-    ff = total % nominal
-    ss = total // nominal % 60
-    mm = total // (nominal * 60) % 60
-    hh = total // (nominal * 3600)
-    sep = ";" if drop else ":"
-    return f"{hh:02d}:{mm:02d}:{ss:02d}{sep}{ff:02d}"
-
-
-# ---------------------------------------------------------------------------------------------
 # Audio carried into a sink
 
 
@@ -876,7 +845,7 @@ class VideoSink:
             origin = self.info.frames[0] if self.info.frames else self._first
         offset = self._first - int(origin)
         if self.info.timecode:
-            timecode = _advance_timecode(self.info.timecode, offset, self.fps)
+            timecode = advance_timecode(self.info.timecode, offset, self.fps)
             stream.metadata["timecode"] = timecode
             output.metadata["timecode"] = timecode
         label = "premultiplied" if self.premultiplied else "straight"

@@ -1,0 +1,105 @@
+"""SMPTE timecode arithmetic, shared by the image-sequence and video sinks.
+
+``HH:MM:SS:FF`` counts frames at the nominal rate (24, 25, 30, ... for 23.976, 29.97, ...).
+``HH:MM:SS;FF`` is drop-frame timecode (29.97 / 59.94 fps): frame labels 0-1 (0-3 at 59.94) are
+skipped at the start of every minute except each tenth, so the label tracks wall-clock time.
+EXR and DPX headers carry timecode as two 32-bit words (SMPTE 12M: BCD digits, the drop-frame
+flag in bit 6 of the first).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..errors import BadInputError
+
+__all__ = [
+    "timecode_to_frames",
+    "frames_to_timecode",
+    "advance_timecode",
+    "timecode_words",
+    "timecode_from_words",
+]
+
+_DROP_FLAG = 1 << 6
+
+
+def _nominal(fps: Fraction | float | None) -> int:
+    return max(1, round(float(fps))) if fps else 24
+
+
+def _dropped_per_minute(timecode: str, nominal: int) -> int:
+    """Labels skipped each minute: 2 at 29.97, 4 at 59.94, 0 for non-drop timecode."""
+    return 2 * nominal // 30 if ";" in timecode and nominal in (30, 60) else 0
+
+
+def _fields(timecode: str) -> tuple[int, int, int, int]:
+    parts = timecode.strip().replace(";", ":").replace(".", ":").split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise BadInputError(f"bad timecode {timecode!r}: expected HH:MM:SS:FF (or HH:MM:SS;FF)")
+    hh, mm, ss, ff = (int(p) for p in parts)
+    return hh, mm, ss, ff
+
+
+def _day(nominal: int, dropped: int) -> int:
+    """Frames in 24 hours of timecode."""
+    return 24 * 6 * (10 * 60 * nominal - 9 * dropped)
+
+
+def timecode_to_frames(timecode: str, fps: Fraction | float | None) -> int:
+    """Frames since 00:00:00:00: ``"01:00:00:00"`` at 24 fps -> 86400; ``"00:01:00;02"`` at
+    29.97 -> 1800 (drop-frame when written with ';')."""
+    hh, mm, ss, ff = _fields(timecode)
+    nominal = _nominal(fps)
+    dropped = _dropped_per_minute(timecode, nominal)
+    minutes = hh * 60 + mm
+    return (minutes * 60 + ss) * nominal + ff - dropped * (minutes - minutes // 10)
+
+
+def frames_to_timecode(count: int, fps: Fraction | float | None, drop: bool = False) -> str:
+    """Inverse of :func:`timecode_to_frames` (wraps at 24 hours); ``drop`` writes drop-frame
+    timecode (only at 29.97 / 59.94; ignored at other rates)."""
+    nominal = _nominal(fps)
+    dropped = 2 * nominal // 30 if drop and nominal in (30, 60) else 0
+    count %= _day(nominal, dropped)
+    if dropped:  # back to a label count by re-inserting the skipped labels
+        per_10min = 10 * 60 * nominal - 9 * dropped
+        per_min = 60 * nominal - dropped
+        tens, rest = divmod(count, per_10min)
+        count += 9 * dropped * tens + (dropped * ((rest - dropped) // per_min) if rest >= dropped else 0)
+    ff = count % nominal
+    seconds = count // nominal
+    sep = ";" if dropped else ":"
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}{sep}{ff:02d}"
+
+
+def advance_timecode(timecode: str, frames: int, fps: Fraction | float | None) -> str:
+    """``timecode`` moved by ``frames`` frames, keeping its drop-frame style."""
+    if frames == 0:
+        return timecode
+    drop = bool(_dropped_per_minute(timecode, _nominal(fps)))
+    return frames_to_timecode(timecode_to_frames(timecode, fps) + frames, fps, drop)
+
+
+def _bcd(value: int) -> int:
+    return (value // 10) << 4 | (value % 10)
+
+
+def timecode_words(timecode: str, fps: Fraction | float | None = None, user_bits: int = 0) -> tuple[int, int]:
+    """HH:MM:SS:FF -> the header's (time-and-flags word, user bits), drop-frame flag included."""
+    hh, mm, ss, ff = _fields(timecode)
+    word = _bcd(hh) << 24 | _bcd(mm) << 16 | _bcd(ss) << 8 | _bcd(ff)
+    if _dropped_per_minute(timecode, _nominal(fps) if fps else 30):
+        word |= _DROP_FLAG
+    return word, user_bits
+
+
+def timecode_from_words(words: tuple[int, ...] | list[int]) -> str:
+    """A header's timecode words -> ``HH:MM:SS:FF`` (``HH:MM:SS;FF`` with the drop-frame flag)."""
+    word = int(words[0])
+
+    def digits(shift: int, tens_mask: int) -> int:
+        return ((word >> (shift + 4)) & tens_mask) * 10 + ((word >> shift) & 0xF)
+
+    sep = ";" if word & _DROP_FLAG else ":"
+    return f"{digits(24, 0x3):02d}:{digits(16, 0x7):02d}:{digits(8, 0x7):02d}{sep}{digits(0, 0x3):02d}"
