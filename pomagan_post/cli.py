@@ -106,6 +106,9 @@ def info(weights: str | None, stats: bool) -> None:
                     f"adversarial loss {losses.get('adversarial', '?')}")
             if recipe.get("ema"):
                 line += f", weights averaged (EMA {recipe['ema']})"
+            for change in recipe.get("changes", []):
+                what = ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in change.items() if k != "step")
+                line += f"; from step {change.get('step')}: {what}"
             earlier = [r for r in ckpt["recipe"].get("history", [])
                        if isinstance(r, dict) and r.get("stage") == stage and "steps_done" in r]
             if earlier:

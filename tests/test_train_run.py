@@ -60,9 +60,18 @@ def test_resume_continues_from_the_saved_step(seg_run: Path, tmp_path: Path) -> 
 
     state = torch.load(run / "train_state.pt", weights_only=True)
     assert [g["lr"] for g in state["opt_g"]["param_groups"]] == [2.5e-5]  # a new rate given on resume is used
-    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]["lr_g"] == 2.5e-5
+    recipe = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]
+    assert recipe["lr_g"] == 2.5e-5
+    assert recipe["changes"] == [{"step": 2, "lr_g": [1e-4, 2.5e-5]}]  # which steps ran at which rate
+    _train(["seg", "--out", str(run), "--resume", "--steps", "5", "--device", "cpu"])  # nothing changed
+    recipe = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]
+    assert recipe["changes"] == [{"step": 2, "lr_g": [1e-4, 2.5e-5]}] and recipe["steps_done"] == 5
+    from pomagan_post.cli import main as post_cli
+
+    result = CliRunner().invoke(post_cli, ["info", "--weights", str(run / "checkpoint.safetensors")])
+    assert "seg stage: 5 steps at 64x48" in result.output and "from step 2: lr_g 0.0001 -> 2.5e-05" in result.output
     after = pomagan_post.load_checkpoint(run / "checkpoint.safetensors")
-    assert after.checkpoint_info["meta"]["step"] == 4
+    assert after.checkpoint_info["meta"]["step"] == 5
     changed = [k for k, v in after.state_dict().items() if k.startswith("segmentation.") and not (v == before[k]).all()]
     assert changed, "resumed training did not update the segmentation network"
     unchanged_alpha = all((v == before[k]).all() for k, v in after.state_dict().items() if k.startswith("alpha."))

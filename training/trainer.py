@@ -135,6 +135,11 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
     return pomagan_post.engine.resolve_precision(precision, device)
 
 
+#: Settings a resumed run may change and its recipe records (see ``StageTrainer._note_changes``).
+RESUME_TRACKED = ("data", "backgrounds", "extra_people", "size", "batch_size", "lr_g", "lr_d", "betas",
+                  "ema", "precision", "augment", "losses")
+
+
 class StageTrainer:
     """One stage's GAN training.
 
@@ -165,6 +170,8 @@ class StageTrainer:
         # The recipe this run's checkpoints extend (the weights it starts from); set_fine_tuned
         # moves the starting weights' own entry for this stage into the history.
         self._base_recipe = dict((model.checkpoint_info or {}).get("recipe", {}))
+        #: Settings changed when this run was resumed: [{"step": N, key: [old, new], ...}, ...].
+        self._changes: list[dict[str, Any]] = []
         if cfg.stage == "alpha":
             model.segmentation.eval().requires_grad_(False)
         self.stage_net.train()
@@ -318,6 +325,8 @@ class StageTrainer:
     def _recipe(self) -> dict[str, Any]:
         recipe = {k: v for k, v in self._base_recipe.items() if k in ("seg", "alpha", "history")}
         recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step}
+        if self._changes:
+            recipe[self.cfg.stage]["changes"] = self._changes
         return recipe
 
     def save(self) -> Path:
@@ -375,6 +384,7 @@ class StageTrainer:
         self.model.load_state_dict(saved.state_dict())
         self.model.checkpoint_info = saved.checkpoint_info
         self._base_recipe = dict(saved.checkpoint_info.get("recipe", {}))  # history included
+        self._note_changes(self._base_recipe.get(self.cfg.stage), int(state["step"]))
         # An EMA run's checkpoint holds the averaged weights; train_state.pt the raw ones.
         if self.ema_net is not None:
             self.ema_net.load_state_dict(self.stage_net.state_dict())
@@ -392,6 +402,15 @@ class StageTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
+
+    def _note_changes(self, saved: Any, step: int) -> None:
+        """Record the settings a resume changes (e.g. ``--lr-g`` lowered to anneal), with the
+        step, so the checkpoint's recipe says which steps ran with which value."""
+        if not isinstance(saved, dict):
+            return
+        now = config_to_dict(self.cfg)
+        changed = {k: [saved[k], now[k]] for k in RESUME_TRACKED if k in saved and saved[k] != now.get(k)}
+        self._changes = [*saved.get("changes", []), *([{"step": step, **changed}] if changed else [])]
 
     # -- the loop ------------------------------------------------------------------------------------
 
