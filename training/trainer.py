@@ -62,6 +62,8 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 STATE_NAME = "train_state.pt"
+#: The checkpoint at the lowest validation MSE so far (written when a validation beats it).
+BEST_NAME = "best.safetensors"
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ class StageTrainer:
         self._base_recipe = dict((model.checkpoint_info or {}).get("recipe", {}))
         #: Settings changed when this run was resumed: [{"step": N, key: [old, new], ...}, ...].
         self._changes: list[dict[str, Any]] = []
+        #: (validation MSE x1e3, step) of ``best.safetensors``; kept across --resume.
+        self.best: tuple[float, int] | None = None
         if cfg.stage == "alpha":
             model.segmentation.eval().requires_grad_(False)
         self.stage_net.train()
@@ -347,17 +351,29 @@ class StageTrainer:
         if self.ema_net is not None:
             state["net"] = self.stage_net.state_dict()
             state["ema_warmup"] = self._ema_warmup
+        if self.best is not None:
+            state["best"] = list(self.best)
         with atomic_path(self.out_dir / STATE_NAME) as tmp:
             torch.save(state, tmp)
         return path
 
-    def _save_checkpoint(self, recipe: dict[str, Any]) -> Path:
+    def save_best(self, val_mse: float) -> bool:
+        """Write ``best.safetensors`` when ``val_mse`` beats every earlier validation of the run
+        (the averaged weights with ``cfg.ema``, as the checkpoint); returns whether it did."""
+        if self.best is not None and val_mse >= self.best[0]:
+            return False
+        self.best = (float(val_mse), self.step)
+        with self.averaged_weights():
+            self._save_checkpoint(self._recipe(), BEST_NAME, val_mse_x1e3=float(val_mse))
+        return True
+
+    def _save_checkpoint(self, recipe: dict[str, Any], name: str = CHECKPOINT_NAME, **meta: Any) -> Path:
         both = "seg" in recipe and "alpha" in recipe
         runs = [recipe[k] for k in ("seg", "alpha") if k in recipe] + list(recipe.get("history", []))
         data = sorted({spec for run in runs for spec in run.get("data", [])})
         return pomagan_post.save_checkpoint(
             self.model,
-            self.out_dir / CHECKPOINT_NAME,
+            self.out_dir / name,
             trained=both,
             description=(
                 f"POMAGAN {self.model.variant}, trained with pomagan-train"
@@ -369,6 +385,7 @@ class StageTrainer:
             working_size=min(self.cfg.size),
             step=self.step,
             stage=self.cfg.stage,
+            **meta,
         )
 
     def resume(self, run_dir: str | Path) -> None:
@@ -402,6 +419,9 @@ class StageTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
+        saved_stage = saved.checkpoint_info.get("recipe", {}).get(self.cfg.stage, {})
+        if state.get("best") and saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
+            self.best = (float(state["best"][0]), int(state["best"][1]))
 
     def _note_changes(self, saved: Any, step: int) -> None:
         """Record the settings a resume changes (e.g. ``--lr-g`` lowered to anneal), with the
@@ -443,6 +463,8 @@ class StageTrainer:
             values: dict[str, Any] = dict(losses)
             if val_loader is not None and self.step % cfg.val_every == 0:
                 values.update(self.validate(val_loader))
+                if main:
+                    self.save_best(float(values["val_mse_x1e3"]))
             if self.step % cfg.log_every == 0 or self.step == cfg.steps or "val_mse_x1e3" in values:
                 values = {k: float(v) for k, v in values.items()}
                 values["steps_per_s"] = (self.step - start_step) / max(time.time() - started, 1e-9)
