@@ -54,6 +54,8 @@ def test_resume_continues_from_the_saved_step(seg_run: Path, tmp_path: Path) -> 
 
     shutil.copytree(seg_run, run)
     before = pomagan_post.load_checkpoint(run / "checkpoint.safetensors").state_dict()
+    with (run / "log.csv").open("a") as handle:  # a step logged after the last save, then killed
+        handle.write("3,0.5,0.5,0.5,1.0,,\n")
     _train(["seg", "--out", str(run), "--resume", "--steps", "4", "--device", "cpu", "--lr-g", "2.5e-5"])
     assert _log_steps(run) == [1, 2, 3, 4]
     import torch

@@ -448,7 +448,7 @@ class StageTrainer:
     def fit(self, loader: DataLoader, val_loader: DataLoader | None = None, progress: bool = True) -> dict[str, float]:
         """Train until ``cfg.steps``; returns the last logged values."""
         cfg, main = self.cfg, self.dist.main
-        log = _Log(self.out_dir, enabled=main)
+        log = _Log(self.out_dir, enabled=main, step=self.step)
         bar = _progress(cfg.steps, self.step, enabled=main and progress)
         last: dict[str, float] = {}
         started, start_step = time.time(), self.step
@@ -514,13 +514,15 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
 class _Log:
     """``log.csv`` (one row per logged step, columns grow as values appear) + TensorBoard if installed."""
 
-    def __init__(self, out_dir: Path, enabled: bool) -> None:
+    def __init__(self, out_dir: Path, enabled: bool, step: int = 0) -> None:
         self.enabled = enabled
         self.path = out_dir / "log.csv"
         self.rows: list[dict[str, Any]] = []
         if enabled and self.path.is_file():
             with self.path.open() as handle:
-                self.rows = list(csv.DictReader(handle))
+                # Rows past the step the run resumes from were logged by steps that are run again
+                # (an interrupted run saves every --save-every steps): drop them, no duplicates.
+                self.rows = [row for row in csv.DictReader(handle) if int(float(row["step"])) <= step]
         self.tb = None
         if enabled:
             try:
