@@ -265,3 +265,30 @@ def test_best_checkpoint_follows_the_lowest_validation_and_survives_resume(tmp_p
     assert after[5] == after[6] == vals[4]
     assert (run / "best.safetensors").read_bytes() == before
     assert torch.load(run / "train_state.pt", weights_only=True)["best"][1] == best_step
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_saves_the_step_and_stops_with_a_resumable_run(tmp_path: Path, sig: str) -> None:
+    """Ctrl-C or a scheduler's SIGTERM mid-run: the step finishes, the checkpoint and state are
+    saved at that step, the exit code is 128 + the signal, and --resume continues from there."""
+    import signal
+    import time
+
+    run = tmp_path / "sig"
+    args = [sys.executable, "-m", "pomagan_train.cli", "seg", *TINY, "--out", str(run), "--steps", "100000",
+            "--save-every", "100000", "--val-data", "none", "--workers", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    log = run / "log.csv"
+    deadline = time.time() + 120
+    while not (log.is_file() and len(_log_steps(run)) >= 3) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + getattr(signal, sig), err
+    step = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"]
+    assert step >= 3 and f"stopped by {sig} at step {step}; saved" in err and "--resume" in err
+    assert _log_steps(run)[-1] == step  # every step up to the saved one is in the log, none after
+    _train(["seg", "--out", str(run), "--resume", "--steps", str(step + 1), "--device", "cpu"])
+    assert _log_steps(run)[-1] == step + 1

@@ -21,7 +21,9 @@ import copy
 import csv
 import functools
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 
 import pomagan_post
 from pomagan_post import Pomagan
-from pomagan_post.errors import BadInputError, CheckpointError
+from pomagan_post.errors import BadInputError, CheckpointError, PomaganError
 from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
 
@@ -176,6 +178,8 @@ class StageTrainer:
         self._changes: list[dict[str, Any]] = []
         #: (validation MSE x1e3, step) of ``best.safetensors``; kept across --resume.
         self.best: tuple[float, int] | None = None
+        #: The signal that stopped :meth:`fit` early (after saving), if any.
+        self.stopped_by: int | None = None
         if cfg.stage == "alpha":
             model.segmentation.eval().requires_grad_(False)
         self.stage_net.train()
@@ -434,15 +438,16 @@ class StageTrainer:
 
     # -- the loop ------------------------------------------------------------------------------------
 
-    def _out_of_time(self, started: float) -> bool:
-        """``max_minutes`` elapsed (every rank takes the same decision under DDP)."""
-        if self.cfg.max_minutes is None:
-            return False
+    def _should_stop(self, started: float, signalled: bool) -> bool:
+        """``max_minutes`` elapsed or a stop signal arrived (every rank takes the same decision
+        under DDP: one rank signalled stops them all)."""
+        if self.cfg.max_minutes is None and self.dist.world == 1:
+            return signalled
+        late = self.cfg.max_minutes is not None and time.time() - started > 60 * self.cfg.max_minutes
         if self.dist.world == 1:  # no device round trip (it would wait for the step to finish)
-            return time.time() - started > 60 * self.cfg.max_minutes
-        flag = torch.tensor([float(time.time() - started > 60 * self.cfg.max_minutes)], device=self.device)
-        if self.dist.world > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return late or signalled
+        flag = torch.tensor([float(late or signalled)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
     def fit(self, loader: DataLoader, val_loader: DataLoader | None = None, progress: bool = True) -> dict[str, float]:
@@ -450,8 +455,21 @@ class StageTrainer:
         cfg, main = self.cfg, self.dist.main
         log = _Log(self.out_dir, enabled=main, step=self.step)
         bar = _progress(cfg.steps, self.step, enabled=main and progress)
-        last: dict[str, float] = {}
         started, start_step = time.time(), self.step
+        try:
+            with _StopSignals() as signals:
+                last = self._loop(loader, val_loader, log, bar, started, start_step, signals)
+        finally:
+            if bar is not None:
+                bar.close()
+            log.close()
+        self.stopped_by = signals.signum
+        return last
+
+    def _loop(self, loader: DataLoader, val_loader: DataLoader | None, log: "_Log", bar: Any,
+              started: float, start_step: int, signals: "_StopSignals") -> dict[str, float]:
+        cfg, main = self.cfg, self.dist.main
+        last: dict[str, float] = {}
         for batch in _forever(loader, first_epoch=self.step // max(len(loader), 1)):
             if self.step >= cfg.steps:
                 break
@@ -474,15 +492,54 @@ class StageTrainer:
                     bar.set_postfix(g=f"{values['g_total']:.3f}", refresh=False)
             if bar is not None:
                 bar.update(1)
-            out_of_time = self._out_of_time(started)
-            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps or out_of_time):
+            stop = self._should_stop(started, signals.signum is not None)
+            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps or stop):
                 self.save()
-            if out_of_time:
+            if stop:
                 break
-        if bar is not None:
-            bar.close()
-        log.close()
         return last
+
+
+class _StopSignals:
+    """While training: SIGINT (Ctrl-C) or SIGTERM (a scheduler's preemption) lets the current
+    step finish, saves, and stops, so nothing since the last save is lost; a second Ctrl-C
+    aborts at once. Handlers are installed only in the main thread and restored after."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"\n{signal.Signals(signum).name}: saving after this step, then stopping "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C / SIGTERM to the main process (which saves and stops;
+    a worker that died of the signal would fail the batch being fetched)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class TrainingStopped(PomaganError):
+    """Training stopped by a signal after saving; the exit code is 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 def _set_epoch(dataset: Dataset, epoch: int) -> None:
@@ -609,6 +666,7 @@ def train(
         num_workers=cfg.workers,
         pin_memory=torch_device.type == "cuda",
         drop_last=len(dataset) >= cfg.batch_size * dist_info.world,
+        worker_init_fn=_ignore_stop_signals,
     )
     val_loader = None
     if cfg.val_data and dist_info.main:
@@ -618,4 +676,8 @@ def train(
     if dist_info.world > 1:
         dist.barrier()
         dist.destroy_process_group()
+    if trainer.stopped_by is not None:
+        raise TrainingStopped(
+            f"stopped by {signal.Signals(trainer.stopped_by).name} at step {trainer.step}; saved "
+            f"{out_dir / CHECKPOINT_NAME} (continue with --resume --out {out_dir})", trainer.stopped_by)
     return out_dir / CHECKPOINT_NAME
