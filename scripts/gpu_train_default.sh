@@ -6,7 +6,8 @@
 # Starts from the committed default checkpoint (--init default), trains the segmentation stage
 # then the alpha stage on synthetic portraits rendered on the fly (the paper's supervised terms;
 # perceptual term off: no VGG-19 weights offline), each for a share of MINUTES, evaluates on the
-# model card's fixed test set with baselines, and leaves in $OUT: alpha/checkpoint.safetensors,
+# model card's fixed test set with baselines, and leaves in $OUT: alpha/checkpoint.safetensors
+# (the alpha run's lowest-validation checkpoint, which is also what CONTINUE=1 resumes from),
 # both runs' log.csv and the results table. Back on the build machine:
 #   python scripts/ship_default_weights.py <files_at>/alpha/checkpoint.safetensors
 # Environment: MINUTES (default 8, training time in all), SEG_SHARE (0.8 of it for the
@@ -17,7 +18,7 @@
 # LR_G (1e-4), ADVERSARIAL (off: supervised terms only, as run 4, because the discriminator of
 # every short run so far sat at chance; gan: the paper's), SEED (0).
 # SEG_SHARE is 0.8 because the eval's diagnostic row (alpha stage fed the true segmentation:
-# 2.37 against the model's 6.40) says the segmentation stage limits the model.
+# 2.37 against the model's 5.56) says the segmentation stage limits the model.
 # Run 4's settings (MODEL_CARD.md; it trained the segmentation stage only, 109 min), on a CPU:
 #   PYTHON=<venv>/bin/python DEVICE=cpu BATCH=8 WORKERS=1 LR_G=5e-5 EMA=0.998 SEED=6
 # A CPU smoke run: DEVICE=cpu MINUTES=0.05 SIZE=64x48 BATCH=2 WORKERS=0 EVAL_N=4.
@@ -38,10 +39,17 @@ COMMON=(--variant fast --init "${INIT:-default}" --data synthetic:50000 --val-da
 echo "== segmentation stage (${SEG_MIN} min)"
 "$PY" -m pomagan_train.cli seg "${COMMON[@]}" --max-minutes "$SEG_MIN" --out "$OUT/seg" \
     2> "$OUT/seg.err" || { tail -n 20 "$OUT/seg.err"; exit 1; }
-echo "== alpha stage (${ALPHA_MIN} min)"
+# Each stage hands on its lowest-validation checkpoint (best.safetensors) when it validated.
+SEG_CKPT="$OUT/seg/checkpoint.safetensors"
+[ -f "$OUT/seg/best.safetensors" ] && SEG_CKPT="$OUT/seg/best.safetensors"
+echo "== alpha stage (${ALPHA_MIN} min) on $(basename "$SEG_CKPT") of the segmentation stage"
 "$PY" -m pomagan_train.cli alpha "${COMMON[@]}" --max-minutes "$ALPHA_MIN" --out "$OUT/alpha" \
-    --seg-weights "$OUT/seg/checkpoint.safetensors" 2> "$OUT/alpha.err" || { tail -n 20 "$OUT/alpha.err"; exit 1; }
-rm -rf "$OUT"/*/train_state.pt "$OUT"/*/tensorboard "$OUT/seg/checkpoint.safetensors"  # keep what comes back small
+    --seg-weights "$SEG_CKPT" 2> "$OUT/alpha.err" || { tail -n 20 "$OUT/alpha.err"; exit 1; }
+if [ -f "$OUT/alpha/best.safetensors" ]; then
+    mv "$OUT/alpha/checkpoint.safetensors" "$OUT/alpha/last.safetensors"
+    mv "$OUT/alpha/best.safetensors" "$OUT/alpha/checkpoint.safetensors"
+fi
+rm -rf "$OUT"/*/train_state.pt "$OUT"/*/tensorboard "$OUT"/seg/*.safetensors "$OUT/alpha/last.safetensors"  # keep what comes back small
 echo "== evaluation (the model card's test set)"
 "$PY" -m pomagan_train.cli eval --weights "$OUT/alpha/checkpoint.safetensors" \
     --data "synthetic-test=synthetic:${EVAL_N:-200}" --size 320x192 --seed 1 --baselines --device "${DEVICE:-cuda}" \
