@@ -292,3 +292,9 @@ def test_signal_saves_the_step_and_stops_with_a_resumable_run(tmp_path: Path, si
     assert _log_steps(run)[-1] == step  # every step up to the saved one is in the log, none after
     _train(["seg", "--out", str(run), "--resume", "--steps", str(step + 1), "--device", "cpu"])
     assert _log_steps(run)[-1] == step + 1
+
+
+def test_resume_of_a_folder_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(train_cli, ["seg", "--out", str(tmp_path / "typo"), "--resume", "--device", "cpu"])
+    assert result.exit_code == 2 and "nothing to resume" in result.output and "train_state.pt" in result.output
+    assert not (tmp_path / "typo").exists()  # nothing created

@@ -108,6 +108,8 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
 
     out_dir = Path(opts["out_dir"])
     config_path = opts["config_path"]
+    if opts["resume"] and not (out_dir / "train_state.pt").is_file():
+        raise BadInputError(f"nothing to resume: {out_dir} has no train_state.pt (is --out the run's folder?)")
     if opts["resume"] and config_path is None and (out_dir / "config.yaml").is_file():
         config_path = out_dir / "config.yaml"  # resume with the run's own settings
     losses = {k: v for k, v in (("perceptual", opts["perceptual"]), ("adversarial", opts["adversarial"]),
