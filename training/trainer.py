@@ -423,7 +423,7 @@ class StageTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
-        saved_stage = saved.checkpoint_info.get("recipe", {}).get(self.cfg.stage, {})
+        saved_stage = self._base_recipe.get(self.cfg.stage) or {}
         if state.get("best") and saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
             self.best = (float(state["best"][0]), int(state["best"][1]))
 
@@ -441,8 +441,6 @@ class StageTrainer:
     def _should_stop(self, started: float, signalled: bool) -> bool:
         """``max_minutes`` elapsed or a stop signal arrived (every rank takes the same decision
         under DDP: one rank signalled stops them all)."""
-        if self.cfg.max_minutes is None and self.dist.world == 1:
-            return signalled
         late = self.cfg.max_minutes is not None and time.time() - started > 60 * self.cfg.max_minutes
         if self.dist.world == 1:  # no device round trip (it would wait for the step to finish)
             return late or signalled

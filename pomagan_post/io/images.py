@@ -31,15 +31,13 @@ from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from .base import ClipInfo
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
 from .streams import WriteBehind, default_writers
-from .timecode import advance_timecode, frames_to_timecode, timecode_from_words, timecode_to_frames, timecode_words
+from .timecode import advance_timecode, timecode_from_words, timecode_words
 
 __all__ = [
     "IMAGE_FORMATS",
     "ImageSequenceSource",
     "ImageSequenceSink",
     "read_image",
-    "timecode_to_frames",
-    "frames_to_timecode",
 ]
 
 #: Output formats of :class:`ImageSequenceSink`: name -> (file extension, alpha convention).
