@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import functools
 import platform
+import signal
 import sys
-from typing import Any, Callable
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 
 from . import __version__
-from .errors import PomaganError
+from .errors import PomaganError, Stopped
 
 __all__ = ["main", "one_line_errors"]
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator for click callbacks: a :class:`PomaganError` becomes ``PROG: error: ...`` on
-    stderr (one line) and the error's exit code, never a traceback. Shared by every CLI."""
+    stderr (one line; the error's ``label`` replaces ``error``) and the error's exit code, never a
+    traceback. Shared by every CLI."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -30,7 +34,7 @@ def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., A
                 return func(*args, **kwargs)
             except PomaganError as exc:
                 message = " ".join(str(exc).split())
-                click.echo(f"{prog}: error: {message}", err=True)
+                click.echo(f"{prog}: {exc.label}: {message}", err=True)
                 sys.exit(exc.exit_code)
 
         return wrapper
@@ -39,6 +43,32 @@ def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 
 _one_line_errors = one_line_errors("pomagan-post")
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM delivered as an interrupt, so the render unwinds exactly as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A render farm's kill (SIGTERM) stops a render like Ctrl-C: the writers finish or delete
+    their temporary files, instead of the process dying with ``.partial`` files left behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (e.g. a host app's worker)
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        raise _Signalled(signum)
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,14 +217,21 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
 
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     try:
-        report = render_shot(
-            input, output_dir=output_dir,
-            outputs=[k.strip() for k in outputs.split(",") if k.strip()],
-            alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_,
-            codec=codec, frames=frames, device=device, precision=precision,
-            batch_size=batch_size, working_size=working_size, weights=weights, writers=writers,
-            skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
-            comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
+        with _sigterm_as_interrupt():
+            report = render_shot(
+                input, output_dir=output_dir,
+                outputs=[k.strip() for k in outputs.split(",") if k.strip()],
+                alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_,
+                codec=codec, frames=frames, device=device, precision=precision,
+                batch_size=batch_size, working_size=working_size, weights=weights, writers=writers,
+                skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
+                comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through _sigterm_as_interrupt
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise Stopped(
+            f"{signal.Signals(signum).name}; every frame file written is complete (no partial files "
+            "are left): run the same command with --skip-existing to render the rest (a video "
+            "output is kept only when finished, so it is rendered again)", signum) from None
     except PomaganError:
         raise
     except OSError as exc:  # disk full, permission denied, ...: one line, not a traceback

@@ -13,6 +13,7 @@ __all__ = [
     "WeightsNotFoundError",
     "CheckpointError",
     "DeviceError",
+    "Stopped",
 ]
 
 
@@ -20,6 +21,8 @@ class PomaganError(Exception):
     """Base class of every error POMAGAN Post raises on purpose."""
 
     exit_code = 1
+    #: what the CLI prints before the message (``PROG: error: ...``); a deliberate stop says so
+    label = "error"
 
 
 class BadInputError(PomaganError, ValueError):
@@ -60,3 +63,15 @@ class DeviceError(PomaganError):
     """A device or precision that is not available on this machine."""
 
     exit_code = 6
+
+
+class Stopped(PomaganError):
+    """Work stopped on purpose by a signal (Ctrl-C, a scheduler's SIGTERM) after leaving its
+    outputs consistent; the exit code is 128 + the signal number, as a shell reports a kill."""
+
+    label = "stopped"
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -160,3 +160,44 @@ def test_help_states_the_alpha_convention() -> None:
     assert result.exit_code == 0
     assert "--premultiplied / --straight" in result.output
     assert "premultiplied for EXR" in result.output and "straight for PNG" in result.output
+
+
+def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> None:
+    """A render farm's kill (SIGTERM) mid-render: exit 143 with a one-line 'stopped' message, no
+    partial file left, every frame file written complete; --skip-existing renders only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .imaging import read_file
+
+    n = 60
+    for frame in range(1, n + 1):
+        write_file(tmp_path / f"s.{frame:04d}.png", ramp(48, 64, 3, seed=frame), "uint8")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pomagan_post", "render", str(tmp_path / "s.####.png"), "-o", str(out),
+           "--format", "exr", "--device", "cpu", "--batch-size", "1", "--writers", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*cmd, "--working-size", "384"], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not (out.is_dir() and len(list(out.glob("s_fg.*.exr"))) >= 2) and time.time() < deadline \
+            and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]  # still rendering when the signal comes
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "pomagan-post: stopped: SIGTERM;" in err and "--skip-existing" in err and "Traceback" not in err
+    names = sorted(p.name for p in out.iterdir())
+    assert not [name for name in names if name.startswith(".") or "partial" in name]
+    assert 2 <= len(names) < 2 * n
+    for path in out.iterdir():  # whatever was written is whole
+        assert read_file(path)[0].shape[:2] == (48, 64)
+
+    again = subprocess.run([*cmd, "--working-size", "32", "--skip-existing", "--quiet"], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    done = sorted(p.name for p in out.iterdir())
+    assert done == sorted(f"s_{kind}.{frame:04d}.exr" for kind in ("alpha", "fg") for frame in range(1, n + 1))

@@ -288,7 +288,8 @@ def test_signal_saves_the_step_and_stops_with_a_resumable_run(tmp_path: Path, si
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + getattr(signal, sig), err
     step = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"]
-    assert step >= 3 and f"stopped by {sig} at step {step}; saved" in err and "--resume" in err
+    assert step >= 3 and f"pomagan-train: stopped: {sig} at step {step}; saved" in err
+    assert "--resume" in err and "error" not in err  # a deliberate stop, not reported as an error
     assert _log_steps(run)[-1] == step  # every step up to the saved one is in the log, none after
     _train(["seg", "--out", str(run), "--resume", "--steps", str(step + 1), "--device", "cpu"])
     assert _log_steps(run)[-1] == step + 1

@@ -38,7 +38,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 
 import pomagan_post
 from pomagan_post import Pomagan
-from pomagan_post.errors import BadInputError, CheckpointError, PomaganError
+from pomagan_post.errors import BadInputError, CheckpointError, Stopped
 from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
 
@@ -532,12 +532,8 @@ def _ignore_stop_signals(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-class TrainingStopped(PomaganError):
+class TrainingStopped(Stopped):
     """Training stopped by a signal after saving; the exit code is 128 + the signal number."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 def _set_epoch(dataset: Dataset, epoch: int) -> None:
@@ -676,6 +672,6 @@ def train(
         dist.destroy_process_group()
     if trainer.stopped_by is not None:
         raise TrainingStopped(
-            f"stopped by {signal.Signals(trainer.stopped_by).name} at step {trainer.step}; saved "
+            f"{signal.Signals(trainer.stopped_by).name} at step {trainer.step}; saved "
             f"{out_dir / CHECKPOINT_NAME} (continue with --resume --out {out_dir})", trainer.stopped_by)
     return out_dir / CHECKPOINT_NAME
