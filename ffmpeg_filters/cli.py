@@ -28,6 +28,8 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
               help="review: background colour (green, #00b140, 0.5,0.5,0.5) or image [default: grey].")
 @click.option("--working-size", type=int, default=None, help="pomagan-post pipe --working-size.")
 @click.option("--batch-size", type=int, default=None, help="pomagan-post pipe --batch-size.")
+@click.option("--tta", type=click.Choice(["flip", "none"]), default=None,
+              help="pomagan-post pipe --tta [default: flip].")
 @click.option("--device", default=None, help="pomagan-post pipe --device (auto, cpu, cuda, cuda:N).")
 @click.option("--precision", default=None, help="pomagan-post pipe --precision.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint for pomagan-post pipe.")
@@ -36,13 +38,13 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @click.option("--dry-run", is_flag=True, help="Print the three commands as one shell pipeline; run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the stages' messages (errors still print).")
 def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp: str | None,
-         working_size: int | None, batch_size: int | None, device: str | None, precision: str | None,
+         working_size: int | None, batch_size: int | None, tta: str | None, device: str | None, precision: str | None,
          weights: str | None, audio: bool, overwrite: bool, dry_run: bool, quiet: bool) -> None:
     """Matte INPUT into OUTPUT: ffmpeg decode | pomagan-post pipe | ffmpeg encode, no temporary
     frames. Arguments after -- go to the encoding ffmpeg (output options). Size, frame rate,
     timecode, colour tags and audio come from INPUT (ffprobe).
     """
-    options = dict(comp=comp, working_size=working_size, batch_size=batch_size, device=device,
+    options = dict(comp=comp, working_size=working_size, batch_size=batch_size, tta=tta, device=device,
                    precision=precision, weights=weights, audio=audio)
     try:
         if dry_run:

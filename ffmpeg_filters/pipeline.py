@@ -177,6 +177,7 @@ def build_commands(
     pipe_args: Sequence[str] = (),
     working_size: int | None = None,
     batch_size: int | None = None,
+    tta: str | None = None,
     device: str | None = None,
     precision: str | None = None,
     weights: str | None = None,
@@ -199,7 +200,8 @@ def build_commands(
         comp: background for ``comp`` presets (default: the preset's).
         extra_args: ffmpeg arguments for the encoder (output options).
         pipe_args: further ``pomagan-post pipe`` arguments.
-        working_size, batch_size, device, precision, weights: ``pomagan-post pipe`` settings.
+        working_size, batch_size, tta, device, precision, weights: ``pomagan-post pipe``
+            settings (``None``: the pipe's default).
         audio: carry the input's audio.
         pipe_program: how to call ``pomagan-post``.
     """
@@ -226,7 +228,7 @@ def build_commands(
         pipe += ["--comp", comp or p.comp or "grey"]
     elif comp:
         raise BadInputError(f"--comp applies to the review preset, not {p.name}")
-    for flag, value in (("--working-size", working_size), ("--batch-size", batch_size),
+    for flag, value in (("--working-size", working_size), ("--batch-size", batch_size), ("--tta", tta),
                         ("--device", device), ("--precision", precision), ("--weights", weights)):
         if value is not None:
             pipe += [flag, str(value)]

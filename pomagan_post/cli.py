@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .errors import PomaganError, Stopped
 
-__all__ = ["main", "one_line_errors"]
+__all__ = ["main", "one_line_errors", "tta_option"]
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -43,6 +43,14 @@ def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 
 _one_line_errors = one_line_errors("pomagan-post")
+
+
+def tta_option(what: str = "Test-time augmentation") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--tta flip|none``, shared by the commands that run the network."""
+    return click.option(
+        "--tta", type=click.Choice(["flip", "none"]), default="flip", show_default=True,
+        help=f"{what}: flip also runs each frame's mirror image and averages the two mattes "
+             "(better mattes, twice the network work); none: one pass.")
 
 
 class _Signalled(KeyboardInterrupt):
@@ -181,6 +189,7 @@ def info(weights: str | None, stats: bool) -> None:
 @click.option("--working-size", type=int, default=None,
               help="Short side of the resolution the network runs at "
                    "[default: the checkpoint's, else 768].")
+@tta_option()
 @click.option("--weights", type=click.Path(dir_okay=False), envvar="POMAGAN_WEIGHTS", default=None,
               help="Checkpoint (default: the bundled one; env POMAGAN_WEIGHTS).")
 @click.option("--skip-existing", is_flag=True,
@@ -203,7 +212,7 @@ def info(weights: str | None, stats: bool) -> None:
 def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
            frames: str | None, device: str, precision: str, batch_size: str, writers: int | None,
-           working_size: int | None, weights: str | None, skip_existing: bool, on_error: str,
+           working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
@@ -223,7 +232,7 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
                 outputs=[k.strip() for k in outputs.split(",") if k.strip()],
                 alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_,
                 codec=codec, frames=frames, device=device, precision=precision,
-                batch_size=batch_size, working_size=working_size, weights=weights, writers=writers,
+                batch_size=batch_size, working_size=working_size, tta=tta, weights=weights, writers=writers,
                 skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
                 comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through _sigterm_as_interrupt
@@ -274,6 +283,7 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--working-size", type=int, default=None,
               help="Short side of the resolution the network runs at [default: the checkpoint's, else 768].")
+@tta_option()
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
               help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")
@@ -282,7 +292,7 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
 @click.option("-q", "--quiet", is_flag=True, help="No messages on stderr (errors still print).")
 @_one_line_errors
 def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, comp: str | None,
-         colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None,
+         colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None, tta: str,
          device: str, precision: str, weights: str | None, quiet: bool) -> None:
     """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
 
@@ -312,8 +322,8 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
     try:
         run_pipe(stdin, stdout, size=size, pix_fmt=pix_fmt, output=output, out_pix_fmt=out_pix_fmt,
                  comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
-                 working_size=working_size, device=device, precision=precision, weights=weights,
-                 log=say)
+                 working_size=working_size, tta=tta, device=device, precision=precision,
+                 weights=weights, log=say)
         stdout.flush()
     except BrokenPipeError:
         # The reader went away. Point stdout at /dev/null so the interpreter's final flush
@@ -337,8 +347,10 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
                    "[default: the checkpoint's, else 768].")
 @click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default="guided",
               show_default=True, help="Alpha upsampling inside the module (the guided knob's default).")
+@tta_option("Mirror-image averaging inside the module (the flip knob's default)")
 @_one_line_errors
-def export(output: str, target: str, weights: str | None, working_size: int | None, upsample: str) -> None:
+def export(output: str, target: str, weights: str | None, working_size: int | None, upsample: str,
+           tta: str) -> None:
     """Write the model as OUT.pt for another host (see nuke_plugin/README.md for Nuke)."""
     import torch
 
@@ -351,11 +363,11 @@ def export(output: str, target: str, weights: str | None, working_size: int | No
         click.echo("pomagan-post: warning: the checkpoint is an untrained placeholder; mattes will "
                    "be meaningless (pass --weights or set POMAGAN_WEIGHTS)", err=True)
     try:
-        path = export_nuke(model, output, working_size=working_size, upsample=upsample)
+        path = export_nuke(model, output, working_size=working_size, upsample=upsample, tta=tta)
     except OSError as exc:
         raise PomaganError(f"{exc.strerror or exc}: {exc.filename or output}") from None
     click.echo(f"wrote {path} (TorchScript, torch {torch.__version__}, variant {model.variant})", err=True)
     click.echo(f"  CatFileCreator: Channels In  {NUKE_CHANNELS_IN}", err=True)
     click.echo(f"                  Channels Out {NUKE_CHANNELS_OUT}", err=True)
     click.echo("                  custom knobs: working_size (Int), guided (Bool), "
-               "guide_radius (Int), guide_eps (Float)", err=True)
+               "guide_radius (Int), guide_eps (Float), flip (Bool)", err=True)

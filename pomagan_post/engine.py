@@ -34,13 +34,14 @@ from .errors import BadInputError, DeviceError
 from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 
-__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "resolve_batch_size", "resolve_device",
+__all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "TTA_MODES", "resolve_batch_size", "resolve_device",
            "resolve_precision", "stride_padding", "working_shape"]
 
 log = logging.getLogger(__name__)
 
 UPSAMPLERS = {"guided": guided_upsample, "bilinear": bilinear_upsample}
 FOREGROUNDS = ("estimate", "multiply")
+TTA_MODES = ("flip", "none")
 DEFAULT_WORKING_SIZE = 768
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -234,6 +235,10 @@ class Engine:
         upsample: ``guided`` (fast guided filter on the full frame, keeps hair) or ``bilinear``.
         foreground: ``estimate`` (solve I = aF + (1 - a)B for F, no background spill) or
             ``multiply`` (``alpha x image``).
+        tta: ``flip`` (the default) runs the network on each frame and its mirror image in one
+            batch and averages the two mattes: twice the network work (the full-resolution
+            refinement is unchanged) for a better matte (MODEL_CARD.md has both scores).
+            ``none``: one pass, the paper's inference.
         compile: compile the network with :func:`torch.compile` for the working resolution
             (``True``: the default mode; a string: that mode, e.g. ``"reduce-overhead"`` for
             CUDA graphs, ``"max-autotune"``). Compilation happens on the first batch of each
@@ -255,6 +260,7 @@ class Engine:
         channels_last: bool = True,
         upsample: str = "guided",
         foreground: str = "estimate",
+        tta: str = "flip",
         compile: bool | str = False,
         cuda_graphs: bool = True,
     ) -> None:
@@ -270,8 +276,11 @@ class Engine:
             raise BadInputError(f"unknown upsample {upsample!r}; use one of {', '.join(UPSAMPLERS)}")
         if foreground not in FOREGROUNDS:
             raise BadInputError(f"unknown foreground {foreground!r}; use one of {', '.join(FOREGROUNDS)}")
+        if tta not in TTA_MODES:
+            raise BadInputError(f"unknown tta {tta!r}; use one of {', '.join(TTA_MODES)}")
         self.upsample = upsample
         self.foreground_method = foreground
+        self.tta = tta
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self._graphed_solve = _GraphedSolve() if cuda_graphs and self.device.type == "cuda" else None
@@ -300,7 +309,7 @@ class Engine:
         return (
             f"Engine(variant={self.model.variant!r}, device={str(self.device)!r}, "
             f"precision={precision!r}, working_size={self.working_size}, batch_size={self.batch_size}, "
-            f"upsample={self.upsample!r}, foreground={self.foreground_method!r})"
+            f"upsample={self.upsample!r}, foreground={self.foreground_method!r}, tta={self.tta!r})"
         )
 
     def _compile_failed(self, exc: BaseException) -> None:
@@ -340,7 +349,8 @@ class Engine:
         (default: a frame at the working resolution).
 
         CUDA: ``70 % of free memory / per-frame estimate``, 1 to 16, where the estimate is
-        network activations (24 x stem width x bytes per value, per working pixel) plus
+        network activations (24 x stem width x bytes per value, per working pixel; twice that
+        with ``tta="flip"``) plus
         full-resolution refinement (160 bytes per pixel, float32); e.g. the paper variant in
         fp16, 1080p: 3.0 + 0.3 GB a frame. CPU: half the cores, 1 to 4 (batching does not speed
         the CPU up; it only holds more frames).
@@ -353,7 +363,8 @@ class Engine:
         pad_h, pad_w = stride_padding(h, w, self.model.stride)
         stem = int(self.model.config.widths[0])
         element = torch.empty((), dtype=self.dtype).element_size()
-        per_frame = ((h + pad_h) * (w + pad_w) * stem * element * _NETWORK_BYTES_PER_PIXEL_CHANNEL
+        passes = 2 if self.tta == "flip" else 1  # a flipped copy of each frame goes through too
+        per_frame = (passes * (h + pad_h) * (w + pad_w) * stem * element * _NETWORK_BYTES_PER_PIXEL_CHANNEL
                      + height * width * _REFINE_BYTES_PER_PIXEL)
         free, _ = torch.cuda.mem_get_info(self.device)
         return max(1, min(_AUTO_MAX_BATCH, int(free * _AUTO_MEMORY_FRACTION // per_frame)))
@@ -417,6 +428,8 @@ class Engine:
             images: [N, 3, H, W] float in [0, 1] on the engine's device.
             seg: optional [N, 1, H, W] segmentation to feed the alpha network instead of the
                 segmentation network's (a diagnostic: what a perfect first stage would give).
+                With ``tta="flip"`` both outputs are the average of the frame's pass and its
+                mirror image's pass (mirrored back).
         Returns:
             (alpha, segmentation), each [N, 1, h, w] float32 at the working resolution
             :meth:`working_shape` ``(H, W)``.
@@ -433,15 +446,26 @@ class Engine:
                 t = F.pad(t, (0, pad_w, 0, pad_h), mode="replicate")
             return t.contiguous(memory_format=self.memory_format)
 
-        x = prepare(images)
+        flip = self.tta == "flip"
+
+        def mirrored(t: torch.Tensor) -> torch.Tensor:  # each frame, then its mirror image
+            return torch.cat([t, t.flip(-1)]) if flip else t
+
+        def merged(t: torch.Tensor) -> torch.Tensor:  # average each frame with its mirror's result
+            if flip:
+                n = t.shape[0] // 2
+                t = 0.5 * (t[:n].float() + t[n:].float().flip(-1))
+            return t[..., :h, :w].float()
+
+        x = mirrored(prepare(images))
         autocast = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast), self._exact_fp32():
             if seg is None:
                 alpha, seg = self._run_network(x)
             else:
-                seg = prepare(seg)
+                seg = mirrored(prepare(seg))
                 alpha = self.model.matte(x, seg)
-        return alpha[..., :h, :w].float(), seg[..., :h, :w].float()
+        return merged(alpha), merged(seg)
 
     @torch.inference_mode()
     def predict_alpha(self, frames: Any, seg: Any = None) -> Any:

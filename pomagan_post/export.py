@@ -13,7 +13,8 @@
    upscaled), replicate padding to the stride and to at least two strides
    (:func:`pomagan_post.engine.working_shape`, :func:`~pomagan_post.engine.stride_padding`);
 4. the network (segmentation, then alpha) **in the input's dtype** (Nuke's "Optimize for Speed
-   and Memory" converts the weights and the input to half), cropped back;
+   and Memory" converts the weights and the input to half), on the frame and its mirror image in
+   one batch, the two mattes averaged (the engine's ``tta="flip"``; knob ``flip``), cropped back;
 5. alpha to the full frame by the same colour fast guided filter as the engine
    (:func:`pomagan_post.refine.guided_upsample_tensor`, float32), or bilinear;
 6. output ``[1, 4, H, W]``: ``alpha x plate`` (linear, premultiplied; values above 1 kept) and
@@ -26,7 +27,8 @@ POMAGAN node (``nuke_plugin``) or ``pomagan-post render`` for spill-free edges.
 Every tensor ``forward`` makes is derived from the input (same device); the only dtype changes
 are the deliberate float32 upcast for colour and filtering and the cast back. Tunables are plain
 top-level attributes, which CatFileCreator custom knobs of the same name drive:
-``working_size`` (int), ``guided`` (bool), ``guide_radius`` (int), ``guide_eps`` (float).
+``working_size`` (int), ``guided`` (bool), ``guide_radius`` (int), ``guide_eps`` (float),
+``flip`` (bool).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from torch import nn
 
 from . import __version__
 from .colour import SOFT_CLIP_KNEE, linear_to_model_tensor
-from .engine import DEFAULT_WORKING_SIZE, stride_padding, working_shape
+from .engine import DEFAULT_WORKING_SIZE, TTA_MODES, stride_padding, working_shape
 from .errors import BadInputError
 from .io.atomic import atomic_path
 from .models import Pomagan
@@ -69,10 +71,12 @@ class NukeMatte(nn.Module):
         guided: guided-filter upsampling of alpha (``True``) or bilinear.
         guide_radius, guide_eps: the guided filter's window radius (low-resolution pixels) and
             regularisation, as in :func:`pomagan_post.guided_upsample`.
+        flip: average the mattes of the frame and its mirror image (the engine's
+            ``tta="flip"``), or one pass.
     """
 
     def __init__(self, model: Pomagan, working_size: int = DEFAULT_WORKING_SIZE, guided: bool = True,
-                 guide_radius: int = 1, guide_eps: float = 1e-4) -> None:
+                 guide_radius: int = 1, guide_eps: float = 1e-4, flip: bool = True) -> None:
         super().__init__()
         self.model = model.eval()
         # Top-level attributes with plain types: CatFileCreator custom knobs map onto them.
@@ -80,6 +84,7 @@ class NukeMatte(nn.Module):
         self.guided: bool = bool(guided)
         self.guide_radius: int = int(guide_radius)
         self.guide_eps: float = float(guide_eps)
+        self.flip: bool = bool(flip)
         self.stride: int = int(model.stride)
         self.knee: float = float(SOFT_CLIP_KNEE)
 
@@ -96,7 +101,12 @@ class NukeMatte(nn.Module):
         pad_h, pad_w = stride_padding(h, w, self.stride)
         if pad_h > 0 or pad_w > 0:
             small = F.pad(small, [0, pad_w, 0, pad_h], mode="replicate")  # -> [N, 3, h', w']
-        alpha, seg = self.model(small.to(dtype))
+        if self.flip:  # the frame and its mirror image in one batch, the mattes averaged
+            n = small.shape[0]
+            both, seg = self.model(torch.cat([small, small.flip([3])], 0).to(dtype))
+            alpha = 0.5 * (both[:n].float() + both[n:].float().flip([3]))
+        else:
+            alpha, seg = self.model(small.to(dtype))
         alpha = alpha[:, :, :h, :w].float()  # [N, 1, h, w]
         if resized:
             if self.guided:
@@ -115,6 +125,7 @@ def export_nuke(
     upsample: str = "guided",
     guide_radius: int = 1,
     guide_eps: float = 1e-4,
+    tta: str = "flip",
     verify: bool = True,
 ) -> Path:
     """Write ``model`` as a TorchScript file for Nuke's CatFileCreator (atomic write).
@@ -127,6 +138,8 @@ def export_nuke(
             working size, else 768.
         upsample: ``guided`` or ``bilinear`` (default of the ``guided`` knob).
         guide_radius, guide_eps: guided filter settings (knobs ``guide_radius``, ``guide_eps``).
+        tta: ``flip`` (mirror-image averaging, as the engine's default) or ``none`` (default
+            of the ``flip`` knob).
         verify: load the written file back and run it once on a small frame.
 
     Returns:
@@ -139,6 +152,8 @@ def export_nuke(
         raise TypeError(f"export_nuke expects a Pomagan model, got {type(model).__name__}")
     if upsample not in ("guided", "bilinear"):
         raise BadInputError(f"unknown upsample {upsample!r}; use guided or bilinear")
+    if tta not in TTA_MODES:
+        raise BadInputError(f"unknown tta {tta!r}; use one of {', '.join(TTA_MODES)}")
     info = model.checkpoint_info or {}
     if working_size is None:
         working_size = (info.get("input") or {}).get("working_size") or DEFAULT_WORKING_SIZE
@@ -148,7 +163,8 @@ def export_nuke(
         raise BadInputError(f"guide radius must be >= 1 and eps > 0, got {guide_radius}, {guide_eps}")
 
     net = copy.deepcopy(model).to("cpu", torch.float32).eval().requires_grad_(False)
-    wrapper = NukeMatte(net, int(working_size), upsample == "guided", int(guide_radius), float(guide_eps))
+    wrapper = NukeMatte(net, int(working_size), upsample == "guided", int(guide_radius), float(guide_eps),
+                        tta == "flip")
     with _torchscript_on_purpose():
         scripted = torch.jit.script(wrapper)
     meta: dict[str, Any] = {
@@ -162,7 +178,7 @@ def export_nuke(
         "channels_in": NUKE_CHANNELS_IN,
         "channels_out": NUKE_CHANNELS_OUT,
         "knobs": {"working_size": int(working_size), "guided": upsample == "guided",
-                  "guide_radius": int(guide_radius), "guide_eps": float(guide_eps)},
+                  "guide_radius": int(guide_radius), "guide_eps": float(guide_eps), "flip": tta == "flip"},
     }
 
     path = Path(path)

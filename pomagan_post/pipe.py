@@ -256,6 +256,7 @@ def pipe(
     premultiplied: bool | None = None,
     batch_size: int = 4,
     working_size: int | None = None,
+    tta: str = "flip",
     device: str = "auto",
     precision: str = "auto",
     weights: str | None = None,
@@ -274,7 +275,7 @@ def pipe(
         colorspace: colour space of the input values (default ``rec709``, display-referred
             video; ``linear`` for scene-linear float frames, ...); outputs stay in it.
         premultiplied: ``rgba`` colour premultiplied (default, ``None``/``True``) or straight.
-        batch_size, working_size, device, precision, weights: engine settings, as ``render``.
+        batch_size, working_size, tta, device, precision, weights: engine settings, as ``render``.
         engine: a ready :class:`~pomagan_post.Engine` (the settings above are then unused).
         log: messages (default: nowhere).
 
@@ -293,7 +294,7 @@ def pipe(
         info = ClipInfo(width=width, height=height, frames=[], colorspace=settings.colorspace)
         background = parse_background(settings.comp, info)
     if engine is None:
-        engine = build_engine(weights, device, precision, working_size, batch_size, log)
+        engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
     log(f"pipe: {settings.describe()}, {engine!r}")
 
     nbytes = settings.pix_fmt.frame_bytes(width, height)

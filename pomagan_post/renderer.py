@@ -321,7 +321,8 @@ def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
 # --- the engine -------------------------------------------------------------------------------
 
 def build_engine(weights: str | os.PathLike[str] | None, device: str, precision: str,
-                 working_size: int | None, batch_size: int | str, log: Callable[[str], None]) -> Any:
+                 working_size: int | None, batch_size: int | str, log: Callable[[str], None],
+                 tta: str = "flip") -> Any:
     """An :class:`~pomagan_post.Engine` for a checkpoint (``None``: the bundled one); warns
     through ``log`` when the checkpoint is an untrained placeholder."""
     from .checkpoint import load_checkpoint
@@ -333,7 +334,7 @@ def build_engine(weights: str | os.PathLike[str] | None, device: str, precision:
         log("warning: the checkpoint is an untrained placeholder; mattes will be meaningless "
             "(pass --weights or set POMAGAN_WEIGHTS)")
     return Engine(model, device=device, precision=precision, working_size=working_size,
-                  batch_size=batch_size)
+                  batch_size=batch_size, tta=tta)
 
 
 def _out_of_memory_types() -> tuple[type[BaseException], ...]:
@@ -481,6 +482,7 @@ def render(
     precision: str = "auto",
     batch_size: int | str = 4,
     working_size: int | None = None,
+    tta: str = "flip",
     weights: str | os.PathLike[str] | None = None,
     writers: int | None = None,
     skip_existing: bool = False,
@@ -508,9 +510,9 @@ def render(
             the input's family.
         codec: video codec: ``prores4444`` (default), ``png`` (PNG in MOV) or ``ffv1`` (MKV).
         frames: frame range (``"1001-1100x2"``) or list; default the whole clip.
-        device, precision, batch_size, working_size: engine settings (see
+        device, precision, batch_size, working_size, tta: engine settings (see
             :class:`pomagan_post.Engine`; ``batch_size="auto"`` sizes batches from free GPU
-            memory).
+            memory; ``tta="flip"`` averages each frame's matte with its mirror image's).
         weights: checkpoint path; default the bundled one.
         writers: writer threads per image-sequence output (default: half the CPU cores, 2 to
             8); videos encode on FFmpeg's own threads.
@@ -602,7 +604,7 @@ def render(
     report.clip_fps = info.fps
     background = parse_background(comp, info) if comp else None
     if engine is None:
-        engine = build_engine(weights, device, precision, working_size, batch_size, log)
+        engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, FrameSink] = {}

@@ -26,6 +26,32 @@ def _frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + 0.1 * rng.standard_normal((n, h, w, 3)), 0, 1).astype(np.float32)
 
 
+def test_flip_tta_averages_the_mirror_images_pass(model: pomagan_post.Pomagan) -> None:
+    """tta="flip" (the default) is the mean of the network on the frame and, mirrored back, on
+    its mirror image; so a mirrored shot gets the mirrored matte. tta="none" is one pass."""
+    images = torch.from_numpy(_frames(2, 64, 96)).permute(0, 3, 1, 2).contiguous()  # no resize, no padding
+    flip = Engine(model, device="cpu", working_size=64)
+    one = Engine(model, device="cpu", working_size=64, tta="none")
+    assert flip.tta == "flip" and "tta='flip'" in repr(flip)
+    with torch.inference_mode():
+        alpha_a, seg_a = model(images)
+        alpha_b, seg_b = model(images.flip(-1))
+    alpha, seg = flip.infer(images)
+    torch.testing.assert_close(alpha, 0.5 * (alpha_a + alpha_b.flip(-1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(seg, 0.5 * (seg_a + seg_b.flip(-1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(one.infer(images)[0], alpha_a, atol=1e-5, rtol=0)
+    mirrored, _ = flip.infer(images.flip(-1))
+    torch.testing.assert_close(mirrored, alpha.flip(-1), atol=1e-5, rtol=0)
+    assert (alpha_a - alpha_b.flip(-1)).abs().max() > 1e-3  # an untrained net is not symmetric: the test bites
+    # The diagnostic path (a given segmentation) is flip-averaged the same way.
+    truth = (images[:, :1] > 0.5).float()
+    with torch.inference_mode():
+        expected = 0.5 * (model.matte(images, truth) + model.matte(images.flip(-1), truth.flip(-1)).flip(-1))
+    torch.testing.assert_close(flip.infer(images, truth)[0], expected, atol=1e-5, rtol=0)
+    with pytest.raises(BadInputError, match="unknown tta 'rotate'; use one of flip, none"):
+        Engine(model, device="cpu", tta="rotate")
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_odd_size_gives_full_resolution_outputs(model: pomagan_post.Pomagan, batch: int) -> None:
     engine = Engine(model, device=TEST_DEVICE, working_size=128, batch_size=2, foreground="multiply")
@@ -80,7 +106,7 @@ def test_working_size_defaults_to_the_checkpoints(model: pomagan_post.Pomagan, t
 
 
 def test_no_resize_path_equals_the_plain_model(model: pomagan_post.Pomagan) -> None:
-    engine = Engine(model, device="cpu", working_size=768)
+    engine = Engine(model, device="cpu", working_size=768, tta="none")
     frames = _frames(2, 64, 96)
     alpha = engine.predict_alpha(frames)
     with torch.no_grad():

@@ -57,6 +57,24 @@ def test_attributes_are_knobs(exported) -> None:
     assert exported.working_size == WORKING_SIZE and isinstance(exported.working_size, int)
     assert exported.guided is True
     assert exported.guide_radius == 1 and exported.guide_eps == pytest.approx(1e-4)
+    assert exported.flip is True  # mirror-image averaging, as render's default --tta flip
+
+
+def test_flip_knob_off_is_one_pass(exported, model) -> None:
+    """With the flip knob off the module matches the engine's tta="none" (one pass), and that
+    differs from the default two-pass result: the knob does something."""
+    rgb = _plate(64, 80)
+    with torch.inference_mode():
+        both = exported(_to_nuke(rgb))
+        exported.flip = False  # what the custom check box does
+        try:
+            one = exported(_to_nuke(rgb))
+        finally:
+            exported.flip = True
+    engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply", tta="none")
+    alpha, _ = engine.matte(rgb[None], "linear")
+    assert np.abs(one[0, 3].numpy() - alpha[0]).max() < 5 * TOL
+    assert np.abs(one[0, 3] - both[0, 3]).max() > 10 * TOL
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from pomagan_post.cli import one_line_errors
+from pomagan_post.cli import one_line_errors, tta_option
 from pomagan_post.errors import BadInputError
 
 __all__ = ["main"]
@@ -173,6 +173,7 @@ def alpha(seg_weights: str, **opts: Any) -> None:
 @click.option("--precision", default="auto", show_default=True)
 @click.option("--working-size", type=int, default=None,
               help="Network short side [default: the checkpoint's, else 768].")
+@tta_option("Test-time augmentation, as pomagan-post render's (the default: flip)")
 @click.option("--limit", type=int, default=None, help="Evaluate at most this many samples per set.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for results.md / results.csv.")
@@ -185,7 +186,7 @@ def alpha(seg_weights: str, **opts: Any) -> None:
                    "segmentation (what a perfect first stage would give).")
 @_one_line_errors
 def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
-          working_size: int | None, limit: int | None, out_dir: str | None, seed: int,
+          working_size: int | None, tta: str, limit: int | None, out_dir: str | None, seed: int,
           backgrounds: str | None, baselines: bool) -> None:
     """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
     import pomagan_post
@@ -195,7 +196,7 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
                            write_results, zero_alpha)
 
     model = pomagan_post.load_checkpoint(weights)
-    engine = pomagan_post.Engine(model, device=device, precision=precision, working_size=working_size)
+    engine = pomagan_post.Engine(model, device=device, precision=precision, working_size=working_size, tta=tta)
     predictors = {"": engine}
     if baselines:
         predictors[" (zero alpha)"] = zero_alpha
