@@ -51,10 +51,12 @@ __all__ = [
 OUTPUT_MODES = ("premultiplied rgba", "alpha")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+#: Test-time augmentation knob choices (pomagan-post render --tta).
+TTA_MODES = ("flip", "none")
 #: Upstream files read as they are (no internal Write pass).
 DIRECT_EXTENSIONS = (".exr", ".dpx")
 #: Knobs whose change can make the cached matte stale (knobChanged reacts to these).
-SETTINGS_KNOBS = ("weights", "device", "precision", "working_size", "output", "use_input_range",
+SETTINGS_KNOBS = ("weights", "device", "precision", "working_size", "tta", "output", "use_input_range",
                   "first_frame", "last_frame", "cache_dir", "read_upstream")
 CACHE_ENV = "POMAGAN_NUKE_CACHE"
 
@@ -71,6 +73,7 @@ class NodeSettings:
         weights: checkpoint path; ``""`` is the bundled default.
         device, precision: engine settings (see :class:`pomagan_post.Engine`).
         working_size: short side the network runs at; ``0`` is the checkpoint's default.
+        tta: ``flip`` (average with the mirror image's matte, render's default) or ``none``.
         output: one of :data:`OUTPUT_MODES`.
         first, last: the node's frame range.
         cache_dir: cache root folder.
@@ -81,6 +84,7 @@ class NodeSettings:
     device: str = "auto"
     precision: str = "auto"
     working_size: int = 0
+    tta: str = TTA_MODES[0]
     output: str = OUTPUT_MODES[0]
     first: int = 1
     last: int = 1
@@ -94,6 +98,8 @@ class NodeSettings:
             raise BadInputError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.precision not in PRECISIONS:
             raise BadInputError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.tta not in TTA_MODES:
+            raise BadInputError(f"unknown tta {self.tta!r}; use one of {', '.join(TTA_MODES)}")
         if self.working_size and self.working_size < 16:
             raise BadInputError(f"working size must be 0 (checkpoint default) or >= 16, got {self.working_size}")
         if self.last < self.first:
@@ -107,7 +113,7 @@ class NodeSettings:
     def matte_settings(self) -> dict[str, Any]:
         """What changes the matte itself (not the cache location or the output mode)."""
         return {"weights": weights_fingerprint(self.weights), "device": self.device,
-                "precision": self.precision, "working_size": self.working_size}
+                "precision": self.precision, "working_size": self.working_size, "tta": self.tta}
 
 
 @dataclass(frozen=True)
@@ -274,7 +280,7 @@ def render_matte(
     Args:
         source: the EXR/DPX pattern to read (an upstream Read's files, or the cache plate).
         layout: the cache entry.
-        settings: the node's settings (device, precision, working size, weights, output).
+        settings: the node's settings (device, precision, working size, tta, weights, output).
         frames: (first, last) to render; default the node's whole range.
         callback: ``callback(frame, done, total)`` after each frame; raise to cancel.
         render: the render function (default :func:`pomagan_post.render`).
@@ -296,6 +302,7 @@ def render_matte(
         device=settings.device,
         precision=settings.precision,
         working_size=settings.working_size or None,
+        tta=settings.tta,
         weights=settings.weights or None,
         skip_existing=True,
         premultiplied=True,

@@ -27,7 +27,7 @@ __all__ = ["create_node", "build", "knob_changed", "refresh", "render", "render_
 
 TAG_KNOB = "pomagan_node"
 #: User knobs, in panel order.
-KNOB_NAMES = ("pomagan", "weights", "variant_info", "device", "precision", "working_size", "output",
+KNOB_NAMES = ("pomagan", "weights", "variant_info", "device", "precision", "working_size", "tta", "output",
               "use_input_range", "first_frame", "last_frame", "cache_dir", "read_upstream",
               "render", "status", "cache_key", TAG_KNOB)
 SWITCH_PLATE, SWITCH_ALPHA, SWITCH_RGBA = 0, 1, 2
@@ -54,6 +54,7 @@ def build(group: Any) -> Any:
         nuke.Enumeration_Knob("device", "device", list(core.DEVICES)),
         nuke.Enumeration_Knob("precision", "precision", list(core.PRECISIONS)),
         nuke.Int_Knob("working_size", "working size"),
+        nuke.Enumeration_Knob("tta", "mirror average", list(core.TTA_MODES)),
         nuke.Enumeration_Knob("output", "output", list(core.OUTPUT_MODES)),
         nuke.Boolean_Knob("use_input_range", "input frame range"),
         nuke.Int_Knob("first_frame", "first"),
@@ -69,6 +70,8 @@ def build(group: Any) -> Any:
         group.addKnob(knob)
     group["weights"].setTooltip("POMAGAN checkpoint (.safetensors); empty: the bundled default")
     group["working_size"].setTooltip("short side the network runs at; 0: the checkpoint's default")
+    group["tta"].setTooltip("flip: also run the mirror image and average the two mattes (better "
+                            "mattes, twice the network time); none: one pass")
     group["cache_dir"].setTooltip("where mattes are cached; empty: $POMAGAN_NUKE_CACHE or "
                                   "pomagan_cache/ beside the script")
     group["use_input_range"].setValue(True)
@@ -128,6 +131,7 @@ def read_settings(group: Any) -> core.NodeSettings:
         device=str(group["device"].value()),
         precision=str(group["precision"].value()),
         working_size=int(group["working_size"].value()),
+        tta=str(group["tta"].value()),
         output=str(group["output"].value()),
         first=first, last=last, cache_dir=cache_dir,
         read_upstream=bool(group["read_upstream"].value()))
