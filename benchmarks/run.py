@@ -122,10 +122,8 @@ def model_rows(device: torch.device, variants: list[str], precisions: list[str],
             for mode in [""] + (compile_modes if precision != "fp32" else []):
                 for batch in batches:
                     # working_size = the frame's short side: the network sees the frame as is.
-                    # tta="none": one pass of the network (render's default flip-averaging runs
-                    # two); the end-to-end rows use render's default.
                     engine = Engine(model, device=device, precision=precision, batch_size=batch,
-                                    compile=mode or False, working_size=size[0], tta="none")
+                                    compile=mode or False, working_size=size[0])
                     # Two input sets in turn, so repeated runs do not just re-read a cache.
                     inputs = [torch.rand(batch, 3, *size, device=device) * 0.9 + 0.05 for _ in range(2)]
                     turn = iter(range(1 << 30))

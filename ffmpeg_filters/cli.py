@@ -28,8 +28,8 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
               help="review: background colour (green, #00b140, 0.5,0.5,0.5) or image [default: grey].")
 @click.option("--working-size", type=int, default=None, help="pomagan-post pipe --working-size.")
 @click.option("--batch-size", type=int, default=None, help="pomagan-post pipe --batch-size.")
-@click.option("--tta", type=click.Choice(["flip", "none"]), default=None,
-              help="pomagan-post pipe --tta [default: flip].")
+@click.option("--tta", type=click.Choice(["none", "flip"]), default=None,
+              help="pomagan-post pipe --tta [default: none].")
 @click.option("--device", default=None, help="pomagan-post pipe --device (auto, cpu, cuda, cuda:N).")
 @click.option("--precision", default=None, help="pomagan-post pipe --precision.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint for pomagan-post pipe.")

@@ -13,8 +13,9 @@
    upscaled), replicate padding to the stride and to at least two strides
    (:func:`pomagan_post.engine.working_shape`, :func:`~pomagan_post.engine.stride_padding`);
 4. the network (segmentation, then alpha) **in the input's dtype** (Nuke's "Optimize for Speed
-   and Memory" converts the weights and the input to half), on the frame and its mirror image in
-   one batch, the two mattes averaged (the engine's ``tta="flip"``; knob ``flip``), cropped back;
+   and Memory" converts the weights and the input to half), cropped back; with the ``flip`` knob
+   on, on the frame and its mirror image in one batch, the two mattes averaged (the engine's
+   ``tta="flip"``);
 5. alpha to the full frame by the same colour fast guided filter as the engine
    (:func:`pomagan_post.refine.guided_upsample_tensor`, float32), or bilinear;
 6. output ``[1, 4, H, W]``: ``alpha x plate`` (linear, premultiplied; values above 1 kept) and
@@ -76,7 +77,7 @@ class NukeMatte(nn.Module):
     """
 
     def __init__(self, model: Pomagan, working_size: int = DEFAULT_WORKING_SIZE, guided: bool = True,
-                 guide_radius: int = 1, guide_eps: float = 1e-4, flip: bool = True) -> None:
+                 guide_radius: int = 1, guide_eps: float = 1e-4, flip: bool = False) -> None:
         super().__init__()
         self.model = model.eval()
         # Top-level attributes with plain types: CatFileCreator custom knobs map onto them.
@@ -125,7 +126,7 @@ def export_nuke(
     upsample: str = "guided",
     guide_radius: int = 1,
     guide_eps: float = 1e-4,
-    tta: str = "flip",
+    tta: str = "none",
     verify: bool = True,
 ) -> Path:
     """Write ``model`` as a TorchScript file for Nuke's CatFileCreator (atomic write).
@@ -138,8 +139,8 @@ def export_nuke(
             working size, else 768.
         upsample: ``guided`` or ``bilinear`` (default of the ``guided`` knob).
         guide_radius, guide_eps: guided filter settings (knobs ``guide_radius``, ``guide_eps``).
-        tta: ``flip`` (mirror-image averaging, as the engine's default) or ``none`` (default
-            of the ``flip`` knob).
+        tta: ``none`` (one pass, as the engine's default) or ``flip`` (mirror-image
+            averaging): the default of the ``flip`` knob.
         verify: load the written file back and run it once on a small frame.
 
     Returns:

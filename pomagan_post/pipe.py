@@ -256,7 +256,7 @@ def pipe(
     premultiplied: bool | None = None,
     batch_size: int = 4,
     working_size: int | None = None,
-    tta: str = "flip",
+    tta: str = "none",
     device: str = "auto",
     precision: str = "auto",
     weights: str | None = None,

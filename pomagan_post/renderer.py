@@ -322,7 +322,7 @@ def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
 
 def build_engine(weights: str | os.PathLike[str] | None, device: str, precision: str,
                  working_size: int | None, batch_size: int | str, log: Callable[[str], None],
-                 tta: str = "flip") -> Any:
+                 tta: str = "none") -> Any:
     """An :class:`~pomagan_post.Engine` for a checkpoint (``None``: the bundled one); warns
     through ``log`` when the checkpoint is an untrained placeholder."""
     from .checkpoint import load_checkpoint
@@ -482,7 +482,7 @@ def render(
     precision: str = "auto",
     batch_size: int | str = 4,
     working_size: int | None = None,
-    tta: str = "flip",
+    tta: str = "none",
     weights: str | os.PathLike[str] | None = None,
     writers: int | None = None,
     skip_existing: bool = False,

@@ -1,6 +1,6 @@
 """Run a checkpoint on the real portrait photographs that ship with installed packages.
 
-    python scripts/real_photo_check.py [--weights CKPT] [--out DIR] [--working-size N]
+    python scripts/real_photo_check.py [--weights CKPT] [--out DIR] [--working-size N] [--tta none|flip]
 
 Photos: scikit-image's ``astronaut`` (NASA, public domain) and ``camera`` (the cameraman), and
 matplotlib's ``grace_hopper`` sample. For each, writes ``DIR/<name>_panel.png``: the photo, the
@@ -54,11 +54,13 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="checkpoint (default: the bundled one)")
     parser.add_argument("--out", default="real_photo_check", help="output folder")
     parser.add_argument("--working-size", type=int, default=None)
+    parser.add_argument("--tta", choices=("none", "flip"), default="none",
+                        help="mirror-image averaging, as pomagan-post render --tta (default none)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     engine = pomagan_post.Engine(
-        pomagan_post.load_checkpoint(args.weights), device="cpu", working_size=args.working_size
+        pomagan_post.load_checkpoint(args.weights), device="cpu", working_size=args.working_size, tta=args.tta
     )
     print(engine)
     for name, image in real_photos().items():

@@ -204,12 +204,13 @@ def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> Non
 
 
 def test_tta_option_reaches_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
-    """--tta flip is the default; --tta none asks for one pass; anything else is refused by name."""
+    """--tta none (one pass) is the default; --tta flip asks for mirror averaging; anything else
+    is refused by name."""
     seen: list[str] = []
     monkeypatch.setattr(renderer, "build_engine", lambda *args: seen.append(args[-1]) or engine)
     write_file(tmp_path / "one.png", ramp(40, 48, 3), "uint8")
     assert run(tmp_path / "one.png", "-q").exit_code == 0
-    assert run(tmp_path / "one.png", "-q", "--tta", "none", "-o", tmp_path / "b").exit_code == 0
-    assert seen == ["flip", "none"]
+    assert run(tmp_path / "one.png", "-q", "--tta", "flip", "-o", tmp_path / "b").exit_code == 0
+    assert seen == ["none", "flip"]
     bad = run(tmp_path / "one.png", "--tta", "rotate")
-    assert bad.exit_code == 2 and "'rotate' is not one of 'flip', 'none'" in bad.stderr
+    assert bad.exit_code == 2 and "'rotate' is not one of 'none', 'flip'" in bad.stderr

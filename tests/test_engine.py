@@ -27,12 +27,12 @@ def _frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def test_flip_tta_averages_the_mirror_images_pass(model: pomagan_post.Pomagan) -> None:
-    """tta="flip" (the default) is the mean of the network on the frame and, mirrored back, on
-    its mirror image; so a mirrored shot gets the mirrored matte. tta="none" is one pass."""
+    """tta="flip" is the mean of the network on the frame and, mirrored back, on its mirror
+    image; so a mirrored shot gets the mirrored matte. tta="none" (the default) is one pass."""
     images = torch.from_numpy(_frames(2, 64, 96)).permute(0, 3, 1, 2).contiguous()  # no resize, no padding
-    flip = Engine(model, device="cpu", working_size=64)
-    one = Engine(model, device="cpu", working_size=64, tta="none")
-    assert flip.tta == "flip" and "tta='flip'" in repr(flip)
+    flip = Engine(model, device="cpu", working_size=64, tta="flip")
+    one = Engine(model, device="cpu", working_size=64)
+    assert one.tta == "none" and flip.tta == "flip" and "tta='flip'" in repr(flip)
     with torch.inference_mode():
         alpha_a, seg_a = model(images)
         alpha_b, seg_b = model(images.flip(-1))
@@ -48,7 +48,7 @@ def test_flip_tta_averages_the_mirror_images_pass(model: pomagan_post.Pomagan) -
     with torch.inference_mode():
         expected = 0.5 * (model.matte(images, truth) + model.matte(images.flip(-1), truth.flip(-1)).flip(-1))
     torch.testing.assert_close(flip.infer(images, truth)[0], expected, atol=1e-5, rtol=0)
-    with pytest.raises(BadInputError, match="unknown tta 'rotate'; use one of flip, none"):
+    with pytest.raises(BadInputError, match="unknown tta 'rotate'; use one of none, flip"):
         Engine(model, device="cpu", tta="rotate")
 
 

@@ -173,8 +173,8 @@ def test_cli_dry_run_prints_the_pipeline(clip: Path) -> None:
     assert len(stages) == 3
     assert stages[0].startswith("ffmpeg ") and stages[1].startswith("pomagan-post pipe ")
     assert "'#00b140'" in stages[1] and stages[2].endswith("-crf 23 -f mp4 out.mp4\n")
-    assert "--tta" not in stages[1]  # the pipe's own default (flip) unless asked
-    one_pass = CliRunner().invoke(main, [str(clip), "out.mp4", "--preset", "review", "--tta", "none", "--dry-run"])
-    assert " --tta none" in one_pass.stdout.split(" \\\n  | ")[1]
+    assert "--tta" not in stages[1]  # the pipe's own default (none) unless asked
+    flipped = CliRunner().invoke(main, [str(clip), "out.mp4", "--preset", "review", "--tta", "flip", "--dry-run"])
+    assert " --tta flip" in flipped.stdout.split(" \\\n  | ")[1]
     bad = CliRunner().invoke(main, [str(clip), "out.mov", "--preset", "nope"])
     assert bad.exit_code == 2 and bad.stderr.strip().startswith("pomagan-ffmpeg: error: unknown preset")

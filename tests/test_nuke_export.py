@@ -57,23 +57,23 @@ def test_attributes_are_knobs(exported) -> None:
     assert exported.working_size == WORKING_SIZE and isinstance(exported.working_size, int)
     assert exported.guided is True
     assert exported.guide_radius == 1 and exported.guide_eps == pytest.approx(1e-4)
-    assert exported.flip is True  # mirror-image averaging, as render's default --tta flip
+    assert exported.flip is False  # one pass, as render's default --tta none
 
 
-def test_flip_knob_off_is_one_pass(exported, model) -> None:
-    """With the flip knob off the module matches the engine's tta="none" (one pass), and that
-    differs from the default two-pass result: the knob does something."""
+def test_flip_knob_is_the_engines_flip_tta(exported, model) -> None:
+    """With the flip knob on the module matches the engine's tta="flip" (the frame and its
+    mirror image averaged), which differs from the one-pass default: the knob does something."""
     rgb = _plate(64, 80)
     with torch.inference_mode():
-        both = exported(_to_nuke(rgb))
-        exported.flip = False  # what the custom check box does
+        one = exported(_to_nuke(rgb))
+        exported.flip = True  # what the custom check box does
         try:
-            one = exported(_to_nuke(rgb))
+            both = exported(_to_nuke(rgb))
         finally:
-            exported.flip = True
-    engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply", tta="none")
+            exported.flip = False
+    engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply", tta="flip")
     alpha, _ = engine.matte(rgb[None], "linear")
-    assert np.abs(one[0, 3].numpy() - alpha[0]).max() < 5 * TOL
+    assert np.abs(both[0, 3].numpy() - alpha[0]).max() < 5 * TOL
     assert np.abs(one[0, 3] - both[0, 3]).max() > 10 * TOL
 
 
@@ -90,10 +90,11 @@ def test_matches_the_engine(exported, model, size: tuple[int, int]) -> None:
     alpha, fg = engine.matte(rgb[None], "linear")
     alpha, fg = alpha[0], fg[0]
     got = out[0].permute(1, 2, 0).numpy()
-    # float32 rounding only (TorchScript vs eager kernels): with the bundled weights the largest
-    # difference was 1.6e-4 at 97x131, mean 4e-6; a real mismatch (resize, padding, colour)
-    # moves whole regions by far more.
-    assert np.abs(got[..., 3] - alpha).max() < 5 * TOL and np.abs(got[..., 3] - alpha).mean() < TOL / 10
+    # float32 rounding only (the saved TorchScript's kernels vs eager; the same module run eagerly
+    # matches to 3e-6): relative errors near 1.5e-4, so with the bundled weights after run 6 the
+    # largest difference was 4.9e-4 at 97x131, mean 1.2e-5 (1.6e-4 / 4e-6 with earlier weights);
+    # a real mismatch (resize, padding, colour) moves whole regions by far more.
+    assert np.abs(got[..., 3] - alpha).max() < 10 * TOL and np.abs(got[..., 3] - alpha).mean() < TOL / 4
     # The foreground is alpha x plate: its error is the alpha error scaled by the plate (up to 2.8).
     assert np.abs(got[..., :3] - fg).max() < 5 * TOL * np.nanmax(np.abs(rgb))
     # Premultiplied: |rgb| <= alpha * max|plate| everywhere.

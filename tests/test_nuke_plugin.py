@@ -99,7 +99,7 @@ def test_knob_layout_and_internal_wiring(nuke) -> None:
     kinds = {n: type(group[n]).__name__ for n in node.KNOB_NAMES}
     assert kinds["weights"] == kinds["cache_dir"] == "File_Knob"
     assert kinds["device"] == kinds["precision"] == kinds["output"] == kinds["tta"] == "Enumeration_Knob"
-    assert group["tta"].values() == ["flip", "none"] and group["tta"].value() == "flip"
+    assert group["tta"].values() == ["none", "flip"] and group["tta"].value() == "none"
     assert kinds["working_size"] == kinds["first_frame"] == "Int_Knob"
     assert kinds["use_input_range"] == kinds["read_upstream"] == "Boolean_Knob"
     assert kinds["render"] == "PyScript_Knob" and kinds["variant_info"] == "Text_Knob"
@@ -164,7 +164,7 @@ def test_cache_key_changes_with_what_changes_the_matte(plate: str, tmp_path: Pat
     same = [base.__class__(**{**base.__dict__, "output": "alpha"}),
             base.__class__(**{**base.__dict__, "cache_dir": str(tmp_path / "other")})]
     assert all(core.cache_key(source, s) == key for s in same)
-    changed = [{"working_size": 64}, {"precision": "fp32"}, {"device": "auto"}, {"last": 1002}, {"tta": "none"}]
+    changed = [{"working_size": 64}, {"precision": "fp32"}, {"device": "auto"}, {"last": 1002}, {"tta": "flip"}]
     for change in changed:
         assert core.cache_key(source, base.__class__(**{**base.__dict__, **change})) != key, change
     weights = tmp_path / "w.safetensors"
@@ -198,7 +198,7 @@ def test_render_reads_exr_directly_reuses_cache_and_goes_stale(nuke, plate: str,
     assert nuke.executed == []  # EXR upstream: no internal Write pass
     (args, kwargs), = calls
     assert args == (plate,)
-    assert kwargs["frames"] == "1001-1003" and kwargs["working_size"] == 32 and kwargs["tta"] == "flip"
+    assert kwargs["frames"] == "1001-1003" and kwargs["working_size"] == 32 and kwargs["tta"] == "none"
     assert kwargs["device"] == "cpu" and kwargs["outputs"] == ["alpha", "fg"]
     assert kwargs["skip_existing"] is True and kwargs["premultiplied"] is True
     assert report.written == list(FRAMES)

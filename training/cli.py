@@ -173,7 +173,7 @@ def alpha(seg_weights: str, **opts: Any) -> None:
 @click.option("--precision", default="auto", show_default=True)
 @click.option("--working-size", type=int, default=None,
               help="Network short side [default: the checkpoint's, else 768].")
-@tta_option("Test-time augmentation, as pomagan-post render's (the default: flip)")
+@tta_option("Test-time augmentation, as pomagan-post render's")
 @click.option("--limit", type=int, default=None, help="Evaluate at most this many samples per set.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for results.md / results.csv.")

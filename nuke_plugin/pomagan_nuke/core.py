@@ -52,7 +52,7 @@ OUTPUT_MODES = ("premultiplied rgba", "alpha")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 #: Test-time augmentation knob choices (pomagan-post render --tta).
-TTA_MODES = ("flip", "none")
+TTA_MODES = ("none", "flip")
 #: Upstream files read as they are (no internal Write pass).
 DIRECT_EXTENSIONS = (".exr", ".dpx")
 #: Knobs whose change can make the cached matte stale (knobChanged reacts to these).
@@ -73,7 +73,7 @@ class NodeSettings:
         weights: checkpoint path; ``""`` is the bundled default.
         device, precision: engine settings (see :class:`pomagan_post.Engine`).
         working_size: short side the network runs at; ``0`` is the checkpoint's default.
-        tta: ``flip`` (average with the mirror image's matte, render's default) or ``none``.
+        tta: ``none`` (one pass, render's default) or ``flip`` (average with the mirror image's matte).
         output: one of :data:`OUTPUT_MODES`.
         first, last: the node's frame range.
         cache_dir: cache root folder.

@@ -70,8 +70,8 @@ def build(group: Any) -> Any:
         group.addKnob(knob)
     group["weights"].setTooltip("POMAGAN checkpoint (.safetensors); empty: the bundled default")
     group["working_size"].setTooltip("short side the network runs at; 0: the checkpoint's default")
-    group["tta"].setTooltip("flip: also run the mirror image and average the two mattes (better "
-                            "mattes, twice the network time); none: one pass")
+    group["tta"].setTooltip("none: one pass; flip: also run the mirror image and average the two "
+                            "mattes (twice the network time; semi-transparent where they disagree)")
     group["cache_dir"].setTooltip("where mattes are cached; empty: $POMAGAN_NUKE_CACHE or "
                                   "pomagan_cache/ beside the script")
     group["use_input_range"].setValue(True)
