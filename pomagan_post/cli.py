@@ -46,7 +46,7 @@ _one_line_errors = one_line_errors("pomagan-post")
 
 
 def tta_option(what: str = "Test-time augmentation") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--tta flip|none``, shared by the commands that run the network."""
+    """``--tta none|flip``, shared by the commands that run the network."""
     return click.option(
         "--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
         help=f"{what}: none runs the network once per frame; flip also runs the mirror image "
