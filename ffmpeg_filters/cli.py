@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from pomagan_post.engine import TTA_MODES
 from pomagan_post.errors import PomaganError
 
 from .pipeline import build_commands, format_commands, run
@@ -28,7 +29,7 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
               help="review: background colour (green, #00b140, 0.5,0.5,0.5) or image [default: grey].")
 @click.option("--working-size", type=int, default=None, help="pomagan-post pipe --working-size.")
 @click.option("--batch-size", type=int, default=None, help="pomagan-post pipe --batch-size.")
-@click.option("--tta", type=click.Choice(["none", "flip"]), default=None,
+@click.option("--tta", type=click.Choice(TTA_MODES), default=None,
               help="pomagan-post pipe --tta [default: none].")
 @click.option("--device", default=None, help="pomagan-post pipe --device (auto, cpu, cuda, cuda:N).")
 @click.option("--precision", default=None, help="pomagan-post pipe --precision.")

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from . import __version__
+from .engine import TTA_MODES
 from .errors import PomaganError, Stopped
 
 __all__ = ["main", "one_line_errors", "tta_option"]
@@ -48,7 +49,7 @@ _one_line_errors = one_line_errors("pomagan-post")
 def tta_option(what: str = "Test-time augmentation") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--tta none|flip``, shared by the commands that run the network."""
     return click.option(
-        "--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+        "--tta", type=click.Choice(TTA_MODES), default=TTA_MODES[0], show_default=True,
         help=f"{what}: none runs the network once per frame; flip also runs the mirror image "
              "and averages the two mattes (lower error on the synthetic test set, twice the "
              "network work; where the passes disagree the matte turns semi-transparent).")

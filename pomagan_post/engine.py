@@ -35,7 +35,7 @@ from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 
 __all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "TTA_MODES", "resolve_batch_size", "resolve_device",
-           "resolve_precision", "stride_padding", "working_shape"]
+           "resolve_precision", "stride_padding", "working_shape", "with_mirror", "mirror_mean"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,19 @@ def working_shape(height: int, width: int, working_size: int) -> tuple[int, int]
     never upscaled (before padding to the stride). TorchScript-compilable (the Nuke export)."""
     scale = min(1.0, working_size / min(height, width))
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+
+
+def with_mirror(t: torch.Tensor) -> torch.Tensor:
+    """``[N, C, H, W]`` -> ``[2N, C, H, W]``: the frames, then their left-right mirror images (one
+    batch for ``tta="flip"``). TorchScript-able: the Nuke export calls it too."""
+    return torch.cat([t, t.flip([-1])], 0)
+
+
+def mirror_mean(t: torch.Tensor) -> torch.Tensor:
+    """The network's ``[2N, C, H, W]`` output on :func:`with_mirror` input -> ``[N, C, H, W]``
+    float32: each frame's result averaged with its mirror image's, mirrored back."""
+    n = t.shape[0] // 2
+    return 0.5 * (t[:n].float() + t[n:].float().flip([-1]))
 
 
 def stride_padding(height: int, width: int, stride: int) -> tuple[int, int]:
@@ -449,14 +462,11 @@ class Engine:
 
         flip = self.tta == "flip"
 
-        def mirrored(t: torch.Tensor) -> torch.Tensor:  # each frame, then its mirror image
-            return torch.cat([t, t.flip(-1)]) if flip else t
+        def mirrored(t: torch.Tensor) -> torch.Tensor:
+            return with_mirror(t) if flip else t
 
-        def merged(t: torch.Tensor) -> torch.Tensor:  # average each frame with its mirror's result
-            if flip:
-                n = t.shape[0] // 2
-                t = 0.5 * (t[:n].float() + t[n:].float().flip(-1))
-            return t[..., :h, :w].float()
+        def merged(t: torch.Tensor) -> torch.Tensor:
+            return (mirror_mean(t) if flip else t)[..., :h, :w].float()
 
         x = mirrored(prepare(images))
         autocast = self.dtype != torch.float32

@@ -47,7 +47,7 @@ from torch import nn
 
 from . import __version__
 from .colour import SOFT_CLIP_KNEE, linear_to_model_tensor
-from .engine import DEFAULT_WORKING_SIZE, TTA_MODES, stride_padding, working_shape
+from .engine import DEFAULT_WORKING_SIZE, TTA_MODES, mirror_mean, stride_padding, with_mirror, working_shape
 from .errors import BadInputError
 from .io.atomic import atomic_path
 from .models import Pomagan
@@ -103,9 +103,8 @@ class NukeMatte(nn.Module):
         if pad_h > 0 or pad_w > 0:
             small = F.pad(small, [0, pad_w, 0, pad_h], mode="replicate")  # -> [N, 3, h', w']
         if self.flip:  # the frame and its mirror image in one batch, the mattes averaged
-            n = small.shape[0]
-            both, seg = self.model(torch.cat([small, small.flip([3])], 0).to(dtype))
-            alpha = 0.5 * (both[:n].float() + both[n:].float().flip([3]))
+            both, seg = self.model(with_mirror(small).to(dtype))
+            alpha = mirror_mean(both)
         else:
             alpha, seg = self.model(small.to(dtype))
         alpha = alpha[:, :, :h, :w].float()  # [N, 1, h, w]

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 import pomagan_post
+from pomagan_post.engine import TTA_MODES
 
 
 def real_photos() -> dict[str, np.ndarray]:
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="checkpoint (default: the bundled one)")
     parser.add_argument("--out", default="real_photo_check", help="output folder")
     parser.add_argument("--working-size", type=int, default=None)
-    parser.add_argument("--tta", choices=("none", "flip"), default="none",
+    parser.add_argument("--tta", choices=TTA_MODES, default=TTA_MODES[0],
                         help="mirror-image averaging, as pomagan-post render --tta (default none)")
     args = parser.parse_args()
     out = Path(args.out)
