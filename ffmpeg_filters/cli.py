@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from pomagan_post.cli import interrupt_signal, sigterm_as_interrupt
 from pomagan_post.engine import TTA_MODES
 from pomagan_post.errors import PomaganError
 
@@ -51,12 +52,16 @@ def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp
         if dry_run:
             click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
             return
-        report = run(input, output, preset, extra_args=extra_args, overwrite=overwrite, quiet=quiet, **options)
+        with sigterm_as_interrupt():  # a farm's kill unwinds like Ctrl-C: stages stopped, temp file removed
+            report = run(input, output, preset, extra_args=extra_args, overwrite=overwrite, quiet=quiet,
+                         **options)
     except PomaganError as exc:
         click.echo(f"pomagan-ffmpeg: error: {' '.join(str(exc).split())}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("pomagan-ffmpeg: interrupted; nothing written", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
+        signum = interrupt_signal(exc)
+        click.echo(f"pomagan-ffmpeg: stopped: {signum.name}; nothing written to {output} (it appears "
+                   "only when the whole clip is done): run the same command again", err=True)
+        sys.exit(128 + signum)
     if not quiet:
         click.echo(f"wrote {report.output} ({preset}) in {report.seconds:.1f} s", err=True)

@@ -20,7 +20,7 @@ from . import __version__
 from .engine import TTA_MODES
 from .errors import PomaganError, Stopped
 
-__all__ = ["main", "one_line_errors", "tta_option"]
+__all__ = ["main", "one_line_errors", "sigterm_as_interrupt", "tta_option"]
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -56,7 +56,7 @@ def tta_option(what: str = "Test-time augmentation") -> Callable[[Callable[..., 
 
 
 class _Signalled(KeyboardInterrupt):
-    """SIGTERM delivered as an interrupt, so the render unwinds exactly as on Ctrl-C."""
+    """SIGTERM delivered as an interrupt, so the work unwinds exactly as on Ctrl-C."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -64,9 +64,11 @@ class _Signalled(KeyboardInterrupt):
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A render farm's kill (SIGTERM) stops a render like Ctrl-C: the writers finish or delete
-    their temporary files, instead of the process dying with ``.partial`` files left behind."""
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A render farm's kill (SIGTERM) stops the work like Ctrl-C: a ``KeyboardInterrupt`` (with
+    ``signum``) unwinds it, so writers finish or delete their temporary files instead of the
+    process dying with ``.partial`` files left behind. Shared by ``pomagan-post render`` and
+    ``pomagan-ffmpeg``; see :func:`interrupt_signal`."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread (e.g. a host app's worker)
         return
@@ -79,6 +81,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def interrupt_signal(exc: KeyboardInterrupt) -> signal.Signals:
+    """The signal behind an interrupt: SIGTERM through :func:`sigterm_as_interrupt`, else SIGINT."""
+    return signal.Signals(getattr(exc, "signum", signal.SIGINT))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -228,7 +235,7 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
 
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             report = render_shot(
                 input, output_dir=output_dir,
                 outputs=[k.strip() for k in outputs.split(",") if k.strip()],
@@ -237,10 +244,10 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
                 batch_size=batch_size, working_size=working_size, tta=tta, weights=weights, writers=writers,
                 skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
                 comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through _sigterm_as_interrupt
-        signum = getattr(exc, "signum", signal.SIGINT)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through sigterm_as_interrupt
+        signum = interrupt_signal(exc)
         raise Stopped(
-            f"{signal.Signals(signum).name}; every frame file written is complete (no partial files "
+            f"{signum.name}; every frame file written is complete (no partial files "
             "are left): run the same command with --skip-existing to render the rest (a video "
             "output is kept only when finished, so it is rendered again)", signum) from None
     except PomaganError:
