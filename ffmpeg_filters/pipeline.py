@@ -22,12 +22,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pomagan_post.errors import BadInputError, PomaganError, UnsupportedFormatError
+from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from pomagan_post.io.timecode import advance_timecode
 
 from .presets import PRESETS, Preset
 
 __all__ = ["StageFailedError", "RunReport", "probe", "build_commands", "format_commands", "run",
-           "ffmpeg_encoders", "FFMPEG", "FFPROBE"]
+           "ffmpeg_encoders", "parse_frames", "FFMPEG", "FFPROBE"]
 
 FFMPEG = os.environ.get("POMAGAN_FFMPEG", "ffmpeg")
 FFPROBE = os.environ.get("POMAGAN_FFPROBE", "ffprobe")
@@ -51,6 +52,25 @@ class StageFailedError(PomaganError):
         self.stage = stage
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+def parse_frames(text: str | Sequence[int | None] | None) -> tuple[int, int | None] | None:
+    """``"100-199"`` -> ``(100, 199)``, ``"100-"`` -> ``(100, None)`` (to the end), ``"100"`` ->
+    ``(100, 100)``: a contiguous range of 0-based frame numbers, counted like ``pomagan-post
+    render`` counts a video's frames (from its timestamps). A pair passes through, checked."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:(-)\s*(\d*)\s*)?", text)
+        if not match:
+            raise BadInputError(f"--frames takes FIRST-LAST, FIRST- or FRAME (0-based), not {text!r}")
+        first = int(match.group(1))
+        last = (int(match.group(3)) if match.group(3) else None) if match.group(2) else first
+    else:
+        first, last = text
+    if first < 0 or (last is not None and last < first):
+        raise BadInputError(f"--frames: the range {first}-{'' if last is None else last} is empty")
+    return first, last
 
 
 def _run_json(cmd: list[str]) -> dict[str, Any]:
@@ -106,7 +126,8 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     tags = [video.get("tags", {}), data.get("format", {}).get("tags", {})]
     tags += [s.get("tags", {}) for s in streams if s.get("codec_tag_string") == "tmcd"
              or s.get("codec_type") == "data"]
-    timecode = next((t.get("timecode") for t in tags if t.get("timecode")), None)
+    # mov/mp4 write "timecode", Matroska "TIMECODE"
+    timecode = next((v for t in tags for k, v in t.items() if k.lower() == "timecode" and v), None)
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     pix_fmt = str(video.get("pix_fmt", ""))
     frames = str(video.get("nb_frames", ""))
@@ -182,6 +203,7 @@ def build_commands(
     precision: str | None = None,
     weights: str | None = None,
     audio: bool = True,
+    frames: str | tuple[int, int | None] | None = None,
     pipe_program: Sequence[str] = ("pomagan-post",),
 ) -> tuple[list[str], list[str], list[str]]:
     """The three command lines ``(decode, pipe, encode)`` for one input and preset.
@@ -203,6 +225,10 @@ def build_commands(
         working_size, batch_size, tta, device, precision, weights: ``pomagan-post pipe``
             settings (``None``: the pipe's default).
         audio: carry the input's audio.
+        frames: only these frames (:func:`parse_frames`: ``"100-199"``, ``"100-"``): decode
+            seeks to the first (a seek to half a frame before it, then the frame count), the
+            audio is cut to the same span (decoded and re-encoded: losslessly, FLAC or PCM,
+            except for the mp4 and webm presets) and the timecode starts at that frame's.
         pipe_program: how to call ``pomagan-post``.
     """
     p = _preset(preset)
@@ -213,10 +239,27 @@ def build_commands(
     deep = info["bits"] > 8
     src_fmt = "rgb48le" if deep else "rgb24"
 
+    span = parse_frames(frames)
+    seek: list[str] = []  # decoder input options
+    count: list[str] = []  # decoder output options
+    cut: list[str] = []  # the encoder's second input (audio, metadata): the same span
+    timecode = info.get("timecode")
+    if span is not None:
+        first, last = span
+        if first:
+            # frame k's timestamp is k / fps from the start; seeking half a frame early keeps frame k
+            # and drops k - 1 whatever the rounding of the timestamps
+            seek = ["-ss", f"{float((first - Fraction(1, 2)) / fps):.6f}"]
+            cut = ["-ss", f"{float(first / fps):.6f}"]
+            timecode = advance_timecode(str(timecode), first, fps) if timecode else None
+        if last is not None:
+            count = ["-frames:v", str(last - first + 1)]
+            cut += ["-t", f"{float((last - first + 1) / fps):.6f}"]
+
     matrix = _SWS_MATRIX.get(str(info.get("color_space")), "bt709")
     decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
-    decode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i", input,
-              "-map", "0:v:0", "-vf", decode_filter, "-vsync", "passthrough",
+    decode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", *seek, "-i", input,
+              "-map", "0:v:0", "-vf", decode_filter, "-vsync", "passthrough", *count,
               "-f", "rawvideo", "-pix_fmt", src_fmt, "pipe:1"]
 
     pipe = [*pipe_program, "pipe", "--size", f"{width}x{height}", "--pix-fmt", src_fmt,
@@ -236,7 +279,7 @@ def build_commands(
 
     encode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y",
               "-f", "rawvideo", "-pix_fmt", p.pipe_pix_fmt, "-video_size", f"{width}x{height}",
-              "-framerate", str(fps), "-i", "pipe:0", "-i", input,
+              "-framerate", str(fps), "-i", "pipe:0", *cut, "-i", input,
               "-map", "0:v:0", "-map_metadata", "1"]
     filters = []
     sar = str(info.get("sample_aspect_ratio") or "1:1")
@@ -260,15 +303,19 @@ def build_commands(
     if filters:
         encode += ["-vf", ",".join(filters)]
     encode += [*p.encoder_args, *colour_tags]
+    muxer = _MUXERS.get(Path(output).suffix.lower(), _MUXERS[p.extensions[0]])
     if audio and info.get("has_audio"):
         copy = p.audio_copy is None or all(c in p.audio_copy for c in info["audio_codecs"])
-        encode += ["-map", "1:a?", "-c:a", "copy" if copy else p.audio_codec]
-    if info.get("timecode"):
-        encode += ["-timecode", str(info["timecode"])]
+        if cut:  # a copied stream starts at the packet before the cut: decode and cut to the sample
+            codec = "flac" if muxer == "matroska" else p.audio_codec
+        else:
+            codec = "copy" if copy else p.audio_codec
+        encode += ["-map", "1:a?", "-c:a", codec]
+    if timecode:
+        encode += ["-timecode", str(timecode)]
     label = (f"alpha={'premultiplied' if p.premultiplied else 'straight'}; " if p.output == "rgba" else "")
     encode += ["-metadata", f"comment={label}kind={p.output}; written by pomagan-ffmpeg --preset {p.name}"]
     encode += list(extra_args)
-    muxer = _MUXERS.get(Path(output).suffix.lower(), _MUXERS[p.extensions[0]])
     encode += ["-f", muxer, output]
     return decode, pipe, encode
 
@@ -301,6 +348,23 @@ def _check_paths(input: str, output: str, p: Preset, overwrite: bool) -> None:
         raise BadInputError(f"{output} exists; pass --overwrite (-y) to replace it")
     if not Path(output).resolve().parent.is_dir():
         raise BadInputError(f"output folder does not exist: {Path(output).parent}")
+
+
+def _check_span(path: Path, span: tuple[int, int | None], total: int | None, input: str) -> None:
+    """The frames written for ``--frames`` are all the frames asked for (packets counted, not
+    decoded); a range past the end of a clip whose length the container did not say fails here."""
+    first, last = span
+    if last is None and total is None:
+        return  # to the end of a clip of unknown length: whatever was there
+    wanted = (last if last is not None else total - 1) - first + 1
+    data = _run_json([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_packets",
+                      "-show_entries", "stream=nb_read_packets", "-print_format", "json", os.fspath(path)])
+    written = int(next(iter(data.get("streams", [])), {}).get("nb_read_packets", 0) or 0)
+    if written < wanted:
+        missing = list(range(first + written, first + wanted))
+        raise MissingFramesError(f"--frames {first}-{first + wanted - 1}: {input} ends at frame "
+                                 f"{first + written - 1}; frames {missing[0]}-{missing[-1]} do not exist",
+                                 frames=missing)
 
 
 def _drain(stream: Any, tail: collections.deque[str], echo: Callable[[str], None] | None) -> None:
@@ -346,11 +410,13 @@ def run(
         log: where stage messages go (default: stderr), prefixed ``[decode]``, ``[pipe]``,
             ``[encode]``.
         **options: :func:`build_commands` keywords (``comp``, ``pipe_args``, ``working_size``,
-            ``batch_size``, ``device``, ``precision``, ``weights``, ``audio``).
+            ``batch_size``, ``device``, ``precision``, ``weights``, ``audio``, ``frames``).
 
     Raises :class:`StageFailedError` naming the first stage that failed (the others are
-    stopped, nothing is left at ``output``), :class:`BadInputError` for bad arguments and
-    :class:`UnsupportedFormatError` when ffmpeg lacks the preset's encoder.
+    stopped, nothing is left at ``output``), :class:`BadInputError` for bad arguments,
+    :class:`UnsupportedFormatError` when ffmpeg lacks the preset's encoder and
+    :class:`MissingFramesError` when ``frames`` asks for frames the input does not have (checked
+    against the container's count before running, and against the frames written after).
     """
     p = _preset(preset)
     input, output = os.fspath(input), os.fspath(output)
@@ -359,6 +425,13 @@ def run(
         raise UnsupportedFormatError(
             f"preset {p.name} needs the ffmpeg encoder {p.encoder}, which {FFMPEG} was built without")
     info = probe(input)
+    span = options["frames"] = parse_frames(options.get("frames"))
+    if span is not None and info.get("frames") is not None:
+        total = info["frames"]
+        beyond = [n for n in (span[0], span[1]) if n is not None and n >= total]
+        if beyond:
+            raise MissingFramesError(f"--frames {span[0]}-{'' if span[1] is None else span[1]}: {input} has "
+                                     f"{total} frames (0-{total - 1})", frames=list(range(total, max(beyond) + 1)))
     out = Path(output)
     temp = out.with_name(f".{out.stem}.pomagan-{os.getpid()}.tmp{out.suffix}")
     commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
@@ -401,6 +474,8 @@ def run(
             thread.join(timeout=5)
         if failed is not None:
             raise StageFailedError(failed[0], failed[1], "\n".join(tails[failed[0]]))
+        if span is not None:
+            _check_span(temp, span, info.get("frames"), input)
         os.replace(temp, out)
     except BaseException:
         _stop(procs)

@@ -215,3 +215,48 @@ def test_sigterm_stops_every_stage_and_leaves_nothing(tmp_path: Path) -> None:
             assert temp.name.encode() not in cmdline.read_bytes()
         except OSError:
             pass
+
+
+def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None:
+    """--frames 10-19 of a 48-frame clip: exactly those ten frames (the same mattes as the whole
+    clip's frames 10-19, to the bit), the audio cut to the same 20,000 samples, the timecode of
+    frame 10; an open end runs to the last frame; frames past the end are refused by number."""
+    from pomagan_post.errors import MissingFramesError
+
+    shot = tmp_path / "shot.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-t", "2", "-i", f"testsrc2=size={W}x{H}:rate=24",
+                    "-f", "lavfi", "-t", "2", "-i", "sine=frequency=440:sample_rate=48000", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-timecode", "01:00:00:00", str(shot)], check=True)
+
+    def frames(path: Path) -> np.ndarray:
+        cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-vsync", "passthrough",
+               "-f", "rawvideo", "-pix_fmt", "rgba64le", "-"]
+        raw = subprocess.run(cmd, capture_output=True, check=True).stdout
+        return np.frombuffer(raw, np.uint16).reshape(-1, H, W, 4)
+
+    def samples(path: Path) -> np.ndarray:
+        cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-"]
+        return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.int16).astype(int)
+
+    run(shot, tmp_path / "full.mkv", "ffv1", quiet=True, **PIPE)
+    run(shot, tmp_path / "part.mkv", "ffv1", quiet=True, frames="10-19", **PIPE)
+    run(shot, tmp_path / "tail.mov", "prores4444", quiet=True, frames="40-", **PIPE)
+    full, part = frames(tmp_path / "full.mkv"), frames(tmp_path / "part.mkv")
+    assert len(full) == 48 and len(part) == 10
+    np.testing.assert_array_equal(part, full[10:20])
+    assert np.abs(part[..., 3].astype(int) - full[9:19, ..., 3]).max() > 1000  # not off by one
+    source, cut = samples(shot), samples(tmp_path / "part.mkv")
+    assert len(cut) == 20000 and np.abs(cut - source[20000:40000]).max() <= 1
+    info = probe(tmp_path / "part.mkv")
+    assert info["timecode"] == "01:00:00:10" and info["audio_codecs"] == ["flac"]
+    tail = probe(tmp_path / "tail.mov")
+    assert tail["frames"] == 8 and tail["timecode"] == "01:00:01:16" and tail["audio_codecs"] == ["pcm_s24le"]
+
+    with pytest.raises(MissingFramesError, match=r"has 48 frames \(0-47\)") as caught:
+        run(shot, tmp_path / "late.mkv", "ffv1", quiet=True, frames="40-50", **PIPE)
+    assert caught.value.frames == [48, 49, 50] and not (tmp_path / "late.mkv").exists()
+    bad = CliRunner().invoke(main, [str(shot), str(tmp_path / "x.mkv"), "-p", "ffv1", "--frames", "20-10"])
+    assert bad.exit_code == 2 and "pomagan-ffmpeg: error: --frames: the range 20-10 is empty" in bad.stderr
+    dry = CliRunner().invoke(main, [str(shot), "x.mkv", "-p", "ffv1", "--frames", "24-", "--dry-run"])
+    decode = dry.stdout.split(" \\\n  | ")[0]
+    assert "-ss 0.979167 -i" in decode and "-frames:v" not in decode
