@@ -110,7 +110,8 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
 
     Returns a dict: ``width``, ``height``, ``fps`` (Fraction), ``pix_fmt``, ``bits`` (per
     sample), ``has_alpha``, ``codec``, ``frames`` (count, when the container says),
-    ``has_audio``, ``audio_codecs``, ``timecode`` (or None), ``color_space``,
+    ``video_offset`` (seconds from the file's start to the first video frame), ``has_audio``,
+    ``audio_codecs``, ``timecode`` (or None), ``color_space``,
     ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``.
     """
     path = os.fspath(input)
@@ -131,6 +132,16 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     pix_fmt = str(video.get("pix_fmt", ""))
     frames = str(video.get("nb_frames", ""))
+
+    def seconds(text: Any) -> float:
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            return 0.0
+
+    # where the video starts after the file's start (seeks count from the file's start, frame
+    # numbers from the video's first frame)
+    offset = max(0.0, seconds(video.get("start_time")) - seconds(data.get("format", {}).get("start_time")))
     return {
         "path": path,
         "width": int(video["width"]),
@@ -142,6 +153,7 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         or str(video.get("tags", {}).get("alpha_mode", "")) == "1",
         "codec": video.get("codec_name"),
         "frames": int(frames) if frames.isdigit() else None,
+        "video_offset": offset,
         "has_audio": bool(audio),
         "audio_codecs": [s.get("codec_name") for s in audio],
         "timecode": timecode,
@@ -247,10 +259,12 @@ def build_commands(
     if span is not None:
         first, last = span
         if first:
-            # frame k's timestamp is k / fps from the start; seeking half a frame early keeps frame k
-            # and drops k - 1 whatever the rounding of the timestamps
-            seek = ["-ss", f"{float((first - Fraction(1, 2)) / fps):.6f}"]
-            cut = ["-ss", f"{float(first / fps):.6f}"]
+            # frame k is k / fps after the first video frame, which is video_offset after the file's
+            # start (where -ss counts from); seeking half a frame early keeps frame k and drops k - 1
+            # whatever the rounding of the timestamps
+            offset = float(info.get("video_offset") or 0.0)
+            seek = ["-ss", f"{offset + float((first - Fraction(1, 2)) / fps):.6f}"]
+            cut = ["-ss", f"{offset + float(first / fps):.6f}"]
             timecode = advance_timecode(str(timecode), first, fps) if timecode else None
         if last is not None:
             count = ["-frames:v", str(last - first + 1)]
@@ -354,12 +368,17 @@ def _check_span(path: Path, span: tuple[int, int | None], total: int | None, inp
     """The frames written for ``--frames`` are all the frames asked for (packets counted, not
     decoded); a range past the end of a clip whose length the container did not say fails here."""
     first, last = span
-    if last is None and total is None:
-        return  # to the end of a clip of unknown length: whatever was there
-    wanted = (last if last is not None else total - 1) - first + 1
-    data = _run_json([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_packets",
-                      "-show_entries", "stream=nb_read_packets", "-print_format", "json", os.fspath(path)])
+    try:
+        data = _run_json([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_packets",
+                          "-show_entries", "stream=nb_read_packets", "-print_format", "json", os.fspath(path)])
+    except PomaganError:  # a file with no frame in it is not a readable file
+        data = {}
     written = int(next(iter(data.get("streams", [])), {}).get("nb_read_packets", 0) or 0)
+    if last is None and total is None:  # to the end of a clip of unknown length: at least one frame
+        if not written:
+            raise MissingFramesError(f"--frames {first}-: {input} ends before frame {first}", frames=[first])
+        return
+    wanted = (last if last is not None else total - 1) - first + 1
     if written < wanted:
         missing = list(range(first + written, first + wanted))
         raise MissingFramesError(f"--frames {first}-{first + wanted - 1}: {input} ends at frame "

@@ -252,6 +252,19 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None
     tail = probe(tmp_path / "tail.mov")
     assert tail["frames"] == 8 and tail["timecode"] == "01:00:01:16" and tail["audio_codecs"] == ["pcm_s24le"]
 
+    # An MKV written from it: no frame count in the container, and its video starts 21 ms after
+    # the file (the AAC priming); frame numbers still count from the first video frame.
+    remux = tmp_path / "full.mkv"
+    assert probe(remux)["frames"] is None and probe(remux)["video_offset"] > 0.01
+    run(remux, tmp_path / "again.mkv", "ffv1", quiet=True, **PIPE)
+    run(remux, tmp_path / "again_part.mkv", "ffv1", quiet=True, frames="10-19", **PIPE)
+    np.testing.assert_array_equal(frames(tmp_path / "again_part.mkv"), frames(tmp_path / "again.mkv")[10:20])
+    with pytest.raises(MissingFramesError, match="ends at frame 47; frames 48-50 do not exist"):
+        run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="40-50", **PIPE)
+    with pytest.raises(MissingFramesError, match="ends before frame 60"):
+        run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="60-", **PIPE)
+    assert not (tmp_path / "late.mkv").exists() and not [q for q in tmp_path.iterdir() if q.name.startswith(".")]
+
     with pytest.raises(MissingFramesError, match=r"has 48 frames \(0-47\)") as caught:
         run(shot, tmp_path / "late.mkv", "ffv1", quiet=True, frames="40-50", **PIPE)
     assert caught.value.frames == [48, 49, 50] and not (tmp_path / "late.mkv").exists()
