@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from pomagan_post.engine import TTA_MODES
+from pomagan_post.engine import PRECISIONS, TTA_MODES
 from pomagan_post.errors import BadInputError, PomaganError
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
 #: Output knob choices: premultiplied foreground in rgb + matte in alpha, or the plate + matte.
 OUTPUT_MODES = ("premultiplied rgba", "alpha")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 #: Upstream files read as they are (no internal Write pass).
 DIRECT_EXTENSIONS = (".exr", ".dpx")
 #: Knobs whose change can make the cached matte stale (knobChanged reacts to these).
