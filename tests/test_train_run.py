@@ -139,7 +139,23 @@ def test_max_minutes_stops_and_saves_early(tmp_path: Path) -> None:
 
 def test_alpha_stage_needs_seg_weights(tmp_path: Path) -> None:
     result = CliRunner().invoke(train_cli, ["alpha", *TINY, "--out", str(tmp_path / "x"), "--steps", "1"])
-    assert result.exit_code != 0 and "--seg-weights" in result.output
+    assert result.exit_code == 2 and "the alpha stage needs --seg-weights" in result.output
+
+
+def test_alpha_resume_keeps_the_runs_segmentation(seg_run: Path, tmp_path: Path) -> None:
+    """--resume needs no --seg-weights (the run's checkpoint holds the segmentation network it
+    trains against) and refuses another one rather than ignoring it."""
+    run = tmp_path / "alpha"
+    _train(["alpha", *TINY, "--out", str(run), "--steps", "1", "--seg-weights", str(seg_run / "checkpoint.safetensors")])
+    _train(["alpha", "--out", str(run), "--resume", "--steps", "2", "--device", "cpu"])
+    resumed = pomagan_post.load_checkpoint(run / "checkpoint.safetensors")
+    assert resumed.checkpoint_info["meta"]["step"] == 2
+    seg = pomagan_post.load_checkpoint(seg_run / "checkpoint.safetensors").state_dict()
+    assert all((v == seg[k]).all() for k, v in resumed.state_dict().items() if k.startswith("segmentation."))
+    other = CliRunner().invoke(train_cli, ["alpha", "--out", str(run), "--resume", "--steps", "3", "--device", "cpu",
+                                           "--seg-weights", "default"])
+    assert other.exit_code == 2 and "--resume continues against the segmentation network saved in the run" in other.output
+    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == 2
 
 
 def test_variant_mismatch_is_a_clear_error(seg_run: Path, tmp_path: Path) -> None:

@@ -157,10 +157,20 @@ def seg(**opts: Any) -> None:
 
 @main.command()
 @_train_options
-@click.option("--seg-weights", required=True, help="Checkpoint with the trained segmentation network ('default' = bundled).")
+@click.option("--seg-weights", default=None,
+              help="Checkpoint with the trained segmentation network ('default' = bundled); required for a "
+                   "new run, not with --resume (the run's checkpoint holds the one it trains against).")
 @_one_line_errors
-def alpha(seg_weights: str, **opts: Any) -> None:
+def alpha(seg_weights: str | None, **opts: Any) -> None:
     """Train the alpha generation network (stage 2) with the segmentation network frozen."""
+    if opts["resume"]:
+        if seg_weights is not None:
+            raise BadInputError(
+                "--resume continues against the segmentation network saved in the run; to train the alpha "
+                "network against another one, start a new run: --init RUN/checkpoint.safetensors --seg-weights NEW")
+        seg_weights = str(Path(opts["out_dir"]) / "checkpoint.safetensors")
+    elif not seg_weights:
+        raise BadInputError("the alpha stage needs --seg-weights (a checkpoint with the trained segmentation network)")
     _run_stage("alpha", seg_weights=seg_weights, **opts)
 
 
