@@ -189,6 +189,36 @@ def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
     assert _log_steps(run) == [1, 2]
 
 
+def test_sigterm_to_a_two_process_ddp_run_stops_every_rank_at_one_step(tmp_path: Path) -> None:
+    """A scheduler's SIGTERM to the whole torchrun job (launcher and both ranks): each rank
+    finishes the same step (one all-reduce decides), rank 0 saves, and the run resumes."""
+    import re
+    import signal
+    import time
+
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "pomagan_train.cli", "seg", *TINY, "--out", str(run), "--steps", "100000",
+           "--save-every", "100000", "--val-data", "none"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 180
+    while not ((run / "log.csv").is_file() and len(_log_steps(run)) >= 3) and time.time() < deadline \
+            and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    stops = [int(n) for n in re.findall(r"pomagan-train: stopped: SIGTERM at step (\d+); saved", err)]
+    assert len(stops) == 2 and len(set(stops)) == 1, err[-3000:]  # both ranks, the same step
+    step = stops[0]
+    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == step
+    assert _log_steps(run)[-1] == step
+    _train(["seg", "--out", str(run), "--resume", "--steps", str(step + 1), "--device", "cpu"])
+    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == step + 1
+
+
 def test_fine_tuning_keeps_the_earlier_runs_in_the_recipe(seg_run: Path, tmp_path: Path) -> None:
     """--init: the starting weights' runs stay in the recipe's history and `info` adds them up;
     --resume continues the same run (no new history entry); --extra-people is recorded."""
