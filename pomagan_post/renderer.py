@@ -606,6 +606,7 @@ def render(
     if engine is None:
         engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
 
+    made_out_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, FrameSink] = {}
     bar = None
@@ -654,6 +655,11 @@ def render(
                 else:
                     sink.abort()
             except BaseException:
+                pass
+        if made_out_dir:  # a render that wrote nothing leaves no empty folder behind
+            try:
+                out_dir.rmdir()
+            except OSError:
                 pass
         raise
     finally:

@@ -214,3 +214,19 @@ def test_tta_option_reaches_the_engine(tmp_path: Path, monkeypatch: pytest.Monke
     assert seen == ["none", "flip"]
     bad = run(tmp_path / "one.png", "--tta", "rotate")
     assert bad.exit_code == 2 and "'rotate' is not one of 'none', 'flip'" in bad.stderr
+
+
+def test_a_render_that_writes_nothing_leaves_no_output_folder(tmp_path: Path) -> None:
+    """A lone frame that cannot be read: exit 3 naming it, and no empty output folder left behind
+    (a folder the user made stays)."""
+    good = tmp_path / "good.png"
+    write_file(good, ramp(40, 48, 3), "uint8")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    result = run(broken, "--working-size", "32", "-q")
+    assert result.exit_code == 3 and "frame 0: cannot read" in result.stderr, result.stderr
+    assert not (tmp_path / "broken_pomagan").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert run(broken, "-o", mine, "--working-size", "32", "-q").exit_code == 3
+    assert mine.is_dir() and not any(mine.iterdir())
