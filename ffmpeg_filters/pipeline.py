@@ -123,6 +123,9 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
                   and not s.get("disposition", {}).get("attached_pic")), None)
     if video is None:
         raise BadInputError(f"{path} has no video stream")
+    if not int(video.get("width") or 0) or not int(video.get("height") or 0):
+        raise UnsupportedFormatError(f"{path}: ffprobe cannot read the size of its video stream "
+                                     f"({video.get('codec_name') or 'unknown codec'}); is the file damaged?")
     fps = _fraction(video.get("r_frame_rate")) or _fraction(video.get("avg_frame_rate"))
     tags = [video.get("tags", {}), data.get("format", {}).get("tags", {})]
     tags += [s.get("tags", {}) for s in streams if s.get("codec_tag_string") == "tmcd"

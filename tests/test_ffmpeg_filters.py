@@ -160,6 +160,15 @@ def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkey
     assert existing.read_bytes() == b"keep"
     with pytest.raises(BadInputError, match="would overwrite the input"):
         run(clip, clip, "prores4444", overwrite=True)
+    import cv2
+
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((64, 64, 3), 128, np.uint8) + np.arange(64, dtype=np.uint8)[:, None, None])
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(still.read_bytes()[:60])
+    with pytest.raises(UnsupportedFormatError, match="cannot read the size of its video stream"):
+        run(damaged, tmp_path / "d.mov", "prores4444")
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".mov" or p.name.startswith(".")]
     monkeypatch.setattr(pipeline, "ffmpeg_encoders", lambda *a: frozenset({"ffv1"}))
     with pytest.raises(UnsupportedFormatError, match="needs the ffmpeg encoder libvpx-vp9"):
         run(clip, tmp_path / "a.webm", "vp9-alpha")
