@@ -20,7 +20,7 @@ from . import __version__
 from .engine import TTA_MODES
 from .errors import PomaganError, Stopped
 
-__all__ = ["main", "one_line_errors", "sigterm_as_interrupt", "tta_option"]
+__all__ = ["interrupt_signal", "main", "one_line_errors", "sigterm_as_interrupt", "tta_option"]
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
