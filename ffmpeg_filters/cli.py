@@ -3,13 +3,11 @@ over :func:`ffmpeg_filters.run`. Errors are one line on stderr with a non-zero e
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from pomagan_post.cli import interrupt_signal, sigterm_as_interrupt
+from pomagan_post.cli import interrupt_signal, one_line_errors, sigterm_as_interrupt
 from pomagan_post.engine import TTA_MODES
-from pomagan_post.errors import PomaganError
+from pomagan_post.errors import Stopped
 
 from .pipeline import build_commands, format_commands, run
 from .presets import PRESETS
@@ -42,6 +40,7 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--dry-run", is_flag=True, help="Print the three commands as one shell pipeline; run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the stages' messages (errors still print).")
+@one_line_errors("pomagan-ffmpeg")
 def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp: str | None,
          working_size: int | None, batch_size: int | None, tta: str | None, device: str | None, precision: str | None,
          weights: str | None, frames: str | None, audio: bool, overwrite: bool, dry_run: bool, quiet: bool) -> None:
@@ -51,20 +50,16 @@ def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp
     """
     options = dict(comp=comp, working_size=working_size, batch_size=batch_size, tta=tta, device=device,
                    precision=precision, weights=weights, audio=audio, frames=frames)
+    if dry_run:
+        click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
+        return
     try:
-        if dry_run:
-            click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
-            return
         with sigterm_as_interrupt():  # a farm's kill unwinds like Ctrl-C: stages stopped, temp file removed
             report = run(input, output, preset, extra_args=extra_args, overwrite=overwrite, quiet=quiet,
                          **options)
-    except PomaganError as exc:
-        click.echo(f"pomagan-ffmpeg: error: {' '.join(str(exc).split())}", err=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
         signum = interrupt_signal(exc)
-        click.echo(f"pomagan-ffmpeg: stopped: {signum.name}; nothing written to {output} (it appears "
-                   "only when the whole clip is done): run the same command again", err=True)
-        sys.exit(128 + signum)
+        raise Stopped(f"{signum.name}; nothing written to {output} (it appears only when the whole clip "
+                      "is done): run the same command again", signum) from None
     if not quiet:
         click.echo(f"wrote {report.output} ({preset}) in {report.seconds:.1f} s", err=True)

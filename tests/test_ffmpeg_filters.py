@@ -238,10 +238,7 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-timecode", "01:00:00:00", str(shot)], check=True)
 
     def frames(path: Path) -> np.ndarray:
-        cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-vsync", "passthrough",
-               "-f", "rawvideo", "-pix_fmt", "rgba64le", "-"]
-        raw = subprocess.run(cmd, capture_output=True, check=True).stdout
-        return np.frombuffer(raw, np.uint16).reshape(-1, H, W, 4)
+        return np.frombuffer(decode(path, "rgba64le"), np.uint16).reshape(-1, H, W, 4)
 
     def samples(path: Path) -> np.ndarray:
         cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-"]
@@ -280,5 +277,5 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None
     bad = CliRunner().invoke(main, [str(shot), str(tmp_path / "x.mkv"), "-p", "ffv1", "--frames", "20-10"])
     assert bad.exit_code == 2 and "pomagan-ffmpeg: error: --frames: the range 20-10 is empty" in bad.stderr
     dry = CliRunner().invoke(main, [str(shot), "x.mkv", "-p", "ffv1", "--frames", "24-", "--dry-run"])
-    decode = dry.stdout.split(" \\\n  | ")[0]
-    assert "-ss 0.979167 -i" in decode and "-frames:v" not in decode
+    decode_cmd = dry.stdout.split(" \\\n  | ")[0]
+    assert "-ss 0.979167 -i" in decode_cmd and "-frames:v" not in decode_cmd

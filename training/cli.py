@@ -169,8 +169,6 @@ def alpha(seg_weights: str | None, **opts: Any) -> None:
                 "--resume continues against the segmentation network saved in the run; to train the alpha "
                 "network against another one, start a new run: --init RUN/checkpoint.safetensors --seg-weights NEW")
         seg_weights = str(Path(opts["out_dir"]) / "checkpoint.safetensors")
-    elif not seg_weights:
-        raise BadInputError("the alpha stage needs --seg-weights (a checkpoint with the trained segmentation network)")
     _run_stage("alpha", seg_weights=seg_weights, **opts)
 
 
