@@ -112,7 +112,10 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     sample), ``has_alpha``, ``codec``, ``frames`` (count, when the container says),
     ``video_offset`` (seconds from the file's start to the first video frame), ``has_audio``,
     ``audio_codecs``, ``timecode`` (or None), ``color_space``,
-    ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``.
+    ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``, and
+    ``rotation`` (the display matrix's quarter turn, degrees counterclockwise). ``width``,
+    ``height`` and ``sample_aspect_ratio`` are those of the frames as displayed: the decoding
+    ffmpeg turns sideways-stored phone footage upright.
     """
     path = os.fspath(input)
     if not Path(path).is_file():
@@ -127,6 +130,15 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         raise UnsupportedFormatError(f"{path}: ffprobe cannot read the size of its video stream "
                                      f"({video.get('codec_name') or 'unknown codec'}); is the file damaged?")
     fps = _fraction(video.get("r_frame_rate")) or _fraction(video.get("avg_frame_rate"))
+    # Phone footage: stored sideways with a display matrix; the decoding ffmpeg turns the frames
+    # upright (its autorotate, on by default), so the pipe and the encoder get the turned size.
+    rotation = _rotation(video)
+    width, height = int(video["width"]), int(video["height"])
+    sar = video.get("sample_aspect_ratio")
+    if rotation % 180:
+        width, height = height, width
+        if sar and ":" in str(sar):
+            sar = ":".join(reversed(str(sar).split(":", 1)))
     tags = [video.get("tags", {}), data.get("format", {}).get("tags", {})]
     tags += [s.get("tags", {}) for s in streams if s.get("codec_tag_string") == "tmcd"
              or s.get("codec_type") == "data"]
@@ -136,19 +148,15 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     pix_fmt = str(video.get("pix_fmt", ""))
     frames = str(video.get("nb_frames", ""))
 
-    def seconds(text: Any) -> float:
-        try:
-            return float(text)
-        except (TypeError, ValueError):
-            return 0.0
-
     # where the video starts after the file's start (seeks count from the file's start, frame
     # numbers from the video's first frame)
-    offset = max(0.0, seconds(video.get("start_time")) - seconds(data.get("format", {}).get("start_time")))
+    start = _number_or_none(video.get("start_time")) or 0.0
+    offset = max(0.0, start - (_number_or_none(data.get("format", {}).get("start_time")) or 0.0))
     return {
         "path": path,
-        "width": int(video["width"]),
-        "height": int(video["height"]),
+        "width": width,
+        "height": height,
+        "rotation": rotation,
         "fps": fps,
         "pix_fmt": pix_fmt,
         "bits": _bits(video),
@@ -164,8 +172,32 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         "color_transfer": video.get("color_transfer"),
         "color_primaries": video.get("color_primaries"),
         "color_range": video.get("color_range"),
-        "sample_aspect_ratio": video.get("sample_aspect_ratio"),
+        "sample_aspect_ratio": sar,
     }
+
+
+def _rotation(video: dict[str, Any]) -> int:
+    """The display matrix's quarter turn in degrees counterclockwise (0, 90, 180 or 270) from
+    ffprobe's side data (older ffprobe: the ``rotate`` tag, clockwise); 0 when there is none or
+    it is not a quarter turn (ffmpeg's autorotate leaves those alone too)."""
+    angle: float | None = None
+    for side in video.get("side_data_list") or []:
+        if side.get("side_data_type") == "Display Matrix" and "rotation" in side:
+            angle = _number_or_none(side["rotation"])
+    if angle is None:
+        tag = _number_or_none(video.get("tags", {}).get("rotate"))
+        angle = -tag if tag is not None else None
+    if not angle:
+        return 0
+    turns = round(angle / 90.0)
+    return (turns % 4) * 90 if abs(angle - 90.0 * turns) < 1.0 else 0
+
+
+def _number_or_none(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @lru_cache(maxsize=4)

@@ -600,6 +600,14 @@ def render(
             probe.close()
         source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace)
     info = source.info
+    turned = (f"a display matrix turning it {info.metadata['rotation']} degrees counterclockwise"
+              if info.metadata.get("rotation") else
+              f"Orientation {info.metadata['orientation']}" if info.metadata.get("orientation", 1) != 1
+              else None)
+    if turned:
+        stored = "x".join(str(v) for v in info.metadata["stored_size"])
+        log(f"{Path(input_str).name}: stored {stored} with {turned}; rendering it the way viewers "
+            f"show it: outputs are {info.width}x{info.height}, stored that way up")
     report.colorspace = info.colorspace
     report.clip_fps = info.fps
     background = parse_background(comp, info) if comp else None

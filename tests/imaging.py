@@ -92,3 +92,29 @@ def write_clip(path: Path, n: int = 6, size: tuple[int, int] = (64, 48), codec: 
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def write_turned_clip(path: Path, rotation: int, n: int = 3, size: tuple[int, int] = (64, 48)) -> np.ndarray:
+    """Phone footage in miniature: ``n`` frames that *display* as ``size`` (width, height), stored
+    turned the other way with a display matrix of ``rotation`` degrees (counterclockwise, as
+    FFmpeg and :attr:`av.VideoFrame.rotation` count), in lossless PNG-in-MOV. With rotation 0
+    it is the same clip stored upright. Returns the displayed frames, uint8 [n, H, W, 3]."""
+    import av
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    shown = np.stack([np.stack([(xx * 4 + i * 8) % 256, (yy * 5) % 256,
+                                np.where(xx < w // 5, 255, 40) + 0 * yy], -1) for i in range(n)])
+    shown = shown.astype(np.uint8)  # a bright band down the left edge: turns cannot hide
+    turns = (rotation // 90) % 4
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png", rate=24)
+        stored = [np.ascontiguousarray(np.rot90(frame, -turns)) for frame in shown]
+        stream.height, stream.width = stored[0].shape[:2]
+        stream.pix_fmt = "rgb24"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for frame in stored:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode(None))
+    return shown

@@ -22,6 +22,8 @@ from ffmpeg_filters import pipeline
 from ffmpeg_filters.cli import main
 from pomagan_post.errors import BadInputError, UnsupportedFormatError
 
+from .imaging import write_turned_clip
+
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                 reason="needs the ffmpeg and ffprobe binaries")
 W, H, FRAMES = 96, 54, 3
@@ -134,6 +136,23 @@ def test_lossless_presets_hold_the_same_matte(outputs: dict[str, Path]) -> None:
     for name in ("ffv1", "png-mov"):
         alpha = np.frombuffer(decode(outputs[name], "rgba64le"), "<u2").reshape(FRAMES, H, W, 4)[..., 3]
         assert np.array_equal(alpha, matte), name
+
+
+def test_phone_footage_is_matted_upright(tmp_path: Path) -> None:
+    """A clip stored sideways with a display matrix: ffmpeg decodes it turned, so the pipe and the
+    encoder must get the turned size (the stored one made every frame garbage of the right byte
+    count) and the matte must be the upright clip's."""
+    write_turned_clip(tmp_path / "phone.mov", -90, size=(W, H))
+    write_turned_clip(tmp_path / "upright.mov", 0, size=(W, H))
+    info = probe(tmp_path / "phone.mov")
+    assert (info["width"], info["height"], info["rotation"]) == (W, H, 270)
+    assert probe(tmp_path / "upright.mov")["rotation"] == 0
+    run(tmp_path / "phone.mov", tmp_path / "phone_matte.mkv", "matte", quiet=True, **PIPE)
+    run(tmp_path / "upright.mov", tmp_path / "upright_matte.mkv", "matte", quiet=True, **PIPE)
+    stream = ffprobe(tmp_path / "phone_matte.mkv")["streams"][0]
+    assert (stream["width"], stream["height"]) == (W, H) and not stream.get("side_data_list")
+    turned = decode(tmp_path / "phone_matte.mkv", "gray16le")
+    assert len(turned) == 3 * W * H * 2 and turned == decode(tmp_path / "upright_matte.mkv", "gray16le")
 
 
 def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path) -> None:

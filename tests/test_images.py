@@ -89,6 +89,30 @@ def test_formats_bit_depths_and_channel_layouts(
     np.testing.assert_allclose(rgb, expected, atol=tol)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_tag_reads_the_image_as_viewers_show_it(tmp_path: Path, orientation: int) -> None:
+    """A phone photo stored sideways (EXIF/TIFF Orientation 2-8) comes out the way OIIO's own
+    reorient shows it; width, height and pixel aspect follow, outputs get no tag."""
+    import OpenImageIO as oiio
+
+    stored = ramp(6, 10, 3)
+    write_file(tmp_path / "photo.tif", stored, "uint16", Orientation=orientation, PixelAspectRatio=2.0)
+    shown = oiio.ImageBufAlgo.reorient(oiio.ImageBuf(str(tmp_path / "photo.tif")))
+    expected = np.asarray(shown.get_pixels(oiio.FLOAT), np.float32)
+    source = ImageSequenceSource(tmp_path / "photo.tif")
+    assert (source.info.height, source.info.width) == expected.shape[:2]
+    assert source.info.pixel_aspect == (0.5 if orientation >= 5 else 2.0)
+    assert source.info.metadata["orientation"] == orientation
+    (_, rgb), = list(source)
+    np.testing.assert_array_equal(rgb, expected)
+    sink = ImageSequenceSink(tmp_path / "out.#.tif", source.info, pixel_type="uint16")
+    sink.write(1, rgb)
+    sink.close()
+    written, spec = read_file(tmp_path / "out.1.tif")
+    np.testing.assert_allclose(written, expected, atol=1 / 65535)
+    assert spec.get_int_attribute("Orientation", 1) == 1
+
+
 def test_rgba_input_colour_is_not_premultiplied_on_read(tmp_path: Path) -> None:
     data = np.zeros((4, 4, 4), np.float32)
     data[..., :3], data[..., 3] = 0.8, 0.25

@@ -16,9 +16,10 @@ import torch
 from pomagan_post import Engine, load_checkpoint
 from pomagan_post.colour import from_model
 from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from pomagan_post.io.video import VideoSource
 from pomagan_post.renderer import RenderReport, parse_background, render
 
-from .imaging import HALF_TOL, make_exr_plate, ramp, read_file, write_clip, write_file
+from .imaging import HALF_TOL, make_exr_plate, ramp, read_file, write_clip, write_file, write_turned_clip
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +196,26 @@ def test_outputs_never_overwrite_inputs(tmp_path: Path, engine: Engine) -> None:
         render(pattern, engine=engine, alpha_name="matte.####.bmp")
 
 
+def test_phone_footage_renders_upright(tmp_path: Path, engine: Engine) -> None:
+    """A clip stored sideways with a display matrix gets the matte of the upright picture,
+    written upright (as players show the source), with no matrix left to turn it again."""
+    write_turned_clip(tmp_path / "phone.mov", -90)
+    write_turned_clip(tmp_path / "upright.mov", 0)
+    messages: list[str] = []
+    render(tmp_path / "phone.mov", engine=engine, outputs=["alpha"], log=messages.append)
+    render(tmp_path / "upright.mov", engine=engine, outputs=["alpha"])
+    assert any("stored 48x64 with a display matrix turning it 270 degrees" in m
+               and "outputs are 64x48" in m for m in messages)
+    with VideoSource(tmp_path / "phone_pomagan" / "phone_alpha.mov") as turned, \
+            VideoSource(tmp_path / "upright_pomagan" / "upright_alpha.mov") as upright:
+        assert (turned.info.width, turned.info.height) == (64, 48)
+        assert turned.info.metadata["rotation"] == 0
+        pairs = list(zip(turned, upright))
+    assert len(pairs) == 3
+    for (_, got), (_, want) in pairs:
+        np.testing.assert_array_equal(got, want)
+
+
 def test_composite_over_a_display_colour(tmp_path: Path, engine: Engine) -> None:
     pattern, pixels = make_exr_plate(tmp_path, frames=(1,))
     report = render(pattern, engine=engine, comp="#00b140", outputs=["alpha"])
@@ -266,9 +287,6 @@ def test_out_of_memory_halves_the_batch(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("codec, pix_fmt", [("libx264", "yuv420p"), ("prores_ks", "yuv422p10le")])
 def test_video_in_video_out(tmp_path: Path, engine: Engine, codec: str, pix_fmt: str) -> None:
-    pytest.importorskip("pomagan_post.io.video")
-    from pomagan_post.io.video import VideoSource
-
     clip = write_clip(tmp_path / ("shot.mp4" if codec == "libx264" else "shot.mov"), n=4,
                       codec=codec, pix_fmt=pix_fmt, timecode="01:00:00:00")
     report = render(clip, engine=engine)

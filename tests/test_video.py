@@ -19,6 +19,8 @@ from pomagan_post.io.video import (
     is_video_path,
 )
 
+from .imaging import write_turned_clip
+
 W, H = 64, 48
 
 # Kr, Kb of the YUV matrices, for writing test YUV by hand (independent of swscale).
@@ -255,6 +257,24 @@ def test_breaking_out_early_stops_the_worker(h264_clip: Path) -> None:
             if n == 1:
                 break
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_phone_footage_is_turned_upright(tmp_path: Path, rotation: int) -> None:
+    """Frames stored sideways with a display matrix come out as players show them."""
+    shown = write_turned_clip(tmp_path / "phone.mov", rotation)
+    with VideoSource(tmp_path / "phone.mov") as source:
+        assert (source.info.width, source.info.height) == (64, 48)
+        assert source.info.metadata["rotation"] == rotation % 360
+        frames = list(source)
+    assert [n for n, _ in frames] == [0, 1, 2]
+    for (_, rgb), expected in zip(frames, shown):
+        assert rgb.shape == (48, 64, 3) and rgb.flags.c_contiguous
+        np.testing.assert_allclose(rgb, expected / 255.0, atol=1e-4)
+    upright = write_turned_clip(tmp_path / "upright.mov", 0)
+    with VideoSource(tmp_path / "upright.mov") as source:
+        assert source.info.metadata["rotation"] == 0
+        np.testing.assert_allclose(next(iter(source))[1], upright[0] / 255.0, atol=1e-4)
 
 
 def test_unreadable_files(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ Reading: EXR (half/float, any data window), DPX (8/10/12/16-bit), PNG (8/16-bit)
 (8/16-bit, 32-bit float), JPEG, HDR and whatever else OIIO reads; RGB, RGBA, gray (``Y``) and
 gray+alpha files. Sources always yield float32 RGB ``[H, W, 3]`` in the file's own encoding:
 gray is repeated to RGB, an input alpha channel is ignored (and never multiplied in: files are
-opened with ``oiio:UnassociatedAlpha=1``).
+opened with ``oiio:UnassociatedAlpha=1``). A file whose ``Orientation`` tag (EXIF/TIFF: a phone
+or camera held sideways) says its pixels are stored turned or mirrored is read as viewers show
+it, so the network sees people upright and outputs line up with what the user sees; outputs are
+written that way up, with no tag (``info.metadata["orientation"]`` keeps the input's).
 
 Writing: one file per frame, atomically (a hidden temp name in the same folder, then
 ``os.replace``), on a small thread pool. EXR: half float, zip (lossless), channels ``R,G,B,A``
@@ -76,6 +79,31 @@ def _open(path: Path) -> Any:
     return inp
 
 
+def _orientation(spec: Any) -> int:
+    """The file's ``Orientation`` (1-8, EXIF/TIFF numbering), or 1 (as stored) without one, or
+    for a data window that is not the whole frame at the origin (EXR/DPX crops are never
+    turned by cameras, and a turned window has no meaning)."""
+    value = spec.get_int_attribute("Orientation", 1)
+    whole = (spec.x, spec.y, spec.width, spec.height) == (0, 0, spec.full_width, spec.full_height)
+    return value if 2 <= value <= 8 and whole and spec.full_x == 0 and spec.full_y == 0 else 1
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Stored ``[H, W, C]`` pixels -> as shown for an ``Orientation`` tag (a view)."""
+    if orientation in (5, 6, 7, 8):  # transposed: width and height swap
+        turned = {5: pixels, 6: pixels[::-1], 7: pixels[::-1, ::-1], 8: pixels[:, ::-1]}[orientation]
+        return turned.transpose(1, 0, 2)
+    return {2: pixels[:, ::-1], 3: pixels[::-1, ::-1], 4: pixels[::-1]}.get(orientation, pixels)
+
+
+def _windows(spec: Any) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """(data window, display window) as (x, y, width, height), as the image is shown."""
+    if _orientation(spec) >= 5:
+        return (0, 0, spec.height, spec.width), (0, 0, spec.height, spec.width)
+    return ((spec.x, spec.y, spec.width, spec.height),
+            (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
+
+
 def _attributes(spec: Any) -> dict[str, Any]:
     return {p.name: p.value for p in spec.extra_attribs}
 
@@ -113,15 +141,16 @@ def _read_pixels(
     finally:
         inp.close()
     data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    rgb = data[..., _rgb_indices(tuple(spec.channelnames))]
-    if region is not None and (spec.x, spec.y, spec.width, spec.height) != tuple(region):
+    rgb = _orient(data[..., _rgb_indices(tuple(spec.channelnames))], _orientation(spec))
+    (sx, sy, sw, sh), _ = _windows(spec)
+    if region is not None and (sx, sy, sw, sh) != tuple(region):
         # Another data window than the clip's: place it in the clip's window, zeros elsewhere.
         rx, ry, rw, rh = region
         out = np.zeros((rh, rw, 3), np.float32)
-        x0, y0 = max(rx, spec.x), max(ry, spec.y)
-        x1, y1 = min(rx + rw, spec.x + spec.width), min(ry + rh, spec.y + spec.height)
+        x0, y0 = max(rx, sx), max(ry, sy)
+        x1, y1 = min(rx + rw, sx + sw), min(ry + rh, sy + sh)
         if x1 > x0 and y1 > y0:
-            out[y0 - ry:y1 - ry, x0 - rx:x1 - rx] = rgb[y0 - spec.y:y1 - spec.y, x0 - spec.x:x1 - spec.x]
+            out[y0 - ry:y1 - ry, x0 - rx:x1 - rx] = rgb[y0 - sy:y1 - sy, x0 - sx:x1 - sx]
         rgb = out
     return np.ascontiguousarray(rgb), spec, fmt
 
@@ -207,25 +236,33 @@ class ImageSequenceSource:
         tc = timecode_from_words(words) if isinstance(words, tuple) and words else None
         pixel_type = str(spec.format)
         cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(fmt, attrs, pixel_type)
+        data_window, display_window = _windows(spec)
+        orientation = _orientation(spec)
+        pixel_aspect = float(attrs.get("PixelAspectRatio", 1.0) or 1.0)
+        if orientation >= 5:
+            pixel_aspect = 1.0 / pixel_aspect  # a turned pixel is as tall as it was wide
         metadata = {
             "format": fmt,
             "pixel_type": pixel_type,
             "bits": _bits(spec),
-            "data_window": (spec.x, spec.y, spec.width, spec.height),
-            "display_window": (spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+            "data_window": data_window,
+            "display_window": display_window,
+            # the first frame's Orientation tag; pixels come out as it says they are shown
+            "orientation": orientation,
+            "stored_size": (spec.width, spec.height),
             "attributes": [(p.name, str(p.type), p.value) for p in spec.extra_attribs
                            if p.name in _CARRIED],
             "pattern": str(self.pattern),
             "frame_origin": frames[0],  # the frame whose header gave ``timecode``
         }
         return ClipInfo(
-            width=spec.width,
-            height=spec.height,
+            width=data_window[2],
+            height=data_window[3],
             frames=list(frames),
             colorspace=cs,
             channels=spec.nchannels,
             fps=fps,
-            pixel_aspect=float(attrs.get("PixelAspectRatio", 1.0) or 1.0),
+            pixel_aspect=pixel_aspect,
             timecode=tc,
             metadata=metadata,
         )

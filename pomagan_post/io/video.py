@@ -16,6 +16,12 @@ Decoding runs ahead on a worker thread and encoding runs behind on another
 (:mod:`pomagan_post.io.streams`), each with a bounded queue, so file I/O overlaps the GPU work;
 errors raised there are re-raised in the caller's thread with the frame number.
 
+Phone footage stores its frames sideways (or upside down) with a display matrix saying how to turn
+them; players, editors and ``ffmpeg`` show them turned. Sources do the same (the network needs
+people upright): frames come out turned by the matrix's quarter turns, ``info`` has the turned
+size, ``info.metadata["rotation"]`` the matrix's turn (degrees counterclockwise), and sinks write what they are given, so
+outputs are upright with no matrix (as ``ffmpeg``'s autorotate writes them).
+
 Known limit: FFmpeg's swscale maps limited-range YUV white to 65280 (255 << 8) rather than 65535
 in 16-bit RGB, both ways. Sources measure and undo it per pixel format (two flat test frames);
 sinks scale RGB to swscale's white, so 1.0 lands on code 940 (10-bit) exactly.
@@ -175,6 +181,16 @@ def _open_input(path: Path) -> av.container.InputContainer:
         ) from error
 
 
+def _quarter_turns(angle: float | None) -> int:
+    """A display matrix's rotation (degrees counterclockwise, FFmpeg's sign) -> ``np.rot90`` k in
+    0-3 that shows the frame as players do; 0 for angles that are not quarter turns (FFmpeg's
+    autorotate leaves those alone too)."""
+    if not angle:
+        return 0
+    turns = round(float(angle) / 90.0)
+    return turns % 4 if abs(float(angle) - 90.0 * turns) < 1.0 else 0
+
+
 def _metadata_get(metadata: Mapping[str, str], key: str) -> str | None:
     for name, value in metadata.items():
         if name.lower() == key:
@@ -278,6 +294,12 @@ class VideoSource:
         trc = ctx.color_trc or 2
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         frames = self._count_frames(stream)  # sets self._start_pts when the container did not
+        rotation = self._display_rotation()
+        self._turns = _quarter_turns(rotation)
+        width, height = (ctx.height, ctx.width) if self._turns % 2 else (ctx.width, ctx.height)
+        pixel_aspect = float(sar) if sar else 1.0
+        if self._turns % 2:
+            pixel_aspect = 1.0 / pixel_aspect  # a turned pixel is as tall as it was wide
         audio = container.streams.audio
         metadata: dict[str, Any] = {
             "path": str(self.path),
@@ -298,15 +320,19 @@ class VideoSource:
             "frame_count_from": self._count_from,
             # The frame number at which ``timecode`` and the file's audio start.
             "frame_origin": 0,
+            # the display matrix's quarter turn, degrees counterclockwise (0, 90, 180 or 270);
+            # frames come out turned by it
+            "rotation": self._turns * 90,
+            "stored_size": (ctx.width, ctx.height),
         }
         return ClipInfo(
-            width=ctx.width,
-            height=ctx.height,
+            width=width,
+            height=height,
             frames=frames,
             colorspace=_TRC_TO_COLORSPACE.get(trc, "rec709"),
             channels=4 if has_alpha else 3,
             fps=self._fps,
-            pixel_aspect=float(sar) if sar else 1.0,
+            pixel_aspect=pixel_aspect,
             timecode=_find_timecode(container, stream),
             metadata=metadata,
         )
@@ -346,6 +372,20 @@ class VideoSource:
             if len(numbers) == packets:
                 return numbers
         return list(range(packets))
+
+    def _display_rotation(self) -> int:
+        """The display matrix's rotation in degrees (0 without one), from the first frame that
+        decodes: FFmpeg hands the stream's matrix to every decoded frame. A file whose first
+        frames do not decode reads as 0 here; decoding reports them later by number."""
+        try:
+            with _open_input(self.path) as container:
+                stream = container.streams.video[0]
+                for packet in container.demux(stream):
+                    for frame in packet.decode():
+                        return int(round(frame.rotation or 0))
+        except (av.FFmpegError, ValueError, PomaganError):
+            pass
+        return 0
 
     def _number(self, pts: int) -> int:
         """0-based frame index of a pts (stream time base)."""
@@ -396,7 +436,10 @@ class VideoSource:
         )
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        rgb = self._reformat(frame).to_ndarray().astype(np.float32)  # [H, W, 3]
+        pixels = self._reformat(frame).to_ndarray()  # [H, W, 3] as stored
+        if self._turns:
+            pixels = np.rot90(pixels, self._turns)  # as displayed (a view; the cast copies it)
+        rgb = pixels.astype(np.float32, order="C")
         rgb *= self._gain
         if self._offset.any():
             rgb += self._offset
