@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from pomagan_post.io.base import conform_rate
 from pomagan_post.io.timecode import advance_timecode
 
 from .presets import PRESETS, Preset
@@ -113,7 +114,9 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     ``video_offset`` (seconds from the file's start to the first video frame), ``has_audio``,
     ``audio_codecs``, ``timecode`` (or None), ``color_space``,
     ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``, and
-    ``rotation`` (the display matrix's quarter turn, degrees counterclockwise). ``width``,
+    ``rotation`` (the display matrix's quarter turn, degrees counterclockwise), and
+    ``frame_rate_mode`` (``variable`` for phone footage conformed to ``fps``, its base rate:
+    ``frames`` is then None). ``width``,
     ``height`` and ``sample_aspect_ratio`` are those of the frames as displayed: the decoding
     ffmpeg turns sideways-stored phone footage upright.
     """
@@ -130,6 +133,9 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         raise UnsupportedFormatError(f"{path}: ffprobe cannot read the size of its video stream "
                                      f"({video.get('codec_name') or 'unknown codec'}); is the file damaged?")
     fps = _fraction(video.get("r_frame_rate")) or _fraction(video.get("avg_frame_rate"))
+    # Variable frame rate (phones): the decoder conforms to the base rate by holding frames (as
+    # render does), so the frame count is not the container's.
+    variable = conform_rate(_fraction(video.get("avg_frame_rate")), _fraction(video.get("r_frame_rate")))
     # Phone footage: stored sideways with a display matrix; the decoding ffmpeg turns the frames
     # upright (its autorotate, on by default), so the pipe and the encoder get the turned size.
     rotation = _rotation(video)
@@ -163,7 +169,8 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         "has_alpha": pix_fmt.startswith(("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya"))
         or str(video.get("tags", {}).get("alpha_mode", "")) == "1",
         "codec": video.get("codec_name"),
-        "frames": int(frames) if frames.isdigit() else None,
+        "frames": int(frames) if frames.isdigit() and not variable else None,
+        "frame_rate_mode": "variable" if variable else "constant",
         "video_offset": offset,
         "has_audio": bool(audio),
         "audio_codecs": [s.get("codec_name") for s in audio],
@@ -307,6 +314,10 @@ def build_commands(
 
     matrix = _SWS_MATRIX.get(str(info.get("color_space")), "bt709")
     decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
+    if info.get("frame_rate_mode") == "variable":
+        # conformed to the base rate, each slot holding the frame on screen at its time (the
+        # fps filter; -vsync cfr shows a frame up to a slot early), as render does
+        decode_filter = f"fps={fps},{decode_filter}"
     decode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", *seek, "-i", input,
               "-map", "0:v:0", "-vf", decode_filter, "-vsync", "passthrough", *count,
               "-f", "rawvideo", "-pix_fmt", src_fmt, "pipe:1"]

@@ -608,6 +608,11 @@ def render(
         stored = "x".join(str(v) for v in info.metadata["stored_size"])
         log(f"{Path(input_str).name}: stored {stored} with {turned}; rendering it the way viewers "
             f"show it: outputs are {info.width}x{info.height}, stored that way up")
+    if info.metadata.get("frame_rate_mode") == "variable":
+        log(f"{Path(input_str).name}: variable frame rate ({info.metadata['decoded_frames']} frames, "
+            f"{float(info.metadata['average_fps']):.4g} fps on average); conformed to its base rate, "
+            f"{float(info.fps):.4g} fps, each source frame held until the next one's time, so the "
+            f"outputs line up with the source")
     report.colorspace = info.colorspace
     report.clip_fps = info.fps
     background = parse_background(comp, info) if comp else None

@@ -118,3 +118,26 @@ def write_turned_clip(path: Path, rotation: int, n: int = 3, size: tuple[int, in
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode(None))
     return shown
+
+
+def write_vfr_clip(path: Path, times: tuple[int, ...] = (0, 1, 2, 4, 6, 7), size: tuple[int, int] = (64, 48)) -> np.ndarray:
+    """Variable frame rate in miniature (phones): one frame at each of ``times`` (in 1/30 s),
+    lossless PNG-in-MOV, so the base rate is 30 fps and the average lower. Returns the frames,
+    uint8 [n, H, W, 3], each a different flat colour with a bright left band."""
+    import av
+
+    w, h = size
+    frames = np.zeros((len(times), h, w, 3), np.uint8)
+    for i in range(len(times)):
+        frames[i] = (40 + 30 * i, 200 - 25 * i, 90)
+        frames[i, :, : w // 5] = 250
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png", rate=30)
+        stream.width, stream.height, stream.pix_fmt = w, h, "rgb24"
+        stream.time_base = Fraction(1, 30)
+        for t, pixels in zip(times, frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 30)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return frames

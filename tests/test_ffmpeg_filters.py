@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -20,9 +21,11 @@ from click.testing import CliRunner
 from ffmpeg_filters import PRESETS, StageFailedError, build_commands, probe, run
 from ffmpeg_filters import pipeline
 from ffmpeg_filters.cli import main
+from pomagan_post import Engine, load_checkpoint
 from pomagan_post.errors import BadInputError, UnsupportedFormatError
+from pomagan_post.renderer import render
 
-from .imaging import write_turned_clip
+from .imaging import write_turned_clip, write_vfr_clip
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                 reason="needs the ffmpeg and ffprobe binaries")
@@ -155,6 +158,25 @@ def test_phone_footage_is_matted_upright(tmp_path: Path) -> None:
     assert len(turned) == 3 * W * H * 2 and turned == decode(tmp_path / "upright_matte.mkv", "gray16le")
 
 
+def test_variable_frame_rate_is_conformed_like_render(tmp_path: Path) -> None:
+    """Phone footage with frames at 0, 1, 2, 4, 6, 7 thirtieths of a second: the decoder conforms
+    it to 30 fps as render does (8 frames, the source's duration), and the matte of every frame
+    is render's matte of the same frame number (render writes 8-bit PNG for this 8-bit source)."""
+    write_vfr_clip(tmp_path / "vfr.mov", size=(W, H))
+    info = probe(tmp_path / "vfr.mov")
+    assert info["frame_rate_mode"] == "variable" and info["fps"] == 30 and info["frames"] is None
+    run(tmp_path / "vfr.mov", tmp_path / "vfr_matte.mkv", "matte", quiet=True, **PIPE)
+    stream = ffprobe(tmp_path / "vfr_matte.mkv")["streams"][0]
+    assert stream["nb_read_frames"] == "8" and stream["r_frame_rate"] == "30/1"
+    matte = np.frombuffer(decode(tmp_path / "vfr_matte.mkv", "gray16le"), "<u2").reshape(8, H, W)
+    engine = Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
+    render(tmp_path / "vfr.mov", engine=engine, outputs=["alpha"], format="png", output_dir=tmp_path / "r")
+    for n in range(8):
+        rendered = cv2.imread(str(tmp_path / "r" / f"vfr_alpha.{n:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.abs(matte[n] / 65535.0 - rendered / 255.0).max() <= 0.51 / 255, n
+    assert not np.array_equal(matte[2], matte[4])
+
+
 def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "broken.mov"
     with pytest.raises(StageFailedError) as caught:
@@ -179,8 +201,6 @@ def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkey
     assert existing.read_bytes() == b"keep"
     with pytest.raises(BadInputError, match="would overwrite the input"):
         run(clip, clip, "prores4444", overwrite=True)
-    import cv2
-
     still = tmp_path / "still.png"
     cv2.imwrite(str(still), np.full((64, 64, 3), 128, np.uint8) + np.arange(64, dtype=np.uint8)[:, None, None])
     damaged = tmp_path / "damaged.png"

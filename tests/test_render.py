@@ -19,7 +19,7 @@ from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFo
 from pomagan_post.io.video import VideoSource
 from pomagan_post.renderer import RenderReport, parse_background, render
 
-from .imaging import HALF_TOL, make_exr_plate, ramp, read_file, write_clip, write_file, write_turned_clip
+from .imaging import HALF_TOL, make_exr_plate, ramp, read_file, write_clip, write_file, write_turned_clip, write_vfr_clip
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +214,23 @@ def test_phone_footage_renders_upright(tmp_path: Path, engine: Engine) -> None:
     assert len(pairs) == 3
     for (_, got), (_, want) in pairs:
         np.testing.assert_array_equal(got, want)
+
+
+def test_variable_frame_rate_renders_in_sync(tmp_path: Path, engine: Engine) -> None:
+    """Frames at 0, 1, 2, 4, 6, 7 thirtieths of a second: the matte video has 8 frames at 30 fps,
+    as long as the source, the held slots repeating the matte of the frame on screen."""
+    write_vfr_clip(tmp_path / "vfr.mov")
+    messages: list[str] = []
+    report = render(tmp_path / "vfr.mov", engine=engine, outputs=["alpha"], log=messages.append)
+    assert report.written == list(range(8))
+    assert any("variable frame rate (6 frames, 22.5 fps on average); conformed to its base rate, 30 fps"
+               in m for m in messages)
+    with VideoSource(tmp_path / "vfr_pomagan" / "vfr_alpha.mov") as out:
+        assert out.info.fps == 30 and out.info.frames == list(range(8))
+        assert out.info.metadata["frame_rate_mode"] == "constant"
+        mattes = [alpha for _, alpha in out]
+    for held, shown in ((3, 2), (5, 4)):
+        np.testing.assert_array_equal(mattes[held], mattes[shown])
 
 
 def test_composite_over_a_display_colour(tmp_path: Path, engine: Engine) -> None:

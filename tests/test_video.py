@@ -19,7 +19,7 @@ from pomagan_post.io.video import (
     is_video_path,
 )
 
-from .imaging import write_turned_clip
+from .imaging import write_turned_clip, write_vfr_clip
 
 W, H = 64, 48
 
@@ -275,6 +275,29 @@ def test_phone_footage_is_turned_upright(tmp_path: Path, rotation: int) -> None:
     with VideoSource(tmp_path / "upright.mov") as source:
         assert source.info.metadata["rotation"] == 0
         np.testing.assert_allclose(next(iter(source))[1], upright[0] / 255.0, atol=1e-4)
+
+
+def test_variable_frame_rate_is_conformed_by_holding_frames(tmp_path: Path) -> None:
+    """Phone footage: frames at 0, 1, 2, 4, 6, 7 thirtieths of a second come out as 8 frames at
+    30 fps, each source frame on its own slot and held over the empty ones, so every output frame
+    sits at its source frame's time (numbered by the average 22.5 fps they drifted)."""
+    frames = write_vfr_clip(tmp_path / "vfr.mov")
+    with VideoSource(tmp_path / "vfr.mov") as source:
+        assert source.info.fps == 30 and source.info.frames == list(range(8))
+        meta = source.info.metadata
+        assert meta["frame_rate_mode"] == "variable" and meta["decoded_frames"] == 6
+        assert meta["average_fps"] == Fraction(45, 2)
+        got = list(source)
+    shown = [0, 1, 2, 2, 3, 3, 4, 5]  # the source frame on screen at each slot
+    assert [n for n, _ in got] == list(range(8))
+    for (_, rgb), index in zip(got, shown):
+        np.testing.assert_allclose(rgb, frames[index] / 255.0, atol=1e-4)
+    with VideoSource(tmp_path / "vfr.mov", frames=[3, 5, 6]) as subset:
+        for number, rgb in subset:
+            np.testing.assert_allclose(rgb, frames[shown[number]] / 255.0, atol=1e-4)
+    write_turned_clip(tmp_path / "cfr.mov", 0)  # frames every 1/24 s
+    with VideoSource(tmp_path / "cfr.mov") as cfr:
+        assert cfr.info.metadata["frame_rate_mode"] == "constant" and cfr.info.fps == 24
 
 
 def test_unreadable_files(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BadInputError
 
-__all__ = ["ClipInfo", "FrameSource", "FrameSink", "parse_size"]
+__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_size"]
 
 
 def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "size") -> tuple[int, int]:
@@ -42,6 +42,24 @@ def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "
             f"{name} {width}x{height} is out of range ({minimum}x{minimum} up to 268 megapixels)"
         )
     return width, height
+
+
+def conform_rate(average: Fraction | None, base: Fraction | None) -> Fraction | None:
+    """The rate a variable-frame-rate video (phone footage) is conformed to, or None for a
+    constant-rate one.
+
+    FFmpeg's base rate (``r_frame_rate``) is the lowest rate every timestamp fits; a stream whose
+    average rate is below it (by more than 0.1 %) has frames that last longer than others. Such a
+    stream is conformed to its base rate, each frame held until the next one's time, so outputs
+    line up with the source; not when the base rate is over twice the average or over 240 fps
+    (a container time base, not a frame rate).
+    """
+    if not average or not base:
+        return None
+    average, base = Fraction(average), Fraction(base)
+    if abs(base / average - 1) <= Fraction(1, 1000) or not average < base <= min(2 * average, 240):
+        return None
+    return base
 
 
 @dataclass

@@ -42,7 +42,7 @@ import av
 import numpy as np
 
 from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
-from .base import ClipInfo
+from .base import ClipInfo, conform_rate
 from .streams import WriteBehind, prefetch
 from .timecode import advance_timecode
 
@@ -276,6 +276,14 @@ class VideoSource:
 
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self._fps = Fraction(rate) if rate else None
+        # Variable frame rate (phones): frames are numbered by their time at the conform rate
+        # and the slots between two frames hold the earlier one, as a constant-rate conform does,
+        # so every output frame sits at its source frame's time. Confirmed (or dropped, when two
+        # frames share a slot) by _count_frames.
+        self._average_fps = self._fps
+        conform = conform_rate(self._fps, stream.base_rate)
+        self._vfr = conform is not None
+        self._fps = conform or self._fps
         self._time_base = Fraction(stream.time_base) if stream.time_base else None
         self._start_pts = stream.start_time
         self._out_format = "rgb48le" if bit_depth > 8 else "rgb24"
@@ -318,6 +326,11 @@ class VideoSource:
             "color_primaries": _PRIMARIES_NAMES.get(ctx.color_primaries or 2, str(ctx.color_primaries)),
             "start_time": float(self._start_pts * self._time_base) if self._time_base else 0.0,
             "frame_count_from": self._count_from,
+            # variable frame rate conformed to the base rate: "frame_rate_mode" is "variable",
+            # "decoded_frames" the frames in the file, "average_fps" its average rate
+            "frame_rate_mode": "variable" if self._vfr else "constant",
+            "decoded_frames": self._decoded_count or len(frames),
+            "average_fps": self._average_fps,
             # The frame number at which ``timecode`` and the file's audio start.
             "frame_origin": 0,
             # the display matrix's quarter turn, degrees counterclockwise (0, 90, 180 or 270);
@@ -338,8 +351,14 @@ class VideoSource:
         )
 
     def _count_frames(self, stream: av.video.VideoStream) -> list[int]:
-        """Frame numbers; also settles the start pts when the container does not state it."""
+        """Frame numbers; also settles the start pts when the container does not state it, and
+        whether a variable-rate stream is conformed (every frame on its own slot) or not."""
         counted = stream.frames if stream.frames and stream.frames > 0 else 0
+        self._decoded_count = counted
+        if self._vfr:
+            numbers = self._count_variable(counted)
+            if numbers is not None:
+                return numbers
         if counted and self._start_pts is not None:
             self._count_from = "container"
             return list(range(counted))
@@ -386,6 +405,28 @@ class VideoSource:
         except (av.FFmpegError, ValueError, PomaganError):
             pass
         return 0
+
+    def _count_variable(self, counted: int) -> list[int] | None:
+        """A variable-rate stream's slots at its base rate, from every packet's timestamp (one
+        demux pass, no decoding); None (numbered as constant-rate) when two frames share a slot
+        or a timestamp is missing."""
+        pts: list[int] = []
+        with _open_input(self.path) as container:
+            try:
+                pts = [p.pts for p in container.demux(container.streams.video[0]) if p.size]
+            except av.FFmpegError as error:
+                raise BadInputError(f"{self.path}: cannot read packets ({_av_message(error)})") from error
+        if not pts or None in pts or not self._time_base:
+            self._vfr, self._fps = False, self._average_fps
+            return None
+        self._start_pts = min(pts) if self._start_pts is None else self._start_pts
+        numbers = {self._number(p) for p in pts}
+        if len(numbers) != len(pts) or min(numbers) < 0:
+            self._vfr, self._fps = False, self._average_fps
+            return None
+        self._count_from = "demux"
+        self._decoded_count = len(pts)
+        return list(range(max(numbers) + 1))
 
     def _number(self, pts: int) -> int:
         """0-based frame index of a pts (stream time base)."""
@@ -462,6 +503,8 @@ class VideoSource:
         last_wanted = wanted[-1]
         emitted: set[int] = set()
         previous: int | None = None
+        held: av.VideoFrame | None = None  # variable rate: the frame the next empty slots hold
+        held_rgb: np.ndarray | None = None
         at = wanted[0]  # the frame being decoded, for error messages
         with _open_input(self.path) as container:
             stream = container.streams.video[0]
@@ -476,13 +519,23 @@ class VideoSource:
                         number = self._frame_number(frame, previous)
                         if seek and previous is None and number > wanted[0]:
                             raise _SeekMissed()
+                        if held is not None and previous is not None:
+                            for slot in range(previous + 1, min(number, last_wanted + 1)):
+                                if wanted_set is None or slot in wanted_set:
+                                    if held_rgb is None:
+                                        held_rgb = self._convert(held)
+                                    emitted.add(slot)
+                                    yield slot, held_rgb
                         previous = at = number
+                        if self._vfr:
+                            held, held_rgb = frame, None
                         if wanted_set is not None and number not in wanted_set:
                             if number > last_wanted:
                                 break
                             continue
                         emitted.add(number)
-                        yield number, self._convert(frame)
+                        held_rgb = self._convert(frame)
+                        yield number, held_rgb
                         at = number + 1
                     else:
                         continue
