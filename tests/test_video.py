@@ -441,6 +441,21 @@ def test_transfer_tag_names_the_colorspace(tmp_path: Path) -> None:
     assert info.colorspace == "pq" and info.metadata["color_trc"] == "smpte2084"
 
 
+@pytest.mark.parametrize("codec", list(VIDEO_CODECS))
+def test_colour_tags_are_in_the_bitstream(tmp_path: Path, codec: str) -> None:
+    """An HLG BT.2020 source's tags reach what decoders read from the frames themselves (ProRes
+    keeps them in its frame headers), not only the container's."""
+    info = clip_info(2)
+    info.colorspace, info.metadata["color_primaries"] = "hlg", "bt2020"
+    path = tmp_path / f"hlg{VIDEO_CODECS[codec].extensions[0]}"
+    with VideoSink(path, info, kind="fg", codec=codec) as sink:
+        for number, frame in enumerate(rgba_frames(2)):
+            sink.write(number, frame)
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.color_primaries, frame.color_trc) == (9, 18)  # bt2020, arib-std-b67
+
+
 def test_sink_comp_prores_has_no_alpha(tmp_path: Path) -> None:
     path = tmp_path / "comp.mov"
     frames = [f[..., :3] for f in rgba_frames(2)]

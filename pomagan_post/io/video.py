@@ -985,6 +985,12 @@ class VideoSink:
     def _encode_frame(self, number: int, frame: av.VideoFrame) -> None:
         if self._output is None:
             self._open_output()
+        # The colour tags go on every frame too: encoders such as ProRes write the frame's into
+        # the bitstream, which is what decoders and editors read (the container's alone were
+        # not enough: ffprobe and the decoded frames said "unknown").
+        ctx = self._stream.codec_context
+        frame.color_primaries, frame.color_trc = ctx.color_primaries, ctx.color_trc
+        frame.colorspace, frame.color_range = ctx.colorspace, ctx.color_range
         frame.pts = number - self._first
         for packet in self._stream.encode(frame):
             self._output.mux(packet)
