@@ -360,6 +360,11 @@ def build_commands(
             colour_tags += ["-colorspace", space, "-color_range", "tv"]
         else:
             colour_tags += ["-colorspace", "rgb", "-color_range", "pc"]
+        # The same tags on the frames: encoders such as ProRes write the frame's into the
+        # bitstream, and after a filter graph the options above do not reach them (ffmpeg 5.1:
+        # every ProRes output read as "unknown").
+        filters.append(f"setparams=color_primaries={primaries}:color_trc={transfer}:colorspace="
+                       f"{space if p.yuv else 'gbr'}:range={'tv' if p.yuv else 'pc'}")
     if filters:
         encode += ["-vf", ",".join(filters)]
     encode += [*p.encoder_args, *colour_tags]

@@ -119,6 +119,8 @@ def test_each_preset_makes_the_file_it_promises(name: str, clip: Path, outputs: 
         assert video.get("tags", {}).get("alpha_mode") == "1"
     if name == "prores4444":
         assert video["profile"] == "4444"
+    if name != "matte":  # colour tags as decoders read them (ProRes: from its frame headers)
+        assert (video.get("color_primaries"), video.get("color_transfer")) == ("bt709", "bt709")
     assert len(audio) == 1, "audio stream kept"
     tags = {k.lower(): v for k, v in {**info["format"].get("tags", {}), **video.get("tags", {})}.items()}
     timecodes = [tags.get("timecode")] + [s.get("tags", {}).get("timecode") for s in info["streams"]]
