@@ -523,7 +523,7 @@ def render(
             output format's convention.
         comp: background for a review composite: colour name, ``#rrggbb``, ``r,g,b`` or image.
         colorspace: override the input's detected colour space (see :mod:`pomagan_post.colour`).
-        audio: carry the input's audio into a foreground video.
+        audio: carry the input's audio tracks (all of them) into a foreground video.
         engine: a ready :class:`pomagan_post.Engine` (the settings above are then unused).
         progress: show a progress bar (frames, fps, ETA) on stderr.
         log: where messages go (default: stderr when ``progress``, else nowhere).

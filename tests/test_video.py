@@ -485,6 +485,38 @@ def test_sink_carries_audio(tmp_path: Path, audio_clip: str, request: pytest.Fix
     assert abs(seconds - len(info.frames) / info.fps) < 0.03  # trimmed to the video
 
 
+def test_sink_carries_every_audio_track(tmp_path: Path) -> None:
+    """A camera or MXF file with several audio tracks (here two mono PCM tones) gets them all in
+    the foreground, in order, sample for sample."""
+    src = tmp_path / "tracks.mov"
+    tones = [(0.25 * np.sin(2 * np.pi * f * np.arange(9600) / 48000) * 32767).astype(np.int16)
+             for f in (440, 1000)]
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("prores_ks", rate=25)
+        video.width, video.height, video.pix_fmt = W, H, "yuv422p10le"
+        tracks = [out.add_stream("pcm_s16le", rate=48000, layout="mono") for _ in tones]
+        for i, frame in enumerate(ramp_frames(5, "yuv422p10le")):  # 0.2 s of video
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for track, tone in zip(tracks, tones):
+            for start in range(0, len(tone), 960):
+                frame = av.AudioFrame.from_ndarray(tone[None, start:start + 960], format="s16", layout="mono")
+                frame.sample_rate, frame.pts = 48000, start
+                out.mux(track.encode(frame))
+            out.mux(track.encode(None))
+    info = VideoSource(src).info
+    with VideoSink(tmp_path / "fg.mov", info, audio_from=src) as sink:
+        for number in info.frames:
+            sink.write(number, np.full((H, W, 4), 0.5, np.float32))
+    assert "2 tracks" in sink.audio_mode
+    for index, tone in enumerate(tones):
+        with av.open(str(tmp_path / "fg.mov")) as container:
+            assert len(container.streams.audio) == 2
+            got = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=index)])
+        assert len(got) == 9600 and np.array_equal(got, tone), index
+
+
 def test_sink_re_encodes_audio_the_container_refuses(tmp_path: Path) -> None:
     """Opus cannot go into AVI: it becomes 24-bit PCM, trimmed to the written frames."""
     src = make_clip(tmp_path / "opus.mkv", rgb_frames(COLOURS, "yuv420p"), "libx264", "yuv420p",

@@ -599,15 +599,62 @@ def _short_list(numbers: list[int], limit: int = 8) -> str:
 # Audio carried into a sink
 
 
+class _AudioTrack:
+    """One audio stream on its way into the output: copied, or re-encoded to 24-bit PCM."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream, output: av.container.OutputContainer) -> None:
+        self.stream = stream
+        self.output = output
+        self.resampler: av.AudioResampler | None = None
+        self.samples = 0  # written by the encoder so far (re-encoded tracks)
+        name = stream.codec_context.codec.canonical_name
+        if name in output.supported_codecs:
+            self.out_stream = output.add_stream_from_template(stream)
+            self.mode = f"copy {name}"
+        else:
+            ctx = stream.codec_context
+            self.out_stream = output.add_stream("pcm_s24le", rate=ctx.sample_rate, layout=ctx.layout.name)
+            self.resampler = av.AudioResampler(format="s32", layout=ctx.layout, rate=ctx.sample_rate)
+            self.mode = f"{name} re-encoded to pcm_s24le"
+
+    def mux(self, packet: av.Packet, shift_s: float) -> None:
+        """One packet of the clip, ``shift_s`` seconds after the output's start."""
+        if self.resampler is None:
+            shift = int(round(shift_s / self.stream.time_base))
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = self.out_stream
+            self.output.mux(packet)
+        else:
+            for frame in packet.decode():
+                self.encode(frame)
+
+    def encode(self, frame: av.AudioFrame | None) -> None:
+        for out in self.resampler.resample(frame) if self.resampler else [frame]:
+            if out is not None:
+                out.pts = self.samples
+                out.time_base = Fraction(1, out.sample_rate)
+                self.samples += out.samples
+            for packet in self.out_stream.encode(out):
+                self.output.mux(packet)
+
+    def flush(self) -> None:
+        if self.resampler is not None:
+            self.encode(None)
+
+
 class _AudioCarrier:
-    """Copies (or, where the container refuses the codec, re-encodes to PCM) the first audio
-    stream of ``path`` into an output container, trimmed to the written frame range."""
+    """Carries every audio stream of ``path`` (a camera's or an MXF's several tracks, in their
+    order) into an output container, each copied or, where the container refuses the codec,
+    re-encoded to PCM, trimmed to the written frame range. One demux pass reads them all."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._input = _open_input(path)
-        self.stream = self._input.streams.audio[0] if self._input.streams.audio else None
-        if self.stream is None:
+        self.streams = list(self._input.streams.audio)
+        self.stream = self.streams[0] if self.streams else None
+        if not self.streams:
             self._input.close()
             return
         video = self._input.streams.video
@@ -616,42 +663,28 @@ class _AudioCarrier:
         if start is not None and tb:
             self._origin = float(start * tb)
         else:
-            a_start = self.stream.start_time or 0
-            self._origin = float(a_start * self.stream.time_base)
+            first = self.stream
+            self._origin = float((first.start_time or 0) * first.time_base)
         self._packets: Iterator[av.Packet] | None = None
         self._offset = 0.0
-        self._out_stream: Any = None
-        self._output: Any = None
-        self._copy = True
-        self._encoder_samples = 0
-        self._resampler: av.AudioResampler | None = None
+        self._tracks: dict[int, _AudioTrack] = {}
         self._pending: av.Packet | None = None
         self.mode = ""
 
     def attach(self, output: av.container.OutputContainer, offset_s: float) -> None:
-        """Adds the audio stream to ``output``; audio before ``offset_s`` (clip time) is dropped."""
-        assert self.stream is not None
-        self._output = output
+        """Adds the audio streams to ``output``; audio before ``offset_s`` (clip time) is dropped."""
         self._offset = offset_s
-        name = self.stream.codec_context.codec.canonical_name
-        if name in output.supported_codecs:
-            self._out_stream = output.add_stream_from_template(self.stream)
-            self.mode = f"copy {name}"
-        else:
-            self._copy = False
-            ctx = self.stream.codec_context
-            self._out_stream = output.add_stream(
-                "pcm_s24le", rate=ctx.sample_rate, layout=ctx.layout.name
-            )
-            self._resampler = av.AudioResampler(format="s32", layout=ctx.layout, rate=ctx.sample_rate)
-            self.mode = f"{name} re-encoded to pcm_s24le"
-        self._packets = self._input.demux(self.stream)
+        self._tracks = {s.index: _AudioTrack(s, output) for s in self.streams}
+        modes = [t.mode for t in self._tracks.values()]
+        self.mode = modes[0] if len(set(modes)) == 1 else ", ".join(modes)
+        if len(modes) > 1:
+            self.mode = f"{len(modes)} tracks, {self.mode}"
+        self._packets = self._input.demux(*self.streams)
 
     def pump(self, until_s: float | None) -> None:
         """Muxes audio whose clip time is before ``until_s`` (None: up to the end)."""
         if self._packets is None:
             return
-        tb = self.stream.time_base
         while True:
             packet = self._pending or next(self._packets, None)
             self._pending = None
@@ -660,38 +693,18 @@ class _AudioCarrier:
                 return
             if packet.pts is None or packet.size == 0:
                 continue
-            t = float(packet.pts * tb) - self._origin - self._offset
+            t = float(packet.pts * packet.stream.time_base) - self._origin - self._offset
             if until_s is not None and t >= until_s:
                 self._pending = packet
                 return
-            if t < 0:
-                continue
-            if self._copy:
-                shift = int(round((self._origin + self._offset) / tb))
-                packet.pts -= shift
-                if packet.dts is not None:
-                    packet.dts -= shift
-                packet.stream = self._out_stream
-                self._output.mux(packet)
-            else:
-                for frame in packet.decode():
-                    self._encode(frame)
-
-    def _encode(self, frame: av.AudioFrame | None) -> None:
-        frames = self._resampler.resample(frame) if self._resampler else [frame]
-        for out in frames:
-            if out is not None:
-                out.pts = self._encoder_samples
-                out.time_base = Fraction(1, out.sample_rate)
-                self._encoder_samples += out.samples
-            for packet in self._out_stream.encode(out):
-                self._output.mux(packet)
+            if t >= 0:
+                self._tracks[packet.stream.index].mux(packet, self._origin + self._offset)
 
     def finish(self, end_s: float) -> None:
-        """Muxes the audio up to ``end_s`` and flushes an encoder."""
+        """Muxes the audio up to ``end_s`` and flushes the encoders."""
         self.pump(end_s)
-        if not self._copy and self._out_stream is not None:
-            self._encode(None)
+        for track in self._tracks.values():
+            track.flush()
         self.close()
 
     def close(self) -> None:
