@@ -247,9 +247,9 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through sigterm_as_interrupt
         signum = interrupt_signal(exc)
         raise Stopped(
-            f"{signum.name}; every frame file written is complete (no partial files "
-            "are left): run the same command with --skip-existing to render the rest (a video "
-            "output is kept only when finished, so it is rendered again)", signum) from None
+            f"{signum.name}; every frame file written is complete, and a video output keeps the "
+            "frames encoded so far in its hidden .partial file: run the same command with "
+            "--skip-existing to render the rest", signum) from None
     except PomaganError:
         raise
     except OSError as exc:  # disk full, permission denied, ...: one line, not a traceback

@@ -181,14 +181,16 @@ def open_sink(
     codec: str = "prores4444",
     audio_from: str | os.PathLike[str] | None = None,
     writers: int | None = None,
+    resume: list[int] | None = None,
 ) -> FrameSink:
     """A sink for one output kind: a video file (by extension) or an image file/pattern
-    (written by ``writers`` threads; default :func:`~pomagan_post.io.streams.default_writers`)."""
+    (written by ``writers`` threads; default :func:`~pomagan_post.io.streams.default_writers`).
+    ``resume``: the frames a video's partial file holds, kept (see :func:`_finished_frames`)."""
     if not isinstance(target, SequencePattern) and _is_video(target):
         from .io.video import VideoSink
 
         return VideoSink(target, info, kind=kind, codec=codec, audio_from=audio_from,
-                         premultiplied=alpha_mode == "premultiplied")
+                         premultiplied=alpha_mode == "premultiplied", resume=resume)
     return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode, workers=writers)
 
 
@@ -452,13 +454,26 @@ def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
             sink.write(number, output_frame(kind, alpha, fg, alpha_mode, background))
 
 
-def _finished_frames(plans: list[_Output], wanted: list[int]) -> list[int]:
-    """Frames whose outputs all exist. A video output counts only when complete (it cannot
-    be resumed part-way), so any missing video means every frame is rendered again."""
-    if any(p.video for p in plans):
-        complete = all(path.exists() for p in plans for path in p.paths(wanted))
-        return list(wanted) if complete else []
-    return [f for f in wanted if all(path.exists() for p in plans for path in p.paths([f]))]
+def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | None,
+                     codec: str) -> tuple[list[int], dict[str, list[int]]]:
+    """(frames every output already has, and per video output still to finish the frames its
+    partial file from an interrupted render holds). A finished video output has every frame;
+    an unfinished one the first frames its partial holds (:func:`resumable_frames`), the rest
+    are rendered and appended to them."""
+    from .io.video import resumable_frames
+
+    resume: dict[str, list[int]] = {}
+    done = set(wanted)
+    for plan in plans:
+        if plan.video:
+            if Path(plan.target).exists():
+                continue
+            held = resumable_frames(plan.target, info, wanted, codec, plan.kind) if info else 0
+            resume[plan.kind] = wanted[:held]
+            done &= set(resume[plan.kind])
+        else:
+            done &= {f for f in wanted if all(path.exists() for path in plan.paths([f]))}
+    return [f for f in wanted if f in done], resume
 
 
 def _stderr(message: str) -> None:
@@ -582,11 +597,22 @@ def render(
     report = RenderReport(input=input_str, outputs={p.kind: str(p) for p in plans},
                           frames=list(wanted), alpha_mode=alpha_mode)
     todo = list(wanted)
+    resume: dict[str, list[int]] = {}
     if skip_existing:
-        done = _finished_frames(plans, wanted)
+        header = probe
+        if header is None and any(p.video for p in plans):  # a sequence rendered to a video
+            header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace)
+            header.close()
+        done, resume = _finished_frames(plans, wanted, header.info if header else None, codec)
         report.skipped_existing = done
         done_set = set(done)
         todo = [f for f in wanted if f not in done_set]
+        # a finished video is left as it is; an unfinished one goes on from its partial file
+        plans = [p for p in plans if not (p.video and Path(p.target).exists())]
+        for kind, held in resume.items():
+            if held:
+                log(f"{report.outputs[kind]}: resuming after frame {held[-1]}: {len(held)} frame(s) "
+                    "kept from the interrupted render")
     if not todo:
         if probe is not None:
             probe.close()
@@ -631,7 +657,7 @@ def render(
             sinks[plan.kind] = open_sink(
                 plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
                 audio_from=input_str if (video_in and audio and plan.kind == "fg") else None,
-                writers=writers)
+                writers=writers, resume=resume.get(plan.kind))
         total = len(info.frames)
         if progress:
             from tqdm import tqdm
@@ -659,8 +685,8 @@ def render(
         for sink in sinks.values():
             sink.close()
     except BaseException:
-        # Frames already computed are complete: image files still land (so a resume skips
-        # them); a video cut short is removed.
+        # Frames already computed are complete: image files still land, and a video cut short
+        # keeps what it encoded in its hidden partial file, so a resume skips them.
         for sink in sinks.values():
             try:
                 if isinstance(sink, ImageSequenceSink):

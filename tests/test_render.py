@@ -6,6 +6,7 @@ module; only a few tests use a stand-in engine where they need to control it (ou
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -231,6 +232,41 @@ def test_variable_frame_rate_renders_in_sync(tmp_path: Path, engine: Engine) -> 
         mattes = [alpha for _, alpha in out]
     for held, shown in ((3, 2), (5, 4)):
         np.testing.assert_array_equal(mattes[held], mattes[shown])
+
+
+def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, engine: Engine) -> None:
+    """Stopped half-way, a video output keeps what it encoded in its hidden partial file;
+    --skip-existing renders only the rest and the result equals an uninterrupted render."""
+    clip = write_clip(tmp_path / "shot.mov", n=8, codec="prores_ks", pix_fmt="yuv422p10le",
+                      timecode="01:00:00:00")
+    whole = render(clip, engine=engine, output_dir=tmp_path / "whole")
+
+    def stop(number: int, done: int, total: int) -> None:
+        if number == 5:
+            time.sleep(0.5)  # lets the encoder catch up, as a render's frames usually have
+            raise KeyboardInterrupt
+
+    out = tmp_path / "shot_pomagan"
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=engine, callback=stop)
+    assert sorted(p.name for p in out.iterdir()) == [".shot_alpha.partial.mov", ".shot_fg.partial.mov"]
+    messages: list[str] = []
+    resumed = render(clip, engine=engine, skip_existing=True, log=messages.append)
+    held = 8 - len(resumed.written)
+    assert 1 <= held <= 6 and resumed.written == list(range(held, 8)) and resumed.ok
+    assert resumed.skipped_existing == list(range(held))
+    assert any(f"resuming after frame {held - 1}: {held} frame(s) kept" in m for m in messages)
+    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
+    for kind in ("alpha", "fg"):
+        with VideoSource(out / f"shot_{kind}.mov") as got, VideoSource(whole.outputs[kind]) as want:
+            assert got.info.frames == list(range(8)) and got.info.timecode == "01:00:00:00"
+            for (n, a), (_, b) in zip(got, want):
+                np.testing.assert_array_equal(a, b, err_msg=f"{kind} frame {n}")
+    # A partial from another frame range is not taken: that render starts afresh.
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=engine, frames="2-7", output_dir=tmp_path / "range", callback=stop)
+    again = render(clip, engine=engine, frames="3-7", output_dir=tmp_path / "range", skip_existing=True)
+    assert again.written == [3, 4, 5, 6, 7]
 
 
 def test_composite_over_a_display_colour(tmp_path: Path, engine: Engine) -> None:

@@ -17,6 +17,8 @@ from pomagan_post.io.video import (
     VideoSink,
     VideoSource,
     is_video_path,
+    partial_path,
+    resumable_frames,
 )
 
 from .imaging import write_turned_clip, write_vfr_clip
@@ -545,17 +547,25 @@ def test_sink_timecode_follows_the_first_written_frame(tmp_path: Path) -> None:
     assert facts["timecode"] == "01:00:00:03" and len(pixels) == 2
 
 
-def test_abort_leaves_no_file(tmp_path: Path) -> None:
+def test_abort_keeps_only_a_hidden_partial_to_resume(tmp_path: Path) -> None:
+    """Nothing ever carries the final name unfinished; what was encoded before an abort stays
+    in the hidden partial file, playable, for a resume."""
     path = tmp_path / "fg.mov"
     sink = VideoSink(path, clip_info())
-    sink.write(0, rgba_frames(1)[0])
+    for number, frame in enumerate(rgba_frames(3)):
+        sink.write(number, frame)
+    sink._writer.wait()  # the three frames encoded, as after a render's last batch
     sink.abort()
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [partial_path(path)] and sink.kept == partial_path(path)
+    assert resumable_frames(path, clip_info(), [0, 1, 2, 3, 4], "prores4444", "fg") == 3
+    assert resumable_frames(path, clip_info(), [1, 2, 3], "prores4444", "fg") == 0  # another start
+    assert resumable_frames(path, clip_info(), [0, 1, 2], "prores4444", "alpha") == 0  # another kind
+    assert resumable_frames(path, clip_info(), [0, 1, 2], "png", "fg") == 0  # another codec
     with pytest.raises(RuntimeError):
         with VideoSink(path, clip_info()) as sink:
             sink.write(0, rgba_frames(1)[0])
             raise RuntimeError("render failed")
-    assert list(tmp_path.iterdir()) == []
+    assert not path.exists()
 
 
 def test_encoder_errors_reach_the_writer_with_the_frame_number(
@@ -593,5 +603,6 @@ def test_sink_rejects_bad_arguments(tmp_path: Path) -> None:
     sink.abort()
     with pytest.raises(BadInputError, match="no frames were written"):
         VideoSink(tmp_path / "b.mov", clip_info()).close()
-    assert list(tmp_path.iterdir()) == []
+    # no output under a final name; a.mov's encoded frame, if any, only in its hidden partial
+    assert [p.name for p in tmp_path.iterdir()] in ([], [".a.partial.mov"])
 

@@ -47,6 +47,8 @@ from .streams import WriteBehind, prefetch
 from .timecode import advance_timecode
 
 __all__ = [
+    "partial_path",
+    "resumable_frames",
     "VIDEO_CODECS",
     "VIDEO_EXTENSIONS",
     "VideoCodecSpec",
@@ -716,6 +718,45 @@ class _AudioCarrier:
 # Sink
 
 
+def partial_path(path: str | os.PathLike[str]) -> Path:
+    """The hidden file a :class:`VideoSink` writes before renaming it to ``path``; after an
+    interrupted render it holds the frames encoded so far (see :func:`resumable_frames`)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[int],
+                     codec: str, kind: str) -> int:
+    """How many of ``frames`` (from the first, in order) the partial file an interrupted render
+    of ``path`` left behind already holds, encoded with the same codec, size and kind, starting
+    at the same frame; 0 when there is none or it does not fit (it is then written afresh)."""
+    partial = partial_path(path)
+    if not frames or not partial.is_file():
+        return 0
+    spec = VIDEO_CODECS.get(codec)
+    fps = Fraction(info.fps) if info.fps else Fraction(24)
+    try:
+        with av.open(str(partial)) as container:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            label = container.metadata.get("comment", "")
+            decoder = {"prores_ks": "prores"}.get(spec.encoder, spec.encoder) if spec else None
+            if (ctx.name != decoder or (ctx.width, ctx.height) != (info.width, info.height)
+                    or f"kind={kind};" not in label or f"first frame {frames[0]};" not in label):
+                return 0
+            tb = stream.time_base
+            held = sorted(int(round(p.pts * tb * fps)) for p in container.demux(stream)
+                          if p.size and p.pts is not None)
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return 0
+    count = 0
+    for index, number in zip(held, frames):
+        if index != number - frames[0]:
+            break
+        count += 1
+    return count
+
+
 class VideoSink:
     """Encodes frames to a video file; a :class:`~pomagan_post.io.base.FrameSink`.
 
@@ -769,6 +810,7 @@ class VideoSink:
         queue_size: int = 4,
         threads: int = 0,
         convert_workers: int = 2,
+        resume: list[int] | None = None,
     ) -> None:
         self.path = Path(path)
         if kind not in _SINK_KINDS:
@@ -794,7 +836,13 @@ class VideoSink:
         # 16-bit code of 1.0 per channel: RGB bound for YUV goes through swscale's white.
         white = _rgb16_white() if self.spec.yuv else 65535.0
         self._codes = np.array([white, white, white, 65535.0], np.float32)
-        self.tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.tmp_path = partial_path(self.path)
+        # Resuming: the frames the partial file holds (``resumable_frames`` of them) are copied
+        # from it, moved aside first, and the new ones follow as if never interrupted.
+        self._resumed = list(resume or [])
+        self._resume_path = self.tmp_path.with_name(f".{self.path.stem}.resumed{self.path.suffix}")
+        if self._resumed:
+            os.replace(self.tmp_path, self._resume_path)
         self._audio: _AudioCarrier | None = None
         if audio_from is not None:
             source = Path(audio_from)
@@ -806,11 +854,14 @@ class VideoSink:
         self.audio_mode = ""
         self._output: av.container.OutputContainer | None = None
         self._stream: Any = None
-        self._first: int | None = None
-        self._last: int | None = None
+        self._first: int | None = self._resumed[0] if self._resumed else None
+        self._last: int | None = self._resumed[-1] if self._resumed else None
         self._count = 0
         self._state = "open"
         self._failed = False
+        self._broken = False  # the encoder or muxer failed: what it wrote cannot be resumed
+        #: After :meth:`abort`: the partial file kept for a resume, if any.
+        self.kept: Path | None = None
         self._writer = WriteBehind(
             workers=1, max_pending=max(1, int(queue_size)), name=f"encode {self.path.name}"
         )
@@ -826,6 +877,8 @@ class VideoSink:
         if self._state != "open":
             raise BadInputError(f"{self.path}: write after close/abort")
         frame_number = int(frame_number)
+        if self._resumed and frame_number <= self._resumed[-1] and self._count == 0:
+            return  # already in the partial file this sink resumes
         if self._last is not None and frame_number <= self._last:
             raise BadInputError(
                 f"{self.path}: frame {frame_number} written after frame {self._last}"
@@ -885,22 +938,38 @@ class VideoSink:
         self._convert.shutdown(wait=True)
         self._state = "closed"
         os.replace(self.tmp_path, self.path)
+        self._resume_path.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Stops encoding and removes the temp file; a finished file is left alone."""
+        """Stops encoding. The frames encoded so far stay in the hidden partial file, finished
+        so it plays, for a resume (:func:`resumable_frames`); it is removed when nothing was
+        encoded or the encoder failed. A finished file is left alone."""
         if self._state != "open":
             return
         self._state = "aborted"
         self._failed = True  # jobs already running skip their work
         self._convert.shutdown(wait=False, cancel_futures=True)
         self._writer.cancel()
+        keep = self._output is not None and not self._broken
+        if keep:
+            try:
+                self._flush(audio=False)  # the encoder's last frames, then the file's index
+            except Exception:  # cleaning up after a failure; the first error matters
+                keep = False
         for closer in (self._output, self._audio):
             if closer is not None:
                 try:
                     closer.close()
-                except Exception:  # cleaning up after a failure; the first error matters
-                    pass
-        self.tmp_path.unlink(missing_ok=True)
+                except Exception:
+                    keep = False
+        self._output = None
+        if keep:
+            self.kept = self.tmp_path
+            self._resume_path.unlink(missing_ok=True)
+        else:
+            self.tmp_path.unlink(missing_ok=True)
+            if self._resumed and self._resume_path.exists():
+                os.replace(self._resume_path, self.tmp_path)  # the earlier partial stays usable
 
     def __enter__(self) -> "VideoSink":
         return self
@@ -924,7 +993,7 @@ class VideoSink:
         try:
             job()
         except BaseException as error:
-            self._failed = True
+            self._failed = self._broken = True
             if isinstance(error, PomaganError):
                 raise
             raise UnsupportedFormatError(
@@ -958,11 +1027,35 @@ class VideoSink:
             stream.metadata["timecode"] = timecode
             output.metadata["timecode"] = timecode
         label = "premultiplied" if self.premultiplied else "straight"
-        output.metadata["comment"] = f"alpha={label}; kind={self.kind}; written by pomagan-post"
+        output.metadata["comment"] = (f"alpha={label}; kind={self.kind}; first frame {self._first}; "
+                                      "written by pomagan-post")
         self._stream = stream
         if self._audio is not None:
             self._audio.attach(output, float(max(offset, 0) / self.fps))
             self.audio_mode = self._audio.mode
+        if self._resumed:
+            self._copy_resumed()
+
+    def _copy_resumed(self) -> None:
+        """The frames an interrupted render encoded, copied from its partial file (no
+        re-encoding), with the audio that goes with them."""
+        wanted = {n - self._first for n in self._resumed}
+        with av.open(str(self._resume_path)) as partial:
+            stream = partial.streams.video[0]
+            tb = stream.time_base
+            for packet in partial.demux(stream):
+                if not packet.size or packet.pts is None:
+                    continue
+                index = int(round(packet.pts * tb * self.fps))
+                if index not in wanted:
+                    continue
+                packet.stream = self._stream
+                packet.time_base = Fraction(self.fps.denominator, self.fps.numerator)
+                packet.pts = packet.dts = index
+                packet.duration = 1
+                self._output.mux(packet)
+        if self._audio is not None:
+            self._audio.pump(float((self._resumed[-1] - self._first + 1) / self.fps))
 
     def _primaries(self) -> int:
         name = self.info.metadata.get("color_primaries")
@@ -1013,10 +1106,10 @@ class VideoSink:
     def _finish(self) -> None:
         self._guarded("the end of the file", self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, audio: bool = True) -> None:
         for packet in self._stream.encode(None):
             self._output.mux(packet)
-        if self._audio is not None:
+        if self._audio is not None and audio:
             self._audio.finish(float((self._last - self._first + 1) / self.fps))
         self._output.close()
         self._output = None
