@@ -8,7 +8,9 @@ plate gives a scene-linear foreground that keeps its values above 1.
 Colour spaces (names accepted by :func:`to_model`, :func:`from_model` and ``--colorspace``):
 
 ``linear``
-    Scene-linear Rec.709/sRGB primaries (EXR and HDR files by default). To model space: negative
+    Scene-linear Rec.709/sRGB primaries (EXR and HDR files by default; an EXR whose
+    ``chromaticities`` are ACES AP0, AP1, Rec.2020 or P3-D65 is read in that OCIO space
+    instead, e.g. ``ACES2065-1``). To model space: negative
     values clip to 0, then the sRGB OETF, then a soft clip that leaves encoded values up to the
     knee ``k = 0.9`` (linear 0.79) untouched and rolls everything above off towards 1::
 
@@ -147,12 +149,45 @@ def resolve_colorspace(name: str) -> str:
     )
 
 
+# Scene-linear primaries an EXR header names in ``chromaticities`` (red, green, blue, white
+# x, y) -> the OCIO colour space names that hold them (OIIO's built-in config first, then
+# common studio-config names and aliases). Rec.709 primaries are plain ``linear``.
+_CHROMATICITIES = (
+    ((0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290), ("linear",)),
+    ((0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767),
+     ("ACES2065-1", "ACES - ACES2065-1", "aces2065_1", "lin_ap0")),
+    ((0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
+     ("ACEScg", "ACES - ACEScg", "lin_ap1")),
+    ((0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290), ("Linear Rec.2020", "lin_rec2020")),
+    ((0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290), ("Linear P3-D65", "lin_p3d65")),
+)
+
+
+def _linear_space(chromaticities: Any) -> str:
+    """The scene-linear colour space of an EXR's ``chromaticities`` (ACES AP0 plates are
+    ``ACES2065-1``, AP1 ``ACEScg``, ...); ``linear`` (Rec.709) for Rec.709 primaries, for
+    primaries not listed, and where the colour configuration has no name for them."""
+    try:
+        values = tuple(float(v) for v in chromaticities)
+    except (TypeError, ValueError):
+        return "linear"
+    for primaries, names in _CHROMATICITIES:
+        if len(values) == 8 and max(abs(a - b) for a, b in zip(values, primaries)) < 2e-3:
+            for name in names:
+                try:
+                    return resolve_colorspace(name)
+                except BadInputError:
+                    continue
+    return "linear"
+
+
 def detect_colorspace(format_name: str, attributes: Mapping[str, Any], pixel_type: str) -> str:
     """Colour space of an image file from its format, header attributes and pixel type.
 
-    The header wins where it says something (``oiio:ColorSpace``, DPX ``dpx:Transfer``);
-    otherwise EXR/HDR and float TIFF are ``linear``, DPX is ``rec709`` and every integer format
-    is ``srgb``.
+    The header wins where it says something (``oiio:ColorSpace``, DPX ``dpx:Transfer``, EXR
+    ``chromaticities``: ACES2065-1 / ACEScg / Rec.2020 / P3-D65 primaries name that linear
+    space); otherwise EXR/HDR and float TIFF are ``linear``, DPX is ``rec709`` and every integer
+    format is ``srgb``.
     """
     fmt = format_name.lower()
     if fmt == "dpx":
@@ -166,7 +201,7 @@ def detect_colorspace(format_name: str, attributes: Mapping[str, Any], pixel_typ
         except BadInputError:
             pass
     if fmt in ("openexr", "hdr", "rla") or (fmt == "tiff" and pixel_type in ("float", "half", "double")):
-        return "linear"
+        return _linear_space(attributes.get("chromaticities"))
     if fmt in ("dpx", "cineon"):
         return "cineon" if fmt == "cineon" else "rec709"
     return "srgb"

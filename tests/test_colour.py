@@ -19,6 +19,8 @@ from pomagan_post.colour import (
 )
 from pomagan_post.errors import BadInputError
 
+AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)  # ACES2065-1 primaries, white
+
 
 def test_srgb_curves_are_the_standard_and_inverse() -> None:
     x = np.linspace(0, 1, 101, dtype=np.float32)
@@ -82,7 +84,33 @@ def test_names_and_aliases() -> None:
         ("dpx", {"dpx:Transfer": "Linear"}, "uint16", "linear"),
         ("dpx", {"dpx:Transfer": "User defined"}, "uint16", "rec709"),
         ("hdr", {}, "float", "linear"),
+        ("openexr", {"chromaticities": AP0}, "half", "ACES2065-1"),
+        ("openexr", {"chromaticities": (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767)},
+         "float", "ACEScg"),
+        ("openexr", {"chromaticities": (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329)}, "half", "linear"),
+        ("openexr", {"chromaticities": (0.5, 0.4, 0.3, 0.6, 0.2, 0.1, 0.3127, 0.329)}, "half", "linear"),
     ],
 )
 def test_detect_colorspace_from_headers(fmt: str, attrs: dict, pixel_type: str, expected: str) -> None:
     assert detect_colorspace(fmt, attrs, pixel_type) == expected
+
+
+def test_aces_exr_plate_reaches_the_model_like_its_rec709_twin(tmp_path) -> None:
+    """An ACES2065-1 plate (AP0 primaries in its EXR header, as the ACES container format
+    writes them) is read in ACES2065-1: the network sees what it sees for the same picture
+    stored as linear Rec.709, not AP0 numbers taken for Rec.709 ones."""
+    import OpenImageIO as oiio
+
+    from pomagan_post.io.images import ImageSequenceSource
+
+    from .imaging import write_file
+
+    rec709 = np.array([[[0.18, 0.18, 0.18], [0.6, 0.3, 0.2], [0.1, 0.4, 0.8], [0.9, 0.75, 0.6]]], np.float32)
+    buf = oiio.ImageBufAlgo.colorconvert(oiio.ImageBuf(rec709), "Linear Rec.709 (sRGB)", "ACES2065-1")
+    ap0 = np.asarray(buf.get_pixels(oiio.FLOAT), np.float32)
+    assert np.abs(ap0 - rec709).max() > 0.05  # AP0 numbers differ from the Rec.709 ones
+    write_file(tmp_path / "plate.1001.exr", ap0, "float", typed={"chromaticities": (oiio.TypeDesc("float[8]"), AP0)})
+    source = ImageSequenceSource(tmp_path / "plate.####.exr")
+    assert source.info.colorspace == "ACES2065-1"
+    (_, rgb), = list(source)
+    np.testing.assert_allclose(to_model(rgb, source.info.colorspace), to_model(rec709, "linear"), atol=2e-3)
