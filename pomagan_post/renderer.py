@@ -598,8 +598,9 @@ def render(
                           frames=list(wanted), alpha_mode=alpha_mode)
     todo = list(wanted)
     resume: dict[str, list[int]] = {}
+    header = probe
+    fg_audio = input_str if video_in and audio else None  # carried into a foreground video
     if skip_existing:
-        header = probe
         if header is None and any(p.video for p in plans):  # a sequence rendered to a video
             header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace)
             header.close()
@@ -616,6 +617,11 @@ def render(
     if not todo:
         if probe is not None:
             probe.close()
+        for plan in plans:  # a video whose partial file holds every frame: finish it
+            if resume.get(plan.kind):
+                open_sink(plan.kind, plan.target, header.info, alpha_mode=alpha_mode, codec=codec,
+                          audio_from=fg_audio if plan.kind == "fg" else None,
+                          resume=resume[plan.kind]).close()
         log(f"all {len(wanted)} frame(s) already rendered in {out_dir}")
         return report
 
@@ -656,7 +662,7 @@ def render(
                 Path(plan.target).parent.mkdir(parents=True, exist_ok=True)
             sinks[plan.kind] = open_sink(
                 plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
-                audio_from=input_str if (video_in and audio and plan.kind == "fg") else None,
+                audio_from=fg_audio if plan.kind == "fg" else None,
                 writers=writers, resume=resume.get(plan.kind))
         total = len(info.frames)
         if progress:

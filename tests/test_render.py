@@ -262,6 +262,20 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
             assert got.info.frames == list(range(8)) and got.info.timecode == "01:00:00:00"
             for (n, a), (_, b) in zip(got, want):
                 np.testing.assert_array_equal(a, b, err_msg=f"{kind} frame {n}")
+    # Stopped after its last frame was encoded but before the rename: the resume only finishes it.
+    def stop_last(number: int, done: int, total: int) -> None:
+        if number == 7:
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=engine, output_dir=tmp_path / "last", callback=stop_last)
+    finished = render(clip, engine=engine, output_dir=tmp_path / "last", skip_existing=True)
+    assert finished.written == [] and finished.skipped_existing == list(range(8))
+    with VideoSource(tmp_path / "last" / "shot_fg.mov") as got, VideoSource(whole.outputs["fg"]) as want:
+        assert [n for n, _ in got] == list(range(8))
+        for (_, a), (_, b) in zip(got, want):
+            np.testing.assert_array_equal(a, b)
     # A partial from another frame range is not taken: that render starts afresh.
     with pytest.raises(KeyboardInterrupt):
         render(clip, engine=engine, frames="2-7", output_dir=tmp_path / "range", callback=stop)

@@ -19,8 +19,10 @@ errors raised there are re-raised in the caller's thread with the frame number.
 Phone footage stores its frames sideways (or upside down) with a display matrix saying how to turn
 them; players, editors and ``ffmpeg`` show them turned. Sources do the same (the network needs
 people upright): frames come out turned by the matrix's quarter turns, ``info`` has the turned
-size, ``info.metadata["rotation"]`` the matrix's turn (degrees counterclockwise), and sinks write what they are given, so
-outputs are upright with no matrix (as ``ffmpeg``'s autorotate writes them).
+size, ``info.metadata["rotation"]`` the matrix's turn (degrees counterclockwise), and sinks
+write what they are given, so outputs are upright with no matrix (as ``ffmpeg``'s autorotate
+writes them). Variable-frame-rate streams are conformed to their base rate (see
+:func:`~pomagan_post.io.base.conform_rate`), each frame held until the next one's time.
 
 Known limit: FFmpeg's swscale maps limited-range YUV white to 65280 (255 << 8) rather than 65535
 in 16-bit RGB, both ways. Sources measure and undo it per pixel format (two flat test frames);
@@ -358,7 +360,7 @@ class VideoSource:
         counted = stream.frames if stream.frames and stream.frames > 0 else 0
         self._decoded_count = counted
         if self._vfr:
-            numbers = self._count_variable(counted)
+            numbers = self._count_variable()
             if numbers is not None:
                 return numbers
         if counted and self._start_pts is not None:
@@ -408,7 +410,7 @@ class VideoSource:
             pass
         return 0
 
-    def _count_variable(self, counted: int) -> list[int] | None:
+    def _count_variable(self) -> list[int] | None:
         """A variable-rate stream's slots at its base rate, from every packet's timestamp (one
         demux pass, no decoding); None (numbered as constant-rate) when two frames share a slot
         or a timestamp is missing."""
@@ -665,8 +667,7 @@ class _AudioCarrier:
         if start is not None and tb:
             self._origin = float(start * tb)
         else:
-            first = self.stream
-            self._origin = float((first.start_time or 0) * first.time_base)
+            self._origin = float((self.stream.start_time or 0) * self.stream.time_base)
         self._packets: Iterator[av.Packet] | None = None
         self._offset = 0.0
         self._tracks: dict[int, _AudioTrack] = {}
@@ -678,7 +679,7 @@ class _AudioCarrier:
         self._offset = offset_s
         self._tracks = {s.index: _AudioTrack(s, output) for s in self.streams}
         modes = [t.mode for t in self._tracks.values()]
-        self.mode = modes[0] if len(set(modes)) == 1 else ", ".join(modes)
+        self.mode = ", ".join(dict.fromkeys(modes))  # "copy aac"; "2 tracks, copy pcm_s24le"
         if len(modes) > 1:
             self.mode = f"{len(modes)} tracks, {self.mode}"
         self._packets = self._input.demux(*self.streams)
@@ -1107,6 +1108,8 @@ class VideoSink:
         self._guarded("the end of the file", self._flush)
 
     def _flush(self, audio: bool = True) -> None:
+        if self._output is None:  # resumed with every frame already in the partial file
+            self._open_output()
         for packet in self._stream.encode(None):
             self._output.mux(packet)
         if self._audio is not None and audio:
