@@ -282,7 +282,9 @@ def build_commands(
         frames: only these frames (:func:`parse_frames`: ``"100-199"``, ``"100-"``): decode
             seeks to the first (a seek to half a frame before it, then the frame count), the
             audio is cut to the same span (decoded and re-encoded: losslessly, FLAC or PCM,
-            except for the mp4 and webm presets) and the timecode starts at that frame's.
+            except for the mp4 and webm presets) and the timecode starts at that frame's. A
+            variable-rate source is decoded from its start and the span cut from its conformed
+            frames (no seek), so frame numbers mean the same slots as in ``render``.
         pipe_program: how to call ``pomagan-post``.
     """
     p = _preset(preset)
@@ -316,8 +318,14 @@ def build_commands(
     decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
     if info.get("frame_rate_mode") == "variable":
         # conformed to the base rate, each slot holding the frame on screen at its time (the
-        # fps filter; -vsync cfr shows a frame up to a slot early), as render does
-        decode_filter = f"fps={fps},{decode_filter}"
+        # fps filter; -vsync cfr shows a frame up to a slot early), as render does. A span is cut
+        # from the conformed frames: a seek would start the conform at whichever frame follows
+        # the seek point, one slot off wherever the wanted first slot holds an earlier frame.
+        conform = f"fps={fps}"
+        if span is not None and span[0]:
+            seek = []
+            conform += f",trim=start_frame={span[0]},setpts=PTS-STARTPTS"
+        decode_filter = f"{conform},{decode_filter}"
     decode = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-v", "error", *seek, "-i", input,
               "-map", "0:v:0", "-vf", decode_filter, "-vsync", "passthrough", *count,
               "-f", "rawvideo", "-pix_fmt", src_fmt, "pipe:1"]

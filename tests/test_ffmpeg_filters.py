@@ -177,6 +177,11 @@ def test_variable_frame_rate_is_conformed_like_render(tmp_path: Path) -> None:
         rendered = cv2.imread(str(tmp_path / "r" / f"vfr_alpha.{n:04d}.png"), cv2.IMREAD_UNCHANGED)
         assert np.abs(matte[n] / 65535.0 - rendered / 255.0).max() <= 0.51 / 255, n
     assert not np.array_equal(matte[2], matte[4])
+    # A span is cut from the conformed frames: slot 3 holds frame 2 (a seek to slot 3 would
+    # start at the frame after it), and the span's mattes are the whole run's, bit for bit.
+    run(tmp_path / "vfr.mov", tmp_path / "span.mkv", "matte", quiet=True, frames="3-6", **PIPE)
+    span = np.frombuffer(decode(tmp_path / "span.mkv", "gray16le"), "<u2").reshape(-1, H, W)
+    assert len(span) == 4 and np.array_equal(span, matte[3:7])
 
 
 def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path) -> None:
