@@ -671,7 +671,10 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     if trainer.stopped_by is not None:
+        name = signal.Signals(trainer.stopped_by).name
+        if not dist_info.main:  # rank 0 saved the run and says how to continue it
+            raise TrainingStopped(f"rank {dist_info.rank}: {name} at step {trainer.step}", trainer.stopped_by)
         raise TrainingStopped(
-            f"{signal.Signals(trainer.stopped_by).name} at step {trainer.step}; saved "
+            f"{name} at step {trainer.step}; saved "
             f"{out_dir / CHECKPOINT_NAME} (continue with --resume --out {out_dir})", trainer.stopped_by)
     return out_dir / CHECKPOINT_NAME
