@@ -227,7 +227,7 @@ def _plan_outputs(
         name = names.get(kind)
         if name:
             given = Path(name)
-            path = given if given.is_absolute() or given.parent != Path(".") else out_dir / given
+            path = given if given.is_absolute() else out_dir / given  # relative: in the output folder
             if _is_video(path):
                 plans.append(_Output(kind, path, True))
                 continue
@@ -476,6 +476,17 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
     return [f for f in wanted if f in done], resume
 
 
+def _missing_dirs(folders: Iterable[Path]) -> list[Path]:
+    """The folders among ``folders`` and their parents that do not exist yet, deepest first."""
+    missing: set[Path] = set()
+    for folder in folders:
+        folder = Path(os.path.abspath(folder))
+        while not folder.exists() and folder not in missing:
+            missing.add(folder)
+            folder = folder.parent
+    return sorted(missing, key=lambda f: len(f.parts), reverse=True)
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -651,7 +662,10 @@ def render(
     if engine is None:
         engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
 
-    made_out_dir = not out_dir.exists()
+    # Folders this render makes (the output folder, and those in --alpha-name sub/... names),
+    # deepest first: a render that wrote nothing removes the ones it left empty.
+    made_dirs = _missing_dirs([out_dir] + [Path(p.target).parent if isinstance(p.target, Path)
+                                           else p.target.directory for p in plans])
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, FrameSink] = {}
     bar = None
@@ -701,10 +715,10 @@ def render(
                     sink.abort()
             except BaseException:
                 pass
-        if made_out_dir:  # a render that wrote nothing leaves no empty folder behind
+        for folder in made_dirs:  # a render that wrote nothing leaves no empty folder behind
             try:
-                out_dir.rmdir()
-            except OSError:
+                folder.rmdir()
+            except OSError:  # not empty: something was written there
                 pass
         raise
     finally:

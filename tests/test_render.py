@@ -283,6 +283,38 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
     assert again.written == [3, 4, 5, 6, 7]
 
 
+def test_relative_output_names_go_in_the_output_folder(tmp_path: Path, engine: Engine,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--alpha-name mattes/m.####.exr -o OUT writes OUT/mattes/..., as the option's help says,
+    wherever the render is started from (it went to ./mattes/ before)."""
+    pattern, _ = make_exr_plate(tmp_path, frames=(1001,))
+    monkeypatch.chdir(tmp_path)
+    report = render(pattern, engine=engine, output_dir=tmp_path / "out", alpha_name="mattes/m.####.exr",
+                    fg_name=str(tmp_path / "abs" / "f.####.exr"))
+    assert report.ok and (tmp_path / "out" / "mattes" / "m.1001.exr").is_file()
+    assert (tmp_path / "abs" / "f.1001.exr").is_file() and not (tmp_path / "mattes").exists()
+
+
+def test_stopped_before_any_frame_leaves_no_folder_it_made(tmp_path: Path) -> None:
+    """Stopped (Ctrl-C) before the first frame was written: the output folder and the folders
+    named in --alpha-name / --fg-name that the render made are gone; folders that were there stay."""
+
+    class _Interrupted:
+        batch_size = 4
+
+        def matte(self, frames: np.ndarray, colorspace: str, need_fg: bool) -> None:
+            raise KeyboardInterrupt
+
+    clip = write_clip(tmp_path / "shot.mov", n=3, codec="prores_ks", pix_fmt="yuv422p10le")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for out, names in ((tmp_path / "new", {}), (mine, {"alpha_name": "sub/a/m.mov", "fg_name": "f/f.mov"}),
+                       (mine, {"alpha_name": "seq/m.####.exr", "fg_name": "seq2/f.####.exr"})):
+        with pytest.raises(KeyboardInterrupt):
+            render(clip, engine=_Interrupted(), output_dir=out, **names)
+    assert not (tmp_path / "new").exists() and mine.is_dir() and not any(mine.iterdir())
+
+
 def test_composite_over_a_display_colour(tmp_path: Path, engine: Engine) -> None:
     pattern, pixels = make_exr_plate(tmp_path, frames=(1,))
     report = render(pattern, engine=engine, comp="#00b140", outputs=["alpha"])
