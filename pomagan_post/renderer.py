@@ -651,6 +651,10 @@ def render(
         stored = "x".join(str(v) for v in info.metadata["stored_size"])
         log(f"{Path(input_str).name}: stored {stored} with {turned}; rendering it the way viewers "
             f"show it: outputs are {info.width}x{info.height}, stored that way up")
+    if info.metadata.get("interlaced"):
+        log(f"{Path(input_str).name}: interlaced: matted as whole frames, so a subject that moves "
+            "between the two fields gets a combed edge; deinterlace first for such shots "
+            "(e.g. ffmpeg -vf bwdif)")
     if info.metadata.get("frame_rate_mode") == "variable":
         log(f"{Path(input_str).name}: variable frame rate ({info.metadata['decoded_frames']} frames, "
             f"{float(info.metadata['average_fps']):.4g} fps on average); conformed to its base rate, "

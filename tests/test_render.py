@@ -283,6 +283,33 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
     assert again.written == [3, 4, 5, 6, 7]
 
 
+def test_interlaced_video_is_flagged(tmp_path: Path, engine: Engine) -> None:
+    """Interlaced ProRes (two fields per frame, as broadcast delivers it) is matted as whole frames
+    and the render says so, with what to do for moving subjects; progressive video says nothing."""
+    import av
+
+    path = tmp_path / "interlaced.mov"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("prores_ks", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv422p10le"
+        stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct  # field-coded
+        for i in range(2):
+            pixels = (np.clip(ramp(48, 64, 3, seed=i), 0, 1) * 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame = frame.reformat(format="yuv422p10le")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with VideoSource(path) as source:
+        assert source.info.metadata["interlaced"]
+    messages: list[str] = []
+    assert render(path, engine=engine, outputs=["alpha"], log=messages.append).ok
+    assert any("interlaced: matted as whole frames" in m and "bwdif" in m for m in messages)
+    progressive = write_clip(tmp_path / "progressive.mov", n=2, codec="prores_ks", pix_fmt="yuv422p10le")
+    with VideoSource(progressive) as source:
+        assert not source.info.metadata["interlaced"]
+
+
 def test_relative_output_names_go_in_the_output_folder(tmp_path: Path, engine: Engine,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """--alpha-name mattes/m.####.exr -o OUT writes OUT/mattes/..., as the option's help says,

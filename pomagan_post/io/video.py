@@ -306,7 +306,7 @@ class VideoSource:
         trc = ctx.color_trc or 2
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         frames = self._count_frames(stream)  # sets self._start_pts when the container did not
-        rotation = self._display_rotation()
+        rotation, interlaced = self._first_frame_facts()
         self._turns = _quarter_turns(rotation)
         width, height = (ctx.height, ctx.width) if self._turns % 2 else (ctx.width, ctx.height)
         pixel_aspect = float(sar) if sar else 1.0
@@ -341,6 +341,8 @@ class VideoSource:
             # frames come out turned by it
             "rotation": self._turns * 90,
             "stored_size": (ctx.width, ctx.height),
+            # two fields woven into each frame (broadcast video); matted as whole frames
+            "interlaced": interlaced,
         }
         return ClipInfo(
             width=width,
@@ -396,19 +398,20 @@ class VideoSource:
                 return numbers
         return list(range(packets))
 
-    def _display_rotation(self) -> int:
-        """The display matrix's rotation in degrees (0 without one), from the first frame that
-        decodes: FFmpeg hands the stream's matrix to every decoded frame. A file whose first
-        frames do not decode reads as 0 here; decoding reports them later by number."""
+    def _first_frame_facts(self) -> tuple[int, bool]:
+        """(the display matrix's rotation in degrees, 0 without one; whether the picture is
+        interlaced), from the first frame that decodes: FFmpeg hands the stream's matrix to every
+        decoded frame. A file whose first frames do not decode reads as (0, False) here;
+        decoding reports them later by number."""
         try:
             with _open_input(self.path) as container:
                 stream = container.streams.video[0]
                 for packet in container.demux(stream):
                     for frame in packet.decode():
-                        return int(round(frame.rotation or 0))
+                        return int(round(frame.rotation or 0)), bool(frame.interlaced_frame)
         except (av.FFmpegError, ValueError, PomaganError):
             pass
-        return 0
+        return 0, False
 
     def _count_variable(self) -> list[int] | None:
         """A variable-rate stream's slots at its base rate, from every packet's timestamp (one
