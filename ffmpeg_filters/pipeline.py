@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
-from pomagan_post.io.base import conform_rate
+from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
 
 from .presets import PRESETS, Preset
@@ -113,12 +113,11 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     sample), ``has_alpha``, ``codec``, ``frames`` (count, when the container says),
     ``video_offset`` (seconds from the file's start to the first video frame), ``has_audio``,
     ``audio_codecs``, ``timecode`` (or None), ``color_space``,
-    ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``, and
-    ``rotation`` (the display matrix's quarter turn, degrees counterclockwise), and
-    ``frame_rate_mode`` (``variable`` for phone footage conformed to ``fps``, its base rate:
-    ``frames`` is then None). ``width``,
-    ``height`` and ``sample_aspect_ratio`` are those of the frames as displayed: the decoding
-    ffmpeg turns sideways-stored phone footage upright.
+    ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``,
+    ``rotation`` (the display matrix's quarter turn, degrees counterclockwise) and
+    ``frame_rate_mode`` (``variable`` for phone footage conformed to ``fps``, its base rate;
+    ``frames`` is then None). ``width``, ``height`` and ``sample_aspect_ratio`` are those of the
+    frames as displayed: the decoding ffmpeg turns sideways-stored phone footage upright.
     """
     path = os.fspath(input)
     if not Path(path).is_file():
@@ -194,10 +193,7 @@ def _rotation(video: dict[str, Any]) -> int:
     if angle is None:
         tag = _number_or_none(video.get("tags", {}).get("rotate"))
         angle = -tag if tag is not None else None
-    if not angle:
-        return 0
-    turns = round(angle / 90.0)
-    return (turns % 4) * 90 if abs(angle - 90.0 * turns) < 1.0 else 0
+    return quarter_turns(angle) * 90
 
 
 def _number_or_none(value: Any) -> float | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BadInputError
 
-__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_size"]
+__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_size", "quarter_turns"]
 
 
 def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "size") -> tuple[int, int]:
@@ -42,6 +42,16 @@ def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "
             f"{name} {width}x{height} is out of range ({minimum}x{minimum} up to 268 megapixels)"
         )
     return width, height
+
+
+def quarter_turns(angle: float | None) -> int:
+    """A display matrix's rotation (degrees counterclockwise, FFmpeg's sign) -> the quarter turns
+    counterclockwise (0-3, ``np.rot90``'s k) that show the frame as players do; 0 without one
+    and for angles that are not quarter turns (FFmpeg's autorotate leaves those alone too)."""
+    if not angle:
+        return 0
+    turns = round(float(angle) / 90.0)
+    return turns % 4 if abs(float(angle) - 90.0 * turns) < 1.0 else 0
 
 
 def conform_rate(average: Fraction | None, base: Fraction | None) -> Fraction | None:

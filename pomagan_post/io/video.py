@@ -44,7 +44,7 @@ import av
 import numpy as np
 
 from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
-from .base import ClipInfo, conform_rate
+from .base import ClipInfo, conform_rate, quarter_turns
 from .streams import WriteBehind, prefetch
 from .timecode import advance_timecode
 
@@ -185,16 +185,6 @@ def _open_input(path: Path) -> av.container.InputContainer:
         ) from error
 
 
-def _quarter_turns(angle: float | None) -> int:
-    """A display matrix's rotation (degrees counterclockwise, FFmpeg's sign) -> ``np.rot90`` k in
-    0-3 that shows the frame as players do; 0 for angles that are not quarter turns (FFmpeg's
-    autorotate leaves those alone too)."""
-    if not angle:
-        return 0
-    turns = round(float(angle) / 90.0)
-    return turns % 4 if abs(float(angle) - 90.0 * turns) < 1.0 else 0
-
-
 def _metadata_get(metadata: Mapping[str, str], key: str) -> str | None:
     for name, value in metadata.items():
         if name.lower() == key:
@@ -307,7 +297,7 @@ class VideoSource:
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         frames = self._count_frames(stream)  # sets self._start_pts when the container did not
         rotation, interlaced = self._first_frame_facts()
-        self._turns = _quarter_turns(rotation)
+        self._turns = quarter_turns(rotation)
         width, height = (ctx.height, ctx.width) if self._turns % 2 else (ctx.width, ctx.height)
         pixel_aspect = float(sar) if sar else 1.0
         if self._turns % 2:
