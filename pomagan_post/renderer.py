@@ -456,9 +456,9 @@ def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
 
 def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | None,
                      codec: str) -> tuple[list[int], dict[str, list[int]]]:
-    """(frames every output already has, and per video output still to finish the frames its
-    partial file from an interrupted render holds). A finished video output has every frame;
-    an unfinished one the first frames its partial holds (:func:`resumable_frames`), the rest
+    """(frames every output in ``plans`` already has, and per video output the frames its
+    partial file from an interrupted render holds). ``plans`` leaves finished videos out; an
+    unfinished one has the first frames its partial holds (:func:`resumable_frames`), the rest
     are rendered and appended to them."""
     from .io.video import resumable_frames
 
@@ -466,8 +466,6 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
     done = set(wanted)
     for plan in plans:
         if plan.video:
-            if Path(plan.target).exists():
-                continue
             held = resumable_frames(plan.target, info, wanted, codec, plan.kind) if info else 0
             resume[plan.kind] = wanted[:held]
             done &= set(resume[plan.kind])
@@ -612,6 +610,8 @@ def render(
     header = probe
     fg_audio = input_str if video_in and audio else None  # carried into a foreground video
     if skip_existing:
+        # a finished video is left as it is; an unfinished one goes on from its partial file
+        plans = [p for p in plans if not (p.video and Path(p.target).exists())]
         if header is None and any(p.video for p in plans):  # a sequence rendered to a video
             header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace)
             header.close()
@@ -619,8 +619,6 @@ def render(
         report.skipped_existing = done
         done_set = set(done)
         todo = [f for f in wanted if f not in done_set]
-        # a finished video is left as it is; an unfinished one goes on from its partial file
-        plans = [p for p in plans if not (p.video and Path(p.target).exists())]
         for kind, held in resume.items():
             if held:
                 log(f"{report.outputs[kind]}: resuming after frame {held[-1]}: {len(held)} frame(s) "

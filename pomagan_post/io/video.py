@@ -650,7 +650,6 @@ class _AudioCarrier:
         self.path = path
         self._input = _open_input(path)
         self.streams = list(self._input.streams.audio)
-        self.stream = self.streams[0] if self.streams else None
         if not self.streams:
             self._input.close()
             return
@@ -660,7 +659,8 @@ class _AudioCarrier:
         if start is not None and tb:
             self._origin = float(start * tb)
         else:
-            self._origin = float((self.stream.start_time or 0) * self.stream.time_base)
+            first = self.streams[0]
+            self._origin = float((first.start_time or 0) * first.time_base)
         self._packets: Iterator[av.Packet] | None = None
         self._offset = 0.0
         self._tracks: dict[int, _AudioTrack] = {}
@@ -843,7 +843,7 @@ class VideoSink:
             if source.resolve() == self.path.resolve():
                 raise BadInputError(f"{self.path}: output would overwrite its audio source")
             self._audio = _AudioCarrier(source)
-            if self._audio.stream is None:
+            if not self._audio.streams:
                 self._audio = None
         self.audio_mode = ""
         self._output: av.container.OutputContainer | None = None
