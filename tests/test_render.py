@@ -6,6 +6,10 @@ module; only a few tests use a stand-in engine where they need to control it (ou
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -281,6 +285,51 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
         render(clip, engine=engine, frames="2-7", output_dir=tmp_path / "range", callback=stop)
     again = render(clip, engine=engine, frames="3-7", output_dir=tmp_path / "range", skip_existing=True)
     assert again.written == [3, 4, 5, 6, 7]
+
+
+_KILLED_RENDER = """
+import os, signal, sys, time
+from pomagan_post import Engine, load_checkpoint
+from pomagan_post.renderer import render
+engine = Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2,
+                foreground="multiply")  # the module's engine
+
+def kill(number, done, total):
+    if number == 9:
+        time.sleep(0.5)  # lets the encoder catch up, as a render's frames usually have
+        os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind, as a farm's kill -9
+
+render(sys.argv[1], engine=engine, callback=kill)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_render_killed_outright_resumes_from_its_partial_file(tmp_path: Path, engine: Engine) -> None:
+    """A render killed with SIGKILL (or out of memory, or a lost machine) runs no clean-up, so
+    its partial video files are never closed; --skip-existing still keeps their whole frames,
+    renders the rest, and the result equals an uninterrupted render."""
+    clip = write_clip(tmp_path / "shot.mov", n=12, codec="prores_ks", pix_fmt="yuv422p10le",
+                      timecode="01:00:00:00")
+    whole = render(clip, engine=engine, output_dir=tmp_path / "whole")
+    killed = subprocess.run([sys.executable, "-c", _KILLED_RENDER, str(clip)], capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    out = tmp_path / "shot_pomagan"
+    assert sorted(p.name for p in out.iterdir()) == [".shot_alpha.partial.mov", ".shot_fg.partial.mov"]
+    messages: list[str] = []
+    resumed = render(clip, engine=engine, skip_existing=True, log=messages.append)
+    held = 12 - len(resumed.written)
+    assert 3 <= held <= 9 and resumed.written == list(range(held, 12)) and resumed.ok, messages
+    assert any(f"resuming after frame {held - 1}: {held} frame(s) kept" in m for m in messages)
+    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
+    for kind in ("alpha", "fg"):
+        with VideoSource(out / f"shot_{kind}.mov") as got, VideoSource(whole.outputs[kind]) as want:
+            assert got.info.frames == list(range(12)) and got.info.timecode == "01:00:00:00"
+            for (n, a), (_, b) in zip(got, want):
+                if n < held:  # copied from the killed render's file as encoded
+                    np.testing.assert_array_equal(a, b, err_msg=f"{kind} frame {n}")
+                else:  # batched differently from the whole render: a code or two of 10 bits
+                    np.testing.assert_allclose(a, b, atol=2.5 / 1023, err_msg=f"{kind} frame {n}")
 
 
 def test_interlaced_video_is_flagged(tmp_path: Path, engine: Engine) -> None:

@@ -547,6 +547,106 @@ def test_sink_timecode_follows_the_first_written_frame(tmp_path: Path) -> None:
     assert facts["timecode"] == "01:00:00:03" and len(pixels) == 2
 
 
+def _top_level_boxes(path: Path) -> list[bytes]:
+    """The types of a MOV/MP4 file's top-level boxes, in order."""
+    data = path.read_bytes()
+    boxes, at = [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[at + 8:at + 16], "big")
+        boxes.append(data[at + 4:at + 8])
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+@pytest.mark.parametrize("codec, suffix", [("prores4444", ".mov"), ("png", ".mov"), ("ffv1", ".mkv"),
+                                           ("png", ".avi")])
+def test_a_killed_writer_leaves_its_whole_frames_to_resume(tmp_path: Path, codec: str, suffix: str) -> None:
+    """A render killed outright (SIGKILL, out of memory, a lost machine) never closes its
+    partial file. Whatever the kill left on disk (copied here while the sink is still writing,
+    then cut at several points, as a kill can cut it anywhere), a resume counts only the whole
+    frames there and the finished file equals an uninterrupted one frame for frame."""
+    info = clip_info(8)
+    frames = rgba_frames(8)
+    whole = tmp_path / f"whole{suffix}"
+    with VideoSink(whole, info, codec=codec) as sink:
+        for number, frame in enumerate(frames):
+            sink.write(number, frame)
+    _, _, want = read_back(whole, "rgba64le")
+
+    sink = VideoSink(tmp_path / f"live{suffix}", info, codec=codec)
+    for number in range(6):
+        sink.write(number, frames[number])
+    sink._writer.wait()  # six frames encoded and handed to the muxer; the file is still open
+    on_disk = sink.tmp_path.read_bytes()
+    sink.abort()
+    held_at = {}
+    for cut in (len(on_disk), len(on_disk) * 3 // 4, len(on_disk) // 2, len(on_disk) // 3):
+        path = tmp_path / f"cut{cut}" / f"fg{suffix}"
+        path.parent.mkdir()
+        partial_path(path).write_bytes(on_disk[:cut])
+        held = resumable_frames(path, info, list(range(8)), codec, "fg")
+        held_at[cut] = held
+        assert 0 <= held <= 6
+        with VideoSink(path, info, codec=codec, resume=list(range(held))) as resumed:
+            for number, frame in enumerate(frames):
+                resumed.write(number, frame)
+        assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+        _, facts, got = read_back(path, "rgba64le")
+        assert facts["timecode"] == "01:02:03:04" and len(got) == 8, cut
+        for number, (a, b) in enumerate(zip(got, want)):
+            np.testing.assert_array_equal(a, b, err_msg=f"cut at {cut}: frame {number}")
+    assert held_at[len(on_disk)] >= 3, held_at  # most of what was encoded survives the kill
+    assert list(held_at.values()) == sorted(held_at.values(), reverse=True), held_at
+
+
+def test_finished_mov_is_an_ordinary_mov(tmp_path: Path) -> None:
+    """The partial MOV is fragmented so a kill cannot lose it; the finished file is an ordinary
+    MOV (one index, no fragments, as editors expect) with ProRes 4444's own codec tag and a
+    timecode track."""
+    path = tmp_path / "fg.mov"
+    with VideoSink(path, clip_info(3)) as sink:
+        for number, frame in enumerate(rgba_frames(3)):
+            sink.write(number, frame)
+    boxes = _top_level_boxes(path)
+    assert b"moov" in boxes and b"mdat" in boxes and b"moof" not in boxes, boxes
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert video.codec_tag == "ap4h" and video.frames == 3
+        timecode_tracks = [s for s in container.streams if s.type == "data"]
+        assert [s.metadata.get("timecode") for s in timecode_tracks] == ["01:02:03:04"]
+        assert "kind=fg; first frame 0;" in container.metadata["comment"]
+
+
+def test_a_failure_while_finishing_keeps_the_frames_for_a_resume(tmp_path: Path, monkeypatch) -> None:
+    """The disk filling up while a finished MOV is copied into place: a plain error that names the
+    partial file, which stays whole; a resume puts it in place without encoding again."""
+    from pomagan_post.io import video
+
+    def disk_full(source: Path, target: Path) -> None:
+        target.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    path = tmp_path / "fg.mov"
+    with monkeypatch.context() as patched:
+        patched.setattr(video, "_defragment", disk_full)
+        sink = VideoSink(path, clip_info(3))
+        for number, frame in enumerate(rgba_frames(3)):
+            sink.write(number, frame)
+        with pytest.raises(UnsupportedFormatError, match=r"cannot finish the file \(No space left on "
+                                                          r"device\); the frames stay in \.fg\.partial\.mov"):
+            sink.close()
+    assert [p.name for p in tmp_path.iterdir()] == [".fg.partial.mov"]
+    assert resumable_frames(path, clip_info(3), [0, 1, 2], "prores4444", "fg") == 3
+    VideoSink(path, clip_info(3), resume=[0, 1, 2]).close()
+    assert [p.name for p in tmp_path.iterdir()] == ["fg.mov"]
+    _, _, got = read_back(path, "rgba64le")
+    assert len(got) == 3
+
+
 def test_abort_keeps_only_a_hidden_partial_to_resume(tmp_path: Path) -> None:
     """Nothing ever carries the final name unfinished; what was encoded before an abort stays
     in the hidden partial file, playable, for a resume."""

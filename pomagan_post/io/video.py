@@ -9,8 +9,12 @@ per channel), 8-bit sources through ``rgb24``; the YUV -> RGB matrix and range c
 stream's tags (untagged: BT.709, limited range unless the pixel format is ``yuvj*``).
 
 Sinks write ProRes 4444, PNG-in-MOV or FFV1 (see :data:`VIDEO_CODECS`) from 16-bit integer frames,
-never through an 8-bit intermediate. They write to a hidden temp file beside the target and rename
-it into place on :meth:`VideoSink.close`; :meth:`VideoSink.abort` removes it.
+never through an 8-bit intermediate. They write to a hidden partial file beside the target and
+put it in place on :meth:`VideoSink.close`. The partial file stays readable up to its last whole
+frame even when the process is killed outright (SIGKILL, out of memory, a lost machine): MOV
+partials are fragmented (a fragment per frame, as crash-safe recorders write them) and copied,
+without re-encoding, into an ordinary MOV on close; Matroska needs nothing. A later render
+resumes from it (:func:`resumable_frames`).
 
 Decoding runs ahead on a worker thread and encoding runs behind on another
 (:mod:`pomagan_post.io.streams`), each with a bounded queue, so file I/O overlaps the GPU work;
@@ -719,11 +723,54 @@ def partial_path(path: str | os.PathLike[str]) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+def _finishing_path(path: Path) -> Path:
+    """Where a finished MOV is assembled from its fragmented partial file before the rename."""
+    return path.with_name(f".{path.stem}.finishing{path.suffix}")
+
+
+# What keeps a partial file's frames readable when the writer dies without closing it: MOV is
+# fragmented (a fragment per frame), Matroska puts each frame in its own cluster (the muxer holds
+# an open cluster in memory), and every muxed packet goes to the file at once. A kill then loses
+# only the frames still in the encoder and the muxer (MOV: the last one).
+_CRASH_SAFE = {
+    "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
+    "matroska": {"cluster_time_limit": "1", "flush_packets": "1"},
+    "avi": {"flush_packets": "1"},
+}
+
+
+def _whole_packets(container: av.container.InputContainer, fps: Fraction) -> Iterator[tuple[int, Any]]:
+    """``(frame index, packet)`` for the video packets of a partial file that are whole, in file
+    order: reading stops at a cut-off packet (a killed writer's last one, flagged corrupt) or
+    where the file stops making sense. AVI cannot tell a cut-off packet from a whole one, so its
+    last packet is left out too (it is rendered again)."""
+    stream = container.streams.video[0]
+    tb = stream.time_base
+    hold_back = container.format.name == "avi"
+    pending: tuple[int, Any] | None = None
+    try:
+        for packet in container.demux(stream):
+            if packet.is_corrupt:
+                return
+            if not packet.size or packet.pts is None:
+                continue
+            item = (int(round(packet.pts * tb * fps)), packet)
+            if not hold_back:
+                yield item
+                continue
+            if pending is not None:
+                yield pending
+            pending = item
+    except (av.FFmpegError, OSError, ValueError):
+        return  # cut off inside a container structure: what came before is whole
+
+
 def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[int],
                      codec: str, kind: str) -> int:
     """How many of ``frames`` (from the first, in order) the partial file an interrupted render
     of ``path`` left behind already holds, encoded with the same codec, size and kind, starting
-    at the same frame; 0 when there is none or it does not fit (it is then written afresh)."""
+    at the same frame; 0 when there is none or it does not fit (it is then written afresh).
+    A render that was killed outright counts up to its last whole frame."""
     partial = partial_path(path)
     if not frames or not partial.is_file():
         return 0
@@ -731,16 +778,13 @@ def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[
     fps = Fraction(info.fps) if info.fps else Fraction(24)
     try:
         with av.open(str(partial)) as container:
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            label = container.metadata.get("comment", "")
+            ctx = container.streams.video[0].codec_context
+            label = _metadata_get(container.metadata, "comment") or ""  # Matroska: COMMENT
             decoder = {"prores_ks": "prores"}.get(spec.encoder, spec.encoder) if spec else None
             if (ctx.name != decoder or (ctx.width, ctx.height) != (info.width, info.height)
                     or f"kind={kind};" not in label or f"first frame {frames[0]};" not in label):
                 return 0
-            tb = stream.time_base
-            held = sorted(int(round(p.pts * tb * fps)) for p in container.demux(stream)
-                          if p.size and p.pts is not None)
+            held = sorted(index for index, _ in _whole_packets(container, fps))
     except (av.FFmpegError, OSError, ValueError, IndexError):
         return 0
     count = 0
@@ -749,6 +793,32 @@ def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[
             break
         count += 1
     return count
+
+
+def _defragment(source: Path, target: Path) -> None:
+    """Copies a fragmented MOV's streams, packet by packet, into an ordinary MOV (one index at
+    the end, as editors expect); codec tags, frame rate, timecode and colour tags are kept."""
+    with av.open(str(source)) as inp, av.open(str(target), mode="w", format="mov") as out:
+        for key in ("comment", "timecode"):
+            if key in inp.metadata:
+                out.metadata[key] = inp.metadata[key]
+        streams = {}
+        for stream in inp.streams:
+            if stream.type not in ("video", "audio"):
+                continue  # the timecode track is written again from the video's "timecode"
+            copy = out.add_stream_from_template(stream)
+            copy.codec_tag = stream.codec_tag  # e.g. ProRes 4444's ap4h, else the muxer guesses
+            if stream.type == "video":
+                copy.time_base = stream.time_base
+                copy.codec_context.framerate = stream.average_rate
+            if "timecode" in stream.metadata:
+                copy.metadata["timecode"] = stream.metadata["timecode"]
+            streams[stream.index] = copy
+        for packet in inp.demux(*[inp.streams[i] for i in streams]):
+            if packet.dts is None:
+                continue  # the flush packet at the end of each stream
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
 
 
 class VideoSink:
@@ -835,6 +905,8 @@ class VideoSink:
         # from it, moved aside first, and the new ones follow as if never interrupted.
         self._resumed = list(resume or [])
         self._resume_path = self.tmp_path.with_name(f".{self.path.stem}.resumed{self.path.suffix}")
+        self._fragmented = _MUXERS[suffix] == "mov"
+        _finishing_path(self.path).unlink(missing_ok=True)  # left by a render killed while finishing
         if self._resumed:
             os.replace(self.tmp_path, self._resume_path)
         self._audio: _AudioCarrier | None = None
@@ -931,7 +1003,23 @@ class VideoSink:
             raise
         self._convert.shutdown(wait=True)
         self._state = "closed"
-        os.replace(self.tmp_path, self.path)
+        if self._fragmented:
+            finishing = _finishing_path(self.path)
+            try:
+                _defragment(self.tmp_path, finishing)
+            except BaseException as error:
+                finishing.unlink(missing_ok=True)  # the partial file stays, whole, for a resume
+                self.kept = self.tmp_path
+                if isinstance(error, Exception):
+                    raise UnsupportedFormatError(
+                        f"{self.path}: cannot finish the file ({_av_message(error)}); the frames "
+                        f"stay in {self.tmp_path.name} for a resume"
+                    ) from error
+                raise
+            os.replace(finishing, self.path)
+            self.tmp_path.unlink()
+        else:
+            os.replace(self.tmp_path, self.path)
         self._resume_path.unlink(missing_ok=True)
 
     def abort(self) -> None:
@@ -997,7 +1085,8 @@ class VideoSink:
     def _open_output(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         muxer = _MUXERS[self.path.suffix.lower()]
-        output = av.open(str(self.tmp_path), mode="w", format=muxer)
+        output = av.open(str(self.tmp_path), mode="w", format=muxer,
+                         options=dict(_CRASH_SAFE[muxer]))
         self._output = output
         stream = output.add_stream(self.spec.encoder, rate=self.fps)
         stream.width = self.info.width
@@ -1035,12 +1124,7 @@ class VideoSink:
         re-encoding), with the audio that goes with them."""
         wanted = {n - self._first for n in self._resumed}
         with av.open(str(self._resume_path)) as partial:
-            stream = partial.streams.video[0]
-            tb = stream.time_base
-            for packet in partial.demux(stream):
-                if not packet.size or packet.pts is None:
-                    continue
-                index = int(round(packet.pts * tb * self.fps))
+            for index, packet in _whole_packets(partial, self.fps):
                 if index not in wanted:
                     continue
                 packet.stream = self._stream
