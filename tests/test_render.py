@@ -238,6 +238,31 @@ def test_variable_frame_rate_renders_in_sync(tmp_path: Path, engine: Engine) -> 
         np.testing.assert_array_equal(mattes[held], mattes[shown])
 
 
+def _resume_equals_whole(clip: Path, engine: Engine, whole: RenderReport, frames: int,
+                         held_within: tuple[int, int]) -> None:
+    """Resumes the interrupted render of ``clip`` (outputs in shot_pomagan/) and checks it kept
+    the first frames its partial files held, rendered only the rest, and equals ``whole``: the
+    kept frames exactly, the others within a code or two of 10 bits (a batch of other frames
+    can differ in the last bits)."""
+    out = clip.parent / "shot_pomagan"
+    messages: list[str] = []
+    resumed = render(clip, engine=engine, skip_existing=True, log=messages.append)
+    held = frames - len(resumed.written)
+    assert held_within[0] <= held <= held_within[1], messages
+    assert resumed.written == list(range(held, frames)) and resumed.ok
+    assert resumed.skipped_existing == list(range(held))
+    assert any(f"resuming after frame {held - 1}: {held} frame(s) kept" in m for m in messages)
+    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
+    for kind in ("alpha", "fg"):
+        with VideoSource(out / f"shot_{kind}.mov") as got, VideoSource(whole.outputs[kind]) as want:
+            assert got.info.frames == list(range(frames)) and got.info.timecode == "01:00:00:00"
+            for (n, a), (_, b) in zip(got, want):
+                if n < held:  # copied from the interrupted render's file as encoded
+                    np.testing.assert_array_equal(a, b, err_msg=f"{kind} frame {n}")
+                else:
+                    np.testing.assert_allclose(a, b, atol=2.5 / 1023, err_msg=f"{kind} frame {n}")
+
+
 def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, engine: Engine) -> None:
     """Stopped half-way, a video output keeps what it encoded in its hidden partial file;
     --skip-existing renders only the rest and the result equals an uninterrupted render."""
@@ -254,18 +279,7 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
     with pytest.raises(KeyboardInterrupt):
         render(clip, engine=engine, callback=stop)
     assert sorted(p.name for p in out.iterdir()) == [".shot_alpha.partial.mov", ".shot_fg.partial.mov"]
-    messages: list[str] = []
-    resumed = render(clip, engine=engine, skip_existing=True, log=messages.append)
-    held = 8 - len(resumed.written)
-    assert 1 <= held <= 6 and resumed.written == list(range(held, 8)) and resumed.ok
-    assert resumed.skipped_existing == list(range(held))
-    assert any(f"resuming after frame {held - 1}: {held} frame(s) kept" in m for m in messages)
-    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
-    for kind in ("alpha", "fg"):
-        with VideoSource(out / f"shot_{kind}.mov") as got, VideoSource(whole.outputs[kind]) as want:
-            assert got.info.frames == list(range(8)) and got.info.timecode == "01:00:00:00"
-            for (n, a), (_, b) in zip(got, want):
-                np.testing.assert_array_equal(a, b, err_msg=f"{kind} frame {n}")
+    _resume_equals_whole(clip, engine, whole, frames=8, held_within=(1, 6))
     # Stopped after its last frame was encoded but before the rename: the resume only finishes it.
     def stop_last(number: int, done: int, total: int) -> None:
         if number == 7:
@@ -316,20 +330,7 @@ def test_render_killed_outright_resumes_from_its_partial_file(tmp_path: Path, en
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     out = tmp_path / "shot_pomagan"
     assert sorted(p.name for p in out.iterdir()) == [".shot_alpha.partial.mov", ".shot_fg.partial.mov"]
-    messages: list[str] = []
-    resumed = render(clip, engine=engine, skip_existing=True, log=messages.append)
-    held = 12 - len(resumed.written)
-    assert 3 <= held <= 9 and resumed.written == list(range(held, 12)) and resumed.ok, messages
-    assert any(f"resuming after frame {held - 1}: {held} frame(s) kept" in m for m in messages)
-    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
-    for kind in ("alpha", "fg"):
-        with VideoSource(out / f"shot_{kind}.mov") as got, VideoSource(whole.outputs[kind]) as want:
-            assert got.info.frames == list(range(12)) and got.info.timecode == "01:00:00:00"
-            for (n, a), (_, b) in zip(got, want):
-                if n < held:  # copied from the killed render's file as encoded
-                    np.testing.assert_array_equal(a, b, err_msg=f"{kind} frame {n}")
-                else:  # batched differently from the whole render: a code or two of 10 bits
-                    np.testing.assert_allclose(a, b, atol=2.5 / 1023, err_msg=f"{kind} frame {n}")
+    _resume_equals_whole(clip, engine, whole, frames=12, held_within=(3, 9))
 
 
 def test_interlaced_video_is_flagged(tmp_path: Path, engine: Engine) -> None:
