@@ -6,7 +6,6 @@ module; only a few tests use a stand-in engine where they need to control it (ou
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
