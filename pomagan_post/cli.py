@@ -263,6 +263,7 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
         say(f"  {kind}: {path}{label}")
     if report.failed:
         for frame, reason in sorted(report.failed.items()):
+            reason = reason.removeprefix(f"frame {frame}: ")  # the line names it already
             click.echo(f"pomagan-post: frame {frame} failed: {reason}", err=True)
         error = MissingFramesError(
             f"{len(report.failed)} frame(s) not rendered: {format_frame_list(report.failed)}",

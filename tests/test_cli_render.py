@@ -155,6 +155,24 @@ def test_skip_lists_bad_frames_at_the_end_and_exits_non_zero(tmp_path: Path, fas
         f"g_{k}.{f:04d}.png" for k in ("alpha", "fg") for f in (1, 2, 4)]
 
 
+def test_skipped_frames_are_named_once_with_their_reason(tmp_path: Path, fast_engine: Engine) -> None:
+    """One line per bad frame, each reason on that line (OpenImageIO's several error lines
+    joined), the frame number not repeated."""
+    for frame in (1, 2, 3, 4):
+        write_file(tmp_path / f"b.{frame:04d}.png", ramp(40, 30 if frame == 2 else 40, 3), "uint8")
+    data = (tmp_path / "b.0003.png").read_bytes()
+    (tmp_path / "b.0003.png").write_bytes(data[: len(data) // 2])
+    result = run(tmp_path / "b.####.png", "--on-error", "skip", "-q")
+    assert result.exit_code == 3
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("pomagan-post:")]
+    assert lines[0] == "pomagan-post: frame 2 failed: " + str(tmp_path / "b.0002.png") + \
+        " is 30x40, the sequence is 40x40 (frame 1)"
+    assert lines[1].startswith("pomagan-post: frame 3 failed: cannot read " + str(tmp_path / "b.0003.png") + ": ")
+    assert lines[2] == "pomagan-post: error: 2 frame(s) not rendered: 2-3" and len(lines) == 3
+    assert sorted(p.name for p in (tmp_path / "b_pomagan").iterdir()) == [
+        f"b_{k}.{f:04d}.png" for k in ("alpha", "fg") for f in (1, 4)]
+
+
 def test_help_states_the_alpha_convention() -> None:
     result = CliRunner().invoke(main, ["render", "--help"])
     assert result.exit_code == 0

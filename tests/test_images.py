@@ -145,6 +145,19 @@ def test_corrupt_frame_stops_with_its_number_or_is_skipped(tmp_path: Path) -> No
     assert [f for f, _ in source] == [1, 3] and list(source.failed) == [2]
 
 
+def test_frame_of_another_size_is_refused_with_its_number(tmp_path: Path) -> None:
+    """A frame whose picture is another size than the sequence's (a proxy or another render mixed
+    in) is reported like a corrupt one, by number and size, not padded with black."""
+    for frame in (1, 2, 3):
+        write_file(tmp_path / f"m.{frame:04d}.png", ramp(24, 20 if frame == 2 else 32, 3), "uint8")
+    with pytest.raises(MissingFramesError, match=r"frame 2: .*m\.0002\.png is 20x24, the sequence is "
+                                                 r"32x24 \(frame 1\)") as info:
+        list(ImageSequenceSource(tmp_path / "m.####.png"))
+    assert info.value.frames == [2]
+    source = ImageSequenceSource(tmp_path / "m.####.png", on_error="skip")
+    assert [f for f, _ in source] == [1, 3] and list(source.failed) == [2]
+
+
 def test_exr_sink_writes_half_zip_channels_windows_and_timecode(exr_plate) -> None:
     pattern, _ = exr_plate
     info = ImageSequenceSource(pattern).info

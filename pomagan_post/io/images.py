@@ -65,6 +65,16 @@ _LABELS = {"linear": "lin_rec709_scene", "srgb": "srgb_rec709_scene", "rec709": 
 
 # --- reading ----------------------------------------------------------------------------------
 
+def _one_line(message: str | None) -> str:
+    """OpenImageIO's error text (often a line per library layer) as one line, repeats dropped."""
+    lines: list[str] = []
+    for line in (message or "").splitlines():
+        line = " ".join(line.split())
+        if line and line not in lines:
+            lines.append(line)
+    return "; ".join(lines)
+
+
 def _open(path: Path) -> Any:
     import OpenImageIO as oiio
 
@@ -72,7 +82,7 @@ def _open(path: Path) -> Any:
     config.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(str(path), config)
     if inp is None:
-        message = oiio.geterror() or "unknown error"
+        message = _one_line(oiio.geterror()) or "unknown error"
         if not path.exists():
             raise MissingFramesError(f"missing file {path}")
         raise UnsupportedFormatError(f"cannot read {path}: {message}")
@@ -102,6 +112,12 @@ def _windows(spec: Any) -> tuple[tuple[int, int, int, int], tuple[int, int, int,
         return (0, 0, spec.height, spec.width), (0, 0, spec.height, spec.width)
     return ((spec.x, spec.y, spec.width, spec.height),
             (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
+
+
+def _size_text(window: tuple[int, ...]) -> str:
+    """A display window as ``WxH`` (``WxH at (x, y)`` when it does not start at the origin)."""
+    x, y, w, h = window
+    return f"{w}x{h}" + (f" at ({x}, {y})" if x or y else "")
 
 
 def _attributes(spec: Any) -> dict[str, Any]:
@@ -137,7 +153,7 @@ def _read_pixels(
             raise UnsupportedFormatError(f"{path}: deep images are not supported")
         data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if data is None:
-            raise UnsupportedFormatError(f"cannot read {path}: {inp.geterror() or 'corrupt data'}")
+            raise UnsupportedFormatError(f"cannot read {path}: {_one_line(inp.geterror()) or 'corrupt data'}")
     finally:
         inp.close()
     data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
@@ -185,7 +201,8 @@ class ImageSequenceSource:
         colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
 
     The clip's size is the first frame's data window; a later frame with another data window
-    is placed into it (zeros outside its own window, as EXR defines).
+    is placed into it (zeros outside its own window, as EXR defines). A frame with another
+    picture size (display window) is refused like an unreadable one (``on_error``).
     """
 
     def __init__(
@@ -275,9 +292,17 @@ class ImageSequenceSource:
         """One frame, float32 RGB [H, W, 3]; raises :class:`MissingFramesError` naming the frame."""
         path = self.pattern.path(frame)
         try:
-            rgb, _, _ = _read_pixels(path, self.region)
+            rgb, spec, _ = _read_pixels(path, self.region)
         except (UnsupportedFormatError, MissingFramesError) as exc:
             raise MissingFramesError(f"frame {frame}: {exc}", [frame]) from None
+        # Another picture size (display window) than the first frame's: a frame from some
+        # other render or a proxy mixed in, not this shot; refused rather than padded with black.
+        shown = _windows(spec)[1]
+        expected = tuple(self.info.metadata["display_window"])
+        if shown != expected:
+            raise MissingFramesError(
+                f"frame {frame}: {path} is {_size_text(shown)}, the sequence is "
+                f"{_size_text(expected)} (frame {self.info.metadata['frame_origin']})", [frame])
         return rgb
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
