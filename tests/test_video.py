@@ -603,6 +603,51 @@ def test_a_killed_writer_leaves_its_whole_frames_to_resume(tmp_path: Path, codec
     assert list(held_at.values()) == sorted(held_at.values(), reverse=True), held_at
 
 
+_FULL_DISK_WRITER = """
+import resource, sys
+sys.path.insert(0, sys.argv[2])
+from tests.test_video import clip_info, rgba_frames
+from pomagan_post.errors import PomaganError
+from pomagan_post.io.video import VideoSink
+resource.setrlimit(resource.RLIMIT_FSIZE, (30000, 30000))  # files stop growing, as on a full disk
+sink = VideoSink(sys.argv[1], clip_info(8), codec=sys.argv[3])
+try:
+    for number, frame in enumerate(rgba_frames(8)):
+        sink.write(number, frame)
+    sink.close()
+except PomaganError as error:
+    sink.abort()
+    print(type(error).__name__, error)
+"""
+
+
+@pytest.mark.parametrize("codec, suffix", [("prores4444", ".mov"), ("ffv1", ".mkv")])
+def test_a_full_disk_keeps_the_frames_written_before_it(tmp_path: Path, codec: str, suffix: str) -> None:
+    """The disk filling up mid-render: one plain error naming the file, the frame and the
+    partial file, whose whole frames are kept for a resume (after making room)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / f"fg{suffix}"
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK_WRITER, str(path), str(Path(__file__).parents[1]),
+                           codec], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"PomaganError {path}: cannot write frame "), done.stdout
+    assert f"(File too large); the frames written before it stay in .fg.partial{suffix} for a resume" in done.stdout
+    assert [p.name for p in tmp_path.iterdir()] == [partial_path(path).name]
+    held = resumable_frames(path, clip_info(8), list(range(8)), codec, "fg")
+    assert 1 <= held < 8
+    with VideoSink(path, clip_info(8), codec=codec, resume=list(range(held))) as sink:
+        for number, frame in enumerate(rgba_frames(8)):
+            sink.write(number, frame)
+    whole = tmp_path / "whole" / f"fg{suffix}"
+    with VideoSink(whole, clip_info(8), codec=codec) as sink:
+        for number, frame in enumerate(rgba_frames(8)):
+            sink.write(number, frame)
+    (_, _, got), (_, _, want) = read_back(path, "rgba64le"), read_back(whole, "rgba64le")
+    assert len(got) == 8 and all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
 def test_finished_mov_is_an_ordinary_mov(tmp_path: Path) -> None:
     """The partial MOV is fragmented so a kill cannot lose it; the finished file is an ordinary
     MOV (one index, no fragments, as editors expect) with ProRes 4444's own codec tag and a

@@ -765,6 +765,15 @@ def _whole_packets(container: av.container.InputContainer, fps: Fraction) -> Ite
         return  # cut off inside a container structure: what came before is whole
 
 
+def _holds_a_frame(path: Path, fps: Fraction) -> bool:
+    """Whether a partial file holds at least one whole frame."""
+    try:
+        with av.open(str(path)) as container:
+            return next(_whole_packets(container, fps), None) is not None
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return False
+
+
 def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[int],
                      codec: str, kind: str) -> int:
     """How many of ``frames`` (from the first, in order) the partial file an interrupted render
@@ -925,7 +934,7 @@ class VideoSink:
         self._count = 0
         self._state = "open"
         self._failed = False
-        self._broken = False  # the encoder or muxer failed: what it wrote cannot be resumed
+        self._broken = False  # the encoder or muxer failed: only the whole frames it wrote count
         #: After :meth:`abort`: the partial file kept for a resume, if any.
         self.kept: Path | None = None
         self._writer = WriteBehind(
@@ -1024,27 +1033,32 @@ class VideoSink:
 
     def abort(self) -> None:
         """Stops encoding. The frames encoded so far stay in the hidden partial file, finished
-        so it plays, for a resume (:func:`resumable_frames`); it is removed when nothing was
-        encoded or the encoder failed. A finished file is left alone."""
+        so it plays, for a resume (:func:`resumable_frames`); after a failed write (a full disk)
+        its whole frames stay all the same. It is removed when it holds no frame. A finished
+        file is left alone."""
         if self._state != "open":
             return
         self._state = "aborted"
         self._failed = True  # jobs already running skip their work
         self._convert.shutdown(wait=False, cancel_futures=True)
         self._writer.cancel()
-        keep = self._output is not None and not self._broken
-        if keep:
+        keep = self._output is not None
+        if keep and not self._broken:
             try:
                 self._flush(audio=False)  # the encoder's last frames, then the file's index
             except Exception:  # cleaning up after a failure; the first error matters
-                keep = False
+                self._broken = True
         for closer in (self._output, self._audio):
             if closer is not None:
                 try:
                     closer.close()
                 except Exception:
-                    keep = False
+                    self._broken = True
         self._output = None
+        if keep and self._broken:
+            # The writer failed (a full disk, say): the file is readable up to its last whole
+            # frame all the same (see _CRASH_SAFE), so it is kept if it holds one.
+            keep = _holds_a_frame(self.tmp_path, self.fps)
         if keep:
             self.kept = self.tmp_path
             self._resume_path.unlink(missing_ok=True)
@@ -1078,6 +1092,11 @@ class VideoSink:
             self._failed = self._broken = True
             if isinstance(error, PomaganError):
                 raise
+            if isinstance(error, OSError) and error.errno:  # disk full, file too large, ...
+                raise PomaganError(
+                    f"{self.path}: cannot write {where} ({error.strerror or _av_message(error)}); "
+                    f"the frames written before it stay in {self.tmp_path.name} for a resume"
+                ) from error
             raise UnsupportedFormatError(
                 f"{self.path}: cannot encode {where} with {self.codec} ({_av_message(error)})"
             ) from error
