@@ -7,6 +7,7 @@ file beside the output that is renamed into place only when all three stages suc
 from __future__ import annotations
 
 import collections
+import glob
 import json
 import os
 import re
@@ -507,6 +508,10 @@ def run(
             raise MissingFramesError(f"--frames {span[0]}-{'' if span[1] is None else span[1]}: {input} has "
                                      f"{total} frames (0-{total - 1})", frames=list(range(total, max(beyond) + 1)))
     out = Path(output)
+    # A run killed outright (kill -9, a lost machine) left its half-written file under a hidden
+    # name with its process id; the run that writes this output again clears it.
+    for stale in out.parent.glob(f".{glob.escape(out.stem)}.pomagan-*.tmp{glob.escape(out.suffix)}"):
+        stale.unlink(missing_ok=True)
     temp = out.with_name(f".{out.stem}.pomagan-{os.getpid()}.tmp{out.suffix}")
     commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
                               pipe_program=_pipe_program(), **options)

@@ -186,6 +186,7 @@ def test_variable_frame_rate_is_conformed_like_render(tmp_path: Path) -> None:
 
 def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "broken.mov"
+    (tmp_path / ".broken.pomagan-99999.tmp.mov").write_bytes(b"a run killed outright left this")
     with pytest.raises(StageFailedError) as caught:
         run(clip, out, "prores4444", extra_args=["-c:v", "no_such_encoder"], quiet=True, **PIPE)
     assert caught.value.stage == "encode" and "no_such_encoder" in str(caught.value)
