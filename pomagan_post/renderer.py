@@ -38,7 +38,7 @@ from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource
 from .io.images import IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, read_image
-from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range
+from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
 from .io.streams import prefetch
 
 __all__ = [
@@ -597,6 +597,13 @@ def render(
         seq, wanted = discover(input_str, wanted_list)
         input_paths = [seq.pattern.path(f) for f in seq.frames]
         single = seq.pattern.is_single_file
+        whole = sequence_of(input_str) if single else None
+        if whole is not None:  # e.g. a test of one frame before the whole shot: say how to match
+            number = next(f for f in whole.frames if whole.pattern.path(f).name == Path(input_str).name)
+            log(f"{Path(input_str).name} is frame {number} of {Path(str(whole.pattern)).name} "
+                f"({len(whole.frames)} frames on disk); rendered as a single image. To render it as "
+                f"that frame of the sequence (the names and folder a render of the whole shot uses, "
+                f"so --skip-existing keeps it): {Path(str(whole.pattern)).name} --frames {number}")
     names = {"alpha": alpha_name, "fg": fg_name, "comp": comp_name}
     plans = _plan_outputs(kinds, stem, out_dir, fmt, codec, input_pattern, single, names)
     alpha_mode = _alpha_mode(plans, premultiplied, codec)

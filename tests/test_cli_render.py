@@ -173,6 +173,25 @@ def test_skipped_frames_are_named_once_with_their_reason(tmp_path: Path, fast_en
         f"b_{k}.{f:04d}.png" for k in ("alpha", "fg") for f in (1, 4)]
 
 
+def test_one_frame_of_a_sequence_says_how_to_render_it_as_that_frame(tmp_path: Path, fast_engine: Engine) -> None:
+    """A single file that is one frame of a sequence on disk renders as a still and says how to
+    get the sequence's names instead; a lone numbered image says nothing."""
+    gap = _gap(tmp_path)  # g.0001, g.0002, g.0004
+    result = run(tmp_path / "g.0002.png")
+    assert result.exit_code == 0, result.stderr
+    assert ("g.0002.png is frame 2 of g.####.png (3 frames on disk); rendered as a single image. To "
+            "render it as that frame of the sequence (the names and folder a render of the whole shot "
+            "uses, so --skip-existing keeps it): g.####.png --frames 2") in result.stderr
+    assert sorted(p.name for p in (tmp_path / "g.0002_pomagan").iterdir()) == ["g.0002_alpha.png", "g.0002_fg.png"]
+    assert run(gap, "--frames", "2", "-q").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "g_pomagan").iterdir()) == ["g_alpha.0002.png", "g_fg.0002.png"]
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    write_file(lone / "take.0007.png", ramp(40, 40, 3), "uint8")
+    result = run(lone / "take.0007.png")
+    assert result.exit_code == 0 and "frame 7 of" not in result.stderr
+
+
 def test_help_states_the_alpha_convention() -> None:
     result = CliRunner().invoke(main, ["render", "--help"])
     assert result.exit_code == 0

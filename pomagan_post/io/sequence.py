@@ -41,6 +41,7 @@ __all__ = [
     "format_frame_list",
     "find_sequences",
     "discover",
+    "sequence_of",
     "missing_frames",
 ]
 
@@ -280,6 +281,19 @@ def find_sequences(directory: str | os.PathLike[str]) -> list[Sequence]:
 def _frames_on_disk(pattern: SequencePattern) -> list[int]:
     frames = (pattern.frame_of(name) for name in _scan(pattern.directory))
     return sorted(f for f in frames if f is not None)
+
+
+def sequence_of(path: str | os.PathLike[str]) -> Sequence | None:
+    """The numbered sequence an image file is one frame of, when other frames of it are on
+    disk (``plate.1002.exr`` beside ``plate.1001.exr``); None for a lone or unnumbered image."""
+    path = Path(path)
+    m = _NUMBERED.match(path.name)
+    if not m or not path.parent.is_dir():
+        return None
+    for seq in find_sequences(path.parent):
+        if len(seq.frames) > 1 and any(seq.pattern.path(f).name == path.name for f in seq.frames):
+            return seq
+    return None
 
 
 def _single_file(path: Path) -> Sequence:
