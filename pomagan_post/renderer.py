@@ -689,10 +689,9 @@ def render(
                 writers=writers, resume=resume.get(plan.kind))
         total = len(info.frames)
         if progress:
-            from tqdm import tqdm
+            from .progress import progress as progress_bar
 
-            bar = tqdm(total=total, unit="frame", desc=stem, file=sys.stderr, dynamic_ncols=True,
-                       smoothing=0.1)
+            bar = progress_bar(total, desc=stem, unit="frame", smoothing=0.1)
         # Frames per batch: the engine's (chosen for this frame size when it is "auto").
         fit_batch = getattr(engine, "fit_batch", None)
         group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)

@@ -23,7 +23,6 @@ import csv
 import io
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,14 +266,11 @@ def _predict(predictor: Predictor, frames: np.ndarray, chunk: int, truth: np.nda
 
 
 def _progress(total: int | None, enabled: bool, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is an optional (train extra) dependency
-        enabled = False
-        tqdm = None
     if not enabled:
         return None
-    return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
+    from pomagan_post.progress import progress
+
+    return progress(total, desc=desc, unit="item")
 
 
 def evaluate(

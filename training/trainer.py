@@ -557,9 +557,9 @@ def _forever(loader: DataLoader, first_epoch: int = 0) -> Iterator[dict[str, tor
 def _progress(total: int, initial: int, enabled: bool) -> Any:
     if not enabled:
         return None
-    from tqdm import tqdm
+    from pomagan_post.progress import progress
 
-    return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True)
+    return progress(total, desc="train", unit="step", initial=initial)
 
 
 class _Log:
