@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from pomagan_post import __version__
 from pomagan_post.cli import interrupt_signal, one_line_errors, sigterm_as_interrupt
 from pomagan_post.engine import TTA_MODES
 from pomagan_post.errors import Stopped
@@ -40,6 +41,7 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--dry-run", is_flag=True, help="Print the three commands as one shell pipeline; run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the stages' messages (errors still print).")
+@click.version_option(__version__, prog_name="pomagan-ffmpeg")
 @one_line_errors("pomagan-ffmpeg")
 def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp: str | None,
          working_size: int | None, batch_size: int | None, tta: str | None, device: str | None, precision: str | None,

@@ -23,6 +23,15 @@ def test_info_describes_versions_variants_and_checkpoint() -> None:
         assert "UNTRAINED PLACEHOLDER" in result.output
 
 
+def test_every_command_reports_its_version() -> None:
+    from ffmpeg_filters.cli import main as ffmpeg_main
+    from pomagan_train.cli import main as train_main
+
+    for command, name in ((main, "pomagan-post"), (train_main, "pomagan-train"), (ffmpeg_main, "pomagan-ffmpeg")):
+        result = CliRunner().invoke(command, ["--version"])
+        assert result.exit_code == 0 and result.output == f"{name}, version {pomagan_post.__version__}\n"
+
+
 def test_info_stats_prints_the_counted_sizes() -> None:
     result = CliRunner().invoke(main, ["info", "--stats"])
     assert result.exit_code == 0, result.output

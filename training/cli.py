@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import click
 
+from pomagan_post import __version__
 from pomagan_post.cli import one_line_errors, tta_option
 from pomagan_post.errors import BadInputError
 
@@ -38,6 +39,7 @@ def _pair(value: str | None) -> tuple[float, float] | None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pomagan-train")
 def main() -> None:
     """Train POMAGAN (paper reproduction or a studio's own footage) and evaluate checkpoints."""
 
