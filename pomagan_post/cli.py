@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .engine import TTA_MODES
-from .errors import PomaganError, Stopped
+from .errors import BadInputError, PomaganError, Stopped
 
 __all__ = ["interrupt_signal", "main", "one_line_errors", "sigterm_as_interrupt", "tta_option"]
 
@@ -171,9 +171,9 @@ def info(weights: str | None, stats: bool) -> None:
 
 
 @main.command()
-@click.argument("input", metavar="INPUT")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default: <stem>_pomagan/ beside the input).")
+              help="Output folder (default: <stem>_pomagan/ beside each input).")
 @click.option("--outputs", default="alpha,fg", show_default=True, metavar="KINDS",
               help="Comma-separated outputs to write: alpha, fg (comp comes with --comp).")
 @click.option("--alpha-name", default=None, metavar="PATTERN",
@@ -218,7 +218,7 @@ def info(weights: str | None, stats: bool) -> None:
               help="Carry a video's audio into the foreground video.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still print).")
 @_one_line_errors
-def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | None,
+def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
            frames: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
@@ -228,22 +228,76 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
 
     With no options, writes <stem>_alpha and <stem>_fg next to the input in <stem>_pomagan/,
     in the input's family (sequence -> same frame numbers, image -> image, video -> ProRes 4444).
+
+    Several INPUTs (shot1.mov shot2.mov, *.mov) render one after the other with the model
+    loaded once; one that fails is reported and the rest still render.
     """
+    from .renderer import build_engine, output_stem
+
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    settings = dict(
+        output_dir=output_dir, outputs=[k.strip() for k in outputs.split(",") if k.strip()],
+        alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_, codec=codec,
+        frames=frames, device=device, precision=precision, batch_size=batch_size,
+        working_size=working_size, tta=tta, weights=weights, writers=writers,
+        skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
+        colorspace=colorspace, audio=audio, progress=not quiet, log=say)
+    if len(inputs) == 1:
+        code = _render_one(inputs[0], settings)
+        if code:
+            sys.exit(code)
+        return
+    named = [f"--{k}-name" for k, v in (("alpha", alpha_name), ("fg", fg_name), ("comp", comp_name)) if v]
+    if named:
+        raise BadInputError(f"{', '.join(named)} names one shot's outputs; with {len(inputs)} inputs "
+                            "leave it out (each input's outputs are named after it)")
+    if output_dir is not None:  # one folder for all: two inputs of one name would collide
+        seen: dict[str, str] = {}
+        for item in inputs:
+            try:
+                stem = output_stem(item)
+            except PomaganError:
+                continue  # reported when its turn comes
+            if stem in seen:
+                raise BadInputError(f"{seen[stem]} and {item} would both write {stem}_* into "
+                                    f"{output_dir}; render them to separate folders")
+            seen[stem] = item
+    from .engine import resolve_batch_size
+
+    settings["engine"] = build_engine(weights, device, precision, working_size,
+                                      resolve_batch_size(batch_size, name="batch size"), say, tta)
+    failed: list[tuple[str, int]] = []
+    for index, item in enumerate(inputs, 1):
+        say(f"[{index}/{len(inputs)}] {item}")
+        try:
+            code = _render_one(item, settings)
+        except Stopped:
+            raise
+        except PomaganError as exc:
+            message = " ".join(str(exc).split())
+            click.echo(f"pomagan-post: {exc.label}: {item}: {message}", err=True)
+            code = exc.exit_code
+        if code:
+            failed.append((item, code))
+    if failed:
+        listed = ", ".join(f"{item} (exit {code})" for item, code in failed)
+        click.echo(f"pomagan-post: error: {len(failed)} of {len(inputs)} inputs not fully rendered: "
+                   f"{listed}", err=True)
+        sys.exit(failed[0][1])
+    say(f"rendered all {len(inputs)} inputs")
+
+
+def _render_one(input: str, settings: dict[str, Any]) -> int:
+    """One input through :func:`pomagan_post.renderer.render`, its report on stderr; returns the
+    exit code (0, or 3 when frames were skipped) or raises the error."""
     from .errors import MissingFramesError
     from .io.sequence import format_frame_list
     from .renderer import render as render_shot
 
-    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    say = settings["log"]
     try:
         with sigterm_as_interrupt():
-            report = render_shot(
-                input, output_dir=output_dir,
-                outputs=[k.strip() for k in outputs.split(",") if k.strip()],
-                alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_,
-                codec=codec, frames=frames, device=device, precision=precision,
-                batch_size=batch_size, working_size=working_size, tta=tta, weights=weights, writers=writers,
-                skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied,
-                comp=comp, colorspace=colorspace, audio=audio, progress=not quiet, log=say)
+            report = render_shot(input, **settings)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through sigterm_as_interrupt
         signum = interrupt_signal(exc)
         raise Stopped(
@@ -269,7 +323,8 @@ def render(input: str, output_dir: str | None, outputs: str, alpha_name: str | N
             f"{len(report.failed)} frame(s) not rendered: {format_frame_list(report.failed)}",
             sorted(report.failed))
         click.echo(f"pomagan-post: error: {error}", err=True)
-        sys.exit(error.exit_code)
+        return error.exit_code
+    return 0
 
 
 @main.command()
@@ -324,8 +379,6 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
     stdout = sys.stdout.buffer
     for name, stream in (("stdout", stdout), ("stdin", stdin)):
         if stream.isatty():
-            from .errors import BadInputError
-
             raise BadInputError(f"{name} is a terminal: pipe raw frames {'into' if name == 'stdin' else 'out of'} "
                                 "pomagan-post pipe (see pomagan-post pipe --help)")
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))

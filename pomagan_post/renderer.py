@@ -206,6 +206,12 @@ def _stem_and_dir(input: str | os.PathLike[str], video: bool) -> tuple[str, Path
     return pattern.stem, pattern.directory / f"{pattern.stem}_pomagan", pattern
 
 
+def output_stem(input: str | os.PathLike[str]) -> str:
+    """The name a render of ``input`` gives its outputs (``<stem>_alpha``, ``<stem>_fg``)."""
+    input_str = os.fspath(input)
+    return _stem_and_dir(input_str, _is_video(input_str))[0]
+
+
 def _video_extension(codec: str) -> str:
     from .io.video import VIDEO_CODECS
 

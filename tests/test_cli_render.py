@@ -196,6 +196,34 @@ def test_one_frame_of_a_sequence_says_how_to_render_it_as_that_frame(tmp_path: P
     assert result.exit_code == 0 and "frame 7 of" not in result.stderr
 
 
+def test_several_inputs_render_in_turn_and_a_bad_one_does_not_stop_the_rest(tmp_path: Path,
+                                                                           fast_engine: Engine) -> None:
+    first, second = tmp_path / "one.png", tmp_path / "two.png"
+    write_file(first, ramp(40, 40, 3), "uint8")
+    write_file(second, ramp(40, 48, 3, seed=1), "uint8")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    result = run(first, tmp_path / "bad.png", second, tmp_path / "missing.png", "-o", out)
+    assert result.exit_code == 3, result.stderr  # the first failure's code
+    assert sorted(p.name for p in out.iterdir()) == ["one_alpha.png", "one_fg.png", "two_alpha.png", "two_fg.png"]
+    lines = result.stderr.splitlines()
+    assert f"[1/4] {first}" in lines and f"[4/4] {tmp_path / 'missing.png'}" in lines
+    assert any(line.startswith(f"pomagan-post: error: {tmp_path / 'bad.png'}: frame 0: cannot read") for line in lines)
+    assert f"pomagan-post: error: {tmp_path / 'missing.png'}: input not found: {tmp_path / 'missing.png'}" in lines
+    assert lines[-1] == (f"pomagan-post: error: 2 of 4 inputs not fully rendered: {tmp_path / 'bad.png'} (exit 3), "
+                         f"{tmp_path / 'missing.png'} (exit 2)")
+    again = run(first, second, "-o", out, "--skip-existing", "-q")
+    assert again.exit_code == 0 and again.stderr == ""
+    # refused before any work: one name for every input's outputs, or two inputs of one name
+    named = run(first, second, "--alpha-name", "m.png", "-q")
+    assert named.exit_code == 2 and "--alpha-name names one shot's outputs; with 2 inputs" in named.stderr
+    (tmp_path / "x").mkdir()
+    write_file(tmp_path / "x" / "one.png", ramp(40, 40, 3), "uint8")
+    clash = run(first, tmp_path / "x" / "one.png", "-o", tmp_path / "both", "-q")
+    assert clash.exit_code == 2 and "would both write one_* into" in clash.stderr
+    assert not (tmp_path / "both").exists()
+
+
 def test_help_states_the_alpha_convention() -> None:
     result = CliRunner().invoke(main, ["render", "--help"])
     assert result.exit_code == 0
