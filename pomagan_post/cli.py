@@ -186,7 +186,8 @@ def info(weights: str | None, stats: bool) -> None:
               help="Video codec: prores4444 (yuva444p10le .mov), png (PNG in .mov) or ffv1 (.mkv).")
 @click.option("--frames", default=None, metavar="RANGE",
               help="Frame range: 1001-1100, 1001-1100x2, 1001,1005-1010 (default: all; "
-                   "video frames count from 0).")
+                   "video frames count from 0), or in the input's timecode: "
+                   "01:00:10:00-01:00:12:00.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
               help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")

@@ -39,6 +39,7 @@ from .errors import BadInputError, DeviceError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource
 from .io.images import IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, read_image
 from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
+from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
 
 __all__ = [
@@ -581,13 +582,17 @@ def render(
         raise BadInputError(f"writers must be at least 1, got {writers}")
     if colorspace:
         colorspace = resolve_colorspace(colorspace)
-    wanted_list = parse_frame_range(frames) if isinstance(frames, str) else (
-        sorted(set(int(f) for f in frames)) if frames is not None else None)
-
     input_str = os.fspath(input)
     video_in = _is_video(input_str)
     if video_in and not Path(input_str).is_file():
         raise BadInputError(f"input not found: {input_str}")
+    if isinstance(frames, str) and has_timecode(frames):  # a range in the clip's timecode
+        with open_source(input_str, on_error="skip") as whole:
+            clip = whole.info
+        origin = clip.metadata.get("frame_origin", clip.frames[0] if clip.frames else 0)
+        frames = timecodes_to_frames(frames, clip.timecode, clip.fps, int(origin), Path(input_str).name)
+    wanted_list = parse_frame_range(frames) if isinstance(frames, str) else (
+        sorted(set(int(f) for f in frames)) if frames is not None else None)
     stem, default_dir, input_pattern = _stem_and_dir(input_str, video_in)
     out_dir = Path(output_dir) if output_dir is not None else default_dir
     fmt = format or default_format(input_str)

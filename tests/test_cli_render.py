@@ -224,6 +224,18 @@ def test_several_inputs_render_in_turn_and_a_bad_one_does_not_stop_the_rest(tmp_
     assert not (tmp_path / "both").exists()
 
 
+def test_frames_in_the_plates_timecode(tmp_path: Path, fast_engine: Engine) -> None:
+    """--frames in timecode (as an editor reads it off the shot) picks the frames whose
+    timecode it is: the plate starts at 01:00:00:00 on frame 1001."""
+    pattern, _ = make_exr_plate(tmp_path)
+    result = run(pattern, "--frames", "01:00:00:01-01:00:00:02", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "plate_pomagan").iterdir()) == [
+        f"plate_{k}.{f}.exr" for k in ("alpha", "fg") for f in (1002, 1003)]
+    early = run(pattern, "--frames", "00:59:59:23-01:00:00:01", "-q")
+    assert early.exit_code == 2 and "00:59:59:23 is before plate.####.exr's first frame (01:00:00:00)" in early.stderr
+
+
 def test_help_states_the_alpha_convention() -> None:
     result = CliRunner().invoke(main, ["render", "--help"])
     assert result.exit_code == 0

@@ -75,3 +75,17 @@ def test_sequence_written_from_a_drop_frame_source_keeps_drop_frame_labels(tmp_p
     assert all(words[0] & 1 << 6 for words in got)  # the drop-frame flag is set in every header
     back = ImageSequenceSource(tmp_path / f"s_fg.#######.{ext}").info
     assert back.timecode == "01:00:59;28" and back.frames == info.frames
+
+
+def test_a_frame_range_in_timecode_becomes_frame_numbers() -> None:
+    from pomagan_post.io.timecode import has_timecode, timecodes_to_frames
+
+    assert has_timecode("01:00:00:10-01:00:01:00") and not has_timecode("1001-1100:2")
+    assert timecodes_to_frames("01:00:00:10-01:00:01:00", "01:00:00:00", 24, 0, "a.mov") == "10-24"
+    assert timecodes_to_frames("01:00:00:00-01:00:00:10x2", "01:00:00:00", 25, 1001, "p") == "1001-1011x2"
+    # a drop-frame clip: what the user types reads as drop-frame, as the editor shows it
+    assert timecodes_to_frames("00:01:00:02", "00:00:59;28", Fraction(30000, 1001), 0, "a.mov") == "2"
+    with pytest.raises(BadInputError, match=r"--frames 00:59:59:00: 00:59:59:00 is before a.mov's first frame \(01:00:00:00\)"):
+        timecodes_to_frames("00:59:59:00", "01:00:00:00", 24, 0, "a.mov")
+    with pytest.raises(BadInputError, match="a.mov has no timecode; give frame numbers instead"):
+        timecodes_to_frames("01:00:00:00", None, 24, 0, "a.mov")

@@ -9,6 +9,7 @@ flag in bit 6 of the first).
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from ..errors import BadInputError
@@ -19,6 +20,8 @@ __all__ = [
     "advance_timecode",
     "timecode_words",
     "timecode_from_words",
+    "has_timecode",
+    "timecodes_to_frames",
 ]
 
 _DROP_FLAG = 1 << 6
@@ -103,3 +106,37 @@ def timecode_from_words(words: tuple[int, ...] | list[int]) -> str:
 
     sep = ";" if word & _DROP_FLAG else ":"
     return f"{digits(24, 0x3):02d}:{digits(16, 0x7):02d}:{digits(8, 0x7):02d}{sep}{digits(0, 0x3):02d}"
+
+
+_TIMECODE = re.compile(r"(?<!\d)\d{1,2}[:;]\d{2}[:;]\d{2}[:;]\d{2}(?!\d)")
+
+
+def has_timecode(spec: str) -> bool:
+    """Whether a frame-range string holds a timecode (``01:00:10:00-01:00:12:00``)."""
+    return bool(_TIMECODE.search(spec))
+
+
+def timecodes_to_frames(spec: str, start: str | None, fps: Fraction | float | None, origin: int,
+                        what: str) -> str:
+    """A frame range written in timecode -> the same range in frame numbers.
+
+    ``start`` is the clip's timecode at frame ``origin`` (a video's frame 0, a sequence's first
+    frame). Each ``HH:MM:SS:FF`` becomes ``origin + (its frames - start's frames)``; a clip with
+    drop-frame timecode reads them as drop-frame whichever separator they are written with (as
+    editors show them). Raises :class:`BadInputError` when ``what`` has no timecode or a
+    timecode lies before ``start``.
+    """
+    if not start:
+        raise BadInputError(f"--frames {spec}: {what} has no timecode; give frame numbers instead")
+    drop = ";" in start
+    base = timecode_to_frames(start, fps)
+
+    def number(match: re.Match[str]) -> str:
+        text = match.group(0)
+        label = text[:-3] + (";" if drop else ":") + text[-2:]
+        frame = origin + timecode_to_frames(label, fps) - base
+        if frame < origin:
+            raise BadInputError(f"--frames {spec}: {text} is before {what}'s first frame ({start})")
+        return str(frame)
+
+    return _TIMECODE.sub(number, spec)
