@@ -258,6 +258,12 @@ class Engine:
             CUDA graphs, ``"max-autotune"``). Compilation happens on the first batch of each
             shape; if it fails (no compiler, unsupported platform), the engine logs a warning
             and runs eager from then on. Results match eager within the precision's rounding.
+        pad_batches: run a batch of fewer than ``batch_size`` frames (a clip's last one) through
+            the network padded to ``batch_size`` with copies of its last frame, so every batch
+            has one shape: a compiled network or CUDA graph is not rebuilt for the tail, and a
+            frame's matte does not depend on where a render chunk ends (a batch of one can
+            differ from a full batch in the last bits). ``None``: on when ``compile`` is; the
+            renderer turns it on for clips of more than one batch.
         cuda_graphs: on CUDA, replay the foreground solve (about 2,500 small kernels, so
             launch-bound) from a CUDA graph per batch shape, for batches of up to 8.3 MP (four
             1080p frames); each graph is checked against the eager solve once, and any failure
@@ -277,6 +283,7 @@ class Engine:
         tta: str = "none",
         compile: bool | str = False,
         cuda_graphs: bool = True,
+        pad_batches: bool | None = None,
     ) -> None:
         if not isinstance(model, Pomagan):
             raise TypeError(f"Engine expects a Pomagan model, got {type(model).__name__}")
@@ -309,6 +316,7 @@ class Engine:
             # once per shape and reused. A process-wide switch, set only for CUDA engines.
             torch.backends.cudnn.benchmark = True
         self.compile_mode = compile if isinstance(compile, str) else ("default" if compile else None)
+        self.pad_batches = bool(self.compile_mode) if pad_batches is None else bool(pad_batches)
         self._network: Any = self.model
         if self.compile_mode is not None:
             try:
@@ -468,15 +476,21 @@ class Engine:
         def merged(t: torch.Tensor) -> torch.Tensor:
             return (mirror_mean(t) if flip else t)[..., :h, :w].float()
 
-        x = mirrored(prepare(images))
+        count = images.shape[0]
+        short = self.batch_size - count if self.pad_batches and isinstance(self.batch_size, int) else 0
+
+        def padded(t: torch.Tensor) -> torch.Tensor:  # a short batch filled with its last frame
+            return torch.cat([t, t[-1:].expand(short, *t.shape[1:])]) if short > 0 and count else t
+
+        x = mirrored(prepare(padded(images)))
         autocast = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast), self._exact_fp32():
             if seg is None:
                 alpha, seg = self._run_network(x)
             else:
-                seg = mirrored(prepare(seg))
+                seg = mirrored(prepare(padded(seg)))
                 alpha = self.model.matte(x, seg)
-        return merged(alpha), merged(seg)
+        return merged(alpha)[:count], merged(seg)[:count]
 
     @torch.inference_mode()
     def predict_alpha(self, frames: Any, seg: Any = None) -> Any:

@@ -121,6 +121,30 @@ def test_batch_size_does_not_change_results(model: pomagan_post.Pomagan) -> None
     np.testing.assert_allclose(one, three, atol=1e-5)
 
 
+def test_padded_batches_give_a_frame_the_same_matte_wherever_its_batch_ends(model: pomagan_post.Pomagan) -> None:
+    """pad_batches: a short (last) batch runs at the full batch shape, filled with copies of its
+    last frame, and its frames get exactly the mattes a full batch gives them; without it the
+    network sees the short shape."""
+    frames = _frames(4, 90, 130)
+    shapes: list[int] = []
+    hook = model.register_forward_pre_hook(lambda module, args: shapes.append(args[0].shape[0]))
+    try:
+        padded = Engine(model, device="cpu", batch_size=4, pad_batches=True)
+        whole = padded.predict_alpha(frames)
+        shapes.clear()
+        tail = padded.predict_alpha(frames[3:])
+        assert shapes == [4] and tail.shape == (1, 90, 130)
+        np.testing.assert_array_equal(tail[0], whole[3])
+        flipped = Engine(model, device="cpu", batch_size=4, pad_batches=True, tta="flip")
+        shapes.clear()
+        assert flipped.predict_alpha(frames[:3]).shape == (3, 90, 130) and shapes == [8]
+        shapes.clear()
+        Engine(model, device="cpu", batch_size=4).predict_alpha(frames[3:])
+        assert shapes == [1]
+    finally:
+        hook.remove()
+
+
 def test_torch_in_torch_out_and_single_frames(model: pomagan_post.Pomagan) -> None:
     engine = Engine(model, device="cpu")
     frame = torch.from_numpy(_frames(1, 40, 50)[0])
