@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 
 __all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "TTA_MODES", "resolve_batch_size", "resolve_device",
-           "resolve_precision", "stride_padding", "working_shape", "with_mirror", "mirror_mean"]
+           "resolve_precision", "stride_padding", "working_shape", "with_mirror", "mirror_mean", "padded_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,23 @@ class _GraphedSolve:
         return eager
 
 
+@contextlib.contextmanager
+def padded_batches(engine: Any, on: bool = True) -> Iterator[None]:
+    """Within the block ``engine`` pads short batches to its batch shape (``pad_batches``), so
+    every frame of a clip or stream gets the same bits whichever batch computes it; the
+    engine's own setting comes back after. A no-op for engines without the setting, or
+    when ``on`` is false."""
+    before = getattr(engine, "pad_batches", None)
+    if before is None or not on:
+        yield
+        return
+    engine.pad_batches = True
+    try:
+        yield
+    finally:
+        engine.pad_batches = before
+
+
 def _is_torch(x: Any) -> bool:
     return isinstance(x, torch.Tensor)
 
@@ -262,8 +279,9 @@ class Engine:
             the network padded to ``batch_size`` with copies of its last frame, so every batch
             has one shape: a compiled network or CUDA graph is not rebuilt for the tail, and a
             frame's matte does not depend on where a render chunk ends (a batch of one can
-            differ from a full batch in the last bits). ``None``: on when ``compile`` is; the
-            renderer turns it on for clips of more than one batch.
+            differ from a full batch in the last bits). ``None``: on when ``compile`` is; render
+            turns it on for clips of more than one frame and pipe for its stream
+            (:func:`padded_batches`).
         cuda_graphs: on CUDA, replay the foreground solve (about 2,500 small kernels, so
             launch-bound) from a CUDA graph per batch shape, for batches of up to 8.3 MP (four
             1080p frames); each graph is checked against the eager solve once, and any failure

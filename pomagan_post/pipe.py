@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from .engine import padded_batches
 from .colour import dequantize, quantize, resolve_colorspace
 from .errors import BadInputError, MissingFramesError
 from .io.base import ClipInfo, parse_size
@@ -302,23 +303,26 @@ def pipe(
     started = time.perf_counter()
     frames = prefetch(_read_frames(stdin, nbytes), depth=2 * int(batch_size), name="pomagan-pipe-read")
     try:
-        for raw, error in _batches(frames, int(batch_size)):
-            if raw:
-                images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])
-                del raw
-                alpha, fg = matte(engine, images, settings.colorspace, settings.output != "alpha", log)
-                for i in range(alpha.shape[0]):
-                    if settings.output == "fg":  # the premultiplied foreground itself
-                        frame = fg[i]
-                    else:  # render's kinds: alpha, fg (= rgba here), comp
-                        kind = "fg" if settings.output == "rgba" else settings.output
-                        frame = output_frame(kind, alpha[i], None if fg is None else fg[i],
-                                             settings.alpha_mode, background)
-                    stdout.write(encode_frame(frame, settings.out_pix_fmt))
-                    report.frames += 1
-                stdout.flush()
-            if error is not None:
-                raise error
+        # A stream's last, short batch runs at the full batch shape, as render's do: the same
+        # frames give the same bits through either.
+        with padded_batches(engine):
+            for raw, error in _batches(frames, int(batch_size)):
+                if raw:
+                    images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])
+                    del raw
+                    alpha, fg = matte(engine, images, settings.colorspace, settings.output != "alpha", log)
+                    for i in range(alpha.shape[0]):
+                        if settings.output == "fg":  # the premultiplied foreground itself
+                            frame = fg[i]
+                        else:  # render's kinds: alpha, fg (= rgba here), comp
+                            kind = "fg" if settings.output == "rgba" else settings.output
+                            frame = output_frame(kind, alpha[i], None if fg is None else fg[i],
+                                                 settings.alpha_mode, background)
+                        stdout.write(encode_frame(frame, settings.out_pix_fmt))
+                        report.frames += 1
+                    stdout.flush()
+                if error is not None:
+                    raise error
     finally:
         frames.close()
         report.seconds = time.perf_counter() - started

@@ -689,7 +689,6 @@ def render(
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, FrameSink] = {}
     bar = None
-    padding: bool | None = None  # the engine's own pad_batches, restored at the end
     started = time.perf_counter()
     try:
         for plan in plans:
@@ -707,25 +706,25 @@ def render(
         # Frames per batch: the engine's (chosen for this frame size when it is "auto").
         fit_batch = getattr(engine, "fit_batch", None)
         group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
-        if hasattr(engine, "pad_batches") and len(wanted) > 1:
-            # The last batch runs at the full batch shape too: a frame's matte is then the same
-            # whichever render (whole, resumed, a farm chunk) computes it.
-            padding, engine.pad_batches = engine.pad_batches, True
         # Decode runs ahead on its own thread while the engine works on the current batch;
-        # sinks write behind on theirs.
-        for batch in _batches(prefetch(iter(source), depth=max(2, 2 * group)), group):
-            numbers = [n for n, _ in batch]
-            images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
-            del batch
-            alpha, fg = matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
-            for i, number in enumerate(numbers):
-                _write_frame(sinks, number, alpha[i], None if fg is None else fg[i], alpha_mode,
-                             background)
-                report.written.append(number)
-                if bar is not None:
-                    bar.update(1)
-                if callback is not None:
-                    callback(number, len(report.written), total)
+        # sinks write behind on theirs. The last batch runs at the full batch shape too, so a
+        # frame's matte is the same whichever render (whole, resumed, a farm chunk) computes it.
+        from .engine import padded_batches
+
+        with padded_batches(engine, len(wanted) > 1):
+            for batch in _batches(prefetch(iter(source), depth=max(2, 2 * group)), group):
+                numbers = [n for n, _ in batch]
+                images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
+                del batch
+                alpha, fg = matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
+                for i, number in enumerate(numbers):
+                    _write_frame(sinks, number, alpha[i], None if fg is None else fg[i], alpha_mode,
+                                 background)
+                    report.written.append(number)
+                    if bar is not None:
+                        bar.update(1)
+                    if callback is not None:
+                        callback(number, len(report.written), total)
         for sink in sinks.values():
             sink.close()
     except BaseException:
@@ -749,8 +748,6 @@ def render(
         if bar is not None:
             bar.close()
         source.close()
-        if padding is not None:
-            engine.pad_batches = padding
     report.failed.update(getattr(source, "failed", {}))
     report.seconds = time.perf_counter() - started
     report.fps = len(report.written) / report.seconds if report.seconds > 0 else 0.0
