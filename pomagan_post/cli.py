@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import click
@@ -172,6 +173,88 @@ def info(weights: str | None, stats: bool) -> None:
 
 @main.command()
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.option("--colorspace", default=None, metavar="NAME",
+              help="Colour space override, as for render (shows what render would convert from).")
+@_one_line_errors
+def probe(inputs: tuple[str, ...], colorspace: str | None) -> None:
+    """What render will see in INPUT (a video, a sequence, a folder or an image), without
+    rendering: size, frames, rate, timecode, colour, audio, and what it will do about phone
+    rotation, variable frame rate, interlacing or missing frames. Nothing is written."""
+    from .io.sequence import format_frame_list
+    from .renderer import open_source
+
+    failed = 0
+    for item in inputs:
+        try:
+            source = open_source(item, on_error="skip", colorspace=colorspace)
+        except PomaganError as exc:
+            click.echo(f"pomagan-post: {exc.label}: {_naming(item, exc)}", err=True)
+            failed = failed or exc.exit_code
+            continue
+        with source:
+            info, meta = source.info, source.info.metadata
+            missing = dict(getattr(source, "failed", {}))
+            single = bool(getattr(getattr(source, "pattern", None), "is_single_file", False))
+        for line in _probe_lines(item, info, meta, single, missing, format_frame_list):
+            click.echo(line)
+    if failed:
+        sys.exit(failed)
+
+
+def _naming(item: str, error: Exception) -> str:
+    """An error's one-line message, led by the input it is about unless it names it already."""
+    message = " ".join(str(error).split())
+    name = Path(item).name
+    return message if item in message or (name and name in message) else f"{item}: {message}"
+
+
+def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missing: dict[int, str],
+                 frame_list: Callable[[list[int]], str]) -> list[str]:
+    """The lines ``probe`` prints for one input."""
+    fps = f"{float(info.fps):.6g} fps" if info.fps else "no frame rate"
+    frames = info.frames
+    span = f"{frames[0]}-{frames[-1]} ({len(frames)} frames)" if frames else "none"
+    if "codec" in meta:  # a video
+        kind = (f"video ({meta['codec']}, {meta['pix_fmt']}, "
+                f"{meta['bit_depth']}-bit{', alpha' if meta['has_alpha'] else ''})")
+        colour = (f"{info.colorspace} (tags: transfer {meta['color_trc']}, primaries "
+                  f"{meta['color_primaries']}, matrix {meta['color_matrix']}, {meta['color_range']} range)")
+    else:
+        kind = (f"{'image' if single else 'sequence ' + str(meta.get('pattern', item))} ({meta.get('format')}, "
+                f"{meta.get('pixel_type')}, {meta.get('bits')}-bit, {info.channels} channel(s))")
+        colour = info.colorspace
+        if single:
+            span, fps = "one image", ""
+    timing = ", ".join(part for part in (span, fps, f"timecode {info.timecode or 'none'}") if part)
+    lines = [f"{item}: {kind}",
+             f"  size: {info.width}x{info.height}, pixel aspect {info.pixel_aspect:g}",
+             f"  frames: {timing}",
+             f"  colour: {colour}"]
+    if "data_window" in meta and tuple(meta["data_window"]) != tuple(meta.get("display_window", ())):
+        lines.append(f"  windows: data {tuple(meta['data_window'])}, display {tuple(meta['display_window'])} (x, y, w, h)")
+    if "codec" in meta:
+        tracks = meta.get("audio_tracks", int(meta["has_audio"]))
+        lines.append(f"  audio: {tracks} track(s), {meta['audio_codec']}, carried into the foreground video"
+                     if tracks else "  audio: none")
+        if meta.get("rotation"):
+            stored = "x".join(str(v) for v in meta["stored_size"])
+            lines.append(f"  rotation: stored {stored}, display matrix {meta['rotation']} degrees; "
+                         "rendered upright as players show it")
+        if meta.get("frame_rate_mode") == "variable":
+            lines.append(f"  variable frame rate: {meta['decoded_frames']} frames at "
+                         f"{float(meta['average_fps']):.4g} fps on average, conformed to {fps}")
+        if meta.get("interlaced"):
+            lines.append("  interlaced: matted as whole frames (deinterlace first for moving subjects)")
+    elif meta.get("orientation", 1) != 1:
+        lines.append(f"  orientation: {meta['orientation']} (EXIF/TIFF); rendered as viewers show it")
+    if missing:
+        lines.append(f"  missing or unreadable: {len(missing)} frame(s): {frame_list(sorted(missing))} "
+                     "(render stops at the first unless --on-error skip)")
+    return lines
+
+
+@main.command()
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: <stem>_pomagan/ beside each input).")
 @click.option("--outputs", default="alpha,fg", show_default=True, metavar="KINDS",
@@ -275,8 +358,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         except Stopped:
             raise
         except PomaganError as exc:
-            message = " ".join(str(exc).split())
-            click.echo(f"pomagan-post: {exc.label}: {item}: {message}", err=True)
+            click.echo(f"pomagan-post: {exc.label}: {_naming(item, exc)}", err=True)
             code = exc.exit_code
         if code:
             failed.append((item, code))

@@ -318,6 +318,7 @@ class VideoSource:
             "has_alpha": has_alpha,
             "has_audio": bool(audio),
             "audio_codec": audio[0].codec_context.name if audio and audio[0].codec_context else None,
+            "audio_tracks": len(audio),
             "color_range": "tv" if self._yuv and not full_range else "pc",
             "color_matrix": _MATRIX_NAMES.get(matrix, str(matrix)),
             "color_trc": _TRC_NAMES.get(trc, str(trc)),

@@ -1,0 +1,57 @@
+"""`pomagan-post probe`: what render will see in an input, without rendering anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pomagan_post.cli import main
+
+from .imaging import make_exr_plate, ramp, write_clip, write_file, write_turned_clip
+
+
+def probe(*args: object):
+    return CliRunner().invoke(main, ["probe", *map(str, args)])
+
+
+def test_probe_describes_video_sequence_and_image_and_writes_nothing(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "shot.mov", n=5, codec="prores_ks", pix_fmt="yuv422p10le",
+                      timecode="01:00:00:00")
+    turned = tmp_path / "phone.mp4"
+    write_turned_clip(turned, -90)
+    plate, _ = make_exr_plate(tmp_path, frames=(1001, 1002, 1004))
+    still = tmp_path / "still.png"
+    write_file(still, ramp(30, 40, 3), "uint8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = probe(clip, turned, plate, still)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    lines = result.output.splitlines()
+    assert lines[:5] == [
+        f"{clip}: video (prores, yuv422p10le, 10-bit)",
+        "  size: 64x48, pixel aspect 1",
+        "  frames: 0-4 (5 frames), 24 fps, timecode 01:00:00:00",
+        "  colour: rec709 (tags: transfer unknown, primaries unknown, matrix unknown, tv range)",
+        "  audio: none",
+    ]
+    assert f"{turned}: video (png, rgb24, 8-bit)" in lines
+    assert ("  rotation: stored 48x64, display matrix 270 degrees; rendered upright as players "
+            "show it") in lines  # and its size is the upright 64x48
+    assert f"{plate}: sequence {plate} (openexr, half, 16-bit, 3 channel(s))" in lines
+    assert "  frames: 1001-1004 (3 frames), 23.976 fps, timecode 01:00:00:00" in lines
+    assert "  windows: data (5, 3, 37, 23), display (0, 0, 48, 30) (x, y, w, h)" in lines
+    assert ("  missing or unreadable: 1 frame(s): 1003 (render stops at the first unless "
+            "--on-error skip)") in lines
+    assert lines[-4:] == [f"{still}: image (png, uint8, 8-bit, 3 channel(s))",
+                          "  size: 40x30, pixel aspect 1", "  frames: one image, timecode none",
+                          "  colour: srgb"]
+
+
+def test_probe_reports_a_bad_input_and_goes_on(tmp_path: Path) -> None:
+    still = tmp_path / "still.png"
+    write_file(still, ramp(30, 40, 3), "uint8")
+    result = probe(tmp_path / "gone.mov", still)
+    assert result.exit_code == 2
+    assert f"pomagan-post: error: {tmp_path / 'gone.mov'}: no such video file" in result.stderr
+    assert result.stdout.startswith(f"{still}: image (png")
