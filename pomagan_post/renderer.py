@@ -629,7 +629,12 @@ def render(
     fg_audio = input_str if video_in and audio else None  # carried into a foreground video
     if skip_existing:
         # a finished video is left as it is; an unfinished one goes on from its partial file
-        plans = [p for p in plans if not (p.video and Path(p.target).exists())]
+        from .io.video import partial_path
+
+        finished = [p for p in plans if p.video and Path(p.target).exists()]
+        for plan in finished:  # a render killed between putting it in place and clearing up
+            partial_path(plan.target).unlink(missing_ok=True)
+        plans = [p for p in plans if not any(p is f for f in finished)]
         if header is None and any(p.video for p in plans):  # a sequence rendered to a video
             header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace)
             header.close()

@@ -290,6 +290,12 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
         assert [n for n, _ in got] == list(range(8))
         for (_, a), (_, b) in zip(got, want):
             np.testing.assert_array_equal(a, b)
+    # Killed after the finished file was put in place but before its partial was cleared: the
+    # next --skip-existing leaves the file and clears the partial.
+    stale = tmp_path / "last" / ".shot_fg.partial.mov"
+    stale.write_bytes(b"left by a kill")
+    assert render(clip, engine=engine, output_dir=tmp_path / "last", skip_existing=True).written == []
+    assert sorted(p.name for p in (tmp_path / "last").iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
     # A partial from another frame range is not taken: that render starts afresh.
     with pytest.raises(KeyboardInterrupt):
         render(clip, engine=engine, frames="2-7", output_dir=tmp_path / "range", callback=stop)
