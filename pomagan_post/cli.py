@@ -300,13 +300,17 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
                    "OpenColorIO name (e.g. ACEScg). Outputs stay in it.")
 @click.option("--audio/--no-audio", default=True, show_default=True,
               help="Carry a video's audio into the foreground video.")
+@click.option("--exr-compression", default="zip", show_default=True, metavar="NAME",
+              help="EXR outputs: zip, zips (1 scanline, Nuke's default), piz, rle, none (lossless); "
+                   "pxr24, b44, b44a, dwaa, dwab (lossy: they change the matte).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still print).")
 @_one_line_errors
 def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
            frames: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
-           premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool, quiet: bool) -> None:
+           premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
+           exr_compression: str, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
 
@@ -325,7 +329,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         frames=frames, device=device, precision=precision, batch_size=batch_size,
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
-        colorspace=colorspace, audio=audio, progress=not quiet, log=say)
+        colorspace=colorspace, audio=audio, exr_compression=exr_compression, progress=not quiet, log=say)
     if len(inputs) == 1:
         code = _render_one(inputs[0], settings)
         if code:

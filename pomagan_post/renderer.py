@@ -37,7 +37,7 @@ import numpy as np
 from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource
-from .io.images import IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, read_image
+from .io.images import EXR_COMPRESSIONS, IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, read_image
 from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
@@ -183,16 +183,19 @@ def open_sink(
     audio_from: str | os.PathLike[str] | None = None,
     writers: int | None = None,
     resume: list[int] | None = None,
+    exr_compression: str = "zip",
 ) -> FrameSink:
     """A sink for one output kind: a video file (by extension) or an image file/pattern
-    (written by ``writers`` threads; default :func:`~pomagan_post.io.streams.default_writers`).
+    (written by ``writers`` threads; default :func:`~pomagan_post.io.streams.default_writers`;
+    EXR files with ``exr_compression``).
     ``resume``: the frames a video's partial file holds, kept (see :func:`_finished_frames`)."""
     if not isinstance(target, SequencePattern) and _is_video(target):
         from .io.video import VideoSink
 
         return VideoSink(target, info, kind=kind, codec=codec, audio_from=audio_from,
                          premultiplied=alpha_mode == "premultiplied", resume=resume)
-    return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode, workers=writers)
+    return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode, workers=writers,
+                             compression=exr_compression)
 
 
 def _stem_and_dir(input: str | os.PathLike[str], video: bool) -> tuple[str, Path, SequencePattern | None]:
@@ -522,6 +525,7 @@ def render(
     comp: str | None = None,
     colorspace: str | None = None,
     audio: bool = True,
+    exr_compression: str = "zip",
     engine: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -555,6 +559,8 @@ def render(
         comp: background for a review composite: colour name, ``#rrggbb``, ``r,g,b`` or image.
         colorspace: override the input's detected colour space (see :mod:`pomagan_post.colour`).
         audio: carry the input's audio tracks (all of them) into a foreground video.
+        exr_compression: compression of EXR outputs (see
+            :data:`~pomagan_post.io.images.EXR_COMPRESSIONS`; lossless ``zip`` by default).
         engine: a ready :class:`pomagan_post.Engine` (the settings above are then unused).
         progress: show a progress bar (frames, fps, ETA) on stderr.
         log: where messages go (default: stderr when ``progress``, else nowhere).
@@ -573,6 +579,9 @@ def render(
     if unknown or not kinds:
         raise BadInputError(f"outputs must be some of alpha, fg, comp; got {', '.join(outputs) or 'none'}")
     _video_codec(codec)
+    if exr_compression not in EXR_COMPRESSIONS:
+        raise BadInputError(f"unknown EXR compression {exr_compression!r}; use one of "
+                            f"{', '.join(EXR_COMPRESSIONS)}")
     if format is not None and format not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     from .engine import resolve_batch_size
@@ -702,7 +711,7 @@ def render(
             sinks[plan.kind] = open_sink(
                 plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
                 audio_from=fg_audio if plan.kind == "fg" else None,
-                writers=writers, resume=resume.get(plan.kind))
+                writers=writers, resume=resume.get(plan.kind), exr_compression=exr_compression)
         total = len(info.frames)
         if progress:
             from .progress import progress as progress_bar

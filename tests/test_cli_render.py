@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from pomagan_post import Engine, renderer
 from pomagan_post.cli import main
 
-from .imaging import make_exr_plate, ramp, write_file
+from .imaging import make_exr_plate, ramp, read_file, write_file
 
 
 @pytest.fixture
@@ -124,6 +125,8 @@ BAD: list[tuple[str, Callable[[Path], list], str, int]] = [
     ("bad codec", lambda t: [_plate(t), "--codec", "h265"], "unknown codec 'h265'", 2),
     ("bad outputs", lambda t: [_plate(t), "--outputs", "alpha,mask"], "outputs must be", 2),
     ("bad on-error", lambda t: [_plate(t), "--on-error", "retry"], "on-error must be", 2),
+    ("bad exr compression", lambda t: [_plate(t), "--exr-compression", "jpeg"],
+     "unknown EXR compression 'jpeg'; use one of zip, zips, piz", 2),
     ("bad colorspace", lambda t: [_plate(t), "--colorspace", "bogus"], "unknown colour space", 2),
     ("bad comp", lambda t: [_plate(t), "--comp", "plaid"], "neither a colour", 2),
     ("bad batch", lambda t: [_plate(t), "--batch-size", "0"], "batch size", 2),
@@ -236,6 +239,19 @@ def test_frames_in_the_plates_timecode(tmp_path: Path, fast_engine: Engine) -> N
         f"plate_{k}.{f}.exr" for k in ("alpha", "fg") for f in (1002, 1003)]
     early = run(pattern, "--frames", "00:59:59:23-01:00:00:01", "-q")
     assert early.exit_code == 2 and "00:59:59:23 is before plate.####.exr's first frame (01:00:00:00)" in early.stderr
+
+
+def test_exr_compression_is_chosen_and_lossless_by_default(tmp_path: Path, fast_engine: Engine) -> None:
+    """--exr-compression zips (Nuke's Write default) gives the same pixels as the default zip."""
+    pattern, _ = make_exr_plate(tmp_path)
+    assert run(pattern, "-o", tmp_path / "zip", "-q").exit_code == 0
+    assert run(pattern, "-o", tmp_path / "zips", "--exr-compression", "zips", "-q").exit_code == 0
+    for kind in ("alpha", "fg"):
+        default, spec = read_file(tmp_path / "zip" / f"plate_{kind}.1002.exr")
+        single, spec_s = read_file(tmp_path / "zips" / f"plate_{kind}.1002.exr")
+        assert spec.get_string_attribute("compression") == "zip"
+        assert spec_s.get_string_attribute("compression") == "zips"
+        np.testing.assert_array_equal(default, single)
 
 
 def test_help_states_the_alpha_convention() -> None:

@@ -37,6 +37,7 @@ from .streams import WriteBehind, default_writers
 from .timecode import advance_timecode, timecode_from_words, timecode_words
 
 __all__ = [
+    "EXR_COMPRESSIONS",
     "IMAGE_FORMATS",
     "ImageSequenceSource",
     "ImageSequenceSink",
@@ -53,6 +54,15 @@ IMAGE_FORMATS = {
 _EXTENSION_FORMAT = {".exr": "exr", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx"}
 
 # Header attributes carried from input to output when present (per-frame ones are recomputed).
+#: EXR compressions a sink writes (OpenEXR's names as OpenImageIO spells them). The lossy ones
+#: change the matte's values; zip (16 scanlines) is the default, zips (1 scanline) Nuke's own.
+EXR_COMPRESSIONS = {
+    "zip": "lossless, 16 scanlines (default)", "zips": "lossless, 1 scanline (Nuke's Write default)",
+    "piz": "lossless wavelet", "rle": "lossless", "none": "uncompressed",
+    "pxr24": "lossy for float, lossless for half", "b44": "lossy", "b44a": "lossy",
+    "dwaa": "lossy", "dwab": "lossy",
+}
+
 _CARRIED = (
     "FramesPerSecond", "chromaticities", "worldToCamera", "worldToNDC", "screenWindowCenter",
     "screenWindowWidth", "owner", "comments", "capDate", "utcOffset", "Copyright", "Artist",
@@ -346,6 +356,7 @@ class ImageSequenceSink:
             DPX 10-bit).
         workers: writer threads (default :func:`~pomagan_post.io.streams.default_writers`);
             frames are written in any order, each to its own numbered file.
+        compression: EXR compression, a key of :data:`EXR_COMPRESSIONS` (other formats ignore it).
     """
 
     def __init__(
@@ -357,6 +368,7 @@ class ImageSequenceSink:
         colorspace: str | None = None,
         pixel_type: str | None = None,
         workers: int | None = None,
+        compression: str = "zip",
     ) -> None:
         pattern = as_pattern(pattern)
         fmt = _EXTENSION_FORMAT.get(pattern.extension)
@@ -375,6 +387,10 @@ class ImageSequenceSink:
             raise BadInputError(f"alpha_mode must be premultiplied or straight, not {alpha_mode!r}")
         self.colorspace = colorspace or info.colorspace
         self.pixel_type = pixel_type or self._default_pixel_type()
+        if compression not in EXR_COMPRESSIONS:
+            raise BadInputError(f"unknown EXR compression {compression!r}; use one of "
+                                f"{', '.join(EXR_COMPRESSIONS)}")
+        self.compression = compression
         self.written: list[int] = []
         self._counter = itertools.count()
         self._temps: set[Path] = set()
@@ -460,7 +476,7 @@ class ImageSequenceSink:
             if self.alpha_mode == "straight" or self.format == "png":
                 spec.attribute("oiio:UnassociatedAlpha", 1)
         if self.format == "exr":
-            spec.attribute("compression", "zip")
+            spec.attribute("compression", self.compression)
         elif self.format == "tiff":
             spec.attribute("compression", "zip")
         elif self.format == "dpx":
