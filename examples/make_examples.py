@@ -38,21 +38,26 @@ def write_still(image: np.ndarray, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
-def pan_frames(image: np.ndarray) -> list[np.ndarray]:
-    """16:9 crops that shrink (push in) and drift right, resized to 640x360."""
-    h, w = image.shape[:2]
-    frames = []
+def pan_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """Each clip frame's crop of the photograph, (x, y, width, height): 16:9 windows that
+    shrink (push in) and drift right."""
+    windows = []
     for i in range(FRAMES):
         t = i / (FRAMES - 1)
-        crop_w = w * (1.0 - 0.2 * t)  # 512 -> 410 px wide
+        crop_w = width * (1.0 - 0.2 * t)  # 512 -> 410 px wide
         crop_h = crop_w * SIZE[1] / SIZE[0]
-        cx = w / 2 + 20 * t
-        cy = h * 0.3 - 30 * t  # keep the top of the head in frame as the crop tightens
-        x0 = int(round(np.clip(cx - crop_w / 2, 0, w - crop_w)))
-        y0 = int(round(np.clip(cy - crop_h / 2, 0, h - crop_h)))
-        crop = image[y0:y0 + int(round(crop_h)), x0:x0 + int(round(crop_w))]
-        frames.append(cv2.resize(crop, SIZE, interpolation=cv2.INTER_CUBIC))
-    return frames
+        cx = width / 2 + 20 * t
+        cy = height * 0.3 - 30 * t  # keep the top of the head in frame as the crop tightens
+        x0 = int(round(np.clip(cx - crop_w / 2, 0, width - crop_w)))
+        y0 = int(round(np.clip(cy - crop_h / 2, 0, height - crop_h)))
+        windows.append((x0, y0, int(round(crop_w)), int(round(crop_h))))
+    return windows
+
+
+def pan_frames(image: np.ndarray) -> list[np.ndarray]:
+    """The clip's frames: the photograph cropped by :func:`pan_windows`, resized to 640x360."""
+    return [cv2.resize(image[y0:y0 + ch, x0:x0 + cw], SIZE, interpolation=cv2.INTER_CUBIC)
+            for x0, y0, cw, ch in pan_windows(*image.shape[:2])]
 
 
 def write_clip(frames: list[np.ndarray], path: Path) -> None:
