@@ -179,7 +179,9 @@ def info(weights: str | None, stats: bool) -> None:
 def probe(inputs: tuple[str, ...], colorspace: str | None) -> None:
     """What render will see in INPUT (a video, a sequence, a folder or an image), without
     rendering: size, frames, rate, timecode, colour, audio, and what it will do about phone
-    rotation, variable frame rate, interlacing or missing frames. Nothing is written."""
+    rotation, variable frame rate, interlacing, and a sequence's missing frames or frames of
+    another size (every frame's header is read; a file cut short inside its pixels shows only
+    when rendered). Nothing is written."""
     from .io.sequence import format_frame_list
     from .renderer import open_source
 
@@ -195,6 +197,8 @@ def probe(inputs: tuple[str, ...], colorspace: str | None) -> None:
             info, meta = source.info, source.info.metadata
             missing = dict(getattr(source, "failed", {}))
             single = bool(getattr(getattr(source, "pattern", None), "is_single_file", False))
+            if hasattr(source, "check_headers") and not single:
+                missing.update(source.check_headers())  # sizes and readability, frame by frame
         for line in _probe_lines(item, info, meta, single, missing, format_frame_list):
             click.echo(line)
     if failed:
@@ -248,8 +252,10 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
     elif meta.get("orientation", 1) != 1:
         lines.append(f"  orientation: {meta['orientation']} (EXIF/TIFF); rendered as viewers show it")
     if missing:
-        lines.append(f"  missing or unreadable: {len(missing)} frame(s): {frame_list(sorted(missing))} "
-                     "(render stops at the first unless --on-error skip)")
+        lines.append(f"  missing, unreadable or another size: {len(missing)} frame(s): "
+                     f"{frame_list(sorted(missing))} (render stops at the first unless --on-error skip)")
+        lines += [f"    frame {frame}: {reason.removeprefix(f'frame {frame}: ')}"
+                  for frame, reason in sorted(missing.items())[:10]]
     return lines
 
 

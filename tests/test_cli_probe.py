@@ -41,8 +41,9 @@ def test_probe_describes_video_sequence_and_image_and_writes_nothing(tmp_path: P
     assert f"{plate}: sequence {plate} (openexr, half, 16-bit, 3 channel(s))" in lines
     assert "  frames: 1001-1004 (3 frames), 23.976 fps, timecode 01:00:00:00" in lines
     assert "  windows: data (5, 3, 37, 23), display (0, 0, 48, 30) (x, y, w, h)" in lines
-    assert ("  missing or unreadable: 1 frame(s): 1003 (render stops at the first unless "
-            "--on-error skip)") in lines
+    assert ("  missing, unreadable or another size: 1 frame(s): 1003 (render stops at the first "
+            "unless --on-error skip)") in lines
+    assert "    frame 1003: missing file" in lines
     assert lines[-4:] == [f"{still}: image (png, uint8, 8-bit, 3 channel(s))",
                           "  size: 40x30, pixel aspect 1", "  frames: one image, timecode none",
                           "  colour: srgb"]
@@ -55,3 +56,16 @@ def test_probe_reports_a_bad_input_and_goes_on(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"pomagan-post: error: {tmp_path / 'gone.mov'}: no such video file" in result.stderr
     assert result.stdout.startswith(f"{still}: image (png")
+
+
+def test_probe_reads_every_frames_header_for_sizes_and_damage(tmp_path: Path) -> None:
+    for frame in (1, 2, 3, 4):
+        write_file(tmp_path / f"p.{frame:04d}.png", ramp(24, 20 if frame == 3 else 32, 3), "uint8")
+    (tmp_path / "p.0004.png").write_bytes(b"not an image at all")
+    result = probe(tmp_path / "p.####.png")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert ("  missing, unreadable or another size: 2 frame(s): 3-4 (render stops at the first unless "
+            "--on-error skip)") in lines
+    assert "    frame 3: p.0003.png is 20x24, the sequence is 32x24" in lines
+    assert any(line.startswith(f"    frame 4: cannot read {tmp_path / 'p.0004.png'}") for line in lines), lines

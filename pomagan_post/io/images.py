@@ -298,6 +298,25 @@ class ImageSequenceSource:
     def region(self) -> tuple[int, int, int, int]:
         return tuple(self.info.metadata["data_window"])  # type: ignore[return-value]
 
+    def check_headers(self) -> dict[int, str]:
+        """Reads every frame's header (no pixels) and returns the frames a render would refuse:
+        unreadable, or a picture of another size than the first frame's (frame -> reason).
+        Cheap: a header each, for checking a shot before a long render."""
+        expected = tuple(self.info.metadata["display_window"])
+        bad: dict[int, str] = {}
+        for frame in self.info.frames:
+            path = self.pattern.path(frame)
+            try:
+                inp = _open(path)
+            except (UnsupportedFormatError, MissingFramesError) as exc:
+                bad[frame] = str(exc)
+                continue
+            shown = _windows(inp.spec())[1]
+            inp.close()
+            if shown != expected:
+                bad[frame] = f"{path.name} is {_size_text(shown)}, the sequence is {_size_text(expected)}"
+        return bad
+
     def read(self, frame: int) -> np.ndarray:
         """One frame, float32 RGB [H, W, 3]; raises :class:`MissingFramesError` naming the frame."""
         path = self.pattern.path(frame)
