@@ -37,7 +37,8 @@ import numpy as np
 from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource
-from .io.images import EXR_COMPRESSIONS, IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, read_image
+from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, check_exr_compression,
+                        read_image)
 from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
@@ -579,9 +580,7 @@ def render(
     if unknown or not kinds:
         raise BadInputError(f"outputs must be some of alpha, fg, comp; got {', '.join(outputs) or 'none'}")
     _video_codec(codec)
-    if exr_compression not in EXR_COMPRESSIONS:
-        raise BadInputError(f"unknown EXR compression {exr_compression!r}; use one of "
-                            f"{', '.join(EXR_COMPRESSIONS)}")
+    check_exr_compression(exr_compression)
     if format is not None and format not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     from .engine import resolve_batch_size

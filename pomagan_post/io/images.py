@@ -39,6 +39,7 @@ from .timecode import advance_timecode, timecode_from_words, timecode_words
 __all__ = [
     "EXR_COMPRESSIONS",
     "IMAGE_FORMATS",
+    "check_exr_compression",
     "ImageSequenceSource",
     "ImageSequenceSink",
     "read_image",
@@ -62,6 +63,13 @@ EXR_COMPRESSIONS = {
     "pxr24": "lossy for float, lossless for half", "b44": "lossy", "b44a": "lossy",
     "dwaa": "lossy", "dwab": "lossy",
 }
+
+def check_exr_compression(name: str) -> str:
+    """``name`` if it is one of :data:`EXR_COMPRESSIONS`, else :class:`BadInputError`."""
+    if name not in EXR_COMPRESSIONS:
+        raise BadInputError(f"unknown EXR compression {name!r}; use one of {', '.join(EXR_COMPRESSIONS)}")
+    return name
+
 
 _CARRIED = (
     "FramesPerSecond", "chromaticities", "worldToCamera", "worldToNDC", "screenWindowCenter",
@@ -406,10 +414,7 @@ class ImageSequenceSink:
             raise BadInputError(f"alpha_mode must be premultiplied or straight, not {alpha_mode!r}")
         self.colorspace = colorspace or info.colorspace
         self.pixel_type = pixel_type or self._default_pixel_type()
-        if compression not in EXR_COMPRESSIONS:
-            raise BadInputError(f"unknown EXR compression {compression!r}; use one of "
-                                f"{', '.join(EXR_COMPRESSIONS)}")
-        self.compression = compression
+        self.compression = check_exr_compression(compression)
         self.written: list[int] = []
         self._counter = itertools.count()
         self._temps: set[Path] = set()
