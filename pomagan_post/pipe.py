@@ -43,8 +43,8 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from .engine import padded_batches
 from .colour import dequantize, quantize, resolve_colorspace
+from .engine import padded_batches
 from .errors import BadInputError, MissingFramesError
 from .io.base import ClipInfo, parse_size
 from .io.streams import prefetch
