@@ -67,5 +67,5 @@ def test_probe_reads_every_frames_header_for_sizes_and_damage(tmp_path: Path) ->
     lines = result.output.splitlines()
     assert ("  missing, unreadable or another size: 2 frame(s): 3-4 (render stops at the first unless "
             "--on-error skip)") in lines
-    assert "    frame 3: p.0003.png is 20x24, the sequence is 32x24" in lines
+    assert "    frame 3: p.0003.png is 20x24, the sequence is 32x24 (frame 1)" in lines
     assert any(line.startswith(f"    frame 4: cannot read {tmp_path / 'p.0004.png'}") for line in lines), lines

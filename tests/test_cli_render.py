@@ -172,8 +172,7 @@ def test_skipped_frames_are_named_once_with_their_reason(tmp_path: Path, fast_en
     result = run(tmp_path / "b.####.png", "--on-error", "skip", "-q")
     assert result.exit_code == 3
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("pomagan-post:")]
-    assert lines[0] == "pomagan-post: frame 2 failed: " + str(tmp_path / "b.0002.png") + \
-        " is 30x40, the sequence is 40x40 (frame 1)"
+    assert lines[0] == "pomagan-post: frame 2 failed: b.0002.png is 30x40, the sequence is 40x40 (frame 1)"
     assert lines[1].startswith("pomagan-post: frame 3 failed: cannot read " + str(tmp_path / "b.0003.png") + ": ")
     assert lines[2] == "pomagan-post: error: 2 frame(s) not rendered: 2-3" and len(lines) == 3
     assert sorted(p.name for p in (tmp_path / "b_pomagan").iterdir()) == [

@@ -54,7 +54,6 @@ IMAGE_FORMATS = {
 }
 _EXTENSION_FORMAT = {".exr": "exr", ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx"}
 
-# Header attributes carried from input to output when present (per-frame ones are recomputed).
 #: EXR compressions a sink writes (OpenEXR's names as OpenImageIO spells them). The lossy ones
 #: change the matte's values; zip (16 scanlines) is the default, zips (1 scanline) Nuke's own.
 EXR_COMPRESSIONS = {
@@ -64,6 +63,7 @@ EXR_COMPRESSIONS = {
     "dwaa": "lossy", "dwab": "lossy",
 }
 
+
 def check_exr_compression(name: str) -> str:
     """``name`` if it is one of :data:`EXR_COMPRESSIONS`, else :class:`BadInputError`."""
     if name not in EXR_COMPRESSIONS:
@@ -71,6 +71,7 @@ def check_exr_compression(name: str) -> str:
     return name
 
 
+# Header attributes carried from input to output when present (per-frame ones are recomputed).
 _CARRIED = (
     "FramesPerSecond", "chromaticities", "worldToCamera", "worldToNDC", "screenWindowCenter",
     "screenWindowWidth", "owner", "comments", "capDate", "utcOffset", "Copyright", "Artist",
@@ -310,7 +311,6 @@ class ImageSequenceSource:
         """Reads every frame's header (no pixels) and returns the frames a render would refuse:
         unreadable, or a picture of another size than the first frame's (frame -> reason).
         Cheap: a header each, for checking a shot before a long render."""
-        expected = tuple(self.info.metadata["display_window"])
         bad: dict[int, str] = {}
         for frame in self.info.frames:
             path = self.pattern.path(frame)
@@ -319,11 +319,19 @@ class ImageSequenceSource:
             except (UnsupportedFormatError, MissingFramesError) as exc:
                 bad[frame] = str(exc)
                 continue
-            shown = _windows(inp.spec())[1]
+            mismatch = self._other_size(path, inp.spec())
             inp.close()
-            if shown != expected:
-                bad[frame] = f"{path.name} is {_size_text(shown)}, the sequence is {_size_text(expected)}"
+            if mismatch:
+                bad[frame] = mismatch
         return bad
+
+    def _other_size(self, path: Path, spec: Any) -> str | None:
+        """Why a frame whose picture (display window) is not the sequence's is refused, or None."""
+        shown, expected = _windows(spec)[1], tuple(self.info.metadata["display_window"])
+        if shown == expected:
+            return None
+        return (f"{path.name} is {_size_text(shown)}, the sequence is {_size_text(expected)} "
+                f"(frame {self.info.metadata['frame_origin']})")
 
     def read(self, frame: int) -> np.ndarray:
         """One frame, float32 RGB [H, W, 3]; raises :class:`MissingFramesError` naming the frame."""
@@ -334,12 +342,9 @@ class ImageSequenceSource:
             raise MissingFramesError(f"frame {frame}: {exc}", [frame]) from None
         # Another picture size (display window) than the first frame's: a frame from some
         # other render or a proxy mixed in, not this shot; refused rather than padded with black.
-        shown = _windows(spec)[1]
-        expected = tuple(self.info.metadata["display_window"])
-        if shown != expected:
-            raise MissingFramesError(
-                f"frame {frame}: {path} is {_size_text(shown)}, the sequence is "
-                f"{_size_text(expected)} (frame {self.info.metadata['frame_origin']})", [frame])
+        mismatch = self._other_size(path, spec)
+        if mismatch:
+            raise MissingFramesError(f"frame {frame}: {mismatch}", [frame])
         return rgb
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
