@@ -306,6 +306,10 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
                    "OpenColorIO name (e.g. ACEScg). Outputs stay in it.")
 @click.option("--audio/--no-audio", default=True, show_default=True,
               help="Carry a video's audio into the foreground video.")
+@click.option("--garbage-matte", default=None, metavar="IMAGE|SEQUENCE|VIDEO",
+              help="Keep only what lies inside this matte (white keeps, black removes), for "
+                   "background clutter the model keeps: one image for every frame, or a sequence / "
+                   "video with the shot's frame numbers; the shot's size.")
 @click.option("--exr-compression", default="zip", show_default=True, metavar="NAME",
               help="EXR outputs: zip, zips (1 scanline, Nuke's default), piz, rle, none (lossless); "
                    "pxr24, b44, b44a, dwaa, dwab (lossy: they change the matte).")
@@ -316,7 +320,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
            frames: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
-           exr_compression: str, quiet: bool) -> None:
+           garbage_matte: str | None, exr_compression: str, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
 
@@ -335,7 +339,8 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         frames=frames, device=device, precision=precision, batch_size=batch_size,
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
-        colorspace=colorspace, audio=audio, exr_compression=exr_compression, progress=not quiet, log=say)
+        colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
+        progress=not quiet, log=say)
     if len(inputs) == 1:
         code = _render_one(inputs[0], settings)
         if code:

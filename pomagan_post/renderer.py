@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .colour import from_model, resolve_colorspace, to_model
-from .errors import BadInputError, DeviceError, UnsupportedFormatError
+from .errors import BadInputError, DeviceError, MissingFramesError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource
 from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, check_exr_compression,
                         read_image)
@@ -44,6 +44,7 @@ from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
 
 __all__ = [
+    "GarbageMatte",
     "RenderReport",
     "render",
     "open_source",
@@ -457,6 +458,69 @@ def output_frame(kind: str, alpha: np.ndarray, fg: np.ndarray | None, alpha_mode
     raise BadInputError(f"unknown output kind {kind!r}" if kind != "comp" else "comp output needs a background")
 
 
+class GarbageMatte:
+    """``--garbage-matte``: a matte that limits the render's, for what the model wrongly keeps
+    (background clutter, props): the render's alpha and premultiplied foreground are multiplied
+    by it, so white keeps and black removes. One image serves every frame (a locked-off shot);
+    an image sequence gives each frame by its number, a video by its frame index. Its values
+    are taken as stored (a matte is data, not colour): a single channel as is, else the mean
+    of R, G and B, clipped to [0, 1]. It must be the shot's size.
+
+    Args:
+        path: the image, sequence pattern or video.
+        frames: the shot's frame numbers to be rendered, in order.
+        size: the shot's (width, height).
+    Raises:
+        BadInputError: another size, or a path that names nothing.
+        MissingFramesError: a sequence or video without some of ``frames``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], frames: list[int], size: tuple[int, int]) -> None:
+        self.path = os.fspath(path)
+        self._still: np.ndarray | None = None
+        self._source: Any = None
+        self._frames: Iterator[tuple[int, np.ndarray]] | None = None
+        if not _is_video(self.path) and Path(self.path).is_file():
+            rgb, _ = read_image(self.path)
+            self._still = self._levels(rgb)
+            shape = self._still.shape
+        else:
+            self._source = open_source(self.path, frames=list(frames))
+            shape = (self._source.info.height, self._source.info.width)
+        if shape != (size[1], size[0]):
+            self.close()
+            raise BadInputError(f"garbage matte {self.path} is {shape[1]}x{shape[0]}, the shot is "
+                                f"{size[0]}x{size[1]}")
+
+    @staticmethod
+    def _levels(rgb: np.ndarray) -> np.ndarray:
+        grey = rgb[..., 0] if rgb.ndim == 2 or rgb.shape[-1] == 1 else rgb.mean(axis=-1)
+        return np.clip(np.nan_to_num(grey.astype(np.float32)), 0.0, 1.0)
+
+    def get(self, number: int) -> np.ndarray:
+        """The matte for frame ``number`` ([H, W] float32); frames are asked for in order."""
+        if self._still is not None:
+            return self._still
+        if self._frames is None:
+            self._frames = iter(self._source)
+        for found, rgb in self._frames:
+            if found == number:
+                return self._levels(rgb)
+        raise MissingFramesError(f"garbage matte {self.path} has no frame {number}", [number])
+
+    def apply(self, numbers: list[int], alpha: np.ndarray, fg: np.ndarray | None) -> None:
+        """Multiplies a batch's alpha [N, H, W] and premultiplied foreground [N, H, W, C] in place."""
+        for i, number in enumerate(numbers):
+            matte = self.get(number)
+            alpha[i] *= matte
+            if fg is not None:
+                fg[i] *= matte[..., None]
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+
+
 def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
                  fg: np.ndarray | None, alpha_mode: str, background: np.ndarray | None) -> None:
     """One frame's alpha [H, W], RGBA foreground and composite to their sinks."""
@@ -527,6 +591,7 @@ def render(
     colorspace: str | None = None,
     audio: bool = True,
     exr_compression: str = "zip",
+    garbage_matte: str | os.PathLike[str] | None = None,
     engine: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -562,6 +627,8 @@ def render(
         audio: carry the input's audio tracks (all of them) into a foreground video.
         exr_compression: compression of EXR outputs (see
             :data:`~pomagan_post.io.images.EXR_COMPRESSIONS`; lossless ``zip`` by default).
+        garbage_matte: an image, image sequence or video whose matte limits the render's
+            (white keeps, black removes; see :class:`GarbageMatte`).
         engine: a ready :class:`pomagan_post.Engine` (the settings above are then unused).
         progress: show a progress bar (frames, fps, ETA) on stderr.
         log: where messages go (default: stderr when ``progress``, else nowhere).
@@ -692,6 +759,13 @@ def render(
     report.colorspace = info.colorspace
     report.clip_fps = info.fps
     background = parse_background(comp, info) if comp else None
+    garbage = None
+    if garbage_matte is not None:
+        try:
+            garbage = GarbageMatte(garbage_matte, list(info.frames), (info.width, info.height))
+        except BaseException:
+            source.close()
+            raise
     if engine is None:
         engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
 
@@ -730,6 +804,8 @@ def render(
                 images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
                 del batch
                 alpha, fg = matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
+                if garbage is not None:
+                    garbage.apply(numbers, alpha, fg)
                 for i, number in enumerate(numbers):
                     _write_frame(sinks, number, alpha[i], None if fg is None else fg[i], alpha_mode,
                                  background)
@@ -761,6 +837,8 @@ def render(
         if bar is not None:
             bar.close()
         source.close()
+        if garbage is not None:
+            garbage.close()
     report.failed.update(getattr(source, "failed", {}))
     report.seconds = time.perf_counter() - started
     report.fps = len(report.written) / report.seconds if report.seconds > 0 else 0.0

@@ -535,3 +535,69 @@ def test_premultiplied_fg_output_reuses_the_engines_rgba_buffer(engine: Engine) 
     assert not np.shares_memory(out, other) and np.array_equal(out[..., 3], alpha[0])
     straight = output_frame("fg", alpha[0], fg[0], alpha_mode="straight")
     assert not np.shares_memory(straight, fg)
+
+
+def _plate_png(directory: Path, frames: tuple[int, ...] = (1, 2, 3), size: tuple[int, int] = (48, 40)) -> Path:
+    for frame in frames:
+        write_file(directory / f"plate.{frame:04d}.png", ramp(size[1], size[0], 3, seed=frame), "uint8")
+    return directory / "plate.####.png"
+
+
+def test_garbage_matte_keeps_only_what_lies_inside_it(tmp_path: Path, engine: Engine) -> None:
+    """One image for every frame: the alpha and the premultiplied foreground are multiplied by
+    it (white keeps, black removes); the rest of the matte is the render's own."""
+    plate = _plate_png(tmp_path)
+    garbage = np.zeros((40, 48), np.float32)
+    garbage[:, :20] = 1.0
+    garbage[:, 20:30] = 0.5
+    write_file(tmp_path / "garbage.png", garbage[..., None], "uint16")
+    plain = render(plate, engine=engine, output_dir=tmp_path / "plain", format="exr")
+    limited = render(plate, engine=engine, output_dir=tmp_path / "limited", format="exr",
+                     garbage_matte=tmp_path / "garbage.png")
+    assert limited.written == [1, 2, 3]
+    for frame in (1, 2, 3):
+        want_a, _ = read_file(tmp_path / "plain" / f"plate_alpha.{frame:04d}.exr")
+        got_a, _ = read_file(tmp_path / "limited" / f"plate_alpha.{frame:04d}.exr")
+        want_fg, _ = read_file(tmp_path / "plain" / f"plate_fg.{frame:04d}.exr")
+        got_fg, _ = read_file(tmp_path / "limited" / f"plate_fg.{frame:04d}.exr")
+        np.testing.assert_allclose(got_a[..., 0], want_a[..., 0] * garbage, atol=HALF_TOL)
+        np.testing.assert_allclose(got_fg, want_fg * garbage[..., None], atol=HALF_TOL)
+        assert not got_a[:, 30:].any() and not got_fg[:, 30:].any()  # black removes everything
+    assert plain.written == limited.written
+
+
+def test_garbage_matte_sequence_or_video_goes_frame_by_frame(tmp_path: Path, engine: Engine) -> None:
+    """A sequence gives each frame its own matte by number; a video by frame index."""
+    from pomagan_post.io.base import ClipInfo
+    from pomagan_post.io.video import VideoSink
+
+    plate = _plate_png(tmp_path)
+    levels = {1: 1.0, 2: 0.0, 3: 0.25}
+    for frame, level in levels.items():
+        write_file(tmp_path / f"g.{frame:04d}.png", np.full((40, 48, 1), level, np.float32), "uint16")
+    info = ClipInfo(width=48, height=40, frames=[0, 1, 2, 3], colorspace="rec709", fps=Fraction(24))
+    with VideoSink(tmp_path / "g.mkv", info, kind="alpha", codec="ffv1") as sink:
+        for index, level in enumerate([0.0, 1.0, 0.0, 0.25]):  # frame index = the plate's number
+            sink.write(index, np.full((40, 48), level, np.float32))
+    plain = render(plate, engine=engine, output_dir=tmp_path / "plain", outputs=["alpha"], format="exr")
+    for name, garbage in (("seq", tmp_path / "g.####.png"), ("video", tmp_path / "g.mkv")):
+        report = render(plate, engine=engine, output_dir=tmp_path / name, outputs=["alpha"], format="exr",
+                        garbage_matte=garbage)
+        assert report.written == [1, 2, 3] and plain.written == [1, 2, 3]
+        for frame, level in levels.items():
+            want, _ = read_file(tmp_path / "plain" / f"plate_alpha.{frame:04d}.exr")
+            got, _ = read_file(tmp_path / name / f"plate_alpha.{frame:04d}.exr")
+            np.testing.assert_allclose(got, want * level, atol=HALF_TOL, err_msg=f"{name} frame {frame}")
+
+
+def test_garbage_matte_of_another_size_or_without_a_frame_is_refused(tmp_path: Path, engine: Engine) -> None:
+    plate = _plate_png(tmp_path)
+    write_file(tmp_path / "small.png", np.ones((20, 24, 1), np.float32), "uint8")
+    with pytest.raises(BadInputError, match=r"garbage matte .*small\.png is 24x20, the shot is 48x40"):
+        render(plate, engine=engine, output_dir=tmp_path / "a", garbage_matte=tmp_path / "small.png")
+    for frame in (1, 3):
+        write_file(tmp_path / f"g.{frame:04d}.png", np.ones((40, 48, 1), np.float32), "uint8")
+    with pytest.raises(MissingFramesError, match="missing frames 2 of") as caught:
+        render(plate, engine=engine, output_dir=tmp_path / "b", garbage_matte=tmp_path / "g.####.png")
+    assert caught.value.frames == [2]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any work
