@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
 from pomagan_post.io.base import ClipInfo, FrameSink, FrameSource
 from pomagan_post.io.video import (
     VIDEO_CODECS,
@@ -681,9 +681,10 @@ def test_a_failure_while_finishing_keeps_the_frames_for_a_resume(tmp_path: Path,
         sink = VideoSink(path, clip_info(3))
         for number, frame in enumerate(rgba_frames(3)):
             sink.write(number, frame)
-        with pytest.raises(UnsupportedFormatError, match=r"cannot finish the file \(No space left on "
-                                                          r"device\); the frames stay in \.fg\.partial\.mov"):
+        with pytest.raises(PomaganError, match=r"cannot finish the file \(No space left on "
+                                               r"device\); the frames stay in \.fg\.partial\.mov") as caught:
             sink.close()
+        assert caught.value.exit_code == 1  # a failed write, not an unsupported format
     assert [p.name for p in tmp_path.iterdir()] == [".fg.partial.mov"]
     assert resumable_frames(path, clip_info(3), [0, 1, 2], "prores4444", "fg") == 3
     VideoSink(path, clip_info(3), resume=[0, 1, 2]).close()

@@ -1021,7 +1021,9 @@ class VideoSink:
                 finishing.unlink(missing_ok=True)  # the partial file stays, whole, for a resume
                 self.kept = self.tmp_path
                 if isinstance(error, Exception):
-                    raise UnsupportedFormatError(
+                    # a full disk is a failed write (exit 1), anything else the format's
+                    kind = PomaganError if isinstance(error, OSError) and error.errno else UnsupportedFormatError
+                    raise kind(
                         f"{self.path}: cannot finish the file ({_av_message(error)}); the frames "
                         f"stay in {self.tmp_path.name} for a resume"
                     ) from error
