@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .colour import from_model, resolve_colorspace, to_model
-from .errors import BadInputError, DeviceError, MissingFramesError, UnsupportedFormatError
+from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource
 from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, check_exr_compression,
                         read_image)
@@ -480,13 +480,17 @@ class GarbageMatte:
         self._still: np.ndarray | None = None
         self._source: Any = None
         self._frames: Iterator[tuple[int, np.ndarray]] | None = None
-        if not _is_video(self.path) and Path(self.path).is_file():
-            rgb, _ = read_image(self.path)
-            self._still = self._levels(rgb)
-            shape = self._still.shape
-        else:
-            self._source = open_source(self.path, frames=list(frames))
-            shape = (self._source.info.height, self._source.info.width)
+        try:
+            if not _is_video(self.path) and Path(self.path).is_file():
+                rgb, _ = read_image(self.path)
+                self._still = self._levels(rgb)
+                shape = self._still.shape
+            else:
+                self._source = open_source(self.path, frames=list(frames))
+                shape = (self._source.info.height, self._source.info.width)
+        except PomaganError as error:  # say which input the message is about
+            error.args = (f"garbage matte: {error}",) + error.args[1:]
+            raise
         if shape != (size[1], size[0]):
             self.close()
             raise BadInputError(f"garbage matte {self.path} is {shape[1]}x{shape[0]}, the shot is "
@@ -494,7 +498,7 @@ class GarbageMatte:
 
     @staticmethod
     def _levels(rgb: np.ndarray) -> np.ndarray:
-        grey = rgb[..., 0] if rgb.ndim == 2 or rgb.shape[-1] == 1 else rgb.mean(axis=-1)
+        grey = rgb if rgb.ndim == 2 else rgb[..., 0] if rgb.shape[-1] == 1 else rgb.mean(axis=-1)
         return np.clip(np.nan_to_num(grey.astype(np.float32)), 0.0, 1.0)
 
     def get(self, number: int) -> np.ndarray:

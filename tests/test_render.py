@@ -597,7 +597,9 @@ def test_garbage_matte_of_another_size_or_without_a_frame_is_refused(tmp_path: P
         render(plate, engine=engine, output_dir=tmp_path / "a", garbage_matte=tmp_path / "small.png")
     for frame in (1, 3):
         write_file(tmp_path / f"g.{frame:04d}.png", np.ones((40, 48, 1), np.float32), "uint8")
-    with pytest.raises(MissingFramesError, match="missing frames 2 of") as caught:
+    with pytest.raises(BadInputError, match=r"garbage matte: input not found: .*gone\.png"):
+        render(plate, engine=engine, output_dir=tmp_path / "a", garbage_matte=tmp_path / "gone.png")
+    with pytest.raises(MissingFramesError, match="garbage matte: missing frames 2 of") as caught:
         render(plate, engine=engine, output_dir=tmp_path / "b", garbage_matte=tmp_path / "g.####.png")
     assert caught.value.frames == [2]
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any work
