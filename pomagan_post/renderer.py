@@ -463,8 +463,9 @@ class GarbageMatte:
     (background clutter, props): the render's alpha and premultiplied foreground are multiplied
     by it, so white keeps and black removes. One image serves every frame (a locked-off shot);
     an image sequence gives each frame by its number, a video by its frame index. Its values
-    are taken as stored (a matte is data, not colour): a single channel as is, else the mean
-    of R, G and B, clipped to [0, 1]. It must be the shot's size.
+    are taken as stored (a matte is data, not colour): the mean of R, G and B as the sources
+    give them (a single-channel file comes as equal R, G, B), clipped to [0, 1]. It must be the
+    shot's size.
 
     Args:
         path: the image, sequence pattern or video.
@@ -498,8 +499,7 @@ class GarbageMatte:
 
     @staticmethod
     def _levels(rgb: np.ndarray) -> np.ndarray:
-        grey = rgb if rgb.ndim == 2 else rgb[..., 0] if rgb.shape[-1] == 1 else rgb.mean(axis=-1)
-        return np.clip(np.nan_to_num(grey.astype(np.float32)), 0.0, 1.0)
+        return np.clip(np.nan_to_num(rgb.mean(axis=-1, dtype=np.float32)), 0.0, 1.0)
 
     def get(self, number: int) -> np.ndarray:
         """The matte for frame ``number`` ([H, W] float32); frames are asked for in order."""

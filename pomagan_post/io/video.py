@@ -915,7 +915,7 @@ class VideoSink:
         # from it, moved aside first, and the new ones follow as if never interrupted.
         self._resumed = list(resume or [])
         self._resume_path = self.tmp_path.with_name(f".{self.path.stem}.resumed{self.path.suffix}")
-        self._fragmented = _MUXERS[suffix] == "mov"
+        self._fragmented = "movflags" in _CRASH_SAFE[_MUXERS[suffix]]  # finished by _defragment
         _finishing_path(self.path).unlink(missing_ok=True)  # left by a render killed while finishing
         if self._resumed:
             os.replace(self.tmp_path, self._resume_path)
