@@ -95,3 +95,15 @@ def test_readme_size_table_matches_the_counter() -> None:
 def test_config_round_trips_through_a_dict() -> None:
     config = get_config("paper")
     assert type(config).from_dict(config.to_dict()) == config
+
+
+def test_logits_are_the_values_before_the_sigmoid() -> None:
+    torch.manual_seed(0)
+    config = get_config("fast")
+    seg_net = SegmentationNet(config.widths, config.seg_res_blocks, config.aspp_rates, config.norm).eval()
+    alpha_net = AlphaNet(config.widths, config.seg_widths, config.alpha_res_blocks, config.norm).eval()
+    image = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        seg = seg_net(image)
+        torch.testing.assert_close(torch.sigmoid(seg_net(image, logits=True)), seg)
+        torch.testing.assert_close(torch.sigmoid(alpha_net(image, seg, logits=True)), alpha_net(image, seg))

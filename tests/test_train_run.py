@@ -289,6 +289,21 @@ def test_bad_ema_and_learning_rate_are_clear_errors(tmp_path: Path) -> None:
         assert result.exit_code != 0 and message in result.output, result.output
 
 
+def test_bce_term_is_weighted_logged_and_recorded(tmp_path: Path) -> None:
+    run = tmp_path / "bce"
+    _train(["seg", *TINY, "--out", str(run), "--steps", "2", "--adversarial", "off", "--bce", "2.5"])
+    info = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")
+    assert info["recipe"]["seg"]["losses"]["bce"] == 2.5
+    with (run / "log.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:  # the total is beta x L_seg + gamma x L_border + 2.5 x cross-entropy
+        seg, border, bce = (float(row[k]) for k in ("g_seg", "g_border", "g_bce"))
+        assert bce > 0
+        assert float(row["g_total"]) == pytest.approx(10 * seg + 10 * border + 2.5 * bce, rel=1e-4)
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(tmp_path / "x"), "--steps", "1", "--bce", "-1"])
+    assert result.exit_code != 0 and "losses.bce must be a weight >= 0" in result.output, result.output
+
+
 def test_best_checkpoint_follows_the_lowest_validation_and_survives_resume(tmp_path: Path) -> None:
     import torch
 

@@ -86,6 +86,9 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Perceptual loss (off is recorded in the checkpoint)."),
         click.option("--adversarial", type=click.Choice(["gan", "lsgan", "hinge", "off"]), default=None,
                      help="Adversarial term (paper: gan; off trains on the supervised terms alone)."),
+        click.option("--bce", type=float, default=None, metavar="WEIGHT",
+                     help="Add a cross-entropy term of this weight (0: off, the paper); helps the "
+                          "network unlearn confidently wrong regions."),
         click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
                      help="torchvision VGG-19 weights file (default: torchvision's cache file)."),
         click.option("--grad-checkpoint", is_flag=True, default=None, help="Trade compute for memory."),
@@ -115,7 +118,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
     if opts["resume"] and config_path is None and (out_dir / "config.yaml").is_file():
         config_path = out_dir / "config.yaml"  # resume with the run's own settings
     losses = {k: v for k, v in (("perceptual", opts["perceptual"]), ("adversarial", opts["adversarial"]),
-                                ("vgg_weights", opts["vgg_weights"])) if v}
+                                ("vgg_weights", opts["vgg_weights"]), ("bce", opts["bce"])) if v is not None}
     val_data = opts["val_data"]
     cfg = load_config(
         stage,

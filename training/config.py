@@ -52,6 +52,11 @@ class LossConfig:
         border_kernel: side (pixels at the training size) of the square structuring element for
             dilate / erode.
         border_threshold: alpha stage: bin(alpha*) = alpha* > threshold.
+        bce: weight of a binary cross-entropy term between the stage's output and its target,
+            computed from the network's logits; 0 = off (the paper). Not in the paper: its L1
+            terms reach the logits through the sigmoid's slope s(1 - s), so a pixel the network
+            has confidently wrong (s near 1 on background) gets almost no gradient; the
+            cross-entropy's gradient there is s - target, about 1.
     """
 
     adversarial: str = "gan"
@@ -66,6 +71,7 @@ class LossConfig:
     border: bool = True
     border_kernel: int = 15
     border_threshold: float = 0.5
+    bce: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("vgg_layers", "vgg_layer_weights", "matte_terms"):
@@ -83,6 +89,8 @@ class LossConfig:
             raise BadInputError(f"losses.matte_terms must be a non-empty subset of {MATTE_TERMS}")
         if self.border_kernel < 3 or self.border_kernel % 2 == 0:
             raise BadInputError("losses.border_kernel must be an odd number >= 3")
+        if not self.bce >= 0:
+            raise BadInputError(f"losses.bce must be a weight >= 0, got {self.bce}")
 
 
 @dataclass(frozen=True)

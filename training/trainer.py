@@ -32,6 +32,7 @@ from typing import Any, Iterator
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, RandomSampler
@@ -218,22 +219,27 @@ class StageTrainer:
     def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return batch["seg"] if self.cfg.stage == "seg" else batch["alpha"]
 
-    def generate(self, image: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
-        """The stage's output for a batch of images ([B, 3, H, W] -> [B, 1, H, W])."""
+    def generate(self, image: torch.Tensor, net: nn.Module | None = None, logits: bool = False) -> torch.Tensor:
+        """The stage's output for a batch of images ([B, 3, H, W] -> [B, 1, H, W]); with
+        ``logits`` the values before its sigmoid."""
         net = net or self.net
         with self._autocast():
             if self.cfg.stage == "seg":
-                return net(image).float()
+                return net(image, logits=logits).float()
             with torch.no_grad():
                 seg = self.model.segmentation(image)
-            return net(image, seg).float()
+            return net(image, seg, logits=logits).float()
 
     def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One Adam step of the generator; returns (detached output, loss values as detached
         0-d tensors: reading them waits for the device, so the loop does it only when logging)."""
         cfg, weights = self.cfg, self.cfg.losses
         image, target = batch["image"], self._target(batch)
-        output = self.generate(image)
+        if weights.bce:
+            logits = self.generate(image, logits=True)
+            output = torch.sigmoid(logits)
+        else:
+            output = self.generate(image)
         if cfg.stage == "seg":
             terms = segmentation_terms(image, output, target, weights, self.perceptual)
             main_weight = {"seg": weights.beta}
@@ -241,7 +247,9 @@ class StageTrainer:
             background = random_backgrounds(image, self._bg_generator)
             terms = alpha_terms(image, output, target, background, weights, self.perceptual)
             main_weight = {"alpha": weights.beta}
-        scale = {**main_weight, "border": weights.gamma, "per": weights.lambda_per}
+        if weights.bce:
+            terms["bce"] = F.binary_cross_entropy_with_logits(logits, target)
+        scale = {**main_weight, "border": weights.gamma, "per": weights.lambda_per, "bce": weights.bce}
         total = sum(scale[name] * value for name, value in terms.items())
         if self.adversarial:
             self.disc.requires_grad_(False)

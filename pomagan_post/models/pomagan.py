@@ -128,13 +128,14 @@ class SegmentationNet(nn.Module):
             dec_ch = widths[level - 1]
         self.head = nn.Conv2d(dec_ch + widths[0], 1, 7, padding=3, padding_mode="reflect")
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """``logits=True``: the values before the sigmoid (training's cross-entropy term)."""
         feats = self.encoder(_to_signed(image))  # finest first; feats[-1]: [B, C, H/16, W/16]
         x = self.aspp(self.res_blocks(feats[-1]))
         for i, up in enumerate(self.ups):  # coarsest skip first (index loop: TorchScript)
             x = up(x, [feats[len(feats) - 1 - i]])  # [B, c, h, w] -> [B, c', 2h, 2w]
         x = self.head(torch.cat([x, feats[0]], dim=1))  # [B, 2*w0, H, W] -> [B, 1, H, W]
-        return torch.sigmoid(x)
+        return x if logits else torch.sigmoid(x)
 
 
 class AlphaNet(nn.Module):
@@ -161,7 +162,8 @@ class AlphaNet(nn.Module):
             dec_ch = widths[level - 1]
         self.head = nn.Conv2d(dec_ch + widths[0] + seg_widths[0], 1, 7, padding=3, padding_mode="reflect")
 
-    def forward(self, image: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, seg: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """``logits=True``: the values before the sigmoid (training's cross-entropy term)."""
         img_feats = self.image_encoder(_to_signed(image))
         seg_feats = self.seg_encoder(_to_signed(seg))
         x = torch.cat([img_feats[-1], seg_feats[-1]], dim=1)  # depth concatenation
@@ -170,7 +172,7 @@ class AlphaNet(nn.Module):
             level = len(img_feats) - 1 - i
             x = up(x, [img_feats[level], seg_feats[level]])
         x = self.head(torch.cat([x, img_feats[0], seg_feats[0]], dim=1))  # -> [B, 1, H, W]
-        return torch.sigmoid(x)
+        return x if logits else torch.sigmoid(x)
 
 
 class Pomagan(nn.Module):
