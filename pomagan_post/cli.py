@@ -152,6 +152,8 @@ def info(weights: str | None, stats: bool) -> None:
             line = (f"  {stage} stage: {recipe['steps_done']} steps at {size}, batch "
                     f"{recipe.get('batch_size')}, perceptual loss {losses.get('perceptual', '?')}, "
                     f"adversarial loss {losses.get('adversarial', '?')}")
+            if losses.get("bce"):
+                line += f", cross-entropy term (weight {losses['bce']})"
             if recipe.get("ema"):
                 line += f", weights averaged (EMA {recipe['ema']})"
             for change in recipe.get("changes", []):

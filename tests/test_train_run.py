@@ -300,6 +300,10 @@ def test_bce_term_is_weighted_logged_and_recorded(tmp_path: Path) -> None:
         seg, border, bce = (float(row[k]) for k in ("g_seg", "g_border", "g_bce"))
         assert bce > 0
         assert float(row["g_total"]) == pytest.approx(10 * seg + 10 * border + 2.5 * bce, rel=1e-4)
+    from pomagan_post.cli import main as post_cli
+
+    result = CliRunner().invoke(post_cli, ["info", "--weights", str(run / "checkpoint.safetensors")])
+    assert "adversarial loss off, cross-entropy term (weight 2.5)" in result.output, result.output
     result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(tmp_path / "x"), "--steps", "1", "--bce", "-1"])
     assert result.exit_code != 0 and "losses.bce must be a weight >= 0" in result.output, result.output
 
