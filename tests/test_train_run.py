@@ -308,6 +308,24 @@ def test_bce_term_is_weighted_logged_and_recorded(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "losses.bce must be a weight >= 0" in result.output, result.output
 
 
+def test_resuming_a_run_from_before_a_loss_setting_existed_records_no_change(seg_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(seg_run, run)
+    model = pomagan_post.load_checkpoint(run / "checkpoint.safetensors")
+    info = model.checkpoint_info
+    del info["recipe"]["seg"]["losses"]["bce"]  # as written before --bce was added
+    pomagan_post.save_checkpoint(model, run / "checkpoint.safetensors", trained=False,
+                                 recipe=info["recipe"], training_data=info["training_data"], **info["meta"])
+    _train(["seg", "--out", str(run), "--resume", "--steps", "3", "--device", "cpu"])
+    recipe = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]
+    assert recipe["steps_done"] == 3 and "changes" not in recipe
+    _train(["seg", "--out", str(run), "--resume", "--steps", "4", "--device", "cpu", "--bce", "1"])
+    recipe = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]
+    assert [c["step"] for c in recipe["changes"]] == [3] and recipe["changes"][0]["losses"][1]["bce"] == 1.0
+
+
 def test_best_checkpoint_follows_the_lowest_validation_and_survives_resume(tmp_path: Path) -> None:
     import torch
 

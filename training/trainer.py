@@ -441,6 +441,10 @@ class StageTrainer:
         if not isinstance(saved, dict):
             return
         now = config_to_dict(self.cfg)
+        if isinstance(saved.get("losses"), dict):  # a loss setting added since: its default
+            defaults = config_to_dict(TrainConfig(stage=self.cfg.stage))["losses"]
+            now = {**now, "losses": {k: v for k, v in now["losses"].items()
+                                     if k in saved["losses"] or v != defaults.get(k)}}
         changed = {k: [saved[k], now[k]] for k in RESUME_TRACKED if k in saved and saved[k] != now.get(k)}
         self._changes = [*saved.get("changes", []), *([{"step": step, **changed}] if changed else [])]
 
