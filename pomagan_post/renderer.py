@@ -713,7 +713,7 @@ def render(
         finished = [p for p in plans if p.video and Path(p.target).exists()]
         for plan in finished:  # a render killed between putting it in place and clearing up
             partial_path(plan.target).unlink(missing_ok=True)
-        plans = [p for p in plans if not any(p is f for f in finished)]
+        plans = [p for p in plans if p not in finished]
         if header is None and any(p.video for p in plans):  # a sequence rendered to a video
             header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace)
             header.close()

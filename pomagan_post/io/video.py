@@ -168,6 +168,12 @@ def _rgb16_white() -> float:
     return float(min(65535.0, 65535.0 * (235 * 256 - low) / (high - low)))
 
 
+def _is_write_failure(error: BaseException) -> bool:
+    """The file system refused a write (disk full, file too large, ...): exit 1, frames kept,
+    not an unsupported format."""
+    return isinstance(error, OSError) and bool(error.errno)
+
+
 def _av_message(error: BaseException) -> str:
     """One line describing a PyAV/FFmpeg error."""
     text = getattr(error, "strerror", None) or str(error)
@@ -1022,7 +1028,7 @@ class VideoSink:
                 self.kept = self.tmp_path
                 if isinstance(error, Exception):
                     # a full disk is a failed write (exit 1), anything else the format's
-                    kind = PomaganError if isinstance(error, OSError) and error.errno else UnsupportedFormatError
+                    kind = PomaganError if _is_write_failure(error) else UnsupportedFormatError
                     raise kind(
                         f"{self.path}: cannot finish the file ({_av_message(error)}); the frames "
                         f"stay in {self.tmp_path.name} for a resume"
@@ -1095,7 +1101,7 @@ class VideoSink:
             self._failed = self._broken = True
             if isinstance(error, PomaganError):
                 raise
-            if isinstance(error, OSError) and error.errno:  # disk full, file too large, ...
+            if _is_write_failure(error):
                 raise PomaganError(
                     f"{self.path}: cannot write {where} ({error.strerror or _av_message(error)}); "
                     f"the frames written before it stay in {self.tmp_path.name} for a resume"
