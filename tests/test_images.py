@@ -43,13 +43,30 @@ def test_exr_sequence_keeps_values_windows_and_metadata(exr_plate) -> None:
         np.testing.assert_allclose(rgb, frames[frame], rtol=HALF_TOL, atol=1e-4)
 
 
-def test_data_window_changing_mid_sequence_is_placed_in_the_first(tmp_path: Path) -> None:
-    write_file(tmp_path / "s.0001.exr", np.ones((4, 6, 3)), "float", origin=(2, 2))
-    write_file(tmp_path / "s.0002.exr", np.full((4, 6, 3), 2.0), "float", origin=(4, 3))
+def test_data_windows_changing_mid_sequence_are_united_and_nothing_is_cropped(tmp_path: Path) -> None:
+    """An autocropped EXR sequence: each frame's window elsewhere; the clip's region holds all."""
+    write_file(tmp_path / "s.0001.exr", np.ones((4, 6, 3)), "float", origin=(2, 2), display=(0, 0, 16, 12))
+    write_file(tmp_path / "s.0002.exr", np.full((4, 6, 3), 2.0), "float", origin=(4, 3), display=(0, 0, 16, 12))
+    write_file(tmp_path / "s.0003.exr", np.full((2, 2, 3), 3.0), "float", origin=(1, 8), display=(0, 0, 16, 12))
     source = ImageSequenceSource(tmp_path / "s.####.exr")
-    second = source.read(2)
-    assert second.shape == (4, 6, 3)
-    assert np.all(second[1:, 2:] == 2.0) and np.all(second[0] == 0) and np.all(second[:, :2] == 0)
+    assert source.info.metadata["data_window"] == (1, 2, 9, 8)  # x 1-9, y 2-9
+    assert (source.info.width, source.info.height) == (9, 8)
+    assert source.info.metadata["display_window"] == (0, 0, 16, 12)
+    first, second, third = source.read(1), source.read(2), source.read(3)
+    assert first.shape == second.shape == third.shape == (8, 9, 3)
+    assert first.sum() == 4 * 6 * 3 and np.all(first[0:4, 1:7] == 1.0)
+    assert second.sum() == 4 * 6 * 3 * 2 and np.all(second[1:5, 3:9] == 2.0)  # its right columns kept
+    assert third.sum() == 2 * 2 * 3 * 3 and np.all(third[6:8, 0:2] == 3.0)
+
+
+def test_window_union_skips_frames_it_cannot_open_and_reads_report_them(tmp_path: Path) -> None:
+    write_file(tmp_path / "s.0001.exr", np.ones((4, 6, 3)), "float", origin=(2, 2), display=(0, 0, 16, 12))
+    (tmp_path / "s.0002.exr").write_bytes(b"not an exr")
+    write_file(tmp_path / "s.0003.exr", np.ones((4, 6, 3)), "float", origin=(0, 0), display=(0, 0, 32, 12))
+    source = ImageSequenceSource(tmp_path / "s.####.exr", on_error="skip")
+    assert source.info.metadata["data_window"] == (2, 2, 6, 4)  # frame 3 is another picture size
+    assert [f for f, _ in source] == [1]
+    assert sorted(source.failed) == [2, 3] and "32x12" in source.failed[3]
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,27 @@ def test_exr_sequence_defaults(tmp_path: Path, engine: Engine) -> None:
     assert fg[..., :3].max() > 1.0  # linear stays linear: values above 1 survive
 
 
+def test_exr_windows_that_grow_during_the_shot_lose_no_pixel(tmp_path: Path, engine: Engine) -> None:
+    """Autocropped CG-style plates: frame 2's window reaches past frame 1's; every output frame
+    carries the windows' union and frame 2's pixels outside frame 1's window are in its fg."""
+    first, second = ramp(12, 20, 3, 2.0, seed=1), ramp(16, 30, 3, 2.0, seed=2)
+    write_file(tmp_path / "cg.0001.exr", first, "half", origin=(10, 8), display=(0, 0, 48, 32))
+    write_file(tmp_path / "cg.0002.exr", second, "half", origin=(14, 12), display=(0, 0, 48, 32))
+    report = render(tmp_path / "cg.####.exr", engine=engine, output_dir=tmp_path / "o")
+    assert report.written == [1, 2]
+    for frame in (1, 2):
+        fg, spec = read_file(tmp_path / "o" / f"cg_fg.000{frame}.exr")
+        alpha, aspec = read_file(tmp_path / "o" / f"cg_alpha.000{frame}.exr")
+        assert (spec.x, spec.y, spec.width, spec.height) == (10, 8, 34, 20)  # x 10-44, y 8-28
+        assert (aspec.x, aspec.y, aspec.width, aspec.height) == (10, 8, 34, 20)
+        assert (spec.full_width, spec.full_height) == (48, 32)
+    # Frame 2 sits at (4, 4) in the union; fg == alpha x its own pixels, right edge included.
+    placed = np.zeros((20, 34, 3), np.float32)
+    placed[4:20, 4:34] = second
+    np.testing.assert_allclose(fg[..., :3], placed * alpha, rtol=3 * HALF_TOL, atol=1e-3)
+    assert fg[4:20, 24:34, :3].max() > 0  # beyond frame 1's window: kept, not cropped
+
+
 def test_straight_exr_and_frame_range(tmp_path: Path, engine: Engine) -> None:
     pattern, pixels = make_exr_plate(tmp_path, frames=(1, 2, 3, 4, 5))
     report = render(pattern, engine=engine, premultiplied=False, frames="1-5x2",

@@ -219,9 +219,12 @@ class ImageSequenceSource:
             :attr:`failed` (frame -> reason).
         colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
 
-    The clip's size is the first frame's data window; a later frame with another data window
-    is placed into it (zeros outside its own window, as EXR defines). A frame with another
-    picture size (display window) is refused like an unreadable one (``on_error``).
+    The clip's region is its frames' data windows together: an EXR sequence's headers are all
+    read up front (a header each, no pixels), so a window that grows or moves during the shot
+    (autocropped CG renders, a person walking out of the first frame's bounding box) loses no
+    pixel; each frame is placed into that region (zeros outside its own window, as EXR
+    defines). Other formats take the first frame's data window. A frame with another picture
+    size (display window) is refused like an unreadable one (``on_error``).
     """
 
     def __init__(
@@ -261,7 +264,10 @@ class ImageSequenceSource:
             spec = inp.spec()
             fmt = inp.format_name()
             inp.close()
-            return self._info_from(spec, fmt, frames[index:], colorspace)
+            info = self._info_from(spec, fmt, frames[index:], colorspace)
+            if fmt == "openexr" and len(info.frames) > 1:
+                self._widen_to_all_windows(info)
+            return info
         raise MissingFramesError(f"no readable frame in {self.pattern}", sorted(self.failed))
 
     def _info_from(self, spec: Any, fmt: str, frames: list[int], colorspace: str | None) -> ClipInfo:
@@ -302,6 +308,27 @@ class ImageSequenceSource:
             timecode=tc,
             metadata=metadata,
         )
+
+    def _widen_to_all_windows(self, info: ClipInfo) -> None:
+        """Sets ``info``'s data window (and size) to the union of its frames' data windows.
+        Frames that cannot be opened or show another picture size count for nothing here:
+        reading them reports them, by number."""
+        display = tuple(info.metadata["display_window"])
+        x0, y0, w, h = info.metadata["data_window"]
+        x1, y1 = x0 + w, y0 + h
+        for frame in info.frames[1:]:
+            try:
+                inp = _open(self.pattern.path(frame))
+            except (UnsupportedFormatError, MissingFramesError):
+                continue
+            (x, y, fw, fh), shown = _windows(inp.spec())
+            inp.close()
+            if shown == display and fw > 0 and fh > 0:
+                x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x + fw), max(y1, y + fh)
+        window = (x0, y0, x1 - x0, y1 - y0)
+        if window != tuple(info.metadata["data_window"]):
+            info.metadata["data_window"] = window
+            info.width, info.height = window[2], window[3]
 
     @property
     def region(self) -> tuple[int, int, int, int]:
