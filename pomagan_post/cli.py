@@ -177,8 +177,12 @@ def info(weights: str | None, stats: bool) -> None:
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("--colorspace", default=None, metavar="NAME",
               help="Colour space override, as for render (shows what render would convert from).")
+@click.option("--start-frame", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Number a video's frames from N (default 0), in --frames, image-sequence "
+                   "outputs and a garbage matte's frames: 1 matches Nuke's numbering of a movie, "
+                   "1001 a plate's. Not for sequences (numbered by their files).")
 @_one_line_errors
-def probe(inputs: tuple[str, ...], colorspace: str | None) -> None:
+def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | None) -> None:
     """What render will see in INPUT (a video, a sequence, a folder or an image), without
     rendering: size, frames, rate, timecode, colour, audio, and what it will do about phone
     rotation, variable frame rate, interlacing, and a sequence's missing frames or frames of
@@ -190,7 +194,7 @@ def probe(inputs: tuple[str, ...], colorspace: str | None) -> None:
     failed = 0
     for item in inputs:
         try:
-            source = open_source(item, on_error="skip", colorspace=colorspace)
+            source = open_source(item, on_error="skip", colorspace=colorspace, start_frame=start_frame)
         except PomaganError as exc:
             click.echo(f"pomagan-post: {exc.label}: {_naming(item, exc)}", err=True)
             failed = failed or exc.exit_code
@@ -277,8 +281,12 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="Video codec: prores4444 (yuva444p10le .mov), png (PNG in .mov) or ffv1 (.mkv).")
 @click.option("--frames", default=None, metavar="RANGE",
               help="Frame range: 1001-1100, 1001-1100x2, 1001,1005-1010 (default: all; "
-                   "video frames count from 0), or in the input's timecode: "
-                   "01:00:10:00-01:00:12:00.")
+                   "video frames count from 0, or from --start-frame), or in the input's "
+                   "timecode: 01:00:10:00-01:00:12:00.")
+@click.option("--start-frame", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Number a video's frames from N (default 0), in --frames, image-sequence "
+                   "outputs and a garbage matte's frames: 1 matches Nuke's numbering of a movie, "
+                   "1001 a plate's. Not for sequences (numbered by their files).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
               help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")
@@ -319,7 +327,7 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 @_one_line_errors
 def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
-           frames: str | None, device: str, precision: str, batch_size: str, writers: int | None,
+           frames: str | None, start_frame: int | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
            garbage_matte: str | None, exr_compression: str, quiet: bool) -> None:
@@ -338,7 +346,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
     settings = dict(
         output_dir=output_dir, outputs=[k.strip() for k in outputs.split(",") if k.strip()],
         alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_, codec=codec,
-        frames=frames, device=device, precision=precision, batch_size=batch_size,
+        frames=frames, start_frame=start_frame, device=device, precision=precision, batch_size=batch_size,
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
         colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,

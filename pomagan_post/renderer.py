@@ -132,13 +132,19 @@ def open_source(
     frames: list[int] | None = None,
     on_error: str = "stop",
     colorspace: str | None = None,
+    start_frame: int | None = None,
 ) -> FrameSource:
-    """A frame source for a video file, an image sequence pattern, a folder or one image."""
+    """A frame source for a video file, an image sequence pattern, a folder or one image.
+    ``start_frame`` numbers a video's frames from it (default 0); a sequence is numbered by its
+    files, so giving it for one is refused."""
     if _is_video(input):
         from .io.video import VideoSource
 
-        source: Any = VideoSource(input, frames=frames)
+        source: Any = VideoSource(input, frames=frames, start_frame=start_frame or 0)
     else:
+        if start_frame is not None:
+            raise BadInputError(f"{Path(input).name}: --start-frame numbers a video's frames; "
+                                "an image sequence is numbered by its file names")
         source = ImageSequenceSource(input, frames=frames, on_error=on_error, colorspace=colorspace)
     if colorspace:
         source.info.colorspace = resolve_colorspace(colorspace)
@@ -471,12 +477,15 @@ class GarbageMatte:
         path: the image, sequence pattern or video.
         frames: the shot's frame numbers to be rendered, in order.
         size: the shot's (width, height).
+        start_frame: a video shot's first frame number; a garbage video's frames count from it
+            too (a sequence keeps its files' numbers).
     Raises:
         BadInputError: another size, or a path that names nothing.
         MissingFramesError: a sequence or video without some of ``frames``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], frames: list[int], size: tuple[int, int]) -> None:
+    def __init__(self, path: str | os.PathLike[str], frames: list[int], size: tuple[int, int],
+                 start_frame: int | None = None) -> None:
         self.path = os.fspath(path)
         self._still: np.ndarray | None = None
         self._source: Any = None
@@ -487,7 +496,8 @@ class GarbageMatte:
                 self._still = self._levels(rgb)
                 shape = self._still.shape
             else:
-                self._source = open_source(self.path, frames=list(frames))
+                self._source = open_source(self.path, frames=list(frames),
+                                           start_frame=start_frame if _is_video(self.path) else None)
                 shape = (self._source.info.height, self._source.info.width)
         except PomaganError as error:  # say which input the message is about
             error.args = (f"garbage matte: {error}",) + error.args[1:]
@@ -581,6 +591,7 @@ def render(
     format: str | None = None,
     codec: str = "prores4444",
     frames: str | Sequence[int] | None = None,
+    start_frame: int | None = None,
     device: str = "auto",
     precision: str = "auto",
     batch_size: int | str = 4,
@@ -615,6 +626,9 @@ def render(
             the input's family.
         codec: video codec: ``prores4444`` (default), ``png`` (PNG in MOV) or ``ffv1`` (MKV).
         frames: frame range (``"1001-1100x2"``) or list; default the whole clip.
+        start_frame: a video's first frame number (default 0): its frames, ``frames``, image
+            sequence outputs, the report and a garbage matte's frames count from it (Nuke
+            numbers a movie from 1; plates often start at 1001). Refused for a sequence.
         device, precision, batch_size, working_size, tta: engine settings (see
             :class:`pomagan_post.Engine`; ``batch_size="auto"`` sizes batches from free GPU
             memory; ``tta="flip"`` averages each frame's matte with its mirror image's).
@@ -665,8 +679,10 @@ def render(
     video_in = _is_video(input_str)
     if video_in and not Path(input_str).is_file():
         raise BadInputError(f"input not found: {input_str}")
+    if start_frame is not None and not video_in:
+        open_source(input_str, start_frame=start_frame)  # refuses it, saying why
     if isinstance(frames, str) and has_timecode(frames):  # a range in the clip's timecode
-        with open_source(input_str, on_error="skip") as whole:
+        with open_source(input_str, on_error="skip", start_frame=start_frame) as whole:
             clip = whole.info
         origin = clip.metadata.get("frame_origin", clip.frames[0] if clip.frames else 0)
         frames = timecodes_to_frames(frames, clip.timecode, clip.fps, int(origin), Path(input_str).name)
@@ -679,7 +695,7 @@ def render(
     # Frames and input paths, cheaply (no decoding), to plan outputs and skip finished frames.
     probe: FrameSource | None = None
     if video_in:
-        probe = open_source(input_str, frames=wanted_list, colorspace=colorspace)
+        probe = open_source(input_str, frames=wanted_list, colorspace=colorspace, start_frame=start_frame)
         wanted = list(probe.info.frames)
         input_paths = [Path(input_str)]
         single = False
@@ -741,7 +757,8 @@ def render(
     else:
         if probe is not None:
             probe.close()
-        source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace)
+        source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace,
+                             start_frame=start_frame)
     info = source.info
     turned = (f"a display matrix turning it {info.metadata['rotation']} degrees counterclockwise"
               if info.metadata.get("rotation") else
@@ -766,7 +783,8 @@ def render(
     garbage = None
     if garbage_matte is not None:
         try:
-            garbage = GarbageMatte(garbage_matte, list(info.frames), (info.width, info.height))
+            garbage = GarbageMatte(garbage_matte, list(info.frames), (info.width, info.height),
+                                   start_frame)
         except BaseException:
             source.close()
             raise

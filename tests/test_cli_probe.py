@@ -69,3 +69,15 @@ def test_probe_reads_every_frames_header_for_sizes_and_damage(tmp_path: Path) ->
             "--on-error skip)") in lines
     assert "    frame 3: p.0003.png is 20x24, the sequence is 32x24 (frame 1)" in lines
     assert any(line.startswith(f"    frame 4: cannot read {tmp_path / 'p.0004.png'}") for line in lines), lines
+
+
+def test_probe_start_frame_numbers_a_video_and_is_refused_for_a_sequence(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "shot.mov", n=5, codec="prores_ks", pix_fmt="yuv422p10le",
+                      timecode="01:00:00:00")
+    plate, _ = make_exr_plate(tmp_path, frames=(1001, 1002))
+    result = probe("--start-frame", 1001, clip, plate)
+    assert result.exit_code == 2
+    assert "  frames: 1001-1005 (5 frames), 24 fps, timecode 01:00:00:00" in result.stdout.splitlines()
+    assert result.stderr.strip() == (f"pomagan-post: error: {plate.name}: --start-frame numbers a "
+                                     "video's frames; an image sequence is numbered by its file names")
+    assert probe("--start-frame", -1, clip).exit_code == 2

@@ -324,6 +324,53 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
     assert again.written == [3, 4, 5, 6, 7]
 
 
+def test_start_frame_numbers_a_videos_outputs_and_resumes(tmp_path: Path, engine: Engine) -> None:
+    """--start-frame 1001: a video's EXR outputs are numbered 1001.., each frame's timecode is
+    still its own, pixels equal the 0-based render's; a stopped video render resumes; a
+    garbage sequence numbered from 1001 lines up; a sequence input refuses it."""
+    clip = write_clip(tmp_path / "shot.mov", n=8, codec="prores_ks", pix_fmt="yuv422p10le",
+                      timecode="01:00:00:00")
+    plain = render(clip, engine=engine, frames="2-5", format="exr", output_dir=tmp_path / "plain")
+    shifted = render(clip, engine=engine, frames="1003-1006", start_frame=1001, format="exr",
+                     output_dir=tmp_path / "vfx")
+    assert plain.written == [2, 3, 4, 5] and shifted.written == [1003, 1004, 1005, 1006]
+    for n in range(2, 6):
+        for kind in ("alpha", "fg"):
+            want, _ = read_file(tmp_path / "plain" / f"shot_{kind}.{n:04d}.exr")
+            got, spec = read_file(tmp_path / "vfx" / f"shot_{kind}.{1001 + n:04d}.exr")
+            np.testing.assert_array_equal(got, want)
+            assert spec.get_string_attribute("smpte:TimeCode") == f"01:00:00:0{n}"
+    # A video output stopped half-way resumes with the same numbering.
+    def stop(number: int, done: int, total: int) -> None:
+        if number == 5:
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+
+    whole = render(clip, engine=engine, start_frame=1, output_dir=tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=engine, start_frame=1, output_dir=tmp_path / "mov", callback=stop)
+    resumed = render(clip, engine=engine, start_frame=1, output_dir=tmp_path / "mov", skip_existing=True)
+    assert resumed.skipped_existing and resumed.skipped_existing[0] == 1
+    assert sorted(resumed.skipped_existing + resumed.written) == list(range(1, 9))
+    with VideoSource(tmp_path / "mov" / "shot_fg.mov") as got, VideoSource(whole.outputs["fg"]) as want:
+        assert len(got.info.frames) == 8
+        for (_, a), (_, b) in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    # A garbage matte sequence numbered as the shot is, from 1001.
+    for n in range(1003, 1007):
+        write_file(tmp_path / f"g.{n}.png", np.full((48, 64, 1), 0.0 if n == 1004 else 1.0), "uint8")
+    masked = render(clip, engine=engine, frames="1003-1006", start_frame=1001, format="exr",
+                    outputs=["alpha"], output_dir=tmp_path / "g", garbage_matte=tmp_path / "g.####.png")
+    assert masked.written == [1003, 1004, 1005, 1006]
+    assert read_file(tmp_path / "g" / "shot_alpha.1004.exr")[0].max() == 0.0
+    np.testing.assert_array_equal(read_file(tmp_path / "g" / "shot_alpha.1005.exr")[0],
+                                  read_file(tmp_path / "vfx" / "shot_alpha.1005.exr")[0])
+    with pytest.raises(BadInputError, match="--start-frame numbers a video's frames"):
+        render(tmp_path / "plain" / "shot_alpha.####.exr", engine=engine, start_frame=1,
+               output_dir=tmp_path / "no")
+    assert not (tmp_path / "no").exists()
+
+
 _KILLED_RENDER = """
 import os, signal, sys, time
 from pomagan_post import Engine, load_checkpoint

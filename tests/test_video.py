@@ -234,6 +234,39 @@ def test_frames_subset_seeks_and_skips(h264_clip: Path) -> None:
     assert caught.value.frames == [40]
 
 
+def test_start_frame_numbers_every_frame_from_it(h264_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--start-frame 1001: frames, subsets, errors and the timecode origin count from 1001; the
+    pixels of frame 1001 + n are the clip's frame n."""
+    with VideoSource(h264_clip) as plain:
+        whole = dict(plain)
+    with VideoSource(h264_clip, start_frame=1001) as source:
+        assert source.info.frames == [1001 + n for n in sorted(whole)]
+        assert source.info.metadata["frame_origin"] == 1001
+        got = dict(source)
+    assert sorted(got) == [1001 + n for n in sorted(whole)]
+    for n, rgb in whole.items():
+        np.testing.assert_array_equal(got[1001 + n], rgb)
+    with VideoSource(h264_clip, frames=[1010, 1006, 1005], start_frame=1001) as source:
+        assert source.info.frames == [1005, 1006, 1010]
+        assert [n for n, _ in source] == [1005, 1006, 1010]
+    with pytest.raises(MissingFramesError, match=r"has no frame\(s\) 1000, 1040 \(clip frames 1001-") as caught:
+        VideoSource(h264_clip, frames=[1000, 1003, 1040], start_frame=1001)
+    assert caught.value.frames == [1000, 1040]
+    with pytest.raises(BadInputError, match="--start-frame must be 0 or more, not -1"):
+        VideoSource(h264_clip, start_frame=-1)
+    convert, calls = VideoSource._convert, []
+
+    def failing(self: VideoSource, frame: av.VideoFrame) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("simulated corrupt frame")
+        return convert(self, frame)
+
+    monkeypatch.setattr(VideoSource, "_convert", failing)
+    with pytest.raises(BadInputError, match=r"cannot decode frame 1003 \(simulated"):
+        list(VideoSource(h264_clip, start_frame=1001))
+
+
 def test_worker_errors_reach_the_consumer_with_the_frame_number(
     h264_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

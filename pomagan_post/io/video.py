@@ -224,13 +224,18 @@ class VideoSource:
 
     Args:
         path: the video file.
-        frames: frame numbers to yield (0-based, as in ``info.frames`` of the whole clip); None for
-            every frame. Numbers the clip does not have raise :class:`MissingFramesError`.
+        frames: frame numbers to yield (as in ``info.frames`` of the whole clip: from
+            ``start_frame``); None for every frame. Numbers the clip does not have raise
+            :class:`MissingFramesError`.
         prefetch: frames decoded ahead (each one is H*W*3 float32: about 100 MB at 4K).
         threads: decoder threads (0: FFmpeg's choice).
+        start_frame: the number of the clip's first frame (default 0). Every number this source
+            takes and gives (``frames``, ``info.frames``, iteration, errors) counts from it, and
+            ``info.metadata["frame_origin"]`` (where timecode and audio start) is it: Nuke
+            numbers a movie's frames from 1, VFX plates often start at 1001.
 
     Raises:
-        BadInputError: the file does not exist or has no video stream.
+        BadInputError: the file does not exist or has no video stream; a negative start_frame.
         UnsupportedFormatError: FFmpeg cannot read the file or has no decoder for its codec.
         MissingFramesError: ``frames`` asks for numbers outside the clip.
     """
@@ -242,27 +247,36 @@ class VideoSource:
         *,
         prefetch: int = 4,
         threads: int = 0,
+        start_frame: int = 0,
     ) -> None:
         self.path = Path(path)
         self.prefetch = max(1, int(prefetch))
         self.threads = int(threads)
+        self.start_frame = int(start_frame)
+        if self.start_frame < 0:
+            raise BadInputError(f"--start-frame must be 0 or more, not {start_frame}")
         self._iterations: weakref.WeakSet[Iterator[tuple[int, np.ndarray]]] = weakref.WeakSet()
         with _open_input(self.path) as container:
             if not container.streams.video:
                 raise BadInputError(f"{self.path}: has no video stream")
             self.info = self._probe(container, container.streams.video[0])
+        # Decoding counts from 0 (self._wanted); what callers see counts from start_frame.
         self._subset = frames is not None
+        self._wanted = self.info.frames
         if frames is not None:
-            clip = self.info.frames
-            wanted = sorted(set(int(n) for n in frames))
-            missing = sorted(set(wanted) - set(clip))
+            clip = set(self._wanted)
+            wanted = sorted(set(int(n) - self.start_frame for n in frames))
+            missing = sorted(n + self.start_frame for n in set(wanted) - clip)
             if missing:
-                span = f"{clip[0]}-{clip[-1]}" if clip else "none"
+                first, last = self._wanted[0], self._wanted[-1]
+                span = f"{first + self.start_frame}-{last + self.start_frame}" if clip else "none"
                 raise MissingFramesError(
                     f"{self.path}: has no frame(s) {_short_list(missing)} (clip frames {span})",
                     frames=missing,
                 )
-            self.info.frames = wanted
+            self._wanted = wanted
+        self.info.frames = [n + self.start_frame for n in self._wanted]
+        self.info.metadata["frame_origin"] = self.start_frame
 
     # -- probing -------------------------------------------------------------------------------
 
@@ -496,7 +510,7 @@ class VideoSource:
 
     def _decode(self) -> Iterator[tuple[int, np.ndarray]]:
         """Yields converted frames; runs on the worker thread. Seeks when a subset starts late."""
-        wanted = self.info.frames
+        wanted = self._wanted
         if not wanted:
             return
         seek = self._subset and wanted[0] > 0 and self._fps is not None and self._time_base
@@ -506,7 +520,8 @@ class VideoSource:
             yield from self._decode_pass(seek=False)
 
     def _decode_pass(self, seek: bool) -> Iterator[tuple[int, np.ndarray]]:
-        wanted = self.info.frames
+        wanted = self._wanted
+        first = self.start_frame
         wanted_set = set(wanted) if self._subset else None
         last_wanted = wanted[-1]
         emitted: set[int] = set()
@@ -533,7 +548,7 @@ class VideoSource:
                                     if held_rgb is None:
                                         held_rgb = self._convert(held)
                                     emitted.add(slot)
-                                    yield slot, held_rgb
+                                    yield slot + first, held_rgb
                         previous = at = number
                         if self._vfr:
                             held, held_rgb = frame, None
@@ -543,17 +558,17 @@ class VideoSource:
                             continue
                         emitted.add(number)
                         held_rgb = self._convert(frame)
-                        yield number, held_rgb
+                        yield number + first, held_rgb
                         at = number + 1
                     else:
                         continue
                     break
             except (av.FFmpegError, ValueError) as error:
                 raise BadInputError(
-                    f"{self.path}: cannot decode frame {at} ({_av_message(error)})"
+                    f"{self.path}: cannot decode frame {at + first} ({_av_message(error)})"
                 ) from error
         if wanted_set is not None:
-            missing = [n for n in wanted if n not in emitted]
+            missing = [n + first for n in wanted if n not in emitted]
             if missing:
                 raise MissingFramesError(
                     f"{self.path}: frame(s) {_short_list(missing)} could not be decoded",
