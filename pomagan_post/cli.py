@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from .engine import TTA_MODES
-from .errors import BadInputError, PomaganError, Stopped
+from .errors import BadInputError, MissingFramesError, PomaganError, Stopped
 
 __all__ = ["interrupt_signal", "main", "one_line_errors", "sigterm_as_interrupt", "tta_option"]
 
@@ -177,21 +177,26 @@ def info(weights: str | None, stats: bool) -> None:
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("--colorspace", default=None, metavar="NAME",
               help="Colour space override, as for render (shows what render would convert from).")
+@click.option("--check", is_flag=True,
+              help="Also decode every frame's pixels as render would (a farm's check before a "
+                   "long render) and exit 3 if any frame is missing, unreadable or another size.")
 @click.option("--start-frame", type=click.IntRange(min=0), default=None, metavar="N",
               help="Number a video's frames from N (default 0), in --frames, image-sequence "
                    "outputs and a garbage matte's frames: 1 matches Nuke's numbering of a movie, "
                    "1001 a plate's. Not for sequences (numbered by their files).")
 @_one_line_errors
-def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | None) -> None:
+def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | None,
+          check: bool) -> None:
     """What render will see in INPUT (a video, a sequence, a folder or an image), without
     rendering: size, frames, rate, timecode, colour, audio, and what it will do about phone
     rotation, variable frame rate, interlacing, and a sequence's missing frames or frames of
     another size (every frame's header is read; a file cut short inside its pixels shows only
-    when rendered). Nothing is written."""
+    when rendered, or with --check). Nothing is written."""
     from .io.sequence import format_frame_list
     from .renderer import open_source
 
     failed = 0
+    broken = False
     for item in inputs:
         try:
             source = open_source(item, on_error="skip", colorspace=colorspace, start_frame=start_frame)
@@ -205,10 +210,60 @@ def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | No
             single = bool(getattr(getattr(source, "pattern", None), "is_single_file", False))
             if hasattr(source, "check_headers") and not single:
                 missing.update(source.check_headers())  # sizes and readability, frame by frame
-        for line in _probe_lines(item, info, meta, single, missing, format_frame_list):
+            checked = _check_pixels(source, item, missing) if check else None
+        lines = _probe_lines(item, info, meta, single, missing, format_frame_list)
+        if checked is not None:
+            lines += _check_lines(checked, format_frame_list)
+            broken = broken or bool(missing)
+        for line in lines:
             click.echo(line)
     if failed:
         sys.exit(failed)
+    if broken:
+        sys.exit(MissingFramesError.exit_code)
+
+
+def _check_pixels(source: Any, item: str, missing: dict[int, str]) -> Any:
+    """``probe --check``: every frame not already found bad decoded, with progress on stderr;
+    the frames it finds bad join ``missing``."""
+    from .progress import progress as progress_bar
+    from .renderer import check_pixels
+
+    todo = len([f for f in source.info.frames if f not in missing])
+    bar = progress_bar(todo, desc=f"checking {Path(item).name}", unit="frame")
+    try:
+        if missing and hasattr(source, "failed"):  # header failures are not decoded again
+            source.failed.update(missing)
+        checked = check_pixels(source, on_frame=lambda: bar.update(1))
+    finally:
+        bar.close()
+    missing.update(checked.bad)
+    return checked
+
+
+def _check_lines(checked: Any, frame_list: Callable[[list[int]], str]) -> list[str]:
+    """The lines ``probe --check`` adds: what decoding every frame found."""
+    lines = [f"  pixels: {checked.checked} frame(s) decoded"
+             + (f", {len(checked.bad)} not" if checked.bad else "")]
+    if checked.stopped_at is not None:
+        lines.append(f"  decoding stopped at frame {checked.stopped_at}: the frames after it "
+                     "were not checked (a video's frames depend on the ones before)")
+    if checked.non_finite:
+        frames = sorted(checked.non_finite)
+        total = sum(checked.non_finite.values())
+        lines.append(f"  NaN or infinite values: {total} in {len(frames)} frame(s): "
+                     f"{frame_list(frames)} (render reads NaN as 0, infinity as the brightest value)")
+    return lines
+
+
+def _by_reason(failed: dict[int, str], frame_list: Callable[[list[int]], str]) -> list[tuple[str, str]]:
+    """Failed frames grouped by reason, in frame order: [("frames 12-23", "did not decode"), ...];
+    a reason that names its frame already ("frame 3: ...") loses that prefix."""
+    grouped: dict[str, list[int]] = {}
+    for frame, reason in sorted(failed.items()):
+        grouped.setdefault(reason.removeprefix(f"frame {frame}: "), []).append(frame)
+    return [(f"frame{'s' if len(frames) > 1 else ''} {frame_list(frames)}", reason)
+            for reason, frames in grouped.items()]
 
 
 def _naming(item: str, error: Exception) -> str:
@@ -260,8 +315,7 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
     if missing:
         lines.append(f"  missing, unreadable or another size: {len(missing)} frame(s): "
                      f"{frame_list(sorted(missing))} (render stops at the first unless --on-error skip)")
-        lines += [f"    frame {frame}: {reason.removeprefix(f'frame {frame}: ')}"
-                  for frame, reason in sorted(missing.items())[:10]]
+        lines += [f"    {frames}: {reason}" for frames, reason in _by_reason(missing, frame_list)[:10]]
     return lines
 
 
@@ -398,7 +452,6 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
 def _render_one(input: str, settings: dict[str, Any]) -> int:
     """One input through :func:`pomagan_post.renderer.render`, its report on stderr; returns the
     exit code (0, or 3 when frames were skipped) or raises the error."""
-    from .errors import MissingFramesError
     from .io.sequence import format_frame_list
     from .renderer import render as render_shot
 
@@ -424,9 +477,8 @@ def _render_one(input: str, settings: dict[str, Any]) -> int:
         label = f" ({report.alpha_mode})" if kind == "fg" else ""
         say(f"  {kind}: {path}{label}")
     if report.failed:
-        for frame, reason in sorted(report.failed.items()):
-            reason = reason.removeprefix(f"frame {frame}: ")  # the line names it already
-            click.echo(f"pomagan-post: frame {frame} failed: {reason}", err=True)
+        for frames, reason in _by_reason(report.failed, format_frame_list):
+            click.echo(f"pomagan-post: {frames} failed: {reason}", err=True)
         error = MissingFramesError(
             f"{len(report.failed)} frame(s) not rendered: {format_frame_list(report.failed)}",
             sorted(report.failed))

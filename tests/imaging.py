@@ -71,12 +71,15 @@ def make_exr_plate(directory: Path, frames: tuple[int, ...] = (1001, 1002, 1003)
 
 
 def write_clip(path: Path, n: int = 6, size: tuple[int, int] = (64, 48), codec: str = "libx264",
-               pix_fmt: str = "yuv420p", fps: Fraction = Fraction(24), timecode: str | None = None) -> Path:
-    """A short clip of moving gradients, encoded with PyAV."""
+               pix_fmt: str = "yuv420p", fps: Fraction = Fraction(24), timecode: str | None = None,
+               index_first: bool = False) -> Path:
+    """A short clip of moving gradients, encoded with PyAV (``index_first``: MOV/MP4 index
+    before the data, ``-movflags faststart``, so a copy cut short still opens)."""
     import av
 
     w, h = size
-    with av.open(str(path), "w") as out:
+    options = {"movflags": "faststart"} if index_first else {}
+    with av.open(str(path), "w", options=options) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         if codec == "prores_ks":
@@ -141,3 +144,12 @@ def write_vfr_clip(path: Path, times: tuple[int, ...] = (0, 1, 2, 4, 6, 7), size
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return frames
+
+
+def cut_short(path: Path, fraction: float = 0.5) -> Path:
+    """A copy of ``path`` holding only its first ``fraction`` of bytes (an interrupted copy or
+    download), named ``<stem>_cut<suffix>``."""
+    data = path.read_bytes()
+    cut = path.with_name(f"{path.stem}_cut{path.suffix}")
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    return cut

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from pomagan_post.cli import main
 
-from .imaging import make_exr_plate, ramp, write_clip, write_file, write_turned_clip
+from .imaging import cut_short, make_exr_plate, ramp, write_clip, write_file, write_turned_clip
 
 
 def probe(*args: object):
@@ -81,3 +82,33 @@ def test_probe_start_frame_numbers_a_video_and_is_refused_for_a_sequence(tmp_pat
     assert result.stderr.strip() == (f"pomagan-post: error: {plate.name}: --start-frame numbers a "
                                      "video's frames; an image sequence is numbered by its file names")
     assert probe("--start-frame", -1, clip).exit_code == 2
+
+
+def test_probe_check_decodes_every_frame_and_exits_3_on_a_bad_one(tmp_path: Path) -> None:
+    """--check finds what a header check cannot: an EXR cut inside its pixels, a video whose
+    data ends before its index says; NaN pixels are counted, not failed."""
+    for frame in range(1, 7):
+        data = ramp(24, 32, 3, seed=frame)
+        if frame == 2:
+            data[3:5, 3:8] = np.nan
+        write_file(tmp_path / f"p.{frame:04d}.exr", data, "half", compression="none")
+    data = (tmp_path / "p.0004.exr").read_bytes()
+    (tmp_path / "p.0004.exr").write_bytes(data[: len(data) * 2 // 3])
+    clip = cut_short(write_clip(tmp_path / "shot.mov", n=12, codec="prores_ks",
+                                pix_fmt="yuv422p10le", index_first=True))
+    plain = probe(tmp_path / "p.####.exr")
+    assert plain.exit_code == 0 and "missing" not in plain.stdout  # headers are all whole
+    result = probe("--check", tmp_path / "p.####.exr", clip)
+    assert result.exit_code == 3
+    lines = result.stdout.splitlines()
+    assert ("  missing, unreadable or another size: 1 frame(s): 4 (render stops at the first "
+            "unless --on-error skip)") in lines
+    assert any(line.startswith(f"    frame 4: cannot read {tmp_path / 'p.0004.exr'}: ") for line in lines)
+    assert "  pixels: 5 frame(s) decoded, 1 not" in lines
+    assert ("  NaN or infinite values: 30 in 1 frame(s): 2 (render reads NaN as 0, infinity as "
+            "the brightest value)") in lines
+    assert "    frames 5-11: did not decode: the file's data ends before it" in lines
+    assert "  pixels: 5 frame(s) decoded, 7 not" in lines
+    good = probe("--check", write_clip(tmp_path / "good.mov", n=3))
+    assert good.exit_code == 0 and "  pixels: 3 frame(s) decoded" in good.stdout.splitlines()
+

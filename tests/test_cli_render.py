@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from pomagan_post import Engine, renderer
 from pomagan_post.cli import main
 
-from .imaging import make_exr_plate, ramp, read_file, write_file
+from .imaging import cut_short, make_exr_plate, ramp, read_file, write_clip, write_file
 
 
 @pytest.fixture
@@ -328,3 +328,29 @@ def test_a_render_that_writes_nothing_leaves_no_output_folder(tmp_path: Path) ->
     mine.mkdir()
     assert run(broken, "-o", mine, "--working-size", "32", "-q").exit_code == 3
     assert mine.is_dir() and not any(mine.iterdir())
+
+
+def test_a_video_cut_short_is_named_by_frame_and_skip_finishes_the_rest(
+        tmp_path: Path, fast_engine: Engine) -> None:
+    """An interrupted copy of a MOV (index first, data cut half-way): render stops naming the
+    frames it lacks, after writing the ones it holds; with --on-error skip the output video is
+    finished with those frames and the missing ones share one line."""
+    import av
+
+    clip = cut_short(write_clip(tmp_path / "shot.mov", n=12, codec="prores_ks",
+                                pix_fmt="yuv422p10le", index_first=True))
+    stopped = run(clip, "-f", "png", "-o", tmp_path / "png", "-q")
+    assert stopped.exit_code == 3
+    assert stopped.stderr.strip() == (f"pomagan-post: error: {clip}: frame(s) 5, 6, 7, 8, 9, "
+                                      "10, 11 could not be decoded")
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
+        f"shot_cut_{k}.{f:04d}.png" for k in ("alpha", "fg") for f in range(5)]
+    skipped = run(clip, "--on-error", "skip", "-o", tmp_path / "mov", "-q")
+    assert skipped.exit_code == 3
+    assert skipped.stderr.strip().splitlines() == [
+        "pomagan-post: frames 5-11 failed: did not decode: the file's data ends before it",
+        "pomagan-post: error: 7 frame(s) not rendered: 5-11"]
+    assert sorted(p.name for p in (tmp_path / "mov").iterdir()) == ["shot_cut_alpha.mov", "shot_cut_fg.mov"]
+    with av.open(str(tmp_path / "mov" / "shot_cut_fg.mov")) as finished:
+        assert sum(1 for _ in finished.decode(video=0)) == 5
+

@@ -21,7 +21,7 @@ from pomagan_post.io.video import (
     resumable_frames,
 )
 
-from .imaging import write_turned_clip, write_vfr_clip
+from .imaging import cut_short, write_clip, write_turned_clip, write_vfr_clip
 
 W, H = 64, 48
 
@@ -265,6 +265,21 @@ def test_start_frame_numbers_every_frame_from_it(h264_clip: Path, monkeypatch: p
     monkeypatch.setattr(VideoSource, "_convert", failing)
     with pytest.raises(BadInputError, match=r"cannot decode frame 1003 \(simulated"):
         list(VideoSource(h264_clip, start_frame=1001))
+
+
+def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path) -> None:
+    """A MOV whose index promises 12 frames but whose data stops half-way (an interrupted
+    copy): the frames it holds come out, then the rest are named instead of the clip just
+    ending early."""
+    whole = write_clip(tmp_path / "shot.mov", n=12, codec="prores_ks", pix_fmt="yuv422p10le",
+                       index_first=True)
+    source = VideoSource(cut_short(whole))
+    assert source.info.frames == list(range(12))
+    got: list[int] = []
+    with pytest.raises(MissingFramesError, match=r"frame\(s\) 5, 6, .* could not be decoded") as caught:
+        for number, _ in source:
+            got.append(number)
+    assert got == [0, 1, 2, 3, 4] and caught.value.frames == list(range(5, 12))
 
 
 def test_worker_errors_reach_the_consumer_with_the_frame_number(

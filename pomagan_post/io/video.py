@@ -567,13 +567,14 @@ class VideoSource:
                 raise BadInputError(
                     f"{self.path}: cannot decode frame {at + first} ({_av_message(error)})"
                 ) from error
-        if wanted_set is not None:
-            missing = [n + first for n in wanted if n not in emitted]
-            if missing:
-                raise MissingFramesError(
-                    f"{self.path}: frame(s) {_short_list(missing)} could not be decoded",
-                    frames=missing,
-                )
+        # Every wanted frame must have come out: a file cut short (its index promising more
+        # frames than its data holds) otherwise ends the clip early without a word.
+        missing = [n + first for n in wanted if n not in emitted]
+        if missing:
+            raise MissingFramesError(
+                f"{self.path}: frame(s) {_short_list(missing)} could not be decoded",
+                frames=missing,
+            )
 
     def _frame_number(self, frame: av.VideoFrame, previous: int | None) -> int:
         """From pts when known; never repeats or goes back (VFR / damaged timestamps)."""
