@@ -133,10 +133,12 @@ def open_source(
     on_error: str = "stop",
     colorspace: str | None = None,
     start_frame: int | None = None,
+    window: str = "data",
 ) -> FrameSource:
     """A frame source for a video file, an image sequence pattern, a folder or one image.
     ``start_frame`` numbers a video's frames from it (default 0); a sequence is numbered by its
-    files, so giving it for one is refused."""
+    files, so giving it for one is refused. ``window`` is the region a sequence's frames come
+    in (see :class:`~pomagan_post.io.images.ImageSequenceSource`)."""
     if _is_video(input):
         from .io.video import VideoSource
 
@@ -145,7 +147,8 @@ def open_source(
         if start_frame is not None:
             raise BadInputError(f"{Path(input).name}: --start-frame numbers a video's frames; "
                                 "an image sequence is numbered by its file names")
-        source = ImageSequenceSource(input, frames=frames, on_error=on_error, colorspace=colorspace)
+        source = ImageSequenceSource(input, frames=frames, on_error=on_error, colorspace=colorspace,
+                                     window=window)
     if colorspace:
         source.info.colorspace = resolve_colorspace(colorspace)
     return source
@@ -800,6 +803,8 @@ def render(
     names = {"alpha": alpha_name, "fg": fg_name, "comp": comp_name}
     plans = _plan_outputs(kinds, stem, out_dir, fmt, codec, input_pattern, single, names)
     alpha_mode = _alpha_mode(plans, premultiplied, codec)
+    # Only EXR carries data and display windows; any other output gets the picture as shown.
+    window = "data" if all(not p.video and p.target.extension == ".exr" for p in plans) else "display"
     extra_inputs = [Path(comp)] if comp and Path(comp).is_file() else []
     _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
 
@@ -818,7 +823,8 @@ def render(
             partial_path(plan.target).unlink(missing_ok=True)
         plans = [p for p in plans if p not in finished]
         if header is None and any(p.video for p in plans):  # a sequence rendered to a video
-            header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace)
+            header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace,
+                                 window=window)
             header.close()
         done, resume = _finished_frames(plans, wanted, header.info if header else None, codec)
         report.skipped_existing = done
@@ -845,7 +851,7 @@ def render(
         if probe is not None:
             probe.close()
         source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace,
-                             start_frame=start_frame)
+                             start_frame=start_frame, window=window)
     info = source.info
     turned = (f"a display matrix turning it {info.metadata['rotation']} degrees counterclockwise"
               if info.metadata.get("rotation") else
@@ -855,6 +861,10 @@ def render(
         stored = "x".join(str(v) for v in info.metadata["stored_size"])
         log(f"{Path(input_str).name}: stored {stored} with {turned}; rendering it the way viewers "
             f"show it: outputs are {info.width}x{info.height}, stored that way up")
+    if "source_data_window" in info.metadata:
+        log(f"{Path(input_str).name}: data window {tuple(info.metadata['source_data_window'])} is not "
+            f"the display window {tuple(info.metadata['data_window'])} (x, y, w, h); outputs other "
+            f"than EXR cannot carry both, so they are the picture as shown, {info.width}x{info.height}")
     if info.metadata.get("interlaced"):
         log(f"{Path(input_str).name}: interlaced: matted as whole frames, so a subject that moves "
             "between the two fields gets a combed edge; deinterlace first for such shots "

@@ -114,6 +114,38 @@ def test_exr_windows_that_grow_during_the_shot_lose_no_pixel(tmp_path: Path, eng
     assert fg[4:20, 24:34, :3].max() > 0  # beyond frame 1's window: kept, not cropped
 
 
+def test_outputs_without_windows_get_the_picture_as_shown(tmp_path: Path, engine: Engine) -> None:
+    """PNG, TIFF, DPX and video cannot carry EXR's windows: an overscan plate (data window
+    larger than the display window) gives display-sized outputs with the overscan cut off, an
+    autocropped one (smaller) the full frame with its pixels in place; EXR outputs keep both."""
+    over = ramp(30, 40, 3, seed=4)  # (-4, -3) 40x30 around a 32x24 picture
+    write_file(tmp_path / "over.0001.exr", over, "float", origin=(-4, -3), display=(0, 0, 32, 24))
+    crop = ramp(10, 12, 3, seed=5)  # (8, 6) 12x10 inside a 32x24 picture
+    write_file(tmp_path / "crop.0001.exr", crop, "float", origin=(8, 6), display=(0, 0, 32, 24))
+    messages: list[str] = []
+    render(tmp_path / "over.####.exr", engine=engine, format="png", output_dir=tmp_path / "o",
+           log=messages.append)
+    render(tmp_path / "crop.####.exr", engine=engine, format="tiff", output_dir=tmp_path / "c")
+    render(tmp_path / "crop.####.exr", engine=engine, format="video", output_dir=tmp_path / "v")
+    render(tmp_path / "crop.####.exr", engine=engine, output_dir=tmp_path / "e")
+    assert any("data window (-4, -3, 40, 30) is not the display window (0, 0, 32, 24)" in m
+               for m in messages), messages
+    fg, spec = read_file(tmp_path / "o" / "over_fg.0001.png")
+    assert (spec.width, spec.height) == (32, 24)
+    seen = fg[..., 3] > 0.05
+    np.testing.assert_allclose(fg[..., :3][seen], over[3:27, 4:36][seen], atol=2e-3)  # straight PNG
+    tif, tspec = read_file(tmp_path / "c" / "crop_fg.0001.tif")
+    assert (tspec.width, tspec.height) == (32, 24)
+    placed = np.zeros((24, 32, 3), np.float32)
+    placed[6:16, 8:20] = crop
+    np.testing.assert_allclose(tif[..., :3], placed * tif[..., 3:], rtol=1e-5, atol=1e-6)
+    with VideoSource(tmp_path / "v" / "crop_fg.mov") as video:
+        assert (video.info.width, video.info.height) == (32, 24)
+    _, espec = read_file(tmp_path / "e" / "crop_fg.0001.exr")
+    assert (espec.x, espec.y, espec.width, espec.height) == (8, 6, 12, 10)
+    assert (espec.full_width, espec.full_height) == (32, 24)
+
+
 def test_straight_exr_and_frame_range(tmp_path: Path, engine: Engine) -> None:
     pattern, pixels = make_exr_plate(tmp_path, frames=(1, 2, 3, 4, 5))
     report = render(pattern, engine=engine, premultiplied=False, frames="1-5x2",
@@ -559,10 +591,13 @@ def test_composite_over_an_image_in_another_colour_space(tmp_path: Path, engine:
     out = tmp_path / "plate_pomagan"
     comp, spec = read_file(out / "plate_comp.0001.tif")
     alpha, _ = read_file(out / "plate_alpha.0001.tif")
-    assert str(spec.format) == "float" and comp.shape == (23, 37, 3)
+    # TIFF has no data window: the 37x23 window at (5, 3) sits in the 48x30 picture.
+    assert str(spec.format) == "float" and comp.shape == (30, 48, 3)
     a = alpha[..., :1]
+    placed = np.zeros((30, 48, 3), np.float32)
+    placed[3:26, 5:42] = pixels[1]
     blue = float(from_model(np.float32([0, 0, 128 / 255]), "linear")[2])
-    np.testing.assert_allclose(comp, pixels[1] * a + (1 - a) * np.float32([0, 0, blue]),
+    np.testing.assert_allclose(comp, placed * a + (1 - a) * np.float32([0, 0, blue]),
                                rtol=3 * HALF_TOL, atol=2e-3)
 
 

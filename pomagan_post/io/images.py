@@ -218,8 +218,12 @@ class ImageSequenceSource:
             missing or unreadable frame; ``"skip"`` leaves it out and records it in
             :attr:`failed` (frame -> reason).
         colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
+        window: ``"data"`` (default) or ``"display"``: the region frames come in. ``"display"``
+            gives the picture as shown (the display window: overscan cut off, an autocropped
+            frame placed in the full frame) for outputs that cannot carry EXR's windows (PNG,
+            TIFF, DPX, video).
 
-    The clip's region is its frames' data windows together: an EXR sequence's headers are all
+    With ``window="data"`` the clip's region is its frames' data windows together: an EXR sequence's headers are all
     read up front (a header each, no pixels), so a window that grows or moves during the shot
     (autocropped CG renders, a person walking out of the first frame's bounding box) loses no
     pixel; each frame is placed into that region (zeros outside its own window, as EXR
@@ -233,9 +237,13 @@ class ImageSequenceSource:
         frames: str | list[int] | None = None,
         on_error: str = "stop",
         colorspace: str | None = None,
+        window: str = "data",
     ) -> None:
         if on_error not in ("stop", "skip"):
             raise BadInputError(f"on-error must be stop or skip, not {on_error!r}")
+        if window not in ("data", "display"):
+            raise BadInputError(f"window must be data or display, not {window!r}")
+        self.window = window
         self.sequence, wanted = discover(path, frames)
         self.pattern: SequencePattern = self.sequence.pattern
         self.on_error = on_error
@@ -265,7 +273,12 @@ class ImageSequenceSource:
             fmt = inp.format_name()
             inp.close()
             info = self._info_from(spec, fmt, frames[index:], colorspace)
-            if fmt == "openexr" and len(info.frames) > 1:
+            display = tuple(info.metadata["display_window"])
+            if self.window == "display" and tuple(info.metadata["data_window"]) != display:
+                info.metadata["source_data_window"] = info.metadata["data_window"]
+                info.metadata["data_window"] = display
+                info.width, info.height = display[2], display[3]
+            elif fmt == "openexr" and len(info.frames) > 1 and self.window == "data":
                 self._widen_to_all_windows(info)
             return info
         raise MissingFramesError(f"no readable frame in {self.pattern}", sorted(self.failed))
