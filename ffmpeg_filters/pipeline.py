@@ -153,6 +153,13 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     pix_fmt = str(video.get("pix_fmt", ""))
     frames = str(video.get("nb_frames", ""))
+    duration = _number_or_none(video.get("duration"))
+    if frames.isdigit() and duration and fps:
+        # An edit list (an MP4 cut with -c copy between keyframes) keeps frames the clip does not
+        # show: nb_frames counts them, the duration does not, and ffmpeg never outputs them.
+        shown = round(duration * fps)
+        if 0 < shown < int(frames):
+            frames = str(shown)
 
     # where the video starts after the file's start (seeks count from the file's start, frame
     # numbers from the video's first frame)
@@ -420,10 +427,17 @@ def _check_paths(input: str, output: str, p: Preset, overwrite: bool) -> None:
         raise BadInputError(f"output folder does not exist: {Path(output).parent}")
 
 
-def _check_span(path: Path, span: tuple[int, int | None], total: int | None, input: str) -> None:
-    """The frames written for ``--frames`` are all the frames asked for (packets counted, not
-    decoded); a range past the end of a clip whose length the container did not say fails here."""
-    first, last = span
+def _check_span(path: Path, span: tuple[int, int | None] | None, total: int | None, input: str) -> None:
+    """The frames written are all the frames asked for (packets counted, not decoded): a range
+    past the end of a clip whose length the container did not say fails here, and so does a
+    whole clip whose data ends before its index says (an interrupted copy), instead of a short
+    output passing for the whole shot."""
+    if span is None:
+        if total is None:
+            return
+        first, last = 0, None
+    else:
+        first, last = span
     try:
         data = _run_json([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_packets",
                           "-show_entries", "stream=nb_read_packets", "-print_format", "json", os.fspath(path)])
@@ -435,6 +449,11 @@ def _check_span(path: Path, span: tuple[int, int | None], total: int | None, inp
             raise MissingFramesError(f"--frames {first}-: {input} ends before frame {first}", frames=[first])
         return
     wanted = (last if last is not None else total - 1) - first + 1
+    if written < wanted and span is None:
+        missing = list(range(written, wanted))
+        raise MissingFramesError(f"{input}: frames {missing[0]}-{missing[-1]} did not decode: its data "
+                                 f"ends before its index says ({total} frames); nothing was written. "
+                                 f"--frames 0-{written - 1} writes the frames it holds", frames=missing)
     if written < wanted:
         missing = list(range(first + written, first + wanted))
         raise MissingFramesError(f"--frames {first}-{first + wanted - 1}: {input} ends at frame "
@@ -553,8 +572,7 @@ def run(
             thread.join(timeout=5)
         if failed is not None:
             raise StageFailedError(failed[0], failed[1], "\n".join(tails[failed[0]]))
-        if span is not None:
-            _check_span(temp, span, info.get("frames"), input)
+        _check_span(temp, span, info.get("frames"), input)
         os.replace(temp, out)
     except BaseException:
         _stop(procs)

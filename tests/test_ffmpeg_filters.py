@@ -25,7 +25,7 @@ from pomagan_post import Engine, load_checkpoint
 from pomagan_post.errors import BadInputError, UnsupportedFormatError
 from pomagan_post.renderer import render
 
-from .imaging import write_turned_clip, write_vfr_clip
+from .imaging import cut_short, write_turned_clip, write_vfr_clip
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                 reason="needs the ffmpeg and ffprobe binaries")
@@ -326,3 +326,39 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None
     dry = CliRunner().invoke(main, [str(shot), "x.mkv", "-p", "ffv1", "--frames", "24-", "--dry-run"])
     decode_cmd = dry.stdout.split(" \\\n  | ")[0]
     assert "-ss 0.979167 -i" in decode_cmd and "-frames:v" not in decode_cmd
+
+
+def test_a_source_cut_short_fails_by_frame_and_an_edit_list_trim_does_not(tmp_path: Path) -> None:
+    """An interrupted copy (index first, data cut half-way): ffmpeg decodes what is there and
+    exits 0, but the run fails naming the frames that are not there and writes nothing. An MP4
+    cut with -c copy between keyframes keeps frames before the cut behind an edit list: they
+    are not the clip's, so the 84 frames it plays are the whole clip."""
+    from pomagan_post.errors import MissingFramesError
+    from pomagan_post.io.video import VideoSource
+
+    whole = tmp_path / "shot.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24",
+                    "-frames:v", "24", "-c:v", "prores_ks", "-movflags", "+faststart", str(whole)], check=True)
+    cut = cut_short(whole)
+    with pytest.raises(MissingFramesError, match=r"frames \d+-23 did not decode: its data ends before its "
+                       r"index says \(24 frames\); nothing was written. --frames 0-\d+ writes") as caught:
+        run(cut, tmp_path / "out.mov", "prores4444", quiet=True, **PIPE)
+    held = caught.value.frames[0]
+    assert 6 <= held <= 18 and caught.value.frames == list(range(held, 24))
+    assert sorted(tmp_path.iterdir()) == sorted([whole, cut])
+    run(cut, tmp_path / "held.mov", "prores4444", quiet=True, frames=f"0-{held - 1}", **PIPE)
+    assert int(ffprobe(tmp_path / "held.mov")["streams"][0]["nb_read_frames"]) == held
+
+    source = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24",
+                    "-frames:v", "96", "-c:v", "libx264", "-g", "48", "-bf", "2", str(source)], check=True)
+    trim = tmp_path / "trim.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.5", "-i", str(source), "-c", "copy", str(trim)], check=True)
+    assert int(ffprobe(trim)["streams"][0]["nb_frames"]) == 96  # the container counts the hidden 12
+    assert probe(trim)["frames"] == 84
+    run(trim, tmp_path / "trim.mkv", "matte", quiet=True, **PIPE)
+    assert int(ffprobe(tmp_path / "trim.mkv")["streams"][0]["nb_read_frames"]) == 84
+    with VideoSource(trim) as video:  # render counts and decodes it the same way
+        assert video.info.frames == list(range(84))
+        assert [n for n, _ in video] == list(range(84))
+

@@ -375,6 +375,13 @@ class VideoSource:
         """Frame numbers; also settles the start pts when the container does not state it, and
         whether a variable-rate stream is conformed (every frame on its own slot) or not."""
         counted = stream.frames if stream.frames and stream.frames > 0 else 0
+        if counted and stream.duration and self._fps and self._time_base:
+            # An edit list (an MP4 cut with -c copy at a frame between keyframes) keeps the
+            # frames before the cut in the file but not in the clip: the container counts
+            # them, its duration does not, and they never come out of the decoder.
+            shown = round(stream.duration * self._time_base * self._fps)
+            if 0 < shown < counted:
+                counted = shown
         self._decoded_count = counted
         if self._vfr:
             numbers = self._count_variable()
