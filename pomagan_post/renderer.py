@@ -145,13 +145,17 @@ def open_source(
         source: Any = VideoSource(input, frames=frames, start_frame=start_frame or 0)
     else:
         if start_frame is not None:
-            raise BadInputError(f"{Path(input).name}: --start-frame numbers a video's frames; "
-                                "an image sequence is numbered by its file names")
+            _refuse_start_frame(input)
         source = ImageSequenceSource(input, frames=frames, on_error=on_error, colorspace=colorspace,
                                      window=window)
     if colorspace:
         source.info.colorspace = resolve_colorspace(colorspace)
     return source
+
+
+def _refuse_start_frame(input: str | os.PathLike[str]) -> None:
+    raise BadInputError(f"{Path(input).name}: --start-frame numbers a video's frames; "
+                        "an image sequence is numbered by its file names")
 
 
 CUT_SHORT = "did not decode: the file's data ends before it"
@@ -569,13 +573,15 @@ class GarbageMatte:
         size: the shot's (width, height).
         start_frame: a video shot's first frame number; a garbage video's frames count from it
             too (a sequence keeps its files' numbers).
+        window: the region an EXR garbage sequence is read in, as the shot's (``"data"`` or
+            ``"display"``; see :class:`~pomagan_post.io.images.ImageSequenceSource`).
     Raises:
         BadInputError: another size, or a path that names nothing.
         MissingFramesError: a sequence or video without some of ``frames``.
     """
 
     def __init__(self, path: str | os.PathLike[str], frames: list[int], size: tuple[int, int],
-                 start_frame: int | None = None) -> None:
+                 start_frame: int | None = None, window: str = "data") -> None:
         self.path = os.fspath(path)
         self._still: np.ndarray | None = None
         self._source: Any = None
@@ -586,7 +592,7 @@ class GarbageMatte:
                 self._still = self._levels(rgb)
                 shape = self._still.shape
             else:
-                self._source = open_source(self.path, frames=list(frames),
+                self._source = open_source(self.path, frames=list(frames), window=window,
                                            start_frame=start_frame if _is_video(self.path) else None)
                 shape = (self._source.info.height, self._source.info.width)
         except PomaganError as error:  # say which input the message is about
@@ -770,7 +776,7 @@ def render(
     if video_in and not Path(input_str).is_file():
         raise BadInputError(f"input not found: {input_str}")
     if start_frame is not None and not video_in:
-        open_source(input_str, start_frame=start_frame)  # refuses it, saying why
+        _refuse_start_frame(input_str)
     if isinstance(frames, str) and has_timecode(frames):  # a range in the clip's timecode
         with open_source(input_str, on_error="skip", start_frame=start_frame) as whole:
             clip = whole.info
@@ -881,7 +887,7 @@ def render(
     if garbage_matte is not None:
         try:
             garbage = GarbageMatte(garbage_matte, list(info.frames), (info.width, info.height),
-                                   start_frame)
+                                   start_frame, window)
         except BaseException:
             source.close()
             raise
@@ -917,11 +923,11 @@ def render(
         # frame's matte is the same whichever render (whole, resumed, a farm chunk) computes it.
         from .engine import padded_batches
 
-        frames = iter(source)
+        decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
         if on_error == "skip" and not isinstance(source, ImageSequenceSource):
-            frames = _skipping_undecodable(source, report.failed)
+            decoded = _skipping_undecodable(source, report.failed)
         with padded_batches(engine, len(wanted) > 1):
-            for batch in _batches(prefetch(frames, depth=max(2, 2 * group)), group):
+            for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
                 numbers = [n for n, _ in batch]
                 images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
                 del batch

@@ -223,11 +223,11 @@ class ImageSequenceSource:
             frame placed in the full frame) for outputs that cannot carry EXR's windows (PNG,
             TIFF, DPX, video).
 
-    With ``window="data"`` the clip's region is its frames' data windows together: an EXR sequence's headers are all
-    read up front (a header each, no pixels), so a window that grows or moves during the shot
-    (autocropped CG renders, a person walking out of the first frame's bounding box) loses no
-    pixel; each frame is placed into that region (zeros outside its own window, as EXR
-    defines). Other formats take the first frame's data window. A frame with another picture
+    With ``window="data"`` the clip's region is its frames' data windows together: an EXR
+    sequence's headers are all read up front (a header each, no pixels), so a window that grows
+    or moves during the shot (autocropped CG renders, a person walking out of the first frame's
+    bounding box) loses no pixel; each frame is placed into that region (zeros outside its own
+    window, as EXR defines). Other formats take the first frame's data window. A frame with another picture
     size (display window) is refused like an unreadable one (``on_error``).
     """
 

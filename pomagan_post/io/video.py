@@ -268,8 +268,8 @@ class VideoSource:
             wanted = sorted(set(int(n) - self.start_frame for n in frames))
             missing = sorted(n + self.start_frame for n in set(wanted) - clip)
             if missing:
-                first, last = self._wanted[0], self._wanted[-1]
-                span = f"{first + self.start_frame}-{last + self.start_frame}" if clip else "none"
+                span = (f"{self._wanted[0] + self.start_frame}-{self._wanted[-1] + self.start_frame}"
+                        if clip else "none")
                 raise MissingFramesError(
                     f"{self.path}: has no frame(s) {_short_list(missing)} (clip frames {span})",
                     frames=missing,
