@@ -341,6 +341,9 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="Number a video's frames from N (default 0), in --frames, image-sequence "
                    "outputs and a garbage matte's frames: 1 matches Nuke's numbering of a movie, "
                    "1001 a plate's. Not for sequences (numbered by their files).")
+@click.option("--fps", default=None, metavar="RATE",
+              help="An image sequence's frame rate: 25, 23.976, 24000/1001 (default: the rate "
+                   "its EXR/DPX files state, else 24 for a video output). Not for videos.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
               help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")
@@ -381,7 +384,7 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 @_one_line_errors
 def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
-           frames: str | None, start_frame: int | None, device: str, precision: str, batch_size: str, writers: int | None,
+           frames: str | None, start_frame: int | None, fps: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
            garbage_matte: str | None, exr_compression: str, quiet: bool) -> None:
@@ -400,7 +403,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
     settings = dict(
         output_dir=output_dir, outputs=[k.strip() for k in outputs.split(",") if k.strip()],
         alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_, codec=codec,
-        frames=frames, start_frame=start_frame, device=device, precision=precision, batch_size=batch_size,
+        frames=frames, start_frame=start_frame, fps=fps, device=device, precision=precision, batch_size=batch_size,
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
         colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,

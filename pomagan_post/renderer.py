@@ -36,7 +36,7 @@ import numpy as np
 
 from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
-from .io.base import ClipInfo, FrameSink, FrameSource
+from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, check_exr_compression,
                         read_image)
 from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
@@ -688,6 +688,7 @@ def render(
     codec: str = "prores4444",
     frames: str | Sequence[int] | None = None,
     start_frame: int | None = None,
+    fps: str | float | Fraction | None = None,
     device: str = "auto",
     precision: str = "auto",
     batch_size: int | str = 4,
@@ -725,6 +726,11 @@ def render(
         start_frame: a video's first frame number (default 0): its frames, ``frames``, image
             sequence outputs, the report and a garbage matte's frames count from it (Nuke
             numbers a movie from 1; plates often start at 1001). Refused for a sequence.
+        fps: an image sequence's frame rate (``25``, ``23.976``, ``24000/1001``), over the one
+            its files state (EXR ``FramesPerSecond``, DPX frame rate) or for files that state
+            none (PNG, TIFF): it times a video output and is written into EXR/DPX outputs.
+            Without either, a video output runs at 24 fps (the render says so). Refused for a
+            video, whose rate is its own.
         device, precision, batch_size, working_size, tta: engine settings (see
             :class:`pomagan_post.Engine`; ``batch_size="auto"`` sizes batches from free GPU
             memory; ``tta="flip"`` averages each frame's matte with its mirror image's).
@@ -777,6 +783,10 @@ def render(
         raise BadInputError(f"input not found: {input_str}")
     if start_frame is not None and not video_in:
         _refuse_start_frame(input_str)
+    if fps is not None and video_in:
+        raise BadInputError(f"{Path(input_str).name}: --fps sets an image sequence's frame rate; a "
+                            "video's rate is its own (conform it first, e.g. ffmpeg -vf fps=25)")
+    rate = parse_rate(fps)
     if isinstance(frames, str) and has_timecode(frames):  # a range in the clip's timecode
         with open_source(input_str, on_error="skip", start_frame=start_frame) as whole:
             clip = whole.info
@@ -832,6 +842,7 @@ def render(
             header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace,
                                  window=window)
             header.close()
+            header.info.fps = rate or header.info.fps
         done, resume = _finished_frames(plans, wanted, header.info if header else None, codec)
         report.skipped_existing = done
         done_set = set(done)
@@ -859,6 +870,10 @@ def render(
         source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace,
                              start_frame=start_frame, window=window)
     info = source.info
+    info.fps = rate or info.fps
+    if info.fps is None and any(p.video for p in plans):
+        log(f"{Path(input_str).name}: its files state no frame rate; the video is written at 24 fps "
+            "(--fps sets it)")
     turned = (f"a display matrix turning it {info.metadata['rotation']} degrees counterclockwise"
               if info.metadata.get("rotation") else
               f"Orientation {info.metadata['orientation']}" if info.metadata.get("orientation", 1) != 1

@@ -146,6 +146,44 @@ def test_outputs_without_windows_get_the_picture_as_shown(tmp_path: Path, engine
     assert (espec.full_width, espec.full_height) == (32, 24)
 
 
+def test_fps_sets_a_sequences_rate_and_dpx_states_its_own(tmp_path: Path, engine: Engine) -> None:
+    """PNGs state no rate: a video from them runs at 24 fps and the render says so; --fps 23.976
+    makes it NTSC's exact 24000/1001, also written into EXR outputs. A DPX's own frame rate
+    field (25) is read and carried into DPX outputs. A video refuses --fps; a bad rate is named."""
+    import av
+
+    from pomagan_post.io.base import parse_rate
+
+    for frame in (1, 2, 3):
+        write_file(tmp_path / f"p.{frame:04d}.png", ramp(24, 32, 3, seed=frame), "uint8")
+        write_file(tmp_path / f"d.{frame:04d}.dpx", ramp(24, 32, 3, seed=frame), "uint16",
+                   oiio__BitsPerSample=10, dpx__FrameRate=25.0)
+    messages: list[str] = []
+    render(tmp_path / "p.####.png", engine=engine, format="video", output_dir=tmp_path / "a",
+           log=messages.append)
+    assert any("state no frame rate; the video is written at 24 fps (--fps sets it)" in m for m in messages)
+    render(tmp_path / "p.####.png", engine=engine, format="video", fps="23.976", output_dir=tmp_path / "b")
+    render(tmp_path / "p.####.png", engine=engine, format="exr", fps="23.98", output_dir=tmp_path / "c")
+    for folder, rate in (("a", Fraction(24)), ("b", Fraction(24000, 1001))):
+        with av.open(str(tmp_path / folder / "p_fg.mov")) as video:
+            assert video.streams.video[0].average_rate == rate
+    assert read_file(tmp_path / "c" / "p_fg.0002.exr")[1].getattribute("FramesPerSecond") == (24000, 1001)
+    report = render(tmp_path / "d.####.dpx", engine=engine, output_dir=tmp_path / "d")
+    assert report.clip_fps == 25
+    assert read_file(tmp_path / "d" / "d_fg.0001.dpx")[1].get_float_attribute("dpx:FrameRate") == 25.0
+    clip = write_clip(tmp_path / "shot.mov", n=2)
+    with pytest.raises(BadInputError, match="--fps sets an image sequence's frame rate"):
+        render(clip, engine=engine, fps=25, output_dir=tmp_path / "no")
+    with pytest.raises(BadInputError, match="--fps must be a frame rate such as"):
+        render(tmp_path / "p.####.png", engine=engine, fps="fast", output_dir=tmp_path / "no")
+    assert not (tmp_path / "no").exists()
+    assert [parse_rate(r) for r in ("25", "29.97", "59.94", "30000/1001", "12.5", float(np.float32(23.976)))] == [
+        25, Fraction(30000, 1001), Fraction(60000, 1001), Fraction(30000, 1001), Fraction(25, 2),
+        Fraction(24000, 1001)]
+    with pytest.raises(BadInputError, match="between 1 and 1000"):
+        parse_rate("0")
+
+
 def test_straight_exr_and_frame_range(tmp_path: Path, engine: Engine) -> None:
     pattern, pixels = make_exr_plate(tmp_path, frames=(1, 2, 3, 4, 5))
     report = render(pattern, engine=engine, premultiplied=False, frames="1-5x2",

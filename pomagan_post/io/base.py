@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BadInputError
 
-__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_size", "quarter_turns"]
+__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_rate", "parse_size", "quarter_turns"]
 
 
 def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "size") -> tuple[int, int]:
@@ -52,6 +52,30 @@ def quarter_turns(angle: float | None) -> int:
         return 0
     turns = round(float(angle) / 90.0)
     return turns % 4 if abs(float(angle) - 90.0 * turns) < 1.0 else 0
+
+
+# Rates written with two or three decimals that mean NTSC's x1000/1001 rates.
+_NTSC = {Fraction(n * 1000, 1001): (round(n * 1000 / 1001, 2), round(n * 1000 / 1001, 3))
+         for n in (24, 30, 48, 60, 120)}
+
+
+def parse_rate(rate: str | float | Fraction | None, name: str = "--fps") -> Fraction | None:
+    """A frame rate as an exact fraction: ``25``, ``24000/1001``, ``23.976`` or ``23.98``
+    (NTSC's 24000/1001; likewise 29.97, 47.952, 59.94, 119.88), ``12.5``; None stays None.
+    Raises :class:`BadInputError` for anything that is not a rate between 1 and 1000."""
+    if rate is None:
+        return None
+    try:
+        value = Fraction(str(rate).strip()) if not isinstance(rate, Fraction) else rate
+    except (ValueError, ZeroDivisionError):
+        raise BadInputError(f"{name} must be a frame rate such as 24, 25, 23.976 or 30000/1001, "
+                            f"not {rate!r}") from None
+    for exact, written in _NTSC.items():  # as typed (23.98) or stored in a float (DPX)
+        if round(float(value), 3) == written[1] or float(value) == written[0]:
+            return exact
+    if not 1 <= value <= 1000:
+        raise BadInputError(f"{name} must be between 1 and 1000 frames per second, not {rate}")
+    return value.limit_denominator(1001)
 
 
 def conform_rate(average: Fraction | None, base: Fraction | None) -> Fraction | None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..colour import detect_colorspace, quantize, resolve_colorspace
 from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
-from .base import ClipInfo
+from .base import ClipInfo, parse_rate
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
 from .streams import WriteBehind, default_writers
 from .timecode import advance_timecode, timecode_from_words, timecode_words
@@ -287,6 +287,9 @@ class ImageSequenceSource:
         attrs = _attributes(spec)
         fps = attrs.get("FramesPerSecond")
         fps = Fraction(int(fps[0]), int(fps[1])) if isinstance(fps, tuple) and fps[1] else None
+        dpx_rate = attrs.get("dpx:FrameRate")  # DPX: a float (23.976 as 23.9759998...)
+        if fps is None and isinstance(dpx_rate, float) and 1 <= dpx_rate <= 1000:
+            fps = parse_rate(dpx_rate)
         words = spec.getattribute("smpte:TimeCode")  # the raw words keep the drop-frame flag
         tc = timecode_from_words(words) if isinstance(words, tuple) and words else None
         pixel_type = str(spec.format)
@@ -530,6 +533,8 @@ class ImageSequenceSink:
         if self.info.fps:
             spec.attribute("FramesPerSecond", oiio.TypeRational,
                            (self.info.fps.numerator, self.info.fps.denominator))
+            if self.format == "dpx":  # DPX keeps its own float field
+                spec.attribute("dpx:FrameRate", float(self.info.fps))
         spec.attribute("PixelAspectRatio", float(self.info.pixel_aspect))
         if self.info.timecode and self.info.frames:
             origin = int(meta.get("frame_origin", self.info.frames[0]))
