@@ -223,11 +223,12 @@ class ImageSequenceSource:
             frame placed in the full frame) for outputs that cannot carry EXR's windows (PNG,
             TIFF, DPX, video).
 
-    With ``window="data"`` the clip's region is its frames' data windows together: an EXR
-    sequence's headers are all read up front (a header each, no pixels), so a window that grows
-    or moves during the shot (autocropped CG renders, a person walking out of the first frame's
-    bounding box) loses no pixel; each frame is placed into that region (zeros outside its own
-    window, as EXR defines). Other formats take the first frame's data window. A frame with another picture
+    With ``window="data"`` the clip's region is the data windows of all its frames on disk
+    together (whichever ``frames`` are asked for, so farm chunks and resumed renders agree): an
+    EXR sequence's headers are all read up front (a header each, no pixels), so a window that
+    grows or moves during the shot (autocropped CG renders, a person walking out of the first
+    frame's bounding box) loses no pixel; each frame is placed into that region (zeros outside
+    its own window, as EXR defines). Other formats take the first frame's data window. A frame with another picture
     size (display window) is refused like an unreadable one (``on_error``).
     """
 
@@ -278,7 +279,7 @@ class ImageSequenceSource:
                 info.metadata["source_data_window"] = info.metadata["data_window"]
                 info.metadata["data_window"] = display
                 info.width, info.height = display[2], display[3]
-            elif fmt == "openexr" and len(info.frames) > 1 and self.window == "data":
+            elif fmt == "openexr" and len(self.sequence.frames) > 1 and self.window == "data":
                 self._widen_to_all_windows(info)
             return info
         raise MissingFramesError(f"no readable frame in {self.pattern}", sorted(self.failed))
@@ -326,13 +327,15 @@ class ImageSequenceSource:
         )
 
     def _widen_to_all_windows(self, info: ClipInfo) -> None:
-        """Sets ``info``'s data window (and size) to the union of its frames' data windows.
-        Frames that cannot be opened or show another picture size count for nothing here:
-        reading them reports them, by number."""
+        """Sets ``info``'s data window (and size) to the union of the data windows of every
+        frame of the sequence on disk, not only the frames asked for: the network sees each
+        frame in that region, so a frame's matte is the same bits whether the whole shot, a
+        farm chunk or a resumed render computes it. Frames that cannot be opened or show
+        another picture size count for nothing here: reading them reports them, by number."""
         display = tuple(info.metadata["display_window"])
         x0, y0, w, h = info.metadata["data_window"]
         x1, y1 = x0 + w, y0 + h
-        for frame in info.frames[1:]:
+        for frame in self.sequence.frames:
             try:
                 inp = _open(self.pattern.path(frame))
             except (UnsupportedFormatError, MissingFramesError):
