@@ -941,7 +941,7 @@ def render(
         decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
         if on_error == "skip" and not isinstance(source, ImageSequenceSource):
             decoded = _skipping_undecodable(source, report.failed)
-        with padded_batches(engine, len(wanted) > 1):
+        with padded_batches(engine, not single):  # a clip, even a one-frame chunk of one
             for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
                 numbers = [n for n, _ in batch]
                 images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding

@@ -112,13 +112,15 @@ def test_exr_windows_that_grow_during_the_shot_lose_no_pixel(tmp_path: Path, eng
     placed[4:20, 4:34] = second
     np.testing.assert_allclose(fg[..., :3], placed * alpha, rtol=3 * HALF_TOL, atol=1e-3)
     assert fg[4:20, 24:34, :3].max() > 0  # beyond frame 1's window: kept, not cropped
-    # A farm chunk (frames 2-3 of a longer shot) sees the whole shot's region, so each frame's
+    # Farm chunks (frames 2-3, then frame 1 alone) see the whole shot's region, so each frame's
     # matte is the same bits as the whole render's.
     write_file(tmp_path / "cg.0003.exr", first, "half", origin=(12, 9), display=(0, 0, 48, 32))
     whole = render(tmp_path / "cg.####.exr", engine=engine, output_dir=tmp_path / "whole")
     chunk = render(tmp_path / "cg.####.exr", engine=engine, frames="2-3", output_dir=tmp_path / "chunk")
-    assert whole.written == [1, 2, 3] and chunk.written == [2, 3]
-    for frame in (2, 3):
+    # A one-frame chunk (a farm rendering a frame per task) still runs the full batch shape.
+    single = render(tmp_path / "cg.####.exr", engine=engine, frames="1", output_dir=tmp_path / "chunk")
+    assert whole.written == [1, 2, 3] and chunk.written == [2, 3] and single.written == [1]
+    for frame in (1, 2, 3):
         for kind in ("alpha", "fg"):
             want, _ = read_file(tmp_path / "whole" / f"cg_{kind}.000{frame}.exr")
             got, gspec = read_file(tmp_path / "chunk" / f"cg_{kind}.000{frame}.exr")
