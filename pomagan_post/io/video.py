@@ -378,10 +378,13 @@ class VideoSource:
         if counted and stream.duration and self._fps and self._time_base:
             # An edit list (an MP4 cut with -c copy at a frame between keyframes) keeps the
             # frames before the cut in the file but not in the clip: the container counts
-            # them, its duration does not, and they never come out of the decoder.
+            # them, its duration does not, and they never come out of the decoder. Only when
+            # the two disagree, one demux pass (no decoding) counts the packets the demuxer
+            # does not mark to be discarded: exact, where a duration may also be short by a
+            # last frame stored without one.
             shown = round(stream.duration * self._time_base * self._fps)
             if 0 < shown < counted:
-                counted = shown
+                counted = min(counted, self._count_kept_packets() or counted)
         self._decoded_count = counted
         if self._vfr:
             numbers = self._count_variable()
@@ -419,6 +422,19 @@ class VideoSource:
             if len(numbers) == packets:
                 return numbers
         return list(range(packets))
+
+    def _count_kept_packets(self) -> int | None:
+        """Video packets the demuxer keeps (not marked discard by an edit list); None when the
+        file cannot be read through."""
+        kept = 0
+        try:
+            with _open_input(self.path) as container:
+                for packet in container.demux(container.streams.video[0]):
+                    if packet.size and not packet.is_discard:
+                        kept += 1
+        except (av.FFmpegError, PomaganError):
+            return None
+        return kept
 
     def _first_frame_facts(self) -> tuple[int, bool]:
         """(the display matrix's rotation in degrees, 0 without one; whether the picture is
