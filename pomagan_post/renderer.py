@@ -563,9 +563,11 @@ class GarbageMatte:
     (background clutter, props): the render's alpha and premultiplied foreground are multiplied
     by it, so white keeps and black removes. One image serves every frame (a locked-off shot);
     an image sequence gives each frame by its number, a video by its frame index. Its values
-    are taken as stored (a matte is data, not colour): the mean of R, G and B as the sources
-    give them (a single-channel file comes as equal R, G, B), clipped to [0, 1]. It must be the
-    shot's size.
+    are taken as stored (a matte is data, not colour), clipped to [0, 1]: an image's alpha
+    channel when it has one that says something (a roto written as RGBA: black RGB, the shape
+    in alpha; an alpha opaque everywhere over a painted picture says nothing), else the mean of
+    R, G and B as the sources give them (a single-channel file comes as equal R, G, B); a
+    video's picture. It must be the shot's size.
 
     Args:
         path: the image, sequence pattern or video.
@@ -587,14 +589,16 @@ class GarbageMatte:
         self._source: Any = None
         self._frames: Iterator[tuple[int, np.ndarray]] | None = None
         try:
-            if not _is_video(self.path) and Path(self.path).is_file():
-                rgb, _ = read_image(self.path)
+            if _is_video(self.path):
+                self._source = open_source(self.path, frames=list(frames), start_frame=start_frame)
+            elif Path(self.path).is_file():
+                rgb, _ = read_image(self.path, matte=True)
                 self._still = self._levels(rgb)
-                shape = self._still.shape
             else:
-                self._source = open_source(self.path, frames=list(frames), window=window,
-                                           start_frame=start_frame if _is_video(self.path) else None)
-                shape = (self._source.info.height, self._source.info.width)
+                self._source = ImageSequenceSource(self.path, frames=list(frames), window=window,
+                                                   matte=True)
+            shape = self._still.shape if self._still is not None else (
+                self._source.info.height, self._source.info.width)
         except PomaganError as error:  # say which input the message is about
             error.args = (f"garbage matte: {error}",) + error.args[1:]
             raise

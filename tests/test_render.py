@@ -745,6 +745,36 @@ def test_garbage_matte_sequence_or_video_goes_frame_by_frame(tmp_path: Path, eng
             np.testing.assert_allclose(got, want * level, atol=HALF_TOL, err_msg=f"{name} frame {frame}")
 
 
+def test_garbage_matte_with_an_alpha_channel_uses_it_when_it_says_something(
+        tmp_path: Path, engine: Engine) -> None:
+    """A roto written from Nuke as RGBA (black RGB, the shape in alpha) limits by its alpha,
+    even on a frame where the shape covers everything; a matte painted white/black and saved
+    with an opaque alpha limits by its picture."""
+    plate = _plate_png(tmp_path)
+    plain = render(plate, engine=engine, output_dir=tmp_path / "plain", outputs=["alpha"], format="exr")
+    roto = np.zeros((40, 48, 4), np.float32)
+    roto[:, :20, 3] = 1.0
+    whole = np.zeros((40, 48, 4), np.float32)
+    whole[..., 3] = 1.0  # frame 2: the shape covers the frame
+    for frame, data in ((1, roto), (2, whole), (3, roto)):
+        write_file(tmp_path / f"roto.{frame:04d}.exr", data, "half", channels=("R", "G", "B", "A"))
+    painted = np.ones((40, 48, 4), np.float32)
+    painted[:, 20:, :3] = 0.0  # white left, black right, alpha opaque
+    write_file(tmp_path / "painted.png", painted, "uint8", channels=("R", "G", "B", "A"))
+    keep_left = np.zeros((40, 48, 1), np.float32)
+    keep_left[:, :20] = 1.0
+    for name, garbage, masks in (("roto", tmp_path / "roto.####.exr", {1: keep_left, 2: 1.0, 3: keep_left}),
+                                 ("painted", tmp_path / "painted.png", {1: keep_left, 2: keep_left, 3: keep_left})):
+        report = render(plate, engine=engine, output_dir=tmp_path / name, outputs=["alpha"], format="exr",
+                        garbage_matte=garbage)
+        assert report.written == plain.written == [1, 2, 3]
+        for frame, mask in masks.items():
+            want, _ = read_file(tmp_path / "plain" / f"plate_alpha.{frame:04d}.exr")
+            got, _ = read_file(tmp_path / name / f"plate_alpha.{frame:04d}.exr")
+            np.testing.assert_allclose(got, want * mask, atol=HALF_TOL, err_msg=f"{name} frame {frame}")
+        assert float(want[:, :20].max()) > 0.01  # the kept side is not empty to begin with
+
+
 def test_garbage_matte_of_another_size_or_without_a_frame_is_refused(tmp_path: Path, engine: Engine) -> None:
     plate = _plate_png(tmp_path)
     write_file(tmp_path / "small.png", np.ones((20, 24, 1), np.float32), "uint8")

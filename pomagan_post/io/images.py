@@ -157,11 +157,32 @@ def _rgb_indices(names: tuple[str, ...]) -> list[int]:
     return colour[:3] if len(colour) >= 3 else [colour[0]] * 3
 
 
+def _alpha_index(spec: Any) -> int | None:
+    """The file's alpha channel: OIIO's ``alpha_channel``, else one named A / alpha."""
+    if spec.alpha_channel >= 0:
+        return int(spec.alpha_channel)
+    upper = [n.upper().rsplit(".", 1)[-1] for n in spec.channelnames]
+    return next((i for i, n in enumerate(upper) if n in ("A", "ALPHA")), None)
+
+
+def _matte_of(data: np.ndarray, spec: Any) -> np.ndarray:
+    """A matte file's matte, [H, W, 3] of equal channels: its alpha channel when it has one
+    that says something (not opaque everywhere, or over black RGB: a roto written as RGBA),
+    else its picture (R, G, B or a single channel, as read for a plate)."""
+    alpha = _alpha_index(spec)
+    if alpha is not None and spec.nchannels > 1:
+        a = data[..., alpha]
+        colour = data[..., [i for i in range(spec.nchannels) if i != alpha]]
+        if not np.all(a >= 0.999) or not np.any(np.abs(colour) > 1e-6):
+            return np.repeat(a[..., None], 3, axis=2)
+    return data[..., _rgb_indices(tuple(spec.channelnames))]
+
+
 def _read_pixels(
-    path: Path, region: tuple[int, int, int, int] | None = None
+    path: Path, region: tuple[int, int, int, int] | None = None, matte: bool = False
 ) -> tuple[np.ndarray, Any, str]:
     """One image file -> (float32 RGB [H, W, 3] of ``region`` (x, y, w, h) or its data window,
-    its spec, its format name)."""
+    its spec, its format name). ``matte``: the file is a matte (see :func:`_matte_of`)."""
     import OpenImageIO as oiio
 
     inp = _open(path)
@@ -176,7 +197,8 @@ def _read_pixels(
     finally:
         inp.close()
     data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    rgb = _orient(data[..., _rgb_indices(tuple(spec.channelnames))], _orientation(spec))
+    picked = _matte_of(data, spec) if matte else data[..., _rgb_indices(tuple(spec.channelnames))]
+    rgb = _orient(picked, _orientation(spec))
     (sx, sy, sw, sh), _ = _windows(spec)
     if region is not None and (sx, sy, sw, sh) != tuple(region):
         # Another data window than the clip's: place it in the clip's window, zeros elsewhere.
@@ -190,12 +212,14 @@ def _read_pixels(
     return np.ascontiguousarray(rgb), spec, fmt
 
 
-def read_image(path: str | os.PathLike[str], colorspace: str | None = None) -> tuple[np.ndarray, str]:
-    """A single image -> (float32 RGB [H, W, 3] in its own encoding, its colour space name)."""
+def read_image(path: str | os.PathLike[str], colorspace: str | None = None,
+               matte: bool = False) -> tuple[np.ndarray, str]:
+    """A single image -> (float32 RGB [H, W, 3] in its own encoding, its colour space name).
+    ``matte``: the file is a matte: its alpha channel when it has a meaningful one, repeated."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"image not found: {path}")
-    rgb, spec, fmt = _read_pixels(path)
+    rgb, spec, fmt = _read_pixels(path, matte=matte)
     cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(
         fmt, _attributes(spec), str(spec.format))
     return rgb, cs
@@ -218,6 +242,8 @@ class ImageSequenceSource:
             missing or unreadable frame; ``"skip"`` leaves it out and records it in
             :attr:`failed` (frame -> reason).
         colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
+        matte: the files are mattes: each frame comes as its alpha channel (repeated in R, G, B)
+            when it has a meaningful one (see :func:`read_image`), else as its picture.
         window: ``"data"`` (default) or ``"display"``: the region frames come in. ``"display"``
             gives the picture as shown (the display window: overscan cut off, an autocropped
             frame placed in the full frame) for outputs that cannot carry EXR's windows (PNG,
@@ -239,12 +265,14 @@ class ImageSequenceSource:
         on_error: str = "stop",
         colorspace: str | None = None,
         window: str = "data",
+        matte: bool = False,
     ) -> None:
         if on_error not in ("stop", "skip"):
             raise BadInputError(f"on-error must be stop or skip, not {on_error!r}")
         if window not in ("data", "display"):
             raise BadInputError(f"window must be data or display, not {window!r}")
         self.window = window
+        self.matte = matte
         self.sequence, wanted = discover(path, frames)
         self.pattern: SequencePattern = self.sequence.pattern
         self.on_error = on_error
@@ -383,7 +411,7 @@ class ImageSequenceSource:
         """One frame, float32 RGB [H, W, 3]; raises :class:`MissingFramesError` naming the frame."""
         path = self.pattern.path(frame)
         try:
-            rgb, spec, _ = _read_pixels(path, self.region)
+            rgb, spec, _ = _read_pixels(path, self.region, self.matte)
         except (UnsupportedFormatError, MissingFramesError) as exc:
             raise MissingFramesError(f"frame {frame}: {exc}", [frame]) from None
         # Another picture size (display window) than the first frame's: a frame from some
