@@ -177,6 +177,8 @@ def info(weights: str | None, stats: bool) -> None:
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("--colorspace", default=None, metavar="NAME",
               help="Colour space override, as for render (shows what render would convert from).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON array (an object per input) for pipeline tools instead of text.")
 @click.option("--check", is_flag=True,
               help="Also decode every frame's pixels as render would (a farm's check before a "
                    "long render) and exit 3 if any frame is missing, unreadable or another size.")
@@ -186,7 +188,7 @@ def info(weights: str | None, stats: bool) -> None:
                    "1001 a plate's. Not for sequences (numbered by their files).")
 @_one_line_errors
 def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | None,
-          check: bool) -> None:
+          check: bool, as_json: bool) -> None:
     """What render will see in INPUT (a video, a sequence, a folder or an image), without
     rendering: size, frames, rate, timecode, colour, audio, and what it will do about phone
     rotation, variable frame rate, interlacing, and a sequence's missing frames or frames of
@@ -197,12 +199,14 @@ def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | No
 
     failed = 0
     broken = False
+    records: list[dict[str, Any]] = []
     for item in inputs:
         try:
             source = open_source(item, on_error="skip", colorspace=colorspace, start_frame=start_frame)
         except PomaganError as exc:
             click.echo(f"pomagan-post: {exc.label}: {_naming(item, exc)}", err=True)
             failed = failed or exc.exit_code
+            records.append({"input": item, "error": _naming(item, exc), "exit_code": exc.exit_code})
             continue
         with source:
             info, meta = source.info, source.info.metadata
@@ -211,12 +215,19 @@ def probe(inputs: tuple[str, ...], colorspace: str | None, start_frame: int | No
             if hasattr(source, "check_headers") and not single:
                 missing.update(source.check_headers())  # sizes and readability, frame by frame
             checked = _check_pixels(source, item, missing) if check else None
+        broken = broken or (checked is not None and bool(missing))
+        if as_json:
+            records.append(_probe_record(item, info, meta, single, missing, checked))
+            continue
         lines = _probe_lines(item, info, meta, single, missing, format_frame_list)
         if checked is not None:
             lines += _check_lines(checked, format_frame_list)
-            broken = broken or bool(missing)
         for line in lines:
             click.echo(line)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(records))
     if failed:
         sys.exit(failed)
     if broken:
@@ -239,6 +250,46 @@ def _check_pixels(source: Any, item: str, missing: dict[int, str]) -> Any:
         bar.close()
     missing.update(checked.bad)
     return checked
+
+
+def _probe_record(item: str, info: Any, meta: dict[str, Any], single: bool, missing: dict[int, str],
+                  checked: Any) -> dict[str, Any]:
+    """``probe --json``: one input as plain JSON values (rates as "num/den" strings and floats,
+    windows as [x, y, w, h], frame numbers as integers)."""
+    video = "codec" in meta
+    fps = info.fps
+    record: dict[str, Any] = {
+        "input": item,
+        "kind": "video" if video else "image" if single else "sequence",
+        "format": meta.get("codec") if video else meta.get("format"),
+        "width": info.width, "height": info.height, "pixel_aspect": info.pixel_aspect,
+        "channels": info.channels,
+        "bits": meta.get("bit_depth") if video else meta.get("bits"),
+        "frames": list(info.frames),
+        "first": info.frames[0] if info.frames else None,
+        "last": info.frames[-1] if info.frames else None,
+        "fps": f"{fps.numerator}/{fps.denominator}" if fps else None,
+        "fps_float": float(fps) if fps else None,
+        "timecode": info.timecode,
+        "colorspace": info.colorspace,
+        "missing": {str(frame): reason for frame, reason in sorted(missing.items())},
+    }
+    if video:
+        record.update({key: meta.get(key) for key in (
+            "pix_fmt", "color_trc", "color_primaries", "color_matrix", "color_range", "rotation",
+            "interlaced", "frame_rate_mode")})
+        record["audio_tracks"] = meta.get("audio_tracks", int(bool(meta.get("has_audio"))))
+    else:
+        record["pattern"] = str(meta.get("pattern", item))
+        record["pixel_type"] = meta.get("pixel_type")
+        for key in ("data_window", "display_window"):
+            if key in meta:
+                record[key] = list(meta[key])
+    if checked is not None:
+        record["check"] = {"decoded": checked.checked, "bad": sorted(checked.bad),
+                           "stopped_at": checked.stopped_at,
+                           "non_finite": {str(f): n for f, n in sorted(checked.non_finite.items())}}
+    return record
 
 
 def _check_lines(checked: Any, frame_list: Callable[[list[int]], str]) -> list[str]:

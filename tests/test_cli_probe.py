@@ -112,3 +112,27 @@ def test_probe_check_decodes_every_frame_and_exits_3_on_a_bad_one(tmp_path: Path
     good = probe("--check", write_clip(tmp_path / "good.mov", n=3))
     assert good.exit_code == 0 and "  pixels: 3 frame(s) decoded" in good.stdout.splitlines()
 
+
+
+def test_probe_json_gives_pipeline_tools_the_same_facts(tmp_path: Path) -> None:
+    """--json: one array, an object per input (an input that cannot be opened included with its
+    error and exit code); rates as exact fractions, frames as numbers, gaps with reasons."""
+    import json
+
+    clip = write_clip(tmp_path / "shot.mov", n=5, codec="prores_ks", pix_fmt="yuv422p10le",
+                      timecode="01:00:00:00")
+    plate, _ = make_exr_plate(tmp_path, frames=(1001, 1002, 1004))
+    result = probe("--json", clip, plate, tmp_path / "gone.mov")
+    assert result.exit_code == 2  # the missing input
+    video, sequence, gone = json.loads(result.stdout)
+    assert video["kind"] == "video" and video["format"] == "prores" and video["bits"] == 10
+    assert (video["width"], video["height"], video["frames"]) == (64, 48, [0, 1, 2, 3, 4])
+    assert video["fps"] == "24/1" and video["timecode"] == "01:00:00:00" and video["audio_tracks"] == 0
+    assert sequence["kind"] == "sequence" and sequence["fps"] == "24000/1001"
+    assert sequence["frames"] == [1001, 1002, 1004] and sequence["missing"] == {"1003": "missing file"}
+    assert sequence["data_window"] == [5, 3, 37, 23] and sequence["display_window"] == [0, 0, 48, 30]
+    assert gone["exit_code"] == 2 and "gone.mov" in gone["error"]
+    checked = probe("--json", "--check", plate)
+    assert checked.exit_code == 3
+    (record,) = json.loads(checked.stdout)
+    assert record["check"] == {"decoded": 3, "bad": [], "stopped_at": None, "non_finite": {}}
