@@ -431,6 +431,10 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 @click.option("--exr-compression", default="zip", show_default=True, metavar="NAME",
               help="EXR outputs: zip, zips (1 scanline, Nuke's default), piz, rle, none (lossless); "
                    "pxr24, b44, b44a, dwaa, dwab (lossy: they change the matte).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write what happened as JSON (an object per input: frames written, "
+                   "skipped and failed with reasons, outputs, timings, exit code), even when a "
+                   "render fails or is stopped.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still print).")
 @_one_line_errors
 def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_name: str | None,
@@ -438,7 +442,8 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
            frames: str | None, start_frame: int | None, fps: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
-           garbage_matte: str | None, exr_compression: str, quiet: bool) -> None:
+           garbage_matte: str | None, exr_compression: str, report_path: str | None,
+           quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
 
@@ -448,8 +453,6 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
     Several INPUTs (shot1.mov shot2.mov, *.mov) render one after the other with the model
     loaded once; one that fails is reported and the rest still render.
     """
-    from .renderer import build_engine, output_stem
-
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     settings = dict(
         output_dir=output_dir, outputs=[k.strip() for k in outputs.split(",") if k.strip()],
@@ -459,8 +462,34 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
         colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
         progress=not quiet, log=say)
+    entries: list[dict[str, Any]] = []
+    try:
+        _render_inputs(inputs, settings, entries)
+    finally:
+        if report_path:
+            _write_report(report_path, entries)
+
+
+def _write_report(path: str, entries: list[dict[str, Any]]) -> None:
+    """``render --report``: the entries as a JSON array, written atomically."""
+    import json
+
+    from .io.atomic import atomic_path
+
+    with atomic_path(path) as temp:
+        temp.write_text("[\n" + ",\n".join(json.dumps(entry) for entry in entries) + "\n]\n")
+
+
+def _render_inputs(inputs: tuple[str, ...], settings: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    """The inputs one after the other (the model loaded once); exits with the first failure's
+    code after listing them. ``entries`` gets each input's report or error."""
+    from .renderer import build_engine, output_stem
+
+    say = settings["log"]
+    alpha_name, fg_name, comp_name = settings["alpha_name"], settings["fg_name"], settings["comp_name"]
+    output_dir = settings["output_dir"]
     if len(inputs) == 1:
-        code = _render_one(inputs[0], settings)
+        code = _render_one(inputs[0], settings, entries)
         if code:
             sys.exit(code)
         return
@@ -481,13 +510,14 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
             seen[stem] = item
     from .engine import resolve_batch_size
 
-    settings["engine"] = build_engine(weights, device, precision, working_size,
-                                      resolve_batch_size(batch_size, name="batch size"), say, tta)
+    settings["engine"] = build_engine(
+        settings["weights"], settings["device"], settings["precision"], settings["working_size"],
+        resolve_batch_size(settings["batch_size"], name="batch size"), say, settings["tta"])
     failed: list[tuple[str, int]] = []
     for index, item in enumerate(inputs, 1):
         say(f"[{index}/{len(inputs)}] {item}")
         try:
-            code = _render_one(item, settings)
+            code = _render_one(item, settings, entries)
         except Stopped:
             raise
         except PomaganError as exc:
@@ -503,9 +533,20 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
     say(f"rendered all {len(inputs)} inputs")
 
 
-def _render_one(input: str, settings: dict[str, Any]) -> int:
-    """One input through :func:`pomagan_post.renderer.render`, its report on stderr; returns the
-    exit code (0, or 3 when frames were skipped) or raises the error."""
+def _render_one(input: str, settings: dict[str, Any], entries: list[dict[str, Any]]) -> int:
+    """One input through :func:`pomagan_post.renderer.render`, its report on stderr and in
+    ``entries``; returns the exit code (0, or 3 when frames were skipped) or raises the error."""
+    try:
+        code, report = _render_and_say(input, settings)
+    except PomaganError as exc:
+        entries.append({"input": input, "ok": False, "error": _naming(input, exc), "exit_code": exc.exit_code})
+        raise
+    entries.append({**report.to_dict(), "exit_code": code})
+    return code
+
+
+def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
+    """:func:`_render_one` without the bookkeeping: (exit code, the render's report)."""
     from .io.sequence import format_frame_list
     from .renderer import render as render_shot
 
@@ -537,8 +578,8 @@ def _render_one(input: str, settings: dict[str, Any]) -> int:
             f"{len(report.failed)} frame(s) not rendered: {format_frame_list(report.failed)}",
             sorted(report.failed))
         click.echo(f"pomagan-post: error: {error}", err=True)
-        return error.exit_code
-    return 0
+        return error.exit_code, report
+    return 0, report
 
 
 @main.command()

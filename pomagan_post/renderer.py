@@ -109,6 +109,20 @@ class RenderReport:
         """Every requested frame has its outputs (written now or before)."""
         return not self.failed and len(self.written) + len(self.skipped_existing) == len(self.frames)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: frame numbers as integers, ``failed`` keyed by the frame number
+        as text, ``clip_fps`` as an exact ``"num/den"``."""
+        fps = self.clip_fps
+        return {
+            "input": self.input, "ok": self.ok, "outputs": dict(self.outputs),
+            "frames": list(self.frames), "written": list(self.written),
+            "skipped_existing": list(self.skipped_existing),
+            "failed": {str(frame): reason for frame, reason in sorted(self.failed.items())},
+            "seconds": round(self.seconds, 3), "fps": round(self.fps, 3),
+            "clip_fps": f"{fps.numerator}/{fps.denominator}" if fps else None,
+            "alpha_mode": self.alpha_mode, "colorspace": self.colorspace,
+        }
+
 
 # --- inputs -----------------------------------------------------------------------------------
 

@@ -354,3 +354,23 @@ def test_a_video_cut_short_is_named_by_frame_and_skip_finishes_the_rest(
     with av.open(str(tmp_path / "mov" / "shot_cut_fg.mov")) as finished:
         assert sum(1 for _ in finished.decode(video=0)) == 5
 
+
+def test_report_records_each_input_even_when_one_fails(tmp_path: Path, fast_engine: Engine) -> None:
+    """--report FILE: a JSON array, an object per input, written even though the run exits
+    non-zero: the frames written and the gap with its reason; the input that failed with its
+    error and exit code."""
+    import json
+
+    gap = _gap(tmp_path)
+    report = tmp_path / "farm" / "report.json"
+    result = run(gap, tmp_path / "gone.mov", "--on-error", "skip", "--report", report, "-q")
+    assert result.exit_code == 3
+    first, second = json.loads(report.read_text())
+    assert first["input"] == str(gap) and first["ok"] is False and first["exit_code"] == 3
+    assert first["frames"] == [1, 2, 3, 4] and first["written"] == [1, 2, 4]
+    assert first["failed"] == {"3": "missing file"} and first["alpha_mode"] == "straight"
+    assert first["outputs"]["alpha"].endswith("g_alpha.####.png")
+    assert second == {"input": str(tmp_path / "gone.mov"), "ok": False,
+                      "error": f"input not found: {tmp_path / 'gone.mov'}", "exit_code": 2}
+    assert [p.name for p in report.parent.iterdir()] == ["report.json"]  # no temporary left
+
