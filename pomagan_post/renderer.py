@@ -38,7 +38,7 @@ from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, check_exr_compression,
-                        read_image)
+                        read_image, read_matte)
 from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
@@ -585,32 +585,43 @@ class GarbageMatte:
 
     Args:
         path: the image, sequence pattern or video.
-        frames: the shot's frame numbers to be rendered, in order.
-        size: the shot's (width, height).
+        shot: the shot's clip description: its frame numbers to be rendered, in order, its size
+            and, for an image sequence, its data and display windows.
         start_frame: a video shot's first frame number; a garbage video's frames count from it
             too (a sequence keeps its files' numbers).
-        window: the region an EXR garbage sequence is read in, as the shot's (``"data"`` or
-            ``"display"``; see :class:`~pomagan_post.io.images.ImageSequenceSource`).
     Raises:
         BadInputError: another size, or a path that names nothing.
         MissingFramesError: a sequence or video without some of ``frames``.
+
+    An image or sequence showing the same picture as the shot (the same display window) is
+    read in the shot's region by pixel coordinates, whatever its own data window (a roto
+    written from Nuke with its shape's bounding box as data window: zero outside it, as EXR
+    defines); otherwise it must be the shot's size.
     """
 
-    def __init__(self, path: str | os.PathLike[str], frames: list[int], size: tuple[int, int],
-                 start_frame: int | None = None, window: str = "data") -> None:
+    def __init__(self, path: str | os.PathLike[str], shot: ClipInfo, start_frame: int | None = None) -> None:
         self.path = os.fspath(path)
         self._still: np.ndarray | None = None
         self._source: Any = None
         self._frames: Iterator[tuple[int, np.ndarray]] | None = None
+        frames, size = list(shot.frames), (shot.width, shot.height)
+        region = tuple(shot.metadata.get("data_window", (0, 0, shot.width, shot.height)))
+        display = tuple(shot.metadata.get("display_window", region))
         try:
             if _is_video(self.path):
-                self._source = open_source(self.path, frames=list(frames), start_frame=start_frame)
+                self._source = open_source(self.path, frames=frames, start_frame=start_frame)
             elif Path(self.path).is_file():
-                rgb, _ = read_image(self.path, matte=True)
+                rgb, shown = read_matte(self.path)
+                if shown == display and rgb.shape[:2] != (size[1], size[0]):
+                    rgb, _ = read_matte(self.path, region)  # type: ignore[arg-type]
                 self._still = self._levels(rgb)
             else:
-                self._source = ImageSequenceSource(self.path, frames=list(frames), window=window,
-                                                   matte=True)
+                self._source = ImageSequenceSource(self.path, frames=frames, matte=True)
+                own = self._source.info
+                if (tuple(own.metadata["display_window"]) == display
+                        and (own.width, own.height) != size):
+                    self._source = ImageSequenceSource(self.path, frames=frames, matte=True,
+                                                       window=region)  # type: ignore[arg-type]
             shape = self._still.shape if self._still is not None else (
                 self._source.info.height, self._source.info.width)
         except PomaganError as error:  # say which input the message is about
@@ -919,8 +930,7 @@ def render(
     garbage = None
     if garbage_matte is not None:
         try:
-            garbage = GarbageMatte(garbage_matte, list(info.frames), (info.width, info.height),
-                                   start_frame, window)
+            garbage = GarbageMatte(garbage_matte, info, start_frame)
         except BaseException:
             source.close()
             raise

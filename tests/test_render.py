@@ -775,6 +775,32 @@ def test_garbage_matte_with_an_alpha_channel_uses_it_when_it_says_something(
         assert float(want[:, :20].max()) > 0.01  # the kept side is not empty to begin with
 
 
+def test_garbage_matte_is_read_in_the_shots_region_by_pixel_coordinates(tmp_path: Path, engine: Engine) -> None:
+    """An EXR plate whose data window (37x23 at (5, 3)) is not its 48x30 picture: a roto written
+    from Nuke with its shape's bounding box as data window (10x8 at (12, 6)), and a PNG painted
+    at the picture's size, both limit the matte where they lie in the picture."""
+    pattern, _ = make_exr_plate(tmp_path, frames=(1, 2))
+    plain = render(pattern, engine=engine, output_dir=tmp_path / "plain", outputs=["alpha"])
+    shape = np.zeros((8, 10, 4), np.float32)
+    shape[..., 3] = 1.0
+    for frame in (1, 2):
+        write_file(tmp_path / f"roto.{frame:04d}.exr", shape, "half", channels=("R", "G", "B", "A"),
+                   origin=(12, 6), display=(0, 0, 48, 30))
+    painted = np.zeros((30, 48, 1), np.float32)
+    painted[6:14, 12:22] = 1.0  # the same box, drawn on the whole picture
+    write_file(tmp_path / "painted.png", painted, "uint8")
+    mask = np.zeros((23, 37, 1), np.float32)
+    mask[3:11, 7:17] = 1.0  # the box in the plate's data window: (12 - 5, 6 - 3)
+    for name, garbage in (("roto", tmp_path / "roto.####.exr"), ("painted", tmp_path / "painted.png")):
+        render(pattern, engine=engine, output_dir=tmp_path / name, outputs=["alpha"], garbage_matte=garbage)
+        for frame in (1, 2):
+            want, _ = read_file(tmp_path / "plain" / f"plate_alpha.{frame:04d}.exr")
+            got, spec = read_file(tmp_path / name / f"plate_alpha.{frame:04d}.exr")
+            assert (spec.x, spec.y, spec.width, spec.height) == (5, 3, 37, 23)
+            np.testing.assert_allclose(got, want * mask, atol=HALF_TOL, err_msg=f"{name} frame {frame}")
+    assert plain.written == [1, 2]
+
+
 def test_garbage_matte_of_another_size_or_without_a_frame_is_refused(tmp_path: Path, engine: Engine) -> None:
     plate = _plate_png(tmp_path)
     write_file(tmp_path / "small.png", np.ones((20, 24, 1), np.float32), "uint8")

@@ -212,17 +212,27 @@ def _read_pixels(
     return np.ascontiguousarray(rgb), spec, fmt
 
 
-def read_image(path: str | os.PathLike[str], colorspace: str | None = None,
-               matte: bool = False) -> tuple[np.ndarray, str]:
-    """A single image -> (float32 RGB [H, W, 3] in its own encoding, its colour space name).
-    ``matte``: the file is a matte: its alpha channel when it has a meaningful one, repeated."""
+def read_image(path: str | os.PathLike[str], colorspace: str | None = None) -> tuple[np.ndarray, str]:
+    """A single image -> (float32 RGB [H, W, 3] in its own encoding, its colour space name)."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"image not found: {path}")
-    rgb, spec, fmt = _read_pixels(path, matte=matte)
+    rgb, spec, fmt = _read_pixels(path)
     cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(
         fmt, _attributes(spec), str(spec.format))
     return rgb, cs
+
+
+def read_matte(path: str | os.PathLike[str], region: tuple[int, int, int, int] | None = None
+               ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A matte image -> (its matte as float32 [H, W, 3] of equal channels: its alpha channel when
+    it has a meaningful one, else its picture; placed by pixel coordinates in ``region`` (x, y,
+    w, h) when given, else its own data window; its display window)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"image not found: {path}")
+    rgb, spec, _ = _read_pixels(path, region, matte=True)
+    return rgb, _windows(spec)[1]
 
 
 def _bits(spec: Any) -> int:
@@ -244,10 +254,11 @@ class ImageSequenceSource:
         colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
         matte: the files are mattes: each frame comes as its alpha channel (repeated in R, G, B)
             when it has a meaningful one (see :func:`read_image`), else as its picture.
-        window: ``"data"`` (default) or ``"display"``: the region frames come in. ``"display"``
-            gives the picture as shown (the display window: overscan cut off, an autocropped
-            frame placed in the full frame) for outputs that cannot carry EXR's windows (PNG,
-            TIFF, DPX, video).
+        window: ``"data"`` (default), ``"display"`` or an (x, y, w, h) region: the region frames
+            come in. ``"display"`` gives the picture as shown (the display window: overscan cut
+            off, an autocropped frame placed in the full frame) for outputs that cannot carry
+            EXR's windows (PNG, TIFF, DPX, video); a region places each frame in it by pixel
+            coordinates (a garbage matte read in its shot's region).
 
     With ``window="data"`` the clip's region is the data windows of all its frames on disk
     together (whichever ``frames`` are asked for, so farm chunks and resumed renders agree): an
@@ -264,13 +275,13 @@ class ImageSequenceSource:
         frames: str | list[int] | None = None,
         on_error: str = "stop",
         colorspace: str | None = None,
-        window: str = "data",
+        window: str | tuple[int, int, int, int] = "data",
         matte: bool = False,
     ) -> None:
         if on_error not in ("stop", "skip"):
             raise BadInputError(f"on-error must be stop or skip, not {on_error!r}")
-        if window not in ("data", "display"):
-            raise BadInputError(f"window must be data or display, not {window!r}")
+        if not (window in ("data", "display") or (isinstance(window, tuple) and len(window) == 4)):
+            raise BadInputError(f"window must be data, display or (x, y, w, h), not {window!r}")
         self.window = window
         self.matte = matte
         self.sequence, wanted = discover(path, frames)
@@ -303,7 +314,10 @@ class ImageSequenceSource:
             inp.close()
             info = self._info_from(spec, fmt, frames[index:], colorspace)
             display = tuple(info.metadata["display_window"])
-            if self.window == "display" and tuple(info.metadata["data_window"]) != display:
+            if isinstance(self.window, tuple):
+                info.metadata["data_window"] = tuple(int(v) for v in self.window)
+                info.width, info.height = int(self.window[2]), int(self.window[3])
+            elif self.window == "display" and tuple(info.metadata["data_window"]) != display:
                 info.metadata["source_data_window"] = info.metadata["data_window"]
                 info.metadata["data_window"] = display
                 info.width, info.height = display[2], display[3]
