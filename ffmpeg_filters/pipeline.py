@@ -339,6 +339,9 @@ def build_commands(
             "--colorspace", _PIPE_COLORSPACE.get(str(info.get("color_transfer")), "rec709")]
     if p.premultiplied is not None:
         pipe.append("--premultiplied" if p.premultiplied else "--straight")
+    sar = str(info.get("sample_aspect_ratio") or "1:1")
+    if sar not in ("1:1", "0:1", "N/A") and ":" in sar:
+        pipe += ["--pixel-aspect", sar]  # anamorphic: matted desqueezed, as render does
     if p.output == "comp":
         pipe += ["--comp", comp or p.comp or "grey"]
     elif comp:
@@ -354,7 +357,6 @@ def build_commands(
               "-framerate", str(fps), "-i", "pipe:0", *cut, "-i", input,
               "-map", "0:v:0", "-map_metadata", "1"]
     filters = []
-    sar = str(info.get("sample_aspect_ratio") or "1:1")
     if sar not in ("1:1", "0:1", "N/A"):
         filters.append(f"setsar={sar.replace(':', '/')}")
     if p.even_size and (width % 2 or height % 2):

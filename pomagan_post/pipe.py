@@ -44,9 +44,9 @@ from typing import Any, BinaryIO, Callable, Iterator
 import numpy as np
 
 from .colour import dequantize, quantize, resolve_colorspace
-from .engine import padded_batches
+from .engine import padded_batches, shot_pixel_aspect
 from .errors import BadInputError, MissingFramesError
-from .io.base import ClipInfo, parse_size
+from .io.base import ClipInfo, parse_pixel_aspect, parse_size
 from .io.streams import prefetch
 from .renderer import build_engine, matte, output_frame, parse_background
 
@@ -261,6 +261,7 @@ def pipe(
     device: str = "auto",
     precision: str = "auto",
     weights: str | None = None,
+    pixel_aspect: str | float | None = None,
     engine: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> PipeReport:
@@ -277,6 +278,8 @@ def pipe(
             video; ``linear`` for scene-linear float frames, ...); outputs stay in it.
         premultiplied: ``rgba`` colour premultiplied (default, ``None``/``True``) or straight.
         batch_size, working_size, tta, device, precision, weights: engine settings, as ``render``.
+        pixel_aspect: the frames' pixel width / height (``2``, ``4:3``, ``1.333``): an anamorphic
+            stream is matted desqueezed, as ``render`` does from a shot's pixel aspect.
         engine: a ready :class:`~pomagan_post.Engine` (the settings above are then unused).
         log: messages (default: nowhere).
 
@@ -289,6 +292,7 @@ def pipe(
     settings = check_settings(size, pix_fmt, output, out_pix_fmt, comp, colorspace, premultiplied)
     if int(batch_size) < 1:
         raise BadInputError(f"--batch-size must be at least 1, got {batch_size}")
+    aspect = parse_pixel_aspect(pixel_aspect)
     width, height = settings.width, settings.height
     background = None
     if settings.comp:
@@ -305,7 +309,7 @@ def pipe(
     try:
         # A stream's last, short batch runs at the full batch shape, as render's do: the same
         # frames give the same bits through either.
-        with padded_batches(engine):
+        with padded_batches(engine), shot_pixel_aspect(engine, aspect):
             for raw, error in _batches(frames, int(batch_size)):
                 if raw:
                     images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])

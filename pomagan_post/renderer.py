@@ -958,18 +958,19 @@ def render(
             from .progress import progress as progress_bar
 
             bar = progress_bar(total, desc=stem, unit="frame", smoothing=0.1)
-        # Frames per batch: the engine's (chosen for this frame size when it is "auto").
-        fit_batch = getattr(engine, "fit_batch", None)
-        group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
         # Decode runs ahead on its own thread while the engine works on the current batch;
         # sinks write behind on theirs. The last batch runs at the full batch shape too, so a
         # frame's matte is the same whichever render (whole, resumed, a farm chunk) computes it.
-        from .engine import padded_batches
+        # An anamorphic shot is matted desqueezed (the engine takes its pixel aspect).
+        from .engine import padded_batches, shot_pixel_aspect
 
         decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
         if on_error == "skip" and not isinstance(source, ImageSequenceSource):
             decoded = _skipping_undecodable(source, report.failed)
-        with padded_batches(engine, not single):  # a clip, even a one-frame chunk of one
+        with padded_batches(engine, not single), shot_pixel_aspect(engine, info.pixel_aspect):
+            # Frames per batch: the engine's (chosen for this frame size when it is "auto").
+            fit_batch = getattr(engine, "fit_batch", None)
+            group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
             for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
                 numbers = [n for n, _ in batch]
                 images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding

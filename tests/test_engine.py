@@ -363,3 +363,33 @@ def test_gpu_graphed_foreground_solve_matches_eager(model: pomagan_post.Pomagan)
     want_alpha, want_fg = eager.matte(frames, "srgb")
     np.testing.assert_allclose(alpha, want_alpha, atol=1e-6)
     np.testing.assert_allclose(fg, want_fg, atol=1e-4)
+
+
+def test_anamorphic_frames_are_matted_desqueezed() -> None:
+    """pixel_aspect 2 (a 2x anamorphic plate): the network sees the picture as shown (twice the
+    stored width), the matte comes back at the stored size, and on squeezed synthetic
+    portraits the bundled model's matte is far closer to the truth than matting them squeezed
+    (people at half their width), as render now does from a shot's pixel aspect."""
+    import torch.nn.functional as F
+
+    from pomagan_post.engine import shot_pixel_aspect, working_shape
+    from pomagan_train.data import build_dataset
+
+    assert working_shape(858, 1024, 192, 2.0) == (192, 458)  # 2048x858 shown
+    assert working_shape(192, 160, 192, 2.0) == (192, 320)  # shown as wide as it is tall x 2
+    with pytest.raises(BadInputError, match="pixel aspect"):
+        Engine(pomagan_post.load_checkpoint(None), device="cpu", pixel_aspect=0)
+    data = build_dataset("synthetic:8", (320, 192), split="test", seed=7, augment=False)
+    items = [data[i] for i in range(8)]
+    squeeze = lambda t: F.interpolate(t, size=(192, 160), mode="bilinear", antialias=True, align_corners=False)
+    image = squeeze(torch.stack([item["image"] for item in items])).permute(0, 2, 3, 1).numpy()
+    truth = squeeze(torch.stack([item["alpha"] for item in items]))[:, 0].numpy()
+    engine = Engine(pomagan_post.load_checkpoint(None), device="cpu", batch_size=8)
+    squeezed = engine.predict_alpha(image)
+    with shot_pixel_aspect(engine, 2.0):
+        assert engine.working_shape(192, 160) == (192, 320)
+        shown = engine.predict_alpha(image)
+    assert engine.pixel_aspect == 1.0 and shown.shape == squeezed.shape == (8, 192, 160)
+    error_squeezed = float(((squeezed - truth) ** 2).mean())
+    error_shown = float(((shown - truth) ** 2).mean())
+    assert error_shown < 0.5 * error_squeezed, (error_shown, error_squeezed)

@@ -102,6 +102,11 @@ def test_commands_follow_the_source(clip: Path) -> None:
     assert encode_cmd[encode_cmd.index("-c:a") + 1] == "libopus"  # AAC does not go into WebM
     _, pipe_cmd, _ = build_commands(clip, "x.mp4", "review", info=info, comp="green")
     assert pipe_cmd[pipe_cmd.index("--comp") + 1] == "green"
+    assert "--pixel-aspect" not in pipe_cmd  # square pixels
+    anamorphic = {**info, "sample_aspect_ratio": "2:1"}
+    _, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "prores4444", info=anamorphic)
+    assert pipe_cmd[pipe_cmd.index("--pixel-aspect") + 1] == "2:1"  # matted desqueezed
+    assert "setsar=2/1" in encode_cmd[encode_cmd.index("-vf") + 1]  # and tagged so
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

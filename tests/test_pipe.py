@@ -146,9 +146,11 @@ def test_empty_stream_is_zero_frames(fast_engine: Engine) -> None:
 
 # --- the same numbers as render ---------------------------------------------------------------
 
-def test_16_bit_output_is_bit_identical_to_render(tmp_path: Path, fast_engine: Engine) -> None:
+@pytest.mark.parametrize("aspect", [1.0, 2.0])
+def test_16_bit_output_is_bit_identical_to_render(tmp_path: Path, fast_engine: Engine, aspect: float) -> None:
     """16-bit PNG frames through render (alpha, straight fg, comp) and the same frames as
-    rgb48le through pipe (gray16le, rgba64le --straight, rgb48le comp): equal codes."""
+    rgb48le through pipe (gray16le, rgba64le --straight, rgb48le comp): equal codes; also for
+    anamorphic frames (PNGs tagged with pixel aspect 2, pipe --pixel-aspect 2:1)."""
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     frames = []
@@ -158,7 +160,9 @@ def test_16_bit_output_is_bit_identical_to_render(tmp_path: Path, fast_engine: E
         img = np.clip(img + rng.normal(0, 0.02, img.shape), 0, 1)
         frames.append(np.rint(img * 65535).astype(np.uint16))
         out = oiio.ImageOutput.create(str(tmp_path / f"plate.{1001 + i}.png"))
-        out.open(str(tmp_path / f"plate.{1001 + i}.png"), oiio.ImageSpec(W, H, 3, "uint16"))
+        spec = oiio.ImageSpec(W, H, 3, "uint16")
+        spec.attribute("PixelAspectRatio", aspect)
+        out.open(str(tmp_path / f"plate.{1001 + i}.png"), spec)
         out.write_image(frames[-1])
         out.close()
     report = render(tmp_path / "plate.####.png", output_dir=tmp_path / "out", outputs=("alpha", "fg"),
@@ -179,7 +183,8 @@ def test_16_bit_output_is_bit_identical_to_render(tmp_path: Path, fast_engine: E
         return np.stack(out).reshape(N, H, W, -1)
 
     data = np.stack(frames).astype("<u2").tobytes()
-    common = ["--pix-fmt", "rgb48le", "--colorspace", "srgb", "--batch-size", "2", "-q"]
+    common = ["--pix-fmt", "rgb48le", "--colorspace", "srgb", "--batch-size", "2", "-q",
+              *(["--pixel-aspect", "2:1"] if aspect != 1 else [])]
     cases = {"alpha": (["--output", "alpha", "--out-pix-fmt", "gray16le"], 1),
              "fg": (["--output", "rgba", "--straight", "--out-pix-fmt", "rgba64le"], 4),
              "comp": (["--comp", "#3366cc", "--out-pix-fmt", "rgb48le"], 3)}
@@ -220,6 +225,7 @@ def test_truncated_last_frame_names_the_byte_count(fast_engine: Engine) -> None:
     (["--output", "alpha", "--straight"], "apply to --output rgba only"),
     (["--comp", "no-such-colour"], "neither a colour"),
     (["--colorspace", "nonsense"], "unknown colour space"),
+    (["--pixel-aspect", "wide"], "--pixel-aspect must be a ratio such as 2, 1.333 or 4:3"),
 ])
 def test_bad_flags_are_one_line_exit_2_before_any_output(monkeypatch: pytest.MonkeyPatch, args: list[str],
                                                           message: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BadInputError
 
-__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_rate", "parse_size", "quarter_turns"]
+__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_pixel_aspect", "parse_rate", "parse_size", "quarter_turns"]
 
 
 def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "size") -> tuple[int, int]:
@@ -76,6 +76,20 @@ def parse_rate(rate: str | float | Fraction | None, name: str = "--fps") -> Frac
     if not 1 <= value <= 1000:
         raise BadInputError(f"{name} must be between 1 and 1000 frames per second, not {rate}")
     return value.limit_denominator(1001)
+
+
+def parse_pixel_aspect(value: str | float | None, name: str = "--pixel-aspect") -> float | None:
+    """A pixel aspect ratio (pixel width / height): ``2``, ``1.333``, ``4:3`` or ``4/3`` (as
+    ffmpeg writes a sample aspect ratio); None stays None. Between 0.1 and 10."""
+    if value is None:
+        return None
+    try:
+        ratio = float(Fraction(str(value).strip().replace(":", "/")))
+    except (ValueError, ZeroDivisionError):
+        raise BadInputError(f"{name} must be a ratio such as 2, 1.333 or 4:3, not {value!r}") from None
+    if not 0.1 <= ratio <= 10:
+        raise BadInputError(f"{name} must be between 0.1 and 10, not {value}")
+    return ratio
 
 
 def conform_rate(average: Fraction | None, base: Fraction | None) -> Fraction | None:
