@@ -74,10 +74,13 @@ class NukeMatte(nn.Module):
             regularisation, as in :func:`pomagan_post.guided_upsample`.
         flip: average the mattes of the frame and its mirror image (the engine's
             ``tta="flip"``), or one pass.
+        pixel_aspect: the plate's pixel width / height (a ``Float_Knob``; 2 for a 2x anamorphic
+            plate): the network sees the picture desqueezed, as the engine does.
     """
 
     def __init__(self, model: Pomagan, working_size: int = DEFAULT_WORKING_SIZE, guided: bool = True,
-                 guide_radius: int = 1, guide_eps: float = 1e-4, flip: bool = False) -> None:
+                 guide_radius: int = 1, guide_eps: float = 1e-4, flip: bool = False,
+                 pixel_aspect: float = 1.0) -> None:
         super().__init__()
         self.model = model.eval()
         # Top-level attributes with plain types: CatFileCreator custom knobs map onto them.
@@ -86,6 +89,7 @@ class NukeMatte(nn.Module):
         self.guide_radius: int = int(guide_radius)
         self.guide_eps: float = float(guide_eps)
         self.flip: bool = bool(flip)
+        self.pixel_aspect: float = float(pixel_aspect)
         self.stride: int = int(model.stride)
         self.knee: float = float(SOFT_CLIP_KNEE)
 
@@ -94,7 +98,8 @@ class NukeMatte(nn.Module):
         linear = torch.nan_to_num(image[:, :3].float(), nan=0.0, posinf=65504.0, neginf=-65504.0)
         x = linear_to_model_tensor(linear, self.knee)  # [N, 3, H, W] model space, float32
         height, width = x.shape[-2], x.shape[-1]
-        h, w = working_shape(height, width, max(self.working_size, self.stride))
+        aspect = self.pixel_aspect if 0.1 <= self.pixel_aspect <= 10.0 else 1.0
+        h, w = working_shape(height, width, max(self.working_size, self.stride), aspect)
         resized = h != height or w != width
         small = x
         if resized:
@@ -178,7 +183,8 @@ def export_nuke(
         "channels_in": NUKE_CHANNELS_IN,
         "channels_out": NUKE_CHANNELS_OUT,
         "knobs": {"working_size": int(working_size), "guided": upsample == "guided",
-                  "guide_radius": int(guide_radius), "guide_eps": float(guide_eps), "flip": tta == "flip"},
+                  "guide_radius": int(guide_radius), "guide_eps": float(guide_eps), "flip": tta == "flip",
+                  "pixel_aspect": 1.0},
     }
 
     path = Path(path)

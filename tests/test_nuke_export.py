@@ -58,6 +58,7 @@ def test_attributes_are_knobs(exported) -> None:
     assert exported.guided is True
     assert exported.guide_radius == 1 and exported.guide_eps == pytest.approx(1e-4)
     assert exported.flip is False  # one pass, as render's default --tta none
+    assert exported.pixel_aspect == 1.0 and isinstance(exported.pixel_aspect, float)
 
 
 def test_flip_knob_is_the_engines_flip_tta(exported, model) -> None:
@@ -154,3 +155,23 @@ def test_fp16_on_cuda(exported) -> None:
     # on the CPU; the H100 run measured max 0.12), so the bulk is bounded, not single pixels.
     diff = (half.float() - full).abs()[:, 3].flatten()
     assert diff.mean() < 0.01 and diff.quantile(0.99) < 0.06
+
+
+def test_pixel_aspect_knob_is_the_engines(exported, model) -> None:
+    """pixel_aspect 2 on the scripted module (what the knob does) mattes an anamorphic plate
+    desqueezed, as the engine does; back to 1 it is the square-pixel matte again."""
+    rgb = _plate(48, 40)
+    engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply",
+                                 pixel_aspect=2.0)
+    alpha, _ = engine.matte(rgb[None], "linear")
+    try:
+        exported.pixel_aspect = 2.0
+        with torch.inference_mode():
+            wide = exported(_to_nuke(rgb))[0, 3].numpy()
+    finally:
+        exported.pixel_aspect = 1.0
+    with torch.inference_mode():
+        square = exported(_to_nuke(rgb))[0, 3].numpy()
+    assert np.abs(wide - alpha[0]).max() < 10 * TOL
+    assert np.abs(wide - square).max() > 100 * TOL  # the knob changes what the network sees
+
