@@ -420,8 +420,9 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="Also write a composite over a colour (green, #00b140, 0.5,0.5,0.5: display "
                    "values) or an image, for review.")
 @click.option("--colorspace", default=None, metavar="NAME",
-              help="Input colour space override: linear, srgb, rec709, cineon, pq, hlg or an "
-                   "OpenColorIO name (e.g. ACEScg). Outputs stay in it.")
+              help="Input colour space override: linear, srgb, rec709, cineon, pq, hlg, camera "
+                   "log (logc3, slog3, vlog: videos do not say so) or an OpenColorIO name "
+                   "(e.g. ACEScg). Outputs stay in it.")
 @click.option("--audio/--no-audio", default=True, show_default=True,
               help="Carry a video's audio into the foreground video.")
 @click.option("--garbage-matte", default=None, metavar="IMAGE|SEQUENCE|VIDEO",
@@ -596,7 +597,7 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @click.option("--comp", default=None, metavar="COLOR|IMAGE",
               help="Background for --output comp: green, #00b140, 0.5,0.5,0.5 (display values) or an image.")
 @click.option("--colorspace", default="rec709", show_default=True, metavar="NAME",
-              help="Colour space of the input values: rec709, srgb, linear, pq, hlg, cineon or an "
+              help="Colour space of the input values: rec709, srgb, linear, pq, hlg, cineon, logc3, slog3, vlog or an "
                    "OpenColorIO name. Outputs stay in it.")
 @click.option("--premultiplied/--straight", default=None,
               help="--output rgba colour premultiplied by alpha (default) or straight.")

@@ -36,6 +36,12 @@ Colour spaces (names accepted by :func:`to_model`, :func:`from_model` and ``--co
     black 95, 0.002 density per code value, negative-film gamma 0.6
     (``lin = (10 ** ((1023 cv - 685) * 0.002 / 0.6) - b) / (1 - b)``, ``b`` the value at 95),
     then the ``linear`` path.
+``logc3`` / ``slog3`` / ``vlog``
+    Camera log footage (ARRI LogC3 at EI 800, Sony S-Log3, Panasonic V-Log; aliases such as
+    ``arri logc3``, ``s-log3``, ``v-log``): the maker's curve to scene linear (18 % grey at
+    0.18; the camera gamut taken as Rec.709, since the network needs the tone scale), then the
+    ``linear`` path. Videos do not say they are log (their tags read Rec.709): name it with
+    ``--colorspace``. Matting log as if it were Rec.709 costs accuracy (measured in the README).
 ``pq`` / ``hlg``
     HDR video signals (as :mod:`pomagan_post.io.video` labels them from the stream's transfer
     tag). ``pq``: SMPTE ST 2084 EOTF to nits, 100 nits = linear 1.0. ``hlg``: the BT.2100 HLG
@@ -83,7 +89,7 @@ __all__ = [
 ]
 
 #: The colour spaces handled natively; any OCIO name OpenImageIO knows is accepted as well.
-COLORSPACES = ("linear", "srgb", "rec709", "cineon", "pq", "hlg")
+COLORSPACES = ("linear", "srgb", "rec709", "cineon", "pq", "hlg", "logc3", "slog3", "vlog")
 SOFT_CLIP_KNEE = 0.9
 
 _ALIASES = {
@@ -95,6 +101,9 @@ _ALIASES = {
     "itu-r bt.709": "rec709", "rec.1886 rec.709 - display": "rec709",
     "cineon": "cineon", "log": "cineon", "kodaklog": "cineon", "printing density": "cineon",
     "pq": "pq", "st2084": "pq", "smpte2084": "pq", "hlg": "hlg", "arib-std-b67": "hlg",
+    "logc3": "logc3", "logc": "logc3", "arri logc3": "logc3", "arri logc": "logc3", "alexa logc": "logc3",
+    "slog3": "slog3", "s-log3": "slog3", "sony s-log3": "slog3",
+    "vlog": "vlog", "v-log": "vlog", "panasonic v-log": "vlog",
 }
 _OCIO_LINEAR = "Linear Rec.709 (sRGB)"
 
@@ -336,8 +345,61 @@ def linear_to_hlg(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 1 / 12, np.sqrt(3.0 * x), high).astype(np.float32)
 
 
-_TO_LINEAR = {"pq": pq_to_linear, "hlg": hlg_to_linear}  # host-only spaces (to_model)
-_FROM_LINEAR = {"cineon": linear_to_cineon, "pq": linear_to_pq, "hlg": linear_to_hlg}
+# Camera log encodings (the makers' published curves; the camera's gamut is taken as Rec.709:
+# the network needs the tone scale, not colorimetry, and outputs stay in the file's values).
+_LOGC3 = (0.010591, 5.555556, 0.052272, 0.247190, 0.385537, 5.367655, 0.092809)  # ARRI, EI 800
+_SLOG3_BREAK = 171.2102946929 / 1023.0
+_VLOG = (0.01, 0.00873, 0.241514, 0.598206)
+
+
+def logc3_to_linear(code: np.ndarray) -> np.ndarray:
+    """ARRI LogC3 (EI 800) code value in [0, 1] -> scene linear (18 % grey at 0.18)."""
+    cut, a, b, c, d, e, f = _LOGC3
+    t = np.asarray(code, np.float32)
+    return np.where(t > e * cut + f, (np.power(10.0, (t - d) / c) - b) / a, (t - f) / e).astype(np.float32)
+
+
+def linear_to_logc3(linear: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`logc3_to_linear`."""
+    cut, a, b, c, d, e, f = _LOGC3
+    x = np.asarray(linear, np.float32)
+    return np.where(x > cut, c * np.log10(np.maximum(a * x + b, 1e-12)) + d, e * x + f).astype(np.float32)
+
+
+def slog3_to_linear(code: np.ndarray) -> np.ndarray:
+    """Sony S-Log3 code value in [0, 1] -> scene linear (18 % grey at 0.18)."""
+    t = np.asarray(code, np.float32)
+    high = np.power(10.0, (t * 1023.0 - 420.0) / 261.5) * 0.19 - 0.01
+    low = (t * 1023.0 - 95.0) * 0.01125 / (171.2102946929 - 95.0)
+    return np.where(t >= _SLOG3_BREAK, high, low).astype(np.float32)
+
+
+def linear_to_slog3(linear: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`slog3_to_linear`."""
+    x = np.asarray(linear, np.float32)
+    high = (420.0 + np.log10(np.maximum((x + 0.01) / 0.19, 1e-12)) * 261.5) / 1023.0
+    low = (x * (171.2102946929 - 95.0) / 0.01125 + 95.0) / 1023.0
+    return np.where(x >= 0.01125, high, low).astype(np.float32)
+
+
+def vlog_to_linear(code: np.ndarray) -> np.ndarray:
+    """Panasonic V-Log code value in [0, 1] -> scene linear (18 % grey at 0.18)."""
+    _, b, c, d = _VLOG
+    t = np.asarray(code, np.float32)
+    return np.where(t < 0.181, (t - 0.125) / 5.6, np.power(10.0, (t - d) / c) - b).astype(np.float32)
+
+
+def linear_to_vlog(linear: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`vlog_to_linear`."""
+    cut, b, c, d = _VLOG
+    x = np.asarray(linear, np.float32)
+    return np.where(x < cut, 5.6 * x + 0.125, c * np.log10(np.maximum(x + b, 1e-12)) + d).astype(np.float32)
+
+
+_TO_LINEAR = {"pq": pq_to_linear, "hlg": hlg_to_linear, "logc3": logc3_to_linear,
+              "slog3": slog3_to_linear, "vlog": vlog_to_linear}  # host-only spaces (to_model)
+_FROM_LINEAR = {"cineon": linear_to_cineon, "pq": linear_to_pq, "hlg": linear_to_hlg,
+                "logc3": linear_to_logc3, "slog3": linear_to_slog3, "vlog": linear_to_vlog}
 
 
 def _ocio_convert(rgb: np.ndarray, source: str, target: str) -> np.ndarray:

@@ -42,7 +42,8 @@ def test_linear_soft_clip_is_identity_below_the_knee_monotonic_and_bounded() -> 
     assert float(soft_clip(np.float32(k + 1e-4))) == pytest.approx(k + 1e-4, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["linear", "srgb", "rec709", "cineon", "pq", "hlg", "ACEScg", "g22_rec709"])
+@pytest.mark.parametrize("name", ["linear", "srgb", "rec709", "cineon", "pq", "hlg", "logc3", "slog3", "vlog",
+                                  "ACEScg", "g22_rec709"])
 def test_round_trip_through_model_space(name: str) -> None:
     model = np.random.default_rng(1).uniform(0.02, SOFT_CLIP_KNEE, (2, 5, 7, 3)).astype(np.float32)
     if name == "ACEScg":  # keep inside both gamuts
@@ -58,6 +59,27 @@ def test_display_spaces_pass_through() -> None:
 
 def test_cineon_reference_points() -> None:
     np.testing.assert_allclose(cineon_to_linear(np.float32([95 / 1023, 685 / 1023])), [0, 1], atol=1e-6)
+
+
+def test_camera_log_curves_meet_the_makers_reference_points() -> None:
+    """18 % grey at the published code values (ARRI LogC3 EI 800: 0.391; S-Log3: 420/1023;
+    V-Log: 0.423), each curve and its inverse agree over 0 to 16 stops above black, and the
+    names a user types resolve."""
+    from pomagan_post.colour import (linear_to_logc3, linear_to_slog3, linear_to_vlog, logc3_to_linear,
+                                     slog3_to_linear, vlog_to_linear)
+
+    grey = np.float32([0.18])
+    assert float(linear_to_logc3(grey)[0]) == pytest.approx(0.3910, abs=2e-4)
+    assert float(linear_to_slog3(grey)[0]) == pytest.approx(420 / 1023, abs=1e-5)
+    assert float(linear_to_vlog(grey)[0]) == pytest.approx(0.4233, abs=2e-4)
+    x = np.concatenate([np.float32([0.0, 0.001, 0.005]), np.geomspace(0.01, 16, 50).astype(np.float32)])
+    for encode, decode in ((linear_to_logc3, logc3_to_linear), (linear_to_slog3, slog3_to_linear),
+                           (linear_to_vlog, vlog_to_linear)):
+        np.testing.assert_allclose(decode(encode(x)), x, rtol=1e-4, atol=1e-5)
+        assert np.all(np.diff(encode(x)) > 0)  # monotonic
+    assert [resolve_colorspace(n) for n in ("ARRI LogC3", "S-Log3", "V-Log", "logc")] == [
+        "logc3", "slog3", "vlog", "logc3"]
+    assert not is_linear("slog3")
 
 
 def test_names_and_aliases() -> None:

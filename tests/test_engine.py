@@ -393,3 +393,24 @@ def test_anamorphic_frames_are_matted_desqueezed() -> None:
     error_squeezed = float(((squeezed - truth) ** 2).mean())
     error_shown = float(((shown - truth) ** 2).mean())
     assert error_shown < 0.5 * error_squeezed, (error_shown, error_squeezed)
+
+
+def test_camera_log_footage_named_as_such_mattes_like_the_display_picture() -> None:
+    """Synthetic portraits encoded to S-Log3: with colorspace="slog3" the engine decodes them
+    and the matte is the display picture's again (as Rec.709 the network sees a flat picture
+    and the matte differs; over 128 frames it is 17 % worse, README)."""
+    from pomagan_post.colour import linear_to_slog3, srgb_eotf
+    from pomagan_train.data import build_dataset
+
+    data = build_dataset("synthetic:8", (320, 192), split="test", seed=7, augment=False)
+    items = [data[i] for i in range(8)]
+    display = torch.stack([item["image"] for item in items]).permute(0, 2, 3, 1).numpy()
+    truth = torch.stack([item["alpha"] for item in items])[:, 0].numpy()
+    log = np.clip(linear_to_slog3(srgb_eotf(display)), 0, 1)
+    engine = Engine(pomagan_post.load_checkpoint(None), device="cpu", batch_size=8)
+    errors = {name: float(((engine.matte(frames, space, need_fg=False)[0] - truth) ** 2).mean())
+              for name, frames, space in (("display", display, "srgb"), ("as rec709", log, "rec709"),
+                                          ("decoded", log, "slog3"))}
+    assert errors["decoded"] == pytest.approx(errors["display"], rel=0.02), errors
+    assert abs(errors["as rec709"] - errors["display"]) > 0.05 * errors["display"], errors
+
