@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import BadInputError
 
-__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_pixel_aspect", "parse_rate", "parse_size", "quarter_turns"]
+__all__ = ["ClipInfo", "FrameSource", "FrameSink", "conform_rate", "parse_pixel_aspect", "parse_rate",
+           "parse_size", "quarter_turns"]
 
 
 def parse_size(size: str | Sequence[int] | None, minimum: int = 2, name: str = "size") -> tuple[int, int]:
