@@ -34,6 +34,9 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @click.option("--device", default=None, help="pomagan-post pipe --device (auto, cpu, cuda, cuda:N).")
 @click.option("--precision", default=None, help="pomagan-post pipe --precision.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint for pomagan-post pipe.")
+@click.option("--garbage-matte", default=None, metavar="IMAGE",
+              help="pomagan-post pipe --garbage-matte: one image, the picture's size, limiting every "
+                   "frame's matte (white keeps, black removes).")
 @click.option("--frames", default=None, metavar="RANGE",
               help="Only these frames, 0-based like pomagan-post render counts a video: 100-199, "
                    "100- (to the end) or 100; audio and timecode follow.")
@@ -45,13 +48,15 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @one_line_errors("pomagan-ffmpeg")
 def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp: str | None,
          working_size: int | None, batch_size: int | None, tta: str | None, device: str | None, precision: str | None,
-         weights: str | None, frames: str | None, audio: bool, overwrite: bool, dry_run: bool, quiet: bool) -> None:
+         weights: str | None, garbage_matte: str | None, frames: str | None, audio: bool, overwrite: bool,
+         dry_run: bool, quiet: bool) -> None:
     """Matte INPUT into OUTPUT: ffmpeg decode | pomagan-post pipe | ffmpeg encode, no temporary
     frames. Arguments after -- go to the encoding ffmpeg (output options). Size, frame rate,
     timecode, colour tags and audio come from INPUT (ffprobe).
     """
     options = dict(comp=comp, working_size=working_size, batch_size=batch_size, tta=tta, device=device,
-                   precision=precision, weights=weights, audio=audio, frames=frames)
+                   precision=precision, weights=weights, garbage_matte=garbage_matte, audio=audio,
+                   frames=frames)
     if dry_run:
         click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
         return

@@ -260,6 +260,7 @@ def build_commands(
     device: str | None = None,
     precision: str | None = None,
     weights: str | None = None,
+    garbage_matte: str | None = None,
     audio: bool = True,
     frames: str | tuple[int, int | None] | None = None,
     pipe_program: Sequence[str] = ("pomagan-post",),
@@ -282,6 +283,8 @@ def build_commands(
         pipe_args: further ``pomagan-post pipe`` arguments.
         working_size, batch_size, tta, device, precision, weights: ``pomagan-post pipe``
             settings (``None``: the pipe's default).
+        garbage_matte: one image limiting every frame's matte (``pomagan-post pipe
+            --garbage-matte``).
         audio: carry the input's audio.
         frames: only these frames (:func:`parse_frames`: ``"100-199"``, ``"100-"``): decode
             seeks to the first (a seek to half a frame before it, then the frame count), the
@@ -347,7 +350,8 @@ def build_commands(
     elif comp:
         raise BadInputError(f"--comp applies to the review preset, not {p.name}")
     for flag, value in (("--working-size", working_size), ("--batch-size", batch_size), ("--tta", tta),
-                        ("--device", device), ("--precision", precision), ("--weights", weights)):
+                        ("--device", device), ("--precision", precision), ("--weights", weights),
+                        ("--garbage-matte", garbage_matte)):
         if value is not None:
             pipe += [flag, str(value)]
     pipe += list(pipe_args)
@@ -521,6 +525,16 @@ def run(
         raise UnsupportedFormatError(
             f"preset {p.name} needs the ffmpeg encoder {p.encoder}, which {FFMPEG} was built without")
     info = probe(input)
+    if options.get("garbage_matte"):  # checked here, not by a failing pipe stage
+        from pomagan_post.io.images import read_matte
+
+        garbage = options["garbage_matte"]
+        if not Path(garbage).is_file():
+            raise BadInputError(f"--garbage-matte takes one image file: {garbage} is not one")
+        height, width = read_matte(garbage)[0].shape[:2]
+        if (width, height) != (info["width"], info["height"]):
+            raise BadInputError(f"garbage matte {garbage} is {width}x{height}, the shot is "
+                                f"{info['width']}x{info['height']}")
     span = options["frames"] = parse_frames(options.get("frames"))
     if span is not None and info.get("frames") is not None:
         total = info["frames"]

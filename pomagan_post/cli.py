@@ -613,11 +613,15 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @click.option("--pixel-aspect", default=None, metavar="RATIO",
               help="Pixel width / height of the frames (2, 4:3, 1.333): an anamorphic stream is "
                    "matted desqueezed [default: 1, square pixels].")
+@click.option("--garbage-matte", default=None, metavar="IMAGE",
+              help="One image, the frames' size, limiting every frame's matte (white keeps, black "
+                   "removes; its alpha when it has a meaningful one): a locked-off shot's clutter.")
 @click.option("-q", "--quiet", is_flag=True, help="No messages on stderr (errors still print).")
 @_one_line_errors
 def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, comp: str | None,
          colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None, tta: str,
-         device: str, precision: str, weights: str | None, pixel_aspect: str | None, quiet: bool) -> None:
+         device: str, precision: str, weights: str | None, pixel_aspect: str | None,
+         garbage_matte: str | None, quiet: bool) -> None:
     """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
 
     \b
@@ -645,7 +649,7 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
         run_pipe(stdin, stdout, size=size, pix_fmt=pix_fmt, output=output, out_pix_fmt=out_pix_fmt,
                  comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
                  working_size=working_size, tta=tta, device=device, precision=precision,
-                 weights=weights, pixel_aspect=pixel_aspect, log=say)
+                 weights=weights, pixel_aspect=pixel_aspect, garbage_matte=garbage_matte, log=say)
         stdout.flush()
     except BrokenPipeError:
         # The reader went away. Point stdout at /dev/null so the interpreter's final flush

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
@@ -48,7 +49,7 @@ from .engine import padded_batches, shot_pixel_aspect
 from .errors import BadInputError, MissingFramesError
 from .io.base import ClipInfo, parse_pixel_aspect, parse_size
 from .io.streams import prefetch
-from .renderer import build_engine, matte, output_frame, parse_background
+from .renderer import GarbageMatte, build_engine, matte, output_frame, parse_background
 
 __all__ = ["PixelFormat", "PIXEL_FORMATS", "INPUT_PIX_FMTS", "OUTPUT_KINDS", "OUTPUT_PIX_FMTS",
            "PipeReport", "PipeSettings", "parse_size", "check_settings", "pipe",
@@ -262,6 +263,7 @@ def pipe(
     precision: str = "auto",
     weights: str | None = None,
     pixel_aspect: str | float | None = None,
+    garbage_matte: str | None = None,
     engine: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> PipeReport:
@@ -280,6 +282,9 @@ def pipe(
         batch_size, working_size, tta, device, precision, weights: engine settings, as ``render``.
         pixel_aspect: the frames' pixel width / height (``2``, ``4:3``, ``1.333``): an anamorphic
             stream is matted desqueezed, as ``render`` does from a shot's pixel aspect.
+        garbage_matte: one image, the frames' size, that limits every frame's matte (white
+            keeps, black removes; read as ``render --garbage-matte`` reads an image): for a
+            locked-off shot's clutter.
         engine: a ready :class:`~pomagan_post.Engine` (the settings above are then unused).
         log: messages (default: nowhere).
 
@@ -294,6 +299,13 @@ def pipe(
         raise BadInputError(f"--batch-size must be at least 1, got {batch_size}")
     aspect = parse_pixel_aspect(pixel_aspect)
     width, height = settings.width, settings.height
+    garbage = None
+    if garbage_matte is not None:
+        if not Path(garbage_matte).is_file():
+            raise BadInputError(f"--garbage-matte takes one image file here (a stream has no frame "
+                                f"numbers): {garbage_matte} is not one")
+        garbage = GarbageMatte(garbage_matte, ClipInfo(width=width, height=height, frames=[],
+                                                       colorspace=settings.colorspace))
     background = None
     if settings.comp:
         info = ClipInfo(width=width, height=height, frames=[], colorspace=settings.colorspace)
@@ -315,6 +327,8 @@ def pipe(
                     images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])
                     del raw
                     alpha, fg = matte(engine, images, settings.colorspace, settings.output != "alpha", log)
+                    if garbage is not None:
+                        garbage.apply(list(range(alpha.shape[0])), alpha, fg)
                     for i in range(alpha.shape[0]):
                         if settings.output == "fg":  # the premultiplied foreground itself
                             frame = fg[i]

@@ -103,6 +103,8 @@ def test_commands_follow_the_source(clip: Path) -> None:
     _, pipe_cmd, _ = build_commands(clip, "x.mp4", "review", info=info, comp="green")
     assert pipe_cmd[pipe_cmd.index("--comp") + 1] == "green"
     assert "--pixel-aspect" not in pipe_cmd  # square pixels
+    _, pipe_cmd, _ = build_commands(clip, "x.mkv", "matte", info=info, garbage_matte="keep.png")
+    assert pipe_cmd[pipe_cmd.index("--garbage-matte") + 1] == "keep.png"
     anamorphic = {**info, "sample_aspect_ratio": "2:1"}
     _, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "prores4444", info=anamorphic)
     assert pipe_cmd[pipe_cmd.index("--pixel-aspect") + 1] == "2:1"  # matted desqueezed
@@ -220,6 +222,10 @@ def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkey
     damaged.write_bytes(still.read_bytes()[:60])
     with pytest.raises(UnsupportedFormatError, match="cannot read the size of its video stream"):
         run(damaged, tmp_path / "d.mov", "prores4444")
+    with pytest.raises(BadInputError, match=rf"garbage matte .*still.png is 64x64, the shot is {W}x{H}"):
+        run(clip, tmp_path / "g.mov", "prores4444", garbage_matte=str(still))
+    with pytest.raises(BadInputError, match="--garbage-matte takes one image file"):
+        run(clip, tmp_path / "g.mov", "prores4444", garbage_matte=str(tmp_path / "g.####.png"))
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".mov" or p.name.startswith(".")]
     monkeypatch.setattr(pipeline, "ffmpeg_encoders", lambda *a: frozenset({"ffv1"}))
     with pytest.raises(UnsupportedFormatError, match="needs the ffmpeg encoder libvpx-vp9"):

@@ -198,6 +198,31 @@ def test_16_bit_output_is_bit_identical_to_render(tmp_path: Path, fast_engine: E
         assert len(np.unique(piped[..., -1])) > 10  # a real matte, not a constant
 
 
+def test_garbage_matte_image_limits_every_frame(tmp_path: Path, fast_engine: Engine) -> None:
+    """--garbage-matte IMAGE (a locked-off shot): every frame's matte and premultiplied colour
+    are multiplied by it, as render does; a sequence or video is refused (a stream has no frame
+    numbers) and so is an image of another size, before any output."""
+    from .imaging import write_file
+
+    data = bytes(np.random.default_rng(5).integers(0, 256, N * frame_bytes("rgb24"), dtype=np.uint8))
+    keep = np.zeros((H, W, 1), np.float32)
+    keep[:, : W // 2] = 1.0
+    write_file(tmp_path / "keep_left.png", keep, "uint8")
+    plain = run_pipe(data, "--output", "alpha", "--out-pix-fmt", "grayf32le", "-q")
+    limited = run_pipe(data, "--output", "alpha", "--out-pix-fmt", "grayf32le", "-q",
+                       "--garbage-matte", str(tmp_path / "keep_left.png"))
+    assert plain.exit_code == 0 and limited.exit_code == 0, limited.stderr
+    want = np.frombuffer(plain.stdout_bytes, "<f4").reshape(N, H, W)
+    got = np.frombuffer(limited.stdout_bytes, "<f4").reshape(N, H, W)
+    np.testing.assert_array_equal(got[..., : W // 2], want[..., : W // 2])
+    assert np.all(got[..., W // 2:] == 0) and want[..., W // 2:].max() > 0.01
+    write_file(tmp_path / "small.png", keep[:10, :10], "uint8")
+    for garbage, message in ((tmp_path / "small.png", f"is 10x10, the shot is {W}x{H}"),
+                             (tmp_path / "g.####.png", "takes one image file here")):
+        bad = run_pipe(data, "--garbage-matte", str(garbage), "-q")
+        assert bad.exit_code == 2 and bad.stdout_bytes == b"" and message in bad.stderr, bad.stderr
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 def test_truncated_last_frame_names_the_byte_count(fast_engine: Engine) -> None:
