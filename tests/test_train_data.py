@@ -304,6 +304,32 @@ def test_exr_plates_are_linear_and_converted_to_srgb(tmp_path: Path) -> None:
     np.testing.assert_allclose(ds[0]["image"].numpy(), 0.4613, atol=2e-3)
 
 
+def test_anamorphic_plates_are_trained_on_desqueezed(tmp_path: Path) -> None:
+    """A 2x anamorphic EXR plate (16x24 stored, 32x24 shown) with a matte PNG that does not say
+    so: the sample is the picture as render shows it to the network, the matte stretched by
+    the plate's aspect, so a fine-tune learns the geometry inference sees."""
+    import OpenImageIO as oiio
+
+    plates, mattes = tmp_path / "plates", tmp_path / "mattes"
+    plates.mkdir()
+    mattes.mkdir()
+    spec = oiio.ImageSpec(16, 24, 3, "half")
+    spec.attribute("PixelAspectRatio", 2.0)
+    out = oiio.ImageOutput.create(str(plates / "a.exr"))
+    out.open(str(plates / "a.exr"), spec)
+    out.write_image(np.full((24, 16, 3), 0.18, np.float32))
+    out.close()
+    matte = np.zeros((24, 16), np.uint16)
+    matte[6:12, 4:8] = 65535  # a 4x6 box stored; shown 8 wide and still 6 tall
+    cv2.imwrite(str(mattes / "a.png"), matte)
+    ds = build_dataset(str(tmp_path), (32, 24), augment=False)
+    alpha = ds[0]["alpha"][0].numpy()
+    assert alpha.shape == (24, 32)
+    assert alpha[7:11, 9:15].min() > 0.99  # the box, shown columns 8-15
+    assert alpha[13:].max() < 0.01  # as tall as stored: read as square pixels, the frame would
+    assert alpha[:, :7].max() < 0.01 and alpha[:, 17:].max() < 0.01  # be scaled 2x to cover
+
+
 def test_layout_errors_name_paths(tmp_path: Path) -> None:
     _write_pairs(tmp_path / "image", tmp_path / "matte", ["a", "b", "c"])
     (tmp_path / "matte" / "b.png").unlink()

@@ -147,6 +147,29 @@ def read_alpha(path: str | os.PathLike[str]) -> np.ndarray:
     return np.ascontiguousarray(np.clip(data[..., 0], 0.0, 1.0), np.float32)
 
 
+def file_pixel_aspect(path: str | os.PathLike[str]) -> float:
+    """A file's pixel aspect ratio (``PixelAspectRatio`` in its header; 1 without one)."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return 1.0
+    try:
+        value = float(inp.spec().get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
+    finally:
+        inp.close()
+    return value if 0.1 <= value <= 10 else 1.0
+
+
+def desqueeze(array: np.ndarray, pixel_aspect: float) -> np.ndarray:
+    """``[H, W(, C)]`` stored with ``pixel_aspect`` -> the picture as shown (width x aspect),
+    as render shows an anamorphic plate to the network."""
+    if abs(pixel_aspect - 1.0) < 1e-3:
+        return array
+    h, w = array.shape[:2]
+    return _resize(array, max(1, int(round(w * pixel_aspect))), h)
+
+
 # --- geometry -------------------------------------------------------------------------------
 
 def fit_sample(sample: Sample, size: tuple[int, int], top: float = 0.25) -> Sample:
@@ -425,7 +448,8 @@ class CompositionDataset(_Base):
         if a.shape != rgb.shape[:2]:
             raise BadInputError(f"matte {ap} is {a.shape[1]}x{a.shape[0]} but foreground "
                                 f"{self.fg_paths[k]} is {rgb.shape[1]}x{rgb.shape[0]}")
-        return rgb, a
+        aspect = file_pixel_aspect(self.fg_paths[k])  # anamorphic: trained as render shows it
+        return desqueeze(rgb, aspect), desqueeze(a, aspect)
 
     def render(self, index: int) -> Sample:
         from .synthetic import cover_crop, procedural_background
@@ -441,8 +465,9 @@ class CompositionDataset(_Base):
             bg = procedural_background(rng, max(8, int(w * s)), max(8, int(h * s)))
             bg = _resize(bg, w, h)
         else:
-            bg = cover_crop(rng if train else None, read_rgb(self.bg_paths[bg_k]), w, h,
-                            zoom=(1.0, 1.5), flip=True)
+            photo = self.bg_paths[bg_k]
+            bg = cover_crop(rng if train else None, desqueeze(read_rgb(photo), file_pixel_aspect(photo)),
+                            w, h, zoom=(1.0, 1.5), flip=True)
         alpha = a[..., None]
         image = alpha * fg + (1.0 - alpha) * bg
         sample = {"image": image.astype(np.float32), "alpha": alpha.astype(np.float32),
@@ -479,7 +504,10 @@ class PairedDataset(_Base):
         if a.shape != image.shape[:2]:
             raise BadInputError(f"matte {self.alpha_paths[index]} is {a.shape[1]}x{a.shape[0]} but "
                                 f"image {self.image_paths[index]} is {image.shape[1]}x{image.shape[0]}")
-        sample = {"image": image, "alpha": a[..., None]}
+        # An anamorphic plate is trained on as render shows it to the network: desqueezed (the
+        # matte by the plate's aspect: a matte file often does not carry one).
+        aspect = file_pixel_aspect(self.image_paths[index])
+        sample = {"image": desqueeze(image, aspect), "alpha": desqueeze(a, aspect)[..., None]}
         return _to_size(sample, self.size, self.augment, np.random.default_rng([self.seed, index, self.epoch, 1]))
 
 
