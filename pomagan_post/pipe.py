@@ -312,7 +312,8 @@ def pipe(
         background = parse_background(settings.comp, info)
     if engine is None:
         engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
-    log(f"pipe: {settings.describe()}, {engine!r}")
+    log(f"pipe: {settings.describe()}, {engine!r}"
+        + (f", pixel aspect {aspect:g} (matted desqueezed)" if aspect and aspect != 1 else ""))
 
     nbytes = settings.pix_fmt.frame_bytes(width, height)
     report = PipeReport()

@@ -911,6 +911,9 @@ def render(
         stored = "x".join(str(v) for v in info.metadata["stored_size"])
         log(f"{Path(input_str).name}: stored {stored} with {turned}; rendering it the way viewers "
             f"show it: outputs are {info.width}x{info.height}, stored that way up")
+    if info.pixel_aspect and abs(info.pixel_aspect - 1.0) > 1e-3:
+        log(f"{Path(input_str).name}: pixel aspect {info.pixel_aspect:g} (anamorphic): matted as "
+            f"shown, desqueezed; outputs keep the stored {info.width}x{info.height} and the aspect")
     if "source_data_window" in info.metadata:
         log(f"{Path(input_str).name}: data window {tuple(info.metadata['source_data_window'])} is not "
             f"the display window {tuple(info.metadata['data_window'])} (x, y, w, h); outputs other "

@@ -61,7 +61,9 @@ def names(directory: Path) -> list[str]:
 
 def test_exr_sequence_defaults(tmp_path: Path, engine: Engine) -> None:
     pattern, pixels = make_exr_plate(tmp_path)
-    report = render(pattern, engine=engine)
+    messages: list[str] = []
+    report = render(pattern, engine=engine, log=messages.append)
+    assert any("pixel aspect 2 (anamorphic): matted as shown, desqueezed" in m for m in messages), messages
     out = tmp_path / "plate_pomagan"
     assert isinstance(report, RenderReport) and report.ok
     assert report.written == [1001, 1002, 1003] and report.frames_written == 3
