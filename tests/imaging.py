@@ -72,7 +72,7 @@ def make_exr_plate(directory: Path, frames: tuple[int, ...] = (1001, 1002, 1003)
 
 def write_clip(path: Path, n: int = 6, size: tuple[int, int] = (64, 48), codec: str = "libx264",
                pix_fmt: str = "yuv420p", fps: Fraction = Fraction(24), timecode: str | None = None,
-               index_first: bool = False) -> Path:
+               index_first: bool = False, sample_aspect: Fraction | None = None) -> Path:
     """A short clip of moving gradients, encoded with PyAV (``index_first``: MOV/MP4 index
     before the data, ``-movflags faststart``, so a copy cut short still opens)."""
     import av
@@ -86,6 +86,8 @@ def write_clip(path: Path, n: int = 6, size: tuple[int, int] = (64, 48), codec: 
             stream.options = {"profile": "3"}
         if timecode:
             stream.metadata["timecode"] = timecode
+        if sample_aspect:  # anamorphic (MOV keeps it; Matroska through PyAV does not)
+            stream.codec_context.sample_aspect_ratio = sample_aspect
         yy, xx = np.mgrid[0:h, 0:w]
         for i in range(n):
             rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 5) % 256, np.full_like(xx, 128)], -1)

@@ -457,6 +457,21 @@ def test_start_frame_numbers_a_videos_outputs_and_resumes(tmp_path: Path, engine
     assert not (tmp_path / "no").exists()
 
 
+def test_anamorphic_video_outputs_keep_the_aspect(tmp_path: Path, engine: Engine) -> None:
+    """A 2:1 anamorphic ProRes clip: its ProRes 4444 and PNG-in-MOV outputs carry the same
+    sample aspect ratio (players show them desqueezed, lined up with the source), after the
+    finishing copy too."""
+    clip = write_clip(tmp_path / "ana.mov", n=2, codec="prores_ks", pix_fmt="yuv422p10le",
+                      sample_aspect=Fraction(2))
+    with VideoSource(clip) as source:
+        assert source.info.pixel_aspect == 2.0
+    for codec in ("prores4444", "png"):
+        report = render(clip, engine=engine, codec=codec, output_dir=tmp_path / codec)
+        for kind in ("alpha", "fg"):
+            with VideoSource(report.outputs[kind]) as out:
+                assert out.info.pixel_aspect == 2.0, (codec, kind)
+
+
 _KILLED_RENDER = """
 import os, signal, sys, time
 from pomagan_post import Engine, load_checkpoint

@@ -866,6 +866,8 @@ def _defragment(source: Path, target: Path) -> None:
             if stream.type == "video":
                 copy.time_base = stream.time_base
                 copy.codec_context.framerate = stream.average_rate
+                if stream.sample_aspect_ratio:  # anamorphic: not every codec's template keeps it
+                    copy.codec_context.sample_aspect_ratio = stream.sample_aspect_ratio
             if "timecode" in stream.metadata:
                 copy.metadata["timecode"] = stream.metadata["timecode"]
             streams[stream.index] = copy
@@ -1168,6 +1170,9 @@ class VideoSink:
         ctx.color_trc = _COLORSPACE_TO_TRC.get(self.info.colorspace, 2)
         ctx.colorspace = 1 if self.spec.yuv else 0
         ctx.color_range = _RANGE_MPEG if self.spec.yuv else _RANGE_JPEG
+        aspect = float(self.info.pixel_aspect or 1.0)
+        if abs(aspect - 1.0) > 1e-3:  # anamorphic: players show it desqueezed, as the source
+            ctx.sample_aspect_ratio = Fraction(aspect).limit_denominator(1000)
         origin = self.info.metadata.get("frame_origin")
         if origin is None:
             origin = self.info.frames[0] if self.info.frames else self._first
