@@ -243,19 +243,14 @@ def check_pixels(source: FrameSource, workers: int | None = None,
                 else:
                     look(frame, rgb)
         return result
-    seen: set[int] = set()
-    try:
-        for frame, rgb in source:
-            look(frame, rgb)
-            seen.add(frame)
-    except MissingFramesError as exc:  # the file ended before them (cut short)
-        for frame in exc.frames:
-            result.bad[frame] = CUT_SHORT
-    except (BadInputError, UnsupportedFormatError) as exc:  # the decoder gave up on a frame
-        rest = [f for f in source.info.frames if f not in seen]
-        if rest:
-            result.bad[rest[0]] = str(exc)
-            result.stopped_at = rest[0]
+    failed: dict[int, str] = {}  # what render --on-error skip would list, by the same rule
+    for frame, rgb in _skipping_undecodable(source, failed):
+        look(frame, rgb)
+    result.bad.update((frame, reason) for frame, reason in failed.items() if reason == CUT_SHORT)
+    gave_up = sorted(frame for frame, reason in failed.items() if reason != CUT_SHORT)
+    if gave_up:  # the decoder gave up on a frame; the ones after it were not checked
+        result.stopped_at = gave_up[0]
+        result.bad[gave_up[0]] = failed[gave_up[0]]
     return result
 
 
