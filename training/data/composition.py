@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -147,11 +148,11 @@ def read_alpha(path: str | os.PathLike[str]) -> np.ndarray:
     return np.ascontiguousarray(np.clip(data[..., 0], 0.0, 1.0), np.float32)
 
 
-def file_pixel_aspect(path: str | os.PathLike[str]) -> float:
-    """A file's pixel aspect ratio (``PixelAspectRatio`` in its header; 1 without one)."""
+@lru_cache(maxsize=None)
+def _pixel_aspect_of(path: str) -> float:
     import OpenImageIO as oiio
 
-    inp = oiio.ImageInput.open(str(path))
+    inp = oiio.ImageInput.open(path)
     if inp is None:
         return 1.0
     try:
@@ -159,6 +160,12 @@ def file_pixel_aspect(path: str | os.PathLike[str]) -> float:
     finally:
         inp.close()
     return value if 0.1 <= value <= 10 else 1.0
+
+
+def file_pixel_aspect(path: str | os.PathLike[str]) -> float:
+    """A file's pixel aspect ratio (``PixelAspectRatio`` in its header; 1 without one), read
+    once per file: datasets ask for it on every sample they draw."""
+    return _pixel_aspect_of(os.fspath(path))
 
 
 def desqueeze(array: np.ndarray, pixel_aspect: float) -> np.ndarray:
