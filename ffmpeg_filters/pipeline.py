@@ -525,16 +525,10 @@ def run(
         raise UnsupportedFormatError(
             f"preset {p.name} needs the ffmpeg encoder {p.encoder}, which {FFMPEG} was built without")
     info = probe(input)
-    if options.get("garbage_matte"):  # checked here, not by a failing pipe stage
-        from pomagan_post.io.images import read_matte
+    if options.get("garbage_matte"):  # checked here, by the pipe's own rule, not by a failing stage
+        from pomagan_post.pipe import stream_garbage_matte
 
-        garbage = options["garbage_matte"]
-        if not Path(garbage).is_file():
-            raise BadInputError(f"--garbage-matte takes one image file: {garbage} is not one")
-        height, width = read_matte(garbage)[0].shape[:2]
-        if (width, height) != (info["width"], info["height"]):
-            raise BadInputError(f"garbage matte {garbage} is {width}x{height}, the shot is "
-                                f"{info['width']}x{info['height']}")
+        stream_garbage_matte(options["garbage_matte"], info["width"], info["height"]).close()
     span = options["frames"] = parse_frames(options.get("frames"))
     if span is not None and info.get("frames") is not None:
         total = info["frames"]

@@ -597,8 +597,8 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @click.option("--comp", default=None, metavar="COLOR|IMAGE",
               help="Background for --output comp: green, #00b140, 0.5,0.5,0.5 (display values) or an image.")
 @click.option("--colorspace", default="rec709", show_default=True, metavar="NAME",
-              help="Colour space of the input values: rec709, srgb, linear, pq, hlg, cineon, logc3, slog3, vlog or an "
-                   "OpenColorIO name. Outputs stay in it.")
+              help="Colour space of the input values: rec709, srgb, linear, pq, hlg, cineon, logc3, "
+                   "slog3, vlog or an OpenColorIO name. Outputs stay in it.")
 @click.option("--premultiplied/--straight", default=None,
               help="--output rgba colour premultiplied by alpha (default) or straight.")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")

@@ -37,6 +37,7 @@ formats carry values unclipped (a scene-linear foreground keeps values above 1).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,16 @@ class PipeReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+def stream_garbage_matte(path: str | os.PathLike[str], width: int, height: int) -> GarbageMatte:
+    """``--garbage-matte`` for a stream (``pipe``, ``pomagan-ffmpeg``): one image of the frames'
+    size that limits every frame; a stream has no frame numbers, so a sequence or video is
+    refused. Raises :class:`BadInputError` naming the problem (size, not an image file)."""
+    if not Path(path).is_file():
+        raise BadInputError(f"--garbage-matte takes one image file here (a stream has no frame "
+                            f"numbers): {path} is not one")
+    return GarbageMatte(path, ClipInfo(width=width, height=height, frames=[], colorspace="srgb"))
+
+
 def pipe(
     stdin: BinaryIO,
     stdout: BinaryIO,
@@ -299,13 +310,7 @@ def pipe(
         raise BadInputError(f"--batch-size must be at least 1, got {batch_size}")
     aspect = parse_pixel_aspect(pixel_aspect)
     width, height = settings.width, settings.height
-    garbage = None
-    if garbage_matte is not None:
-        if not Path(garbage_matte).is_file():
-            raise BadInputError(f"--garbage-matte takes one image file here (a stream has no frame "
-                                f"numbers): {garbage_matte} is not one")
-        garbage = GarbageMatte(garbage_matte, ClipInfo(width=width, height=height, frames=[],
-                                                       colorspace=settings.colorspace))
+    garbage = stream_garbage_matte(garbage_matte, width, height) if garbage_matte is not None else None
     background = None
     if settings.comp:
         info = ClipInfo(width=width, height=height, frames=[], colorspace=settings.colorspace)
