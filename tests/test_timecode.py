@@ -56,6 +56,10 @@ def test_header_words_carry_the_drop_frame_flag() -> None:
     assert word == 0x01234528 | 1 << 6 and user == 0
     assert timecode_from_words((word, user)) == "01:23:45;28"
     assert timecode_from_words(timecode_words("12:59:59:23", 24)) == "12:59:59:23"
+    # Uninitialised header fields (ffmpeg's DPX encoder writes whatever was in memory): no time.
+    assert timecode_from_words((283788363, 941757738)) is None  # read as 10:70:44;11 before
+    assert timecode_from_words((0x25000000, 0)) is None  # 25 hours
+    assert timecode_from_words((0x00006000, 0)) is None  # 60 seconds
 
 
 @pytest.mark.parametrize("ext", ["exr", "dpx"])

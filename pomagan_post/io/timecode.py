@@ -97,15 +97,22 @@ def timecode_words(timecode: str, fps: Fraction | float | None = None, user_bits
     return word, user_bits
 
 
-def timecode_from_words(words: tuple[int, ...] | list[int]) -> str:
-    """A header's timecode words -> ``HH:MM:SS:FF`` (``HH:MM:SS;FF`` with the drop-frame flag)."""
+def timecode_from_words(words: tuple[int, ...] | list[int]) -> str | None:
+    """A header's timecode words -> ``HH:MM:SS:FF`` (``HH:MM:SS;FF`` with the drop-frame flag),
+    or None when they hold no valid time (a BCD digit over 9, 60 minutes or seconds, 24 hours:
+    some writers, ffmpeg's DPX encoder among them, leave the field uninitialised)."""
     word = int(words[0])
+    if any(((word >> shift) & 0xF) > 9 for shift in (0, 4, 8, 12, 16, 20, 24)):
+        return None
 
     def digits(shift: int, tens_mask: int) -> int:
         return ((word >> (shift + 4)) & tens_mask) * 10 + ((word >> shift) & 0xF)
 
+    hours, minutes, seconds, frames = digits(24, 0x3), digits(16, 0x7), digits(8, 0x7), digits(0, 0x3)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
     sep = ";" if word & _DROP_FLAG else ":"
-    return f"{digits(24, 0x3):02d}:{digits(16, 0x7):02d}:{digits(8, 0x7):02d}{sep}{digits(0, 0x3):02d}"
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{sep}{frames:02d}"
 
 
 _TIMECODE = re.compile(r"(?<!\d)\d{1,2}[:;]\d{2}[:;]\d{2}[:;]\d{2}(?!\d)")
