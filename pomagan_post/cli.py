@@ -540,7 +540,10 @@ def _render_one(input: str, settings: dict[str, Any], entries: list[dict[str, An
     try:
         code, report = _render_and_say(input, settings)
     except PomaganError as exc:
-        entries.append({"input": input, "ok": False, "error": _naming(input, exc), "exit_code": exc.exit_code})
+        # A render stopped or failed part-way: what it had written so far, with the error.
+        partial = getattr(exc, "render_report", None)
+        done = partial.to_dict() if partial is not None else {"input": input}
+        entries.append({**done, "ok": False, "error": _naming(input, exc), "exit_code": exc.exit_code})
         raise
     entries.append({**report.to_dict(), "exit_code": code})
     return code
@@ -557,10 +560,12 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
             report = render_shot(input, **settings)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through sigterm_as_interrupt
         signum = interrupt_signal(exc)
-        raise Stopped(
+        stopped = Stopped(
             f"{signum.name}; every frame file written is complete, and a video output keeps the "
             "frames encoded so far in its hidden .partial file: run the same command with "
-            "--skip-existing to render the rest", signum) from None
+            "--skip-existing to render the rest", signum)
+        stopped.render_report = getattr(exc, "render_report", None)  # type: ignore[attr-defined]
+        raise stopped from None
     except PomaganError:
         raise
     except OSError as exc:  # disk full, permission denied, ...: one line, not a traceback

@@ -78,7 +78,10 @@ class RenderReport:
         input: the input as given.
         outputs: output kind (``alpha``, ``fg``, ``comp``) -> file or pattern written.
         frames: the frame numbers asked for.
-        written: frames rendered and written by this call.
+        written: frames rendered and written by this call. A render that stops or fails
+            part-way raises with this report, as done so far, in the error's
+            ``render_report``; a video output's partial file may lack the last few of these
+            frames (those still in the encoder), which a resume renders again.
         skipped_existing: frames whose outputs already existed (``skip_existing``).
         failed: frame -> reason for frames missing or unreadable (``on_error="skip"``).
         seconds: wall time of the render loop.
@@ -986,9 +989,17 @@ def render(
                         callback(number, len(report.written), total)
         for sink in sinks.values():
             sink.close()
-    except BaseException:
+    except BaseException as exc:
         # Frames already computed are complete: image files still land, and a video cut short
-        # keeps what it encoded in its hidden partial file, so a resume skips them.
+        # keeps what it encoded in its hidden partial file, so a resume skips them. The error
+        # carries what was done so far (``render --report`` writes it for a stopped render).
+        report.seconds = time.perf_counter() - started
+        report.fps = len(report.written) / report.seconds if report.seconds > 0 else 0.0
+        report.failed.update(getattr(source, "failed", {}))
+        if isinstance(exc, MissingFramesError):  # the frame that stopped it, with the reason
+            for number in exc.frames:
+                report.failed.setdefault(number, str(exc))
+        exc.render_report = report  # type: ignore[attr-defined]
         for sink in sinks.values():
             try:
                 if isinstance(sink, ImageSequenceSink):

@@ -278,7 +278,9 @@ def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> Non
     cmd = [sys.executable, "-m", "pomagan_post", "render", str(tmp_path / "s.####.png"), "-o", str(out),
            "--format", "exr", "--device", "cpu", "--batch-size", "1", "--writers", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([*cmd, "--working-size", "384"], stderr=subprocess.PIPE, text=True, env=env)
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen([*cmd, "--working-size", "384", "--report", str(report)], stderr=subprocess.PIPE,
+                            text=True, env=env)
     deadline = time.time() + 120
     while not (out.is_dir() and len(list(out.glob("s_fg.*.exr"))) >= 2) and time.time() < deadline \
             and proc.poll() is None:
@@ -293,12 +295,41 @@ def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> Non
     assert 2 <= len(names) < 2 * n
     for path in out.iterdir():  # whatever was written is whole
         assert read_file(path)[0].shape[:2] == (48, 64)
+    # the report says what the stopped render wrote: the frames whose files are on disk
+    import json
+
+    (entry,) = json.loads(report.read_text())
+    assert entry["exit_code"] == 143 and entry["ok"] is False and "s.####.png: SIGTERM; " in entry["error"]
+    assert entry["frames"] == list(range(1, n + 1)) and entry["failed"] == {}
+    on_disk = {int(p.name.split(".")[1]) for p in out.glob("s_alpha.*.exr")}
+    assert entry["written"] and set(entry["written"]) == on_disk
+    assert on_disk == {int(p.name.split(".")[1]) for p in out.glob("s_fg.*.exr")}
 
     again = subprocess.run([*cmd, "--working-size", "32", "--skip-existing", "--quiet"], capture_output=True,
                            text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     done = sorted(p.name for p in out.iterdir())
     assert done == sorted(f"s_{kind}.{frame:04d}.exr" for kind in ("alpha", "fg") for frame in range(1, n + 1))
+
+
+def test_report_of_a_render_stopped_by_a_bad_frame_lists_what_it_wrote(
+        tmp_path: Path, fast_engine: Engine) -> None:
+    """A render that stops at an unreadable frame (--on-error stop): the report holds the
+    frames written before it and the frame that stopped it with its reason, beside the error."""
+    import json
+
+    for frame in range(1, 7):
+        write_file(tmp_path / f"s.{frame:04d}.png", ramp(40, 48, 3, seed=frame), "uint8")
+    whole = (tmp_path / "s.0004.png").read_bytes()
+    (tmp_path / "s.0004.png").write_bytes(whole[: len(whole) // 2])
+    report = tmp_path / "report.json"
+    result = run(tmp_path / "s.####.png", "--batch-size", "1", "--report", report, "-q")
+    assert result.exit_code == 3 and "frame 4: cannot read" in result.stderr
+    (entry,) = json.loads(report.read_text())
+    assert entry["written"] == [1, 2, 3] and list(entry["failed"]) == ["4"]
+    assert entry["failed"]["4"].startswith("frame 4: cannot read") and entry["exit_code"] == 3
+    assert sorted(p.name for p in (tmp_path / "s_pomagan").iterdir()) == [
+        f"s_{kind}.{frame:04d}.png" for kind in ("alpha", "fg") for frame in (1, 2, 3)]
 
 
 def test_tta_option_reaches_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
