@@ -432,6 +432,10 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 @click.option("--exr-compression", default="zip", show_default=True, metavar="NAME",
               help="EXR outputs: zip, zips (1 scanline, Nuke's default), piz, rle, none (lossless); "
                    "pxr24, b44, b44a, dwaa, dwab (lossy: they change the matte).")
+@click.option("--display-window", is_flag=True,
+              help="EXR outputs too: the picture as shown (display window) only, not the region of "
+                   "the frames' data windows (drops overscan; for a stray pixel far outside the "
+                   "frame that makes the network see a huge region).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write what happened as JSON (an object per input: frames written, "
                    "skipped and failed with reasons, outputs, timings, exit code), even when a "
@@ -443,8 +447,8 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
            frames: str | None, start_frame: int | None, fps: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
-           garbage_matte: str | None, exr_compression: str, report_path: str | None,
-           quiet: bool) -> None:
+           garbage_matte: str | None, exr_compression: str, display_window: bool,
+           report_path: str | None, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
 
@@ -462,7 +466,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
         colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
-        progress=not quiet, log=say)
+        display_window=display_window, progress=not quiet, log=say)
     entries: list[dict[str, Any]] = []
     try:
         _render_inputs(inputs, settings, entries)

@@ -138,6 +138,26 @@ def _video_codec(codec: str) -> Any:
     return VIDEO_CODECS[codec]
 
 
+#: A region of the frames' data windows this many times the picture's area is worth a word.
+WIDE_REGION = 4.0
+
+
+def _warn_of_a_wide_region(info: ClipInfo, window: str, name: str, log: Callable[[str], None]) -> None:
+    """Says so when the region the network sees (the frames' data windows together) is far
+    larger than the picture: people look that much smaller to it (a working size of 192 spread
+    over the whole region), so the matte suffers - usually a stray pixel far outside the frame
+    in a CG render, or a huge overscan."""
+    region, shown = info.metadata.get("data_window"), info.metadata.get("display_window")
+    if window != "data" or not region or not shown or shown[2] * shown[3] <= 0:
+        return
+    ratio = (region[2] * region[3]) / (shown[2] * shown[3])
+    if ratio >= WIDE_REGION:
+        log(f"{name}: the frames' data windows together span {region[2]}x{region[3]} at "
+            f"({region[0]}, {region[1]}), {ratio:.0f} times the {shown[2]}x{shown[3]} picture; the "
+            "network sees that whole region, so people are smaller to it and the matte suffers. "
+            "--display-window mattes the picture alone (EXR outputs then drop what lies outside it)")
+
+
 def _is_video(path: str | os.PathLike[str]) -> bool:
     from .io.video import is_video_path
 
@@ -731,6 +751,7 @@ def render(
     audio: bool = True,
     exr_compression: str = "zip",
     garbage_matte: str | os.PathLike[str] | None = None,
+    display_window: bool = False,
     engine: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -776,6 +797,9 @@ def render(
             :data:`~pomagan_post.io.images.EXR_COMPRESSIONS`; lossless ``zip`` by default).
         garbage_matte: an image, image sequence or video whose matte limits the render's
             (white keeps, black removes; see :class:`GarbageMatte`).
+        display_window: EXR outputs too get the picture as shown (the display window), not
+            the region of the frames' data windows: overscan dropped, and a stray pixel far
+            outside the frame in one CG frame no longer makes the network see a huge region.
         engine: a ready :class:`pomagan_post.Engine` (the settings above are then unused).
         progress: show a progress bar (frames, fps, ETA) on stderr.
         log: where messages go (default: stderr when ``progress``, else nowhere).
@@ -847,7 +871,8 @@ def render(
     plans = _plan_outputs(kinds, stem, out_dir, fmt, codec, input_pattern, single, names)
     alpha_mode = _alpha_mode(plans, premultiplied, codec)
     # Only EXR carries data and display windows; any other output gets the picture as shown.
-    window = "data" if all(not p.video and p.target.extension == ".exr" for p in plans) else "display"
+    window = ("data" if not display_window and all(not p.video and p.target.extension == ".exr" for p in plans)
+              else "display")
     extra_inputs = [Path(comp)] if comp and Path(comp).is_file() else []
     _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
 
@@ -912,6 +937,7 @@ def render(
     if info.pixel_aspect and abs(info.pixel_aspect - 1.0) > 1e-3:
         log(f"{Path(input_str).name}: pixel aspect {info.pixel_aspect:g} (anamorphic): matted as "
             f"shown, desqueezed; outputs keep the stored {info.width}x{info.height} and the aspect")
+    _warn_of_a_wide_region(info, window, Path(input_str).name, log)
     if "source_data_window" in info.metadata:
         log(f"{Path(input_str).name}: data window {tuple(info.metadata['source_data_window'])} is not "
             f"the display window {tuple(info.metadata['data_window'])} (x, y, w, h); outputs other "

@@ -64,6 +64,20 @@ def test_options_reach_the_render(tmp_path: Path, fast_engine: Engine) -> None:
         "p_comp.0002.exr", "p_comp.0004.exr", "rgba.0002.exr", "rgba.0004.exr"]
 
 
+def test_display_window_flag_gives_exr_outputs_the_picture(tmp_path: Path, fast_engine: Engine) -> None:
+    """An overscan EXR plate: EXR outputs keep its data window by default, the display window
+    alone with --display-window."""
+    from .imaging import read_file
+
+    write_file(tmp_path / "over.0001.exr", ramp(30, 40, 3), "half", origin=(-4, -3), display=(0, 0, 32, 24))
+    for flag, folder in (((), "kept"), (("--display-window",), "picture")):
+        assert run(tmp_path / "over.####.exr", *flag, "-o", tmp_path / folder, "-q").exit_code == 0
+    _, kept = read_file(tmp_path / "kept" / "over_alpha.0001.exr")
+    _, picture = read_file(tmp_path / "picture" / "over_alpha.0001.exr")
+    assert (kept.x, kept.y, kept.width, kept.height) == (-4, -3, 40, 30)
+    assert (picture.x, picture.y, picture.width, picture.height) == (0, 0, 32, 24)
+
+
 def test_real_engine_from_weights_env(tmp_path: Path) -> None:
     from pomagan_post import bundled_checkpoint_path
 

@@ -831,3 +831,39 @@ def test_garbage_matte_of_another_size_or_without_a_frame_is_refused(tmp_path: P
         render(plate, engine=engine, output_dir=tmp_path / "b", garbage_matte=tmp_path / "g.####.png")
     assert caught.value.frames == [2]
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any work
+
+
+def test_a_stray_pixel_far_outside_the_frame_is_named_and_display_window_mattes_the_picture(
+        tmp_path: Path, engine: Engine) -> None:
+    """One CG frame whose data window reaches far outside the picture (a stray pixel): the
+    render warns that the network sees a region many times the picture; --display-window mattes
+    the picture alone, so the other frames' mattes are the same bits as a clean shot's and every
+    EXR output holds the display window."""
+    display = (0, 0, 48, 32)
+    frames = {f: ramp(32, 48, 3, 2.0, seed=f) for f in (1, 2, 3)}
+    for f, pixels in frames.items():
+        write_file(tmp_path / f"clean.000{f}.exr", pixels, "half", display=display)
+        if f == 2:  # the picture, plus one pixel far down and to the right
+            stray = np.zeros((320, 480, 3), np.float32)
+            stray[:32, :48] = pixels
+            stray[-1, -1] = 5.0
+            write_file(tmp_path / "cg.0002.exr", stray, "half", display=display)
+        else:
+            write_file(tmp_path / f"cg.000{f}.exr", pixels, "half", display=display)
+    messages: list[str] = []
+    render(tmp_path / "cg.####.exr", engine=engine, frames="1", output_dir=tmp_path / "wide",
+           log=messages.append)
+    assert any("span 480x320 at (0, 0), 100 times the 48x32 picture" in m and "--display-window" in m
+               for m in messages), messages
+    _, wide = read_file(tmp_path / "wide" / "cg_alpha.0001.exr")
+    assert (wide.width, wide.height) == (480, 320)
+    render(tmp_path / "clean.####.exr", engine=engine, output_dir=tmp_path / "clean")
+    messages.clear()
+    report = render(tmp_path / "cg.####.exr", engine=engine, output_dir=tmp_path / "picture",
+                    display_window=True, log=messages.append)
+    assert report.written == [1, 2, 3] and not any("span" in m for m in messages)
+    for f in (1, 2, 3):
+        got, spec = read_file(tmp_path / "picture" / f"cg_alpha.000{f}.exr")
+        assert (spec.x, spec.y, spec.width, spec.height) == display
+        want, _ = read_file(tmp_path / "clean" / f"clean_alpha.000{f}.exr")
+        np.testing.assert_array_equal(got, want)
