@@ -220,7 +220,21 @@ def estimate_foreground(
             lower,
             upper,
         )
-    return _as_input_kind(fb[:, :3], is_numpy)
+    return _as_input_kind(_pinned_to_the_image(fb, image_t, alpha_t, lower, upper), is_numpy)
+
+
+def _pinned_to_the_image(fb: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor,
+                         lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """The estimate's F, drawn towards the compositing equation's own answer where the matte is
+    mostly opaque: ``F_eq = (I - (1 - a) B) / a`` with the estimated background, weighted by
+    ``2a - 1`` from none at a = 0.5 to all at a = 1. The smoothness term alone lets F drift from
+    the image next to an edge (up to 0.17 on a fully opaque pixel of the astronaut example), so
+    a pixel the matte calls opaque would not be the plate's colour; pinned, it is exactly the
+    image at a = 1, and ``a F + (1 - a) B`` is the image wherever a >= 1."""
+    fg, bg = fb[:, :3], fb[:, 3:]
+    weight = (2.0 * alpha - 1.0).clamp_(0.0, 1.0)
+    solved = (image - (1.0 - alpha) * bg).div_(alpha.clamp(min=0.5)).clamp_(lower, upper)
+    return torch.lerp(fg, solved, weight)  # exactly ``solved`` where the weight is 1
 
 
 def _foreground_level(
