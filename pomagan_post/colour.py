@@ -196,9 +196,14 @@ def detect_colorspace(format_name: str, attributes: Mapping[str, Any], pixel_typ
     The header wins where it says something (``oiio:ColorSpace``, DPX ``dpx:Transfer``, EXR
     ``chromaticities``: ACES2065-1 / ACEScg / Rec.2020 / P3-D65 primaries name that linear
     space); otherwise EXR/HDR and float TIFF are ``linear``, DPX is ``rec709`` and every integer
-    format is ``srgb``.
+    format is ``srgb``. A DPX written by ffmpeg is ``rec709`` whatever its transfer field says
+    (ffmpeg writes ``Linear`` into every file).
     """
     fmt = format_name.lower()
+    if fmt == "dpx" and written_by_ffmpeg(attributes):
+        # ffmpeg's DPX encoder stamps Transfer and Colorimetric "Linear" on every file, whatever
+        # its pixels are (a video's frames, display-referred); OIIO's label follows that field.
+        return "rec709"
     if fmt == "dpx":
         transfer = str(attributes.get("dpx:Transfer", "")).strip().lower()
         if transfer in _DPX_TRANSFER:
@@ -214,6 +219,12 @@ def detect_colorspace(format_name: str, attributes: Mapping[str, Any], pixel_typ
     if fmt in ("dpx", "cineon"):
         return "cineon" if fmt == "cineon" else "rec709"
     return "srgb"
+
+
+def written_by_ffmpeg(attributes: Mapping[str, Any]) -> bool:
+    """Whether an image file's creator field names libavcodec (``Lavc59.37.100``): ffmpeg's
+    image encoders write fixed header values that say nothing about the pixels."""
+    return str(attributes.get("Software", "")).startswith("Lavc")
 
 
 def is_linear(colorspace: str) -> bool:

@@ -105,6 +105,9 @@ def test_names_and_aliases() -> None:
         ("dpx", {"dpx:Transfer": "Logarithmic", "oiio:ColorSpace": "KodakLog"}, "uint16", "cineon"),
         ("dpx", {"dpx:Transfer": "Linear"}, "uint16", "linear"),
         ("dpx", {"dpx:Transfer": "User defined"}, "uint16", "rec709"),
+        # ffmpeg writes "Linear" into every DPX whatever the pixels (a video's frames)
+        ("dpx", {"dpx:Transfer": "Linear", "oiio:ColorSpace": "lin_rec709_scene", "Software": "Lavc59.37.100"},
+         "uint16", "rec709"),
         ("hdr", {}, "float", "linear"),
         ("openexr", {"chromaticities": AP0}, "half", "ACES2065-1"),
         ("openexr", {"chromaticities": (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767)},

@@ -279,3 +279,45 @@ def test_prefetch_and_write_behind_pass_errors_on() -> None:
     with pytest.raises(OSError, match="disk full"):
         pool.wait()
     assert done == [1]
+
+
+def test_dpx_written_by_ffmpeg_reads_as_video_without_made_up_timecode(tmp_path: Path) -> None:
+    """ffmpeg's DPX encoder (here through PyAV, the same libavcodec) writes the generic header
+    alone, its pixels from byte 1,664, where the film and television headers would be, and
+    "Linear" as transfer in every file. OIIO reads pixels as a timecode (ffmpeg's own DPX of a
+    test card showed 00:00:00:20) and a frame rate, and the transfer as scene-linear: the frames
+    of a video (display-referred) were matted as linear light. Now: rec709, no timecode, no
+    rate, and the bogus transfer is not carried into outputs. A DPX with its headers (OIIO's)
+    keeps its timecode."""
+    import av
+    import OpenImageIO as oiio
+
+    from pomagan_post.io.timecode import timecode_words
+
+    import struct
+
+    # Pixel bytes (little-endian rgb48) that read as a film frame rate of 24 (byte 1,724 of the
+    # file, 60 into the pixels) and a timecode of 00:00:00:20 (byte 1,920, 256 into them).
+    data = bytearray((ramp(48, 64, 3) * 65535).astype("<u2").tobytes())
+    data[60:64] = struct.pack("<f", 24.0)
+    data[256:260] = struct.pack("<I", 0x20)
+    pixels = np.frombuffer(bytes(data), "<u2").reshape(48, 64, 3)
+    with av.open(str(tmp_path / "f.%04d.dpx"), "w", format="image2") as out:
+        stream = out.add_stream("dpx", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb48le"
+        for index in range(2):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb48le")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    assert (tmp_path / "f.0001.dpx").read_bytes()[:4] in (b"SDPX", b"XPDS")
+    source = ImageSequenceSource(tmp_path / "f.####.dpx")
+    assert source.info.colorspace == "rec709"
+    assert source.info.timecode is None and source.info.fps is None
+    assert "dpx:Transfer" not in [name for name, _, _ in source.info.metadata["attributes"]]
+    ((_, rgb), _) = list(source)
+    np.testing.assert_allclose(rgb, pixels / 65535.0, atol=1e-6)  # the pixels as stored
+
+    write_file(tmp_path / "o.0001.dpx", ramp(48, 64, 3), "uint16", typed={"smpte:TimeCode": (
+        oiio.TypeTimeCode, timecode_words("10:00:00:00", 24))})
+    assert ImageSequenceSource(tmp_path / "o.####.dpx").info.timecode == "10:00:00:00"

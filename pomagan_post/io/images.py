@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..colour import detect_colorspace, quantize, resolve_colorspace
+from ..colour import detect_colorspace, quantize, resolve_colorspace, written_by_ffmpeg
 from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from .base import ClipInfo, parse_rate
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
@@ -137,6 +137,27 @@ def _size_text(window: tuple[int, ...]) -> str:
     """A display window as ``WxH`` (``WxH at (x, y)`` when it does not start at the origin)."""
     x, y, w, h = window
     return f"{w}x{h}" + (f" at ({x}, {y})" if x or y else "")
+
+
+#: Where a DPX header field ends (bytes from the start of the file): the film header's frame
+#: rate (offset 1724) and the television header's timecode (offset 1920). A file whose pixels
+#: start before that has no such field (ffmpeg writes the 1,664-byte generic header alone), and
+#: OIIO reads pixels in its place: a made-up timecode and frame rate.
+DPX_FILM_RATE_END = 1728
+DPX_TIMECODE_END = 1924
+
+
+def _dpx_image_offset(path: Path) -> int | None:
+    """A DPX file's offset to its image data (the generic header's second field, in the file's
+    byte order), or None when the file does not start like a DPX."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return None
+    if len(head) < 8 or head[:4] not in (b"SDPX", b"XPDS"):
+        return None
+    return int.from_bytes(head[4:8], "big" if head[:4] == b"SDPX" else "little")
 
 
 def _attributes(spec: Any) -> dict[str, Any]:
@@ -312,7 +333,7 @@ class ImageSequenceSource:
             spec = inp.spec()
             fmt = inp.format_name()
             inp.close()
-            info = self._info_from(spec, fmt, frames[index:], colorspace)
+            info = self._info_from(spec, fmt, frames[index:], colorspace, path)
             display = tuple(info.metadata["display_window"])
             if isinstance(self.window, tuple):
                 info.metadata["data_window"] = tuple(int(v) for v in self.window)
@@ -326,15 +347,23 @@ class ImageSequenceSource:
             return info
         raise MissingFramesError(f"no readable frame in {self.pattern}", sorted(self.failed))
 
-    def _info_from(self, spec: Any, fmt: str, frames: list[int], colorspace: str | None) -> ClipInfo:
+    def _info_from(self, spec: Any, fmt: str, frames: list[int], colorspace: str | None,
+                   path: Path) -> ClipInfo:
         attrs = _attributes(spec)
+        pixels_at = _dpx_image_offset(path) if fmt == "dpx" else None
         fps = attrs.get("FramesPerSecond")
         fps = Fraction(int(fps[0]), int(fps[1])) if isinstance(fps, tuple) and fps[1] else None
         dpx_rate = attrs.get("dpx:FrameRate")  # DPX: a float (23.976 as 23.9759998...)
+        if pixels_at is not None and pixels_at < DPX_FILM_RATE_END:
+            dpx_rate = None  # no film header: OIIO read pixels as the field
         if fps is None and isinstance(dpx_rate, float) and 1 <= dpx_rate <= 1000:
             fps = parse_rate(dpx_rate)
         words = spec.getattribute("smpte:TimeCode")  # the raw words keep the drop-frame flag
+        if pixels_at is not None and pixels_at < DPX_TIMECODE_END:
+            words = None  # no television header: what OIIO read there is pixels
         tc = timecode_from_words(words) if isinstance(words, tuple) and words else None
+        if fmt == "dpx" and written_by_ffmpeg(attrs):  # its fixed "Linear" says nothing
+            attrs = {k: v for k, v in attrs.items() if k not in ("dpx:Transfer", "dpx:Colorimetric")}
         pixel_type = str(spec.format)
         cs = resolve_colorspace(colorspace) if colorspace else detect_colorspace(fmt, attrs, pixel_type)
         data_window, display_window = _windows(spec)
@@ -352,7 +381,7 @@ class ImageSequenceSource:
             "orientation": orientation,
             "stored_size": (spec.width, spec.height),
             "attributes": [(p.name, str(p.type), p.value) for p in spec.extra_attribs
-                           if p.name in _CARRIED],
+                           if p.name in _CARRIED and p.name in attrs],
             "pattern": str(self.pattern),
             "frame_origin": frames[0],  # the frame whose header gave ``timecode``
         }
