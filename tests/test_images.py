@@ -317,6 +317,13 @@ def test_dpx_written_by_ffmpeg_reads_as_video_without_made_up_timecode(tmp_path:
     assert "dpx:Transfer" not in [name for name, _, _ in source.info.metadata["attributes"]]
     ((_, rgb), _) = list(source)
     np.testing.assert_allclose(rgb, pixels / 65535.0, atol=1e-6)  # the pixels as stored
+    # a foreground written from it says Rec.709 in its transfer field (OIIO alone: "Undefined")
+    sink = ImageSequenceSink(tmp_path / "fg.####.dpx", source.info, kind="fg")
+    sink.write(1, np.dstack([rgb, np.ones(rgb.shape[:2], np.float32)]))
+    sink.close()
+    _, spec = read_file(tmp_path / "fg.0001.dpx")
+    assert spec.getattribute("dpx:Transfer") == "ITU-R 709-4"
+    assert ImageSequenceSource(tmp_path / "fg.####.dpx").info.colorspace == "rec709"
 
     write_file(tmp_path / "o.0001.dpx", ramp(48, 64, 3), "uint16", typed={"smpte:TimeCode": (
         oiio.TypeTimeCode, timecode_words("10:00:00:00", 24))})

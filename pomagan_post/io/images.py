@@ -618,6 +618,8 @@ class ImageSequenceSink:
         if self.kind != "alpha" and not (self.format == "dpx" and "dpx:Transfer" in carried):
             # (DPX: OIIO would turn the label into a transfer that overrides the carried one.)
             spec.attribute("oiio:ColorSpace", _LABELS.get(self.colorspace, self.colorspace))
+            if self.format == "dpx" and self.colorspace == "rec709":  # OIIO writes "Undefined"
+                spec.attribute("dpx:Transfer", "ITU-R 709-4")
         if channels == 4:
             spec.attribute("pomagan:alpha", self.alpha_mode)
             # PNG: values are written as given (never divided by OIIO); TIFF/DPX: label straight.
