@@ -74,7 +74,11 @@ def test_flip_knob_is_the_engines_flip_tta(exported, model) -> None:
             exported.flip = False
     engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply", tta="flip")
     alpha, _ = engine.matte(rgb[None], "linear")
-    assert np.abs(both[0, 3].numpy() - alpha[0]).max() < 5 * TOL
+    # float noise the sigmoid's steep part amplifies at a few pixels of this noise plate: with the
+    # run 8 weights 7.0e-4 at most, 3.2e-5 on average (one pass: 1.9e-4, 4.3e-6); under 5e-4
+    # with run 7's. The flip itself changes the matte by more than 1e-3 (below).
+    diff = np.abs(both[0, 3].numpy() - alpha[0])
+    assert diff.max() < 10 * TOL and diff.mean() < TOL / 2, (diff.max(), diff.mean())
     assert float((one[0, 3] - both[0, 3]).abs().max()) > 10 * TOL
 
 

@@ -789,7 +789,9 @@ def test_garbage_matte_with_an_alpha_channel_uses_it_when_it_says_something(
             want, _ = read_file(tmp_path / "plain" / f"plate_alpha.{frame:04d}.exr")
             got, _ = read_file(tmp_path / name / f"plate_alpha.{frame:04d}.exr")
             np.testing.assert_allclose(got, want * mask, atol=HALF_TOL, err_msg=f"{name} frame {frame}")
-        assert float(want[:, :20].max()) > 0.01  # the kept side is not empty to begin with
+    # neither side is empty to begin with: there is something to keep and something to remove
+    first, _ = read_file(tmp_path / "plain" / "plate_alpha.0001.exr")
+    assert float(first[:, :20].max()) > 0.01 and float(first[:, 20:].max()) > 0.01
 
 
 def test_garbage_matte_is_read_in_the_shots_region_by_pixel_coordinates(tmp_path: Path, engine: Engine) -> None:
