@@ -112,6 +112,13 @@ class RenderReport:
         """Every requested frame has its outputs (written now or before)."""
         return not self.failed and len(self.written) + len(self.skipped_existing) == len(self.frames)
 
+    def settle(self, started: float, source: Any) -> None:
+        """At the end of the render loop, finished or not: the time since ``started``
+        (``time.perf_counter()``), the throughput, and the frames the source could not read."""
+        self.failed.update(getattr(source, "failed", {}))
+        self.seconds = time.perf_counter() - started
+        self.fps = len(self.written) / self.seconds if self.seconds > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: frame numbers as integers, ``failed`` keyed by the frame number
         as text, ``clip_fps`` as an exact ``"num/den"``."""
@@ -1019,9 +1026,7 @@ def render(
         # Frames already computed are complete: image files still land, and a video cut short
         # keeps what it encoded in its hidden partial file, so a resume skips them. The error
         # carries what was done so far (``render --report`` writes it for a stopped render).
-        report.seconds = time.perf_counter() - started
-        report.fps = len(report.written) / report.seconds if report.seconds > 0 else 0.0
-        report.failed.update(getattr(source, "failed", {}))
+        report.settle(started, source)
         if isinstance(exc, MissingFramesError):  # the frame that stopped it, with the reason
             for number in exc.frames:
                 report.failed.setdefault(number, str(exc))
@@ -1046,7 +1051,5 @@ def render(
         source.close()
         if garbage is not None:
             garbage.close()
-    report.failed.update(getattr(source, "failed", {}))
-    report.seconds = time.perf_counter() - started
-    report.fps = len(report.written) / report.seconds if report.seconds > 0 else 0.0
+    report.settle(started, source)
     return report

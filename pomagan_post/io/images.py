@@ -274,7 +274,7 @@ class ImageSequenceSource:
             :attr:`failed` (frame -> reason).
         colorspace: override of the detected colour space (see :mod:`pomagan_post.colour`).
         matte: the files are mattes: each frame comes as its alpha channel (repeated in R, G, B)
-            when it has a meaningful one (see :func:`read_image`), else as its picture.
+            when it has a meaningful one (see :func:`read_matte`), else as its picture.
         window: ``"data"`` (default), ``"display"`` or an (x, y, w, h) region: the region frames
             come in. ``"display"`` gives the picture as shown (the display window: overscan cut
             off, an autocropped frame placed in the full frame) for outputs that cannot carry
