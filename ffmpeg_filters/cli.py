@@ -6,9 +6,10 @@ from __future__ import annotations
 import click
 
 from pomagan_post import __version__
-from pomagan_post.cli import interrupt_signal, one_line_errors, sigterm_as_interrupt
+from pomagan_post.cli import interrupt_signal, one_line_errors
 from pomagan_post.engine import TTA_MODES
 from pomagan_post.errors import Stopped
+from pomagan_post.stopping import StopSignals
 
 from .pipeline import build_commands, format_commands, run
 from .presets import PRESETS
@@ -61,7 +62,7 @@ def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp
         click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
         return
     try:
-        with sigterm_as_interrupt():  # a farm's kill unwinds like Ctrl-C: stages stopped, temp file removed
+        with StopSignals():  # a farm's kill or Ctrl-C: run() stops the stages, removes its temp file
             report = run(input, output, preset, extra_args=extra_args, overwrite=overwrite, quiet=quiet,
                          **options)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM

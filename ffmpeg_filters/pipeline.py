@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
+from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
 
@@ -566,6 +567,7 @@ def run(
             threads.append(thread)
         failed: tuple[str, int] | None = None
         while failed is None and any(proc.poll() is None for proc in procs):
+            stop_point()  # SIGTERM / Ctrl-C under pomagan-ffmpeg's StopSignals
             # The first stage to fail is the cause; the others fail because of it (EPIPE, EOF).
             # Among failures seen together, a broken pipe (141) is a consequence.
             bad = [(n, proc.returncode) for n, proc in zip(names, procs)
@@ -577,6 +579,7 @@ def run(
         if failed is None:
             bad = [(n, proc.returncode) for n, proc in zip(names, procs) if proc.returncode != 0]
             failed = sorted(bad, key=lambda item: item[1] == 141)[0] if bad else None
+        stop_point()  # a Ctrl-C at a terminal also ends the stages: a stop, not their failure
         _stop(procs)
         for thread in threads:
             thread.join(timeout=5)

@@ -10,18 +10,17 @@ import functools
 import platform
 import signal
 import sys
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import click
 
 from . import __version__
 from .engine import TTA_MODES
 from .errors import BadInputError, MissingFramesError, PomaganError, Stopped
+from .stopping import StopSignals, stop_point
 
-__all__ = ["interrupt_signal", "main", "one_line_errors", "sigterm_as_interrupt", "tta_option"]
+__all__ = ["interrupt_signal", "main", "one_line_errors", "tta_option"]
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -56,36 +55,9 @@ def tta_option(what: str = "Test-time augmentation") -> Callable[[Callable[..., 
              "network work; where the passes disagree the matte turns semi-transparent).")
 
 
-class _Signalled(KeyboardInterrupt):
-    """SIGTERM delivered as an interrupt, so the work unwinds exactly as on Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A render farm's kill (SIGTERM) stops the work like Ctrl-C: a ``KeyboardInterrupt`` (with
-    ``signum``) unwinds it, so writers finish or delete their temporary files instead of the
-    process dying with ``.partial`` files left behind. Shared by ``pomagan-post render`` and
-    ``pomagan-ffmpeg``; see :func:`interrupt_signal`."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread (e.g. a host app's worker)
-        return
-
-    def handle(signum: int, frame: Any) -> None:
-        raise _Signalled(signum)
-
-    previous = signal.signal(signal.SIGTERM, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def interrupt_signal(exc: KeyboardInterrupt) -> signal.Signals:
-    """The signal behind an interrupt: SIGTERM through :func:`sigterm_as_interrupt`, else SIGINT."""
+    """The signal behind an interrupt: a :class:`~pomagan_post.stopping.SignalStop`'s, else SIGINT
+    (a plain Ctrl-C outside :class:`~pomagan_post.stopping.StopSignals`)."""
     return signal.Signals(getattr(exc, "signum", signal.SIGINT))
 
 
@@ -469,7 +441,10 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         display_window=display_window, progress=not quiet, log=say)
     entries: list[dict[str, Any]] = []
     try:
-        _render_inputs(inputs, settings, entries)
+        # A farm's kill (SIGTERM) or Ctrl-C stops the render after the batch in hand: frames
+        # already matted land, writers finish or delete their temporary files.
+        with StopSignals("stopping after the frames in hand (Ctrl-C again: at once)"):
+            _render_inputs(inputs, settings, entries)
     finally:
         if report_path:
             _write_report(report_path, entries)
@@ -560,9 +535,9 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 
     say = settings["log"]
     try:
-        with sigterm_as_interrupt():
-            report = render_shot(input, **settings)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through sigterm_as_interrupt
+        stop_point()  # a signal that came before this input (loading the model, the last input)
+        report = render_shot(input, **settings)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (render's StopSignals), at a batch boundary
         signum = interrupt_signal(exc)
         stopped = Stopped(
             f"{signum.name}; every frame file written is complete, and a video output keeps the "

@@ -42,6 +42,7 @@ from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, c
 from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
+from .stopping import stop_point
 
 __all__ = [
     "GarbageMatte",
@@ -1006,6 +1007,7 @@ def render(
             fit_batch = getattr(engine, "fit_batch", None)
             group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
             for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
+                stop_point()  # SIGTERM / Ctrl-C under the CLI's StopSignals: stop between batches
                 numbers = [n for n, _ in batch]
                 images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
                 del batch

@@ -274,9 +274,11 @@ def test_help_states_the_alpha_convention() -> None:
     assert "premultiplied for EXR" in result.output and "straight for PNG" in result.output
 
 
-def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> None:
-    """A render farm's kill (SIGTERM) mid-render: exit 143 with a one-line 'stopped' message, no
-    partial file left, every frame file written complete; --skip-existing renders only the rest."""
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_cleanly_and_skip_existing_finishes(tmp_path: Path, sig: str) -> None:
+    """A render farm's kill (SIGTERM) or Ctrl-C mid-render: exit 128 + the signal with a one-line
+    'stopped' message, no partial file left, every frame file written complete; --skip-existing
+    renders only the rest."""
     import os
     import signal
     import subprocess
@@ -300,10 +302,12 @@ def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> Non
             and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()[1]  # still rendering when the signal comes
-    proc.send_signal(signal.SIGTERM)
+    signum = signal.Signals[sig]
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "pomagan-post: stopped: SIGTERM;" in err and "--skip-existing" in err and "Traceback" not in err
+    assert proc.returncode == 128 + signum, err
+    assert f"{sig}: stopping after the frames in hand" in err  # said when it comes, not at the end
+    assert f"pomagan-post: stopped: {sig};" in err and "--skip-existing" in err and "Traceback" not in err
     names = sorted(p.name for p in out.iterdir())
     assert not [name for name in names if name.startswith(".") or "partial" in name]
     assert 2 <= len(names) < 2 * n
@@ -313,7 +317,7 @@ def test_sigterm_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> Non
     import json
 
     (entry,) = json.loads(report.read_text())
-    assert entry["exit_code"] == 143 and entry["ok"] is False and "s.####.png: SIGTERM; " in entry["error"]
+    assert entry["exit_code"] == 128 + signum and entry["ok"] is False and f"s.####.png: {sig}; " in entry["error"]
     assert entry["frames"] == list(range(1, n + 1)) and entry["failed"] == {}
     on_disk = {int(p.name.split(".")[1]) for p in out.glob("s_alpha.*.exr")}
     assert entry["written"] and set(entry["written"]) == on_disk

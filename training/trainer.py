@@ -22,8 +22,6 @@ import csv
 import functools
 import os
 import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 import pomagan_post
 from pomagan_post import Pomagan
 from pomagan_post.errors import BadInputError, CheckpointError, Stopped
+from pomagan_post.stopping import StopSignals
 from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
 
@@ -467,7 +466,8 @@ class StageTrainer:
         bar = _progress(cfg.steps, self.step, enabled=main and progress)
         started, start_step = time.time(), self.step
         try:
-            with _StopSignals() as signals:
+            with StopSignals("saving after this step, then stopping (Ctrl-C again to abort without "
+                             "saving)") as signals:
                 last = self._loop(loader, val_loader, log, bar, started, start_step, signals)
         finally:
             if bar is not None:
@@ -477,7 +477,7 @@ class StageTrainer:
         return last
 
     def _loop(self, loader: DataLoader, val_loader: DataLoader | None, log: "_Log", bar: Any,
-              started: float, start_step: int, signals: "_StopSignals") -> dict[str, float]:
+              started: float, start_step: int, signals: StopSignals) -> dict[str, float]:
         cfg, main = self.cfg, self.dist.main
         last: dict[str, float] = {}
         for batch in _forever(loader, first_epoch=self.step // max(len(loader), 1)):
@@ -508,33 +508,6 @@ class StageTrainer:
             if stop:
                 break
         return last
-
-
-class _StopSignals:
-    """While training: SIGINT (Ctrl-C) or SIGTERM (a scheduler's preemption) lets the current
-    step finish, saves, and stops, so nothing since the last save is lost; a second Ctrl-C
-    aborts at once. Handlers are installed only in the main thread and restored after."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(f"\n{signal.Signals(signum).name}: saving after this step, then stopping "
-              "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
