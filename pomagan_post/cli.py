@@ -382,7 +382,8 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 @click.option("--weights", type=click.Path(dir_okay=False), envvar="POMAGAN_WEIGHTS", default=None,
               help="Checkpoint (default: the bundled one; env POMAGAN_WEIGHTS).")
 @click.option("--skip-existing", is_flag=True,
-              help="Keep frames whose outputs all exist (resume a crashed or split render).")
+              help="Keep frames whose outputs all exist (resume a crashed or split render); "
+                   "refused when they were rendered with other settings (EXR, PNG, video).")
 @click.option("--on-error", default="stop", show_default=True, metavar="stop|skip",
               help="stop at a missing/corrupt input frame, or skip it, list it and exit non-zero.")
 @click.option("--premultiplied/--straight", default=None,

@@ -384,6 +384,23 @@ class Engine:
             f"upsample={self.upsample!r}, foreground={self.foreground_method!r}, tta={self.tta!r})"
         )
 
+    def matte_settings(self) -> dict[str, Any]:
+        """What decides the mattes this engine makes, beyond the frames themselves: the weights
+        (a digest of their values), working size, upsampler, foreground method and test-time
+        augmentation. Not the device, precision or batch size, which change a matte by float
+        noise only. A render records these in its outputs so a resume with other settings is
+        caught instead of mixing two mattes in one shot."""
+        if getattr(self, "_weights_digest", None) is None:
+            import hashlib
+
+            digest = hashlib.sha256()
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+            self._weights_digest = digest.hexdigest()[:12]
+        return {"weights": self._weights_digest, "working_size": self.working_size,
+                "upsample": self.upsample, "foreground": self.foreground_method, "tta": self.tta}
+
     def _compile_failed(self, exc: BaseException) -> None:
         log.warning("torch.compile is not usable here (%s: %s); running the network eagerly",
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")

@@ -23,6 +23,8 @@ attribute, TIFF ExtraSamples, video ``comment`` metadata).
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import sys
@@ -326,18 +328,20 @@ def open_sink(
     writers: int | None = None,
     resume: list[int] | None = None,
     exr_compression: str = "zip",
+    settings: str | None = None,
 ) -> FrameSink:
     """A sink for one output kind: a video file (by extension) or an image file/pattern
     (written by ``writers`` threads; default :func:`~pomagan_post.io.streams.default_writers`;
     EXR files with ``exr_compression``).
-    ``resume``: the frames a video's partial file holds, kept (see :func:`_finished_frames`)."""
+    ``resume``: the frames a video's partial file holds, kept (see :func:`_finished_frames`);
+    ``settings``: the render's (:func:`render_settings`), recorded in the output."""
     if not isinstance(target, SequencePattern) and _is_video(target):
         from .io.video import VideoSink
 
         return VideoSink(target, info, kind=kind, codec=codec, audio_from=audio_from,
-                         premultiplied=alpha_mode == "premultiplied", resume=resume)
+                         premultiplied=alpha_mode == "premultiplied", resume=resume, settings=settings)
     return ImageSequenceSink(target, info, kind=kind, alpha_mode=alpha_mode, workers=writers,
-                             compression=exr_compression)
+                             compression=exr_compression, settings=settings)
 
 
 def _stem_and_dir(input: str | os.PathLike[str], video: bool) -> tuple[str, Path, SequencePattern | None]:
@@ -694,19 +698,78 @@ def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
             sink.write(number, output_frame(kind, alpha, fg, alpha_mode, background))
 
 
+def render_settings(engine: Any, *, window: str, colorspace: str | None, alpha_mode: str,
+                    garbage_matte: str | os.PathLike[str] | None, comp: str | None) -> str:
+    """What decides a render's pixels besides the frames (the engine's
+    :meth:`~pomagan_post.Engine.matte_settings`, the window matted, the colour space asked for,
+    the alpha convention, the garbage matte's and background's names) as compact JSON: EXR and
+    PNG frames record it in ``pomagan:settings``, a video in its comment. ``--skip-existing``
+    compares it with what the existing outputs record (:func:`_check_settings`)."""
+    own = getattr(engine, "matte_settings", None)  # (a stand-in engine may have none)
+    settings = {**(own() if own else {}), "window": window, "colorspace": colorspace or "auto",
+                "alpha": alpha_mode, "garbage_matte": Path(garbage_matte).name if garbage_matte else None,
+                "comp": comp}
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def _settings_difference(recorded: str, settings: str) -> str:
+    """``working_size 512 (this render: 384), tta none (this render: flip)``."""
+    try:
+        old = json.loads(recorded)
+    except ValueError:
+        return "an unreadable record"
+    new = json.loads(settings)
+    return ", ".join(f"{key} {old.get(key)} (this render: {new.get(key)})"
+                     for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)) or recorded
+
+
+def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> None:
+    """Refuse to add to image-sequence outputs whose existing ``frames`` were rendered with
+    other settings: the shot would mix two mattes. Frames recording none (TIFF, DPX, older
+    renders) are not compared."""
+    from .io.images import read_render_settings
+    from .io.sequence import format_frame_list
+
+    for plan in plans:
+        if plan.video:
+            continue
+        other: dict[str, list[int]] = {}
+        for frame in frames:
+            for path in plan.paths([frame]):
+                recorded = read_render_settings(path)
+                if recorded is not None and recorded != settings:
+                    other.setdefault(recorded, []).append(frame)
+                    break
+        if other:
+            recorded, numbers = max(other.items(), key=lambda item: len(item[1]))
+            raise BadInputError(
+                f"{plan}: frame(s) {format_frame_list(sorted(f for fs in other.values() for f in fs))} "
+                f"were rendered with other settings: {_settings_difference(recorded, settings)}; "
+                "--skip-existing would mix two mattes in one shot. Resume with the same settings, "
+                "or render without --skip-existing to replace every frame")
+
+
 def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | None,
-                     codec: str) -> tuple[list[int], dict[str, list[int]]]:
+                     codec: str, settings: str | None = None,
+                     log: Callable[[str], None] = lambda message: None) -> tuple[list[int], dict[str, list[int]]]:
     """(frames every output in ``plans`` already has, and per video output the frames its
     partial file from an interrupted render holds). ``plans`` leaves finished videos out; an
     unfinished one has the first frames its partial holds (:func:`resumable_frames`), the rest
-    are rendered and appended to them."""
-    from .io.video import resumable_frames
+    are rendered and appended to them; a partial file made with other ``settings`` is not
+    kept (the video is rendered afresh, and ``log`` says why)."""
+    from .io.video import partial_settings, resumable_frames
 
     resume: dict[str, list[int]] = {}
     done = set(wanted)
     for plan in plans:
         if plan.video:
-            held = resumable_frames(plan.target, info, wanted, codec, plan.kind) if info else 0
+            recorded = partial_settings(plan.target)
+            if settings is not None and recorded is not None and recorded != settings:
+                log(f"{plan.target}: the partial file of an interrupted render was made with other "
+                    f"settings: {_settings_difference(recorded, settings)}; rendering it afresh")
+                held = 0
+            else:
+                held = resumable_frames(plan.target, info, wanted, codec, plan.kind) if info else 0
             resume[plan.kind] = wanted[:held]
             done &= set(resume[plan.kind])
         else:
@@ -793,7 +856,9 @@ def render(
         weights: checkpoint path; default the bundled one.
         writers: writer threads per image-sequence output (default: half the CPU cores, 2 to
             8); videos encode on FFmpeg's own threads.
-        skip_existing: leave frames whose outputs all exist (resume / farm splits).
+        skip_existing: leave frames whose outputs all exist (resume / farm splits); raises
+            :class:`BadInputError` when EXR/PNG frames there record other settings
+            (:func:`render_settings`), and renders afresh a video partial file that does.
         on_error: ``stop`` at the first missing or unreadable input frame (raises
             :class:`MissingFramesError` naming it), or ``skip`` it and report it in ``failed``.
         premultiplied: force (True) or refuse (False) premultiplied foreground; default the
@@ -890,7 +955,20 @@ def render(
     resume: dict[str, list[int]] = {}
     header = probe
     fg_audio = input_str if video_in and audio else None  # carried into a foreground video
+    settings_of = functools.partial(render_settings, window=window, colorspace=colorspace,
+                                    alpha_mode=alpha_mode, garbage_matte=garbage_matte, comp=comp)
+    settings: str | None = None
     if skip_existing:
+        # What is there must have been rendered as this render would: the engine's settings
+        # (and its weights) are needed to tell, so it is made here.
+        if engine is None:
+            try:
+                engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
+            except BaseException:
+                if probe is not None:
+                    probe.close()
+                raise
+        settings = settings_of(engine)
         # a finished video is left as it is; an unfinished one goes on from its partial file
         from .io.video import partial_path
 
@@ -903,7 +981,14 @@ def render(
                                  window=window)
             header.close()
             header.info.fps = rate or header.info.fps
-        done, resume = _finished_frames(plans, wanted, header.info if header else None, codec)
+        done, resume = _finished_frames(plans, wanted, header.info if header else None, codec,
+                                        settings, log)
+        try:
+            _check_settings(plans, done, settings)
+        except BaseException:
+            if probe is not None:
+                probe.close()
+            raise
         report.skipped_existing = done
         done_set = set(done)
         todo = [f for f in wanted if f not in done_set]
@@ -918,7 +1003,7 @@ def render(
             if resume.get(plan.kind):
                 open_sink(plan.kind, plan.target, header.info, alpha_mode=alpha_mode, codec=codec,
                           audio_from=fg_audio if plan.kind == "fg" else None,
-                          resume=resume[plan.kind]).close()
+                          resume=resume[plan.kind], settings=settings).close()
         log(f"all {len(wanted)} frame(s) already rendered in {out_dir}")
         return report
 
@@ -971,6 +1056,7 @@ def render(
             raise
     if engine is None:
         engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
+    settings = settings or settings_of(engine)
 
     # Folders this render makes (the output folder, and those in --alpha-name sub/... names),
     # deepest first: a render that wrote nothing removes the ones it left empty.
@@ -987,7 +1073,8 @@ def render(
             sinks[plan.kind] = open_sink(
                 plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
                 audio_from=fg_audio if plan.kind == "fg" else None,
-                writers=writers, resume=resume.get(plan.kind), exr_compression=exr_compression)
+                writers=writers, resume=resume.get(plan.kind), exr_compression=exr_compression,
+                settings=settings)
         total = len(info.frames)
         if progress:
             from .progress import progress as progress_bar

@@ -323,7 +323,7 @@ def test_a_signal_stops_cleanly_and_skip_existing_finishes(tmp_path: Path, sig: 
     assert entry["written"] and set(entry["written"]) == on_disk
     assert on_disk == {int(p.name.split(".")[1]) for p in out.glob("s_fg.*.exr")}
 
-    again = subprocess.run([*cmd, "--working-size", "32", "--skip-existing", "--quiet"], capture_output=True,
+    again = subprocess.run([*cmd, "--working-size", "384", "--skip-existing", "--quiet"], capture_output=True,
                            text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     done = sorted(p.name for p in out.iterdir())

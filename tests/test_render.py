@@ -6,6 +6,7 @@ module; only a few tests use a stand-in engine where they need to control it (ou
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -408,6 +409,66 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
         render(clip, engine=engine, frames="2-7", output_dir=tmp_path / "range", callback=stop)
     again = render(clip, engine=engine, frames="3-7", output_dir=tmp_path / "range", skip_existing=True)
     assert again.written == [3, 4, 5, 6, 7]
+
+
+def test_skip_existing_refuses_frames_rendered_with_other_settings(tmp_path: Path, model, engine: Engine) -> None:
+    """A resume with another working size (or weights, test-time augmentation, window...) would
+    mix two mattes in one shot: refused, naming the frames and the setting, nothing touched; the
+    same settings resume. PNG records the settings too; TIFF keeps none, so it is not compared."""
+    pattern, _ = make_exr_plate(tmp_path, frames=(1, 2, 3, 4, 5, 6))
+    render(pattern, engine=engine, frames="1-3")
+    out = tmp_path / "plate_pomagan"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    other = Engine(model, device="cpu", working_size=48, batch_size=2, foreground="multiply")
+    with pytest.raises(BadInputError) as refused:
+        render(pattern, engine=other, skip_existing=True)
+    message = str(refused.value)
+    assert "plate_alpha.####.exr: frame(s) 1-3 were rendered with other settings" in message
+    assert "working_size 32 (this render: 48)" in message and "without --skip-existing" in message
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    with pytest.raises(BadInputError, match=r"window data \(this render: display\)"):
+        render(pattern, engine=engine, skip_existing=True, display_window=True)
+    resumed = render(pattern, engine=engine, skip_existing=True)
+    assert resumed.skipped_existing == [1, 2, 3] and resumed.written == [4, 5, 6]
+    recorded = json.loads(read_file(out / "plate_fg.0006.exr")[1].get_string_attribute("pomagan:settings"))
+    assert recorded["working_size"] == 32 and recorded["tta"] == "none" and len(recorded["weights"]) == 12
+    for fmt in ("png", "tiff"):
+        render(pattern, engine=engine, frames="1-3", format=fmt, output_dir=tmp_path / fmt)
+        if fmt == "png":
+            with pytest.raises(BadInputError, match="working_size 32 \\(this render: 48\\)"):
+                render(pattern, engine=other, format=fmt, output_dir=tmp_path / fmt, skip_existing=True)
+        else:
+            assert render(pattern, engine=other, format=fmt, output_dir=tmp_path / fmt,
+                          skip_existing=True).written == [4, 5, 6]
+
+
+def test_a_video_partial_made_with_other_settings_is_rendered_afresh(
+        tmp_path: Path, model, engine: Engine) -> None:
+    """The partial file of a stopped video render is only an intermediate: resumed with other
+    settings it is not kept (it would mix two mattes), the render says so and writes the whole
+    clip, equal to an uninterrupted render with the new settings."""
+    clip = write_clip(tmp_path / "shot.mov", n=6, codec="prores_ks", pix_fmt="yuv422p10le")
+    other = Engine(model, device="cpu", working_size=48, batch_size=2, foreground="multiply")
+    whole = render(clip, engine=other, output_dir=tmp_path / "whole", outputs=["alpha"])
+
+    def stop(number: int, done: int, total: int) -> None:
+        if number == 3:
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=engine, outputs=["alpha"], callback=stop)
+    out = tmp_path / "shot_pomagan"
+    assert names(out) == [".shot_alpha.partial.mov"]
+    messages: list[str] = []
+    resumed = render(clip, engine=other, outputs=["alpha"], skip_existing=True, log=messages.append)
+    assert resumed.written == list(range(6)) and resumed.skipped_existing == []
+    assert any("made with other settings: working_size 32 (this render: 48); rendering it afresh" in m
+               for m in messages), messages
+    assert names(out) == ["shot_alpha.mov"]
+    with VideoSource(out / "shot_alpha.mov") as got, VideoSource(whole.outputs["alpha"]) as want:
+        for (n, a), (_, b) in zip(got, want):
+            np.testing.assert_array_equal(a, b, err_msg=f"frame {n}")
 
 
 def test_start_frame_numbers_a_videos_outputs_and_resumes(tmp_path: Path, engine: Engine) -> None:

@@ -77,6 +77,27 @@ _CARRIED = (
     "screenWindowWidth", "owner", "comments", "capDate", "utcOffset", "Copyright", "Artist",
     "ImageDescription", "DocumentName", "dpx:Transfer", "dpx:Colorimetric", "dpx:Signal",
 )
+#: The header attribute recording the settings a frame was rendered with, and the formats
+#: that keep it (OIIO drops unknown attributes from TIFF; a DPX's description is 32 bytes).
+SETTINGS_ATTRIBUTE = "pomagan:settings"
+SETTINGS_FORMATS = ("exr", "png")
+
+
+def read_render_settings(path: str | os.PathLike[str]) -> str | None:
+    """The ``pomagan:settings`` a rendered frame's header records, or None (none recorded, a
+    format that keeps none, or a file that cannot be opened: it is then simply not compared)."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(os.fspath(path))
+    if inp is None:
+        oiio.geterror()
+        return None
+    try:
+        return inp.spec().get_string_attribute(SETTINGS_ATTRIBUTE) or None
+    finally:
+        inp.close()
+
+
 # OIIO's oiio:ColorSpace label for our native colour spaces.
 _LABELS = {"linear": "lin_rec709_scene", "srgb": "srgb_rec709_scene", "rec709": "g24_rec709",
            "cineon": "KodakLog", "pq": "pq_rec2020_display", "hlg": "hlg_rec2020_display"}
@@ -506,6 +527,8 @@ class ImageSequenceSink:
         workers: writer threads (default :func:`~pomagan_post.io.streams.default_writers`);
             frames are written in any order, each to its own numbered file.
         compression: EXR compression, a key of :data:`EXR_COMPRESSIONS` (other formats ignore it).
+        settings: the render's settings (see :func:`read_render_settings`), recorded in EXR and
+            PNG headers as ``pomagan:settings`` (TIFF and DPX keep no such field).
     """
 
     def __init__(
@@ -518,6 +541,7 @@ class ImageSequenceSink:
         pixel_type: str | None = None,
         workers: int | None = None,
         compression: str = "zip",
+        settings: str | None = None,
     ) -> None:
         pattern = as_pattern(pattern)
         fmt = _EXTENSION_FORMAT.get(pattern.extension)
@@ -537,6 +561,7 @@ class ImageSequenceSink:
         self.colorspace = colorspace or info.colorspace
         self.pixel_type = pixel_type or self._default_pixel_type()
         self.compression = check_exr_compression(compression)
+        self.settings = settings
         self.written: list[int] = []
         self._counter = itertools.count()
         self._temps: set[Path] = set()
@@ -625,6 +650,8 @@ class ImageSequenceSink:
             # PNG: values are written as given (never divided by OIIO); TIFF/DPX: label straight.
             if self.alpha_mode == "straight" or self.format == "png":
                 spec.attribute("oiio:UnassociatedAlpha", 1)
+        if self.settings and self.format in SETTINGS_FORMATS:
+            spec.attribute(SETTINGS_ATTRIBUTE, self.settings)
         if self.format == "exr":
             spec.attribute("compression", self.compression)
         elif self.format == "tiff":

@@ -820,6 +820,23 @@ def _holds_a_frame(path: Path, fps: Fraction) -> bool:
         return False
 
 
+_SETTINGS_LABEL = "settings="  # the render's settings in a video's comment, last
+
+
+def partial_settings(path: str | os.PathLike[str]) -> str | None:
+    """The settings recorded in the partial file an interrupted render of ``path`` left (None:
+    no partial file, or none recorded)."""
+    partial = partial_path(path)
+    if not partial.is_file():
+        return None
+    try:
+        with av.open(str(partial)) as container:
+            label = _metadata_get(container.metadata, "comment") or ""
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return label.split(_SETTINGS_LABEL, 1)[1] if _SETTINGS_LABEL in label else None
+
+
 def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[int],
                      codec: str, kind: str) -> int:
     """How many of ``frames`` (from the first, in order) the partial file an interrupted render
@@ -932,8 +949,10 @@ class VideoSink:
         threads: int = 0,
         convert_workers: int = 2,
         resume: list[int] | None = None,
+        settings: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.settings = settings
         if kind not in _SINK_KINDS:
             raise BadInputError(f"unknown video output kind {kind!r} (choose from fg, comp, alpha)")
         if codec not in VIDEO_CODECS:
@@ -1183,7 +1202,8 @@ class VideoSink:
             output.metadata["timecode"] = timecode
         label = "premultiplied" if self.premultiplied else "straight"
         output.metadata["comment"] = (f"alpha={label}; kind={self.kind}; first frame {self._first}; "
-                                      "written by pomagan-post")
+                                      "written by pomagan-post"
+                                      + (f"; {_SETTINGS_LABEL}{self.settings}" if self.settings else ""))
         self._stream = stream
         if self._audio is not None:
             self._audio.attach(output, float(max(offset, 0) / self.fps))
