@@ -139,6 +139,50 @@ def test_rgba_input_colour_is_not_premultiplied_on_read(tmp_path: Path) -> None:
     np.testing.assert_allclose(rgb, 0.8, atol=1e-4)
 
 
+def _multipart_exr(path: Path, parts: list[tuple[str, tuple[str, ...], np.ndarray, tuple[int, int]]]) -> None:
+    """An EXR with one part per (name, channels, pixels [H, W, C], data window origin)."""
+    import OpenImageIO as oiio
+
+    specs = []
+    for name, channels, pixels, (x, y) in parts:
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), "half")
+        spec.channelnames, spec.x, spec.y = channels, x, y
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 40, 30
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs)
+    for index, (_, _, pixels, _) in enumerate(parts):
+        if index:
+            assert out.open(str(path), specs[index], "AppendSubimage")
+        assert out.write_image(pixels.astype(np.float16))
+    out.close()
+
+
+def test_multipart_exr_reads_the_part_with_the_picture(tmp_path: Path) -> None:
+    """A CG render's EXR with its passes as parts, depth first: the plate is the first part
+    with R, G, B (plain names before a layer's), its own data window and size; a sequence of
+    them renders from that part too."""
+    depth = ramp(30, 40, 1, scale=100.0, seed=1)
+    beauty = ramp(20, 32, 3, scale=4.0, seed=2)
+    diffuse = ramp(20, 32, 3, seed=3)
+    _multipart_exr(tmp_path / "cg.0001.exr", [("depth", ("Z",), depth, (0, 0)),
+                                             ("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), diffuse, (4, 5)),
+                                             ("rgba", ("R", "G", "B"), beauty, (4, 5))])
+    rgb, colorspace = read_image(tmp_path / "cg.0001.exr")
+    assert colorspace == "linear" and rgb.shape == (20, 32, 3)
+    np.testing.assert_allclose(rgb, beauty, rtol=HALF_TOL, atol=1e-3)
+    with ImageSequenceSource(tmp_path / "cg.####.exr") as source:
+        assert (source.info.width, source.info.height) == (32, 20)
+        assert source.info.metadata["data_window"] == (4, 5, 32, 20)
+        (number, frame), = list(source)
+        np.testing.assert_allclose(frame, beauty, rtol=HALF_TOL, atol=1e-3)
+    # Without a part of plain R, G, B: the first layered one.
+    _multipart_exr(tmp_path / "layers.exr", [("depth", ("Z",), depth, (0, 0)),
+                                           ("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), diffuse, (4, 5))])
+    np.testing.assert_allclose(read_image(tmp_path / "layers.exr")[0], diffuse, rtol=HALF_TOL, atol=1e-3)
+
+
 def test_gaps_stop_by_default_and_skip_on_request(tmp_path: Path) -> None:
     for frame in (1, 2, 4):
         write_file(tmp_path / f"g.{frame:04d}.png", ramp(8, 8, 3), "uint8")

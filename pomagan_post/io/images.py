@@ -126,7 +126,27 @@ def _open(path: Path) -> Any:
         if not path.exists():
             raise MissingFramesError(f"missing file {path}")
         raise UnsupportedFormatError(f"cannot read {path}: {message}")
+    if inp.format_name() == "openexr" and inp.spec().get_int_attribute("oiio:subimages", 1) > 1:
+        _seek_picture(inp)
     return inp
+
+
+def _seek_picture(inp: Any) -> None:
+    """A multi-part EXR (a CG render writing its passes as parts, depth or a utility pass
+    possibly first): go to the part holding the picture, the first with channels R, G and B
+    (plain names before a layer's, e.g. ``beauty.R``), else the first part."""
+    plain = layered = None
+    part = 0
+    while inp.seek_subimage(part, 0):
+        names = [n.upper() for n in inp.spec().channelnames]
+        if all(c in names for c in "RGB"):
+            plain = part
+            break
+        if layered is None and all(c in [n.rsplit(".", 1)[-1] for n in names] for c in "RGB"):
+            layered = part
+        part += 1
+    chosen = plain if plain is not None else layered if layered is not None else 0
+    inp.seek_subimage(chosen, 0)
 
 
 def _orientation(spec: Any) -> int:
@@ -233,7 +253,7 @@ def _read_pixels(
         fmt = inp.format_name()
         if spec.deep:
             raise UnsupportedFormatError(f"{path}: deep images are not supported")
-        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        data = inp.read_image(inp.current_subimage(), 0, 0, spec.nchannels, oiio.FLOAT)
         if data is None:
             raise UnsupportedFormatError(f"cannot read {path}: {_one_line(inp.geterror()) or 'corrupt data'}")
     finally:
