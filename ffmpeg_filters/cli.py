@@ -64,10 +64,12 @@ def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp
     try:
         with StopSignals():  # a farm's kill or Ctrl-C: run() stops the stages, removes its temp file
             report = run(input, output, preset, extra_args=extra_args, overwrite=overwrite, quiet=quiet,
-                         **options)
+                         progress=not quiet, **options)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
         signum = interrupt_signal(exc)
         raise Stopped(f"{signum.name}; nothing written to {output} (it appears only when the whole clip "
                       "is done): run the same command again", signum) from None
     if not quiet:
-        click.echo(f"wrote {report.output} ({preset}) in {report.seconds:.1f} s", err=True)
+        rate = f", {report.frames / report.seconds:.2f} fps" if report.frames and report.seconds > 0 else ""
+        click.echo(f"wrote {report.output} ({preset}): {report.frames} frame(s) in {report.seconds:.1f} s{rate}",
+                   err=True)

@@ -417,6 +417,7 @@ class RunReport:
     commands: tuple[list[str], list[str], list[str]]
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    frames: int | None = None  # frames the encoder wrote (its own count)
 
 
 def _check_paths(input: str, output: str, p: Preset, overwrite: bool) -> None:
@@ -477,6 +478,28 @@ def _drain(stream: Any, tail: collections.deque[str], echo: Callable[[str], None
     stream.close()
 
 
+def _count_frames(stream: Any, on_frames: Callable[[int], None]) -> None:
+    """The encoder's ``-progress`` report (``key=value`` lines, a block every half second):
+    ``frame=N`` is how many frames it has written."""
+    for raw in iter(stream.readline, b""):
+        if raw.startswith(b"frame="):
+            try:
+                on_frames(int(raw[6:]))
+            except ValueError:
+                pass
+    stream.close()
+
+
+def _frames_to_write(span: tuple[int, int | None] | None, total: int | None) -> int | None:
+    """How many frames a run writes, when known: the span's, else the clip's."""
+    if span is None:
+        return total
+    first, last = span
+    if last is None:
+        return None if total is None else max(0, total - first)
+    return last - first + 1
+
+
 def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -498,6 +521,7 @@ def run(
     overwrite: bool = False,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: bool = False,
     **options: Any,
 ) -> RunReport:
     """Run ``ffmpeg decode | pomagan-post pipe | ffmpeg encode`` for ``input`` into ``output``.
@@ -510,6 +534,9 @@ def run(
         quiet: do not echo the stages' stderr.
         log: where stage messages go (default: stderr), prefixed ``[decode]``, ``[pipe]``,
             ``[encode]``.
+        progress: show the frames written (counted by the encoder), fps and time left on
+            stderr (:func:`pomagan_post.progress.progress`: a bar on a terminal, else a line
+            every 30 s).
         **options: :func:`build_commands` keywords (``comp``, ``pipe_args``, ``working_size``,
             ``batch_size``, ``device``, ``precision``, ``weights``, ``audio``, ``frames``).
 
@@ -550,13 +577,27 @@ def run(
     tails = {name: collections.deque(maxlen=30) for name in names}
     procs: list[subprocess.Popen[bytes]] = []
     threads = []
+    written = [0]
+    bar = None
+    if progress:
+        from pomagan_post.progress import progress as progress_bar
+
+        bar = progress_bar(_frames_to_write(span, info.get("frames")), desc=Path(input).name, unit="frame")
+
+    def on_frames(count: int) -> None:
+        if count > written[0]:
+            if bar is not None:
+                bar.update(count - written[0])
+            written[0] = count
+
     started = time.perf_counter()
     try:
         stdin = subprocess.DEVNULL
         for index, (name, cmd) in enumerate(zip(names, commands)):
             last = index == len(commands) - 1
-            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL if last else subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
+            if last:  # the encoder reports the frames it has written on its stdout
+                cmd = [cmd[0], "-progress", "pipe:1", *cmd[1:]]
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             if index:
                 stdin.close()  # only the next stage holds the pipe: it sees EOF / EPIPE properly
             stdin = proc.stdout
@@ -565,6 +606,10 @@ def run(
             thread = threading.Thread(target=_drain, args=(proc.stderr, tails[name], echo), daemon=True)
             thread.start()
             threads.append(thread)
+            if last:
+                counter = threading.Thread(target=_count_frames, args=(proc.stdout, on_frames), daemon=True)
+                counter.start()
+                threads.append(counter)
         failed: tuple[str, int] | None = None
         while failed is None and any(proc.poll() is None for proc in procs):
             stop_point()  # SIGTERM / Ctrl-C under pomagan-ffmpeg's StopSignals
@@ -594,4 +639,8 @@ def run(
         except OSError:
             pass
         raise
-    return RunReport(output=output, commands=commands, seconds=time.perf_counter() - started, info=info)
+    finally:
+        if bar is not None:
+            bar.close()
+    return RunReport(output=output, commands=commands, seconds=time.perf_counter() - started, info=info,
+                     frames=written[0])

@@ -9,6 +9,7 @@ bit; a failing stage is named, the others stopped and nothing is left at the out
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -284,10 +285,12 @@ def test_sigterm_stops_every_stage_and_leaves_nothing(tmp_path: Path) -> None:
             pass
 
 
-def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None:
+def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """--frames 10-19 of a 48-frame clip: exactly those ten frames (the same mattes as the whole
     clip's frames 10-19, to the bit), the audio cut to the same 20,000 samples, the timecode of
-    frame 10; an open end runs to the last frame; frames past the end are refused by number."""
+    frame 10; an open end runs to the last frame; frames past the end are refused by number.
+    Progress counts the frames the encoder wrote, out of the span's."""
     from pomagan_post.errors import MissingFramesError
 
     shot = tmp_path / "shot.mov"
@@ -302,9 +305,14 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path) -> None
         cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-"]
         return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.int16).astype(int)
 
-    run(shot, tmp_path / "full.mkv", "ffv1", quiet=True, **PIPE)
-    run(shot, tmp_path / "part.mkv", "ffv1", quiet=True, frames="10-19", **PIPE)
-    run(shot, tmp_path / "tail.mov", "prores4444", quiet=True, frames="40-", **PIPE)
+    assert run(shot, tmp_path / "full.mkv", "ffv1", quiet=True, **PIPE).frames == 48
+    monkeypatch.setenv("POMAGAN_PROGRESS_INTERVAL", "0")  # a line per update (not a terminal here)
+    capsys.readouterr()
+    assert run(shot, tmp_path / "part.mkv", "ffv1", quiet=True, progress=True, frames="10-19", **PIPE).frames == 10
+    lines = capsys.readouterr().err.splitlines()
+    counts = [int(re.match(r"shot\.mov: (\d+)/10 frames", line).group(1)) for line in lines]
+    assert counts == sorted(counts) and lines[-1].startswith("shot.mov: 10/10 frames (100%) in "), lines
+    assert run(shot, tmp_path / "tail.mov", "prores4444", quiet=True, frames="40-", **PIPE).frames == 8
     full, part = frames(tmp_path / "full.mkv"), frames(tmp_path / "part.mkv")
     assert len(full) == 48 and len(part) == 10
     np.testing.assert_array_equal(part, full[10:20])
