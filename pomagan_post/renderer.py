@@ -708,7 +708,7 @@ def render_settings(engine: Any, *, window: str, colorspace: str | None, alpha_m
     own = getattr(engine, "matte_settings", None)  # (a stand-in engine may have none)
     settings = {**(own() if own else {}), "window": window, "colorspace": colorspace or "auto",
                 "alpha": alpha_mode, "garbage_matte": Path(garbage_matte).name if garbage_matte else None,
-                "comp": comp}
+                "comp": Path(comp).name if comp else None}
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
