@@ -414,3 +414,20 @@ def test_camera_log_footage_named_as_such_mattes_like_the_display_picture() -> N
     assert errors["decoded"] == pytest.approx(errors["display"], rel=0.02), errors
     assert abs(errors["as rec709"] - errors["display"]) > 0.05 * errors["display"], errors
 
+
+
+def test_matte_settings_name_the_weights_and_what_changes_a_matte(model: pomagan_post.Pomagan) -> None:
+    """What a render records to catch a resume with other settings: the same weights give the
+    same digest whatever the device, precision or batch size; changed weights another."""
+    import copy
+
+    one = Engine(model, device="cpu", working_size=64, batch_size=1, precision="fp32")
+    two = Engine(model, device="cpu", working_size=64, batch_size=3, precision="bf16")
+    assert one.matte_settings() == two.matte_settings()
+    assert one.matte_settings() == {"weights": one.matte_settings()["weights"], "working_size": 64,
+                                    "upsample": "guided", "foreground": "estimate", "tta": "none"}
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    assert Engine(other, device="cpu", working_size=64).matte_settings()["weights"] != one.matte_settings()["weights"]
+    assert Engine(model, device="cpu", working_size=96, tta="flip").matte_settings()["tta"] == "flip"
