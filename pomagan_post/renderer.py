@@ -741,7 +741,7 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> N
                     other.setdefault(recorded, []).append(frame)
                     break
         if other:
-            recorded, numbers = max(other.items(), key=lambda item: len(item[1]))
+            recorded = max(other, key=lambda record: len(other[record]))  # the most frames' record
             raise BadInputError(
                 f"{plan}: frame(s) {format_frame_list(sorted(f for fs in other.values() for f in fs))} "
                 f"were rendered with other settings: {_settings_difference(recorded, settings)}; "
