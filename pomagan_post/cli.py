@@ -442,9 +442,10 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         display_window=display_window, progress=not quiet, log=say)
     entries: list[dict[str, Any]] = []
     try:
-        # A farm's kill (SIGTERM) or Ctrl-C stops the render after the batch in hand: frames
-        # already matted land, writers finish or delete their temporary files.
-        with StopSignals("stopping after the frames in hand (Ctrl-C again: at once)"):
+        # A farm's kill (SIGTERM) or Ctrl-C stops the render at the next frame or so (a batch's
+        # network pass, a frame's foreground solve): frames already matted land, writers finish
+        # or delete their temporary files; the batch in hand is rendered again on resume.
+        with StopSignals("stopping: frames written so far are kept (Ctrl-C again: at once)"):
             _render_inputs(inputs, settings, entries)
     finally:
         if report_path:

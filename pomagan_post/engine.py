@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from .errors import BadInputError, DeviceError
 from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
+from .stopping import stop_point
 
 __all__ = ["Engine", "PRECISIONS", "UPSAMPLERS", "FOREGROUNDS", "TTA_MODES", "resolve_batch_size", "resolve_device",
            "resolve_precision", "stride_padding", "working_shape", "with_mirror", "mirror_mean", "padded_batches"]
@@ -628,6 +629,7 @@ class Engine:
         step = self.fit_batch(*images.shape[1:3])
         alphas, fgs = [], []
         for start in range(0, images.shape[0], step):
+            stop_point()  # a CLI's SIGTERM / Ctrl-C: drop this batch (rendered again on resume)
             chunk = images[start : start + step]
             raw = self._to_device(torch.from_numpy(chunk), "frames").permute(0, 3, 1, 2)  # [n, 3, H, W]
             finite = torch.nan_to_num(raw.float(), nan=0.0, posinf=65504.0, neginf=-65504.0)
@@ -641,8 +643,11 @@ class Engine:
                 alphas.append(self._to_host(alpha[:, 0]))
                 continue
             per_solve = max(1, REFINE_CHUNK_PIXELS // (finite.shape[-2] * finite.shape[-1]))
-            fg = torch.cat([self._solve(finite[i : i + per_solve], alpha[i : i + per_solve])
-                            for i in range(0, finite.shape[0], per_solve)])
+            solved = []
+            for i in range(0, finite.shape[0], per_solve):  # the slow part on a CPU: a frame or so
+                stop_point()
+                solved.append(self._solve(finite[i : i + per_solve], alpha[i : i + per_solve]))
+            fg = torch.cat(solved)
             both = self._to_host(torch.cat([fg, alpha], 1).permute(0, 2, 3, 1))  # one copy back
             alphas.append(np.ascontiguousarray(both[..., 3]))
             fgs.append(both[..., :3])  # a view: outputs copy it into their own layout anyway

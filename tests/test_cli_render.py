@@ -306,7 +306,7 @@ def test_a_signal_stops_cleanly_and_skip_existing_finishes(tmp_path: Path, sig: 
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
-    assert f"{sig}: stopping after the frames in hand" in err  # said when it comes, not at the end
+    assert f"{sig}: stopping: frames written so far are kept" in err  # said when it comes, not at the end
     assert f"pomagan-post: stopped: {sig};" in err and "--skip-existing" in err and "Traceback" not in err
     names = sorted(p.name for p in out.iterdir())
     assert not [name for name in names if name.startswith(".") or "partial" in name]
