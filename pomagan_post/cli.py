@@ -128,6 +128,8 @@ def info(weights: str | None, stats: bool) -> None:
                 line += f", cross-entropy term (weight {losses['bce']})"
             if recipe.get("ema"):
                 line += f", weights averaged (EMA {recipe['ema']})"
+            if recipe.get("precision"):
+                line += f", precision {recipe['precision']}"
             for change in recipe.get("changes", []):
                 what = ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in change.items() if k != "step")
                 line += f"; from step {change.get('step')}: {what}"

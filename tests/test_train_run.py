@@ -279,7 +279,8 @@ def test_ema_checkpoint_holds_the_average_and_resume_continues_it(seg_run: Path,
 
     result = CliRunner().invoke(post_cli, ["info", "--weights", str(run / "checkpoint.safetensors")])
     assert result.exit_code == 0, result.output
-    assert "seg stage: 2 steps at 64x48, batch 2, perceptual loss off, adversarial loss off, weights averaged (EMA 0.75)" in result.output
+    assert ("seg stage: 2 steps at 64x48, batch 2, perceptual loss off, adversarial loss off, weights averaged "
+            "(EMA 0.75), precision auto") in result.output
 
 
 def test_bad_ema_and_learning_rate_are_clear_errors(tmp_path: Path) -> None:
