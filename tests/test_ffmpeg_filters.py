@@ -248,9 +248,11 @@ def test_cli_dry_run_prints_the_pipeline(clip: Path) -> None:
     assert bad.exit_code == 2 and bad.stderr.strip().startswith("pomagan-ffmpeg: error: unknown preset")
 
 
-def test_sigterm_stops_every_stage_and_leaves_nothing(tmp_path: Path) -> None:
-    """A farm's kill (SIGTERM) mid-clip: exit 143 with a one-line 'stopped' message, the three
-    stages stopped, no output and no hidden temporary file left beside it."""
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_a_signal_stops_every_stage_and_leaves_nothing(tmp_path: Path, how: str) -> None:
+    """A farm's kill (SIGTERM to pomagan-ffmpeg) or Ctrl-C at a terminal (SIGINT to the whole
+    process group, the stages too) mid-clip: exit 143 / 130 with a one-line 'stopped' message,
+    not a stage's failure, the three stages stopped, no output and no hidden temporary file."""
     import os
     import signal
     import sys
@@ -265,7 +267,7 @@ def test_sigterm_stops_every_stage_and_leaves_nothing(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "from ffmpeg_filters.cli import main; main()", str(long_clip),
                              str(out), "--preset", "ffv1", "--working-size", "32", "--device", "cpu", "-q"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     deadline = time.time() + 120
     while not any(out_dir.iterdir()) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -273,10 +275,14 @@ def test_sigterm_stops_every_stage_and_leaves_nothing(tmp_path: Path) -> None:
     assert proc.poll() is None, proc.communicate()[1]
     [temp] = list(out_dir.iterdir())
     assert temp.name.startswith(".long_rgba.pomagan-")
-    proc.send_signal(signal.SIGTERM)
+    signum = signal.SIGTERM if how == "SIGTERM" else signal.SIGINT
+    if how == "SIGTERM":
+        proc.send_signal(signum)
+    else:
+        os.killpg(proc.pid, signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.startswith("pomagan-ffmpeg: stopped: SIGTERM; nothing written to") and "Traceback" not in err
+    assert proc.returncode == 128 + signum, err
+    assert err.startswith(f"pomagan-ffmpeg: stopped: {signum.name}; nothing written to") and "Traceback" not in err
     assert list(out_dir.iterdir()) == []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):  # no stage still running on the temp file
         try:
