@@ -480,12 +480,13 @@ def _drain(stream: Any, tail: collections.deque[str], echo: Callable[[str], None
 
 def _count_frames(stream: Any, on_frames: Callable[[int], None]) -> None:
     """The encoder's ``-progress`` report (``key=value`` lines, a block every half second):
-    ``frame=N`` is how many frames it has written."""
+    ``frame=N`` is how many frames it has written. Read to the end whatever happens to the
+    progress display (a full pipe would stall the encoder)."""
     for raw in iter(stream.readline, b""):
         if raw.startswith(b"frame="):
             try:
                 on_frames(int(raw[6:]))
-            except ValueError:
+            except Exception:  # a bad number, a closed stderr: the count is only for display
                 pass
     stream.close()
 
