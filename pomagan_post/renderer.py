@@ -959,31 +959,26 @@ def render(
                                     alpha_mode=alpha_mode, garbage_matte=garbage_matte, comp=comp)
     settings: str | None = None
     if skip_existing:
-        # What is there must have been rendered as this render would: the engine's settings
-        # (and its weights) are needed to tell, so it is made here.
-        if engine is None:
-            try:
-                engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
-            except BaseException:
-                if probe is not None:
-                    probe.close()
-                raise
-        settings = settings_of(engine)
-        # a finished video is left as it is; an unfinished one goes on from its partial file
-        from .io.video import partial_path
-
-        finished = [p for p in plans if p.video and Path(p.target).exists()]
-        for plan in finished:  # a render killed between putting it in place and clearing up
-            partial_path(plan.target).unlink(missing_ok=True)
-        plans = [p for p in plans if p not in finished]
-        if header is None and any(p.video for p in plans):  # a sequence rendered to a video
-            header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace,
-                                 window=window)
-            header.close()
-            header.info.fps = rate or header.info.fps
-        done, resume = _finished_frames(plans, wanted, header.info if header else None, codec,
-                                        settings, log)
         try:
+            # What is there must have been rendered as this render would: the engine's
+            # settings (and its weights) are needed to tell, so it is made here.
+            if engine is None:
+                engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
+            settings = settings_of(engine)
+            # a finished video is left as it is; an unfinished one goes on from its partial file
+            from .io.video import partial_path
+
+            finished = [p for p in plans if p.video and Path(p.target).exists()]
+            for plan in finished:  # a render killed between putting it in place and clearing up
+                partial_path(plan.target).unlink(missing_ok=True)
+            plans = [p for p in plans if p not in finished]
+            if header is None and any(p.video for p in plans):  # a sequence rendered to a video
+                header = open_source(input_str, frames=wanted, on_error="skip", colorspace=colorspace,
+                                     window=window)
+                header.close()
+                header.info.fps = rate or header.info.fps
+            done, resume = _finished_frames(plans, wanted, header.info if header else None, codec,
+                                            settings, log)
             _check_settings(plans, done, settings)
         except BaseException:
             if probe is not None:

@@ -53,15 +53,16 @@ class StopSignals:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None and signum == signal.SIGINT:
-            raise SignalStop(signum)  # Ctrl-C twice: stop now
-        if self.signum is None and self._notice:
+        if self.signum is not None:
+            if signum == signal.SIGINT:
+                raise SignalStop(signum)  # Ctrl-C twice: stop now
+            return  # a second SIGTERM: the stop is under way
+        self.signum = signum
+        if self._notice:
             try:
                 os.write(2, f"\n{signal.Signals(signum).name}: {self._notice}\n".encode())
             except OSError:
                 pass
-        if self.signum is None:
-            self.signum = signum
 
     def check(self) -> None:
         """Raise :class:`SignalStop` if a signal came."""

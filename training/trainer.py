@@ -38,9 +38,9 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 import pomagan_post
 from pomagan_post import Pomagan
 from pomagan_post.errors import BadInputError, CheckpointError, Stopped
-from pomagan_post.stopping import StopSignals
 from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
+from pomagan_post.stopping import StopSignals
 
 from .config import TrainConfig, config_to_dict, save_config
 from .discriminators import MultiscaleDiscriminator

@@ -86,11 +86,9 @@ SETTINGS_FORMATS = ("exr", "png")
 def read_render_settings(path: str | os.PathLike[str]) -> str | None:
     """The ``pomagan:settings`` a rendered frame's header records, or None (none recorded, a
     format that keeps none, or a file that cannot be opened: it is then simply not compared)."""
-    import OpenImageIO as oiio
-
-    inp = oiio.ImageInput.open(os.fspath(path))
-    if inp is None:
-        oiio.geterror()
+    try:
+        inp = _open(Path(path))
+    except (MissingFramesError, UnsupportedFormatError):
         return None
     try:
         return inp.spec().get_string_attribute(SETTINGS_ATTRIBUTE) or None
