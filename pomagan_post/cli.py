@@ -19,6 +19,7 @@ from . import __version__
 from .engine import TTA_MODES
 from .errors import BadInputError, MissingFramesError, PomaganError, Stopped
 from .stopping import StopSignals, stop_point
+from .temporal import MAX_RADIUS
 
 __all__ = ["interrupt_signal", "main", "one_line_errors", "tta_option"]
 
@@ -411,6 +412,11 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="EXR outputs too: the picture as shown (display window) only, not the region of "
                    "the frames' data windows (drops overscan; for a stray pixel far outside the "
                    "frame that makes the network see a huge region).")
+@click.option("--temporal", default=0, show_default=True, type=click.IntRange(0, MAX_RADIUS), metavar="N",
+              help="Steady the matte over N frames either side (0: each frame on its own; 2 is a "
+                   "good start for video): the neighbours' mattes follow the motion (optical flow) "
+                   "and are averaged where the pictures match, so moving edges stay sharp. Reads "
+                   "and mattes N frames beyond a --frames range too; about 2N flow passes a frame.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write what happened as JSON (an object per input: frames written, "
                    "skipped and failed with reasons, outputs, timings, exit code), even when a "
@@ -422,7 +428,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
            frames: str | None, start_frame: int | None, fps: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
            premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
-           garbage_matte: str | None, exr_compression: str, display_window: bool,
+           garbage_matte: str | None, exr_compression: str, display_window: bool, temporal: int,
            report_path: str | None, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
@@ -441,7 +447,7 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
         colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
-        display_window=display_window, progress=not quiet, log=say)
+        display_window=display_window, temporal=temporal, progress=not quiet, log=say)
     entries: list[dict[str, Any]] = []
     try:
         # A farm's kill (SIGTERM) or Ctrl-C stops the render at the next frame or so (a batch's

@@ -23,6 +23,7 @@ attribute, TIFF ExtraSamples, video ``comment`` metadata).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -45,6 +46,7 @@ from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_rang
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
 from .stopping import stop_point
+from .temporal import TemporalSteady, check_radius
 
 __all__ = [
     "GarbageMatte",
@@ -118,7 +120,8 @@ class RenderReport:
     def settle(self, started: float, source: Any) -> None:
         """At the end of the render loop, finished or not: the time since ``started``
         (``time.perf_counter()``), the throughput, and the frames the source could not read."""
-        self.failed.update(getattr(source, "failed", {}))
+        asked = set(self.frames) - set(self.skipped_existing)  # (not --temporal's neighbours)
+        self.failed.update((n, why) for n, why in getattr(source, "failed", {}).items() if n in asked)
         self.seconds = time.perf_counter() - started
         self.fps = len(self.written) / self.seconds if self.seconds > 0 else 0.0
 
@@ -206,6 +209,23 @@ def _refuse_start_frame(input: str | os.PathLike[str]) -> None:
 
 
 CUT_SHORT = "did not decode: the file's data ends before it"
+
+
+def _unread_neighbours_left_out(source: ImageSequenceSource, render: set[int], on_error: str
+                                 ) -> Iterator[tuple[int, np.ndarray]]:
+    """``--temporal`` over a sequence (``source`` opened with ``on_error="skip"``): a neighbour
+    read only for its matte that cannot be read is left out (its frames are steadied without
+    it), while a frame to render that cannot be read stops the render, with ``on_error="stop"``,
+    as it would without ``--temporal``."""
+    def check() -> None:
+        if on_error == "stop":
+            for number in sorted(set(source.failed) & render):
+                raise MissingFramesError(source.failed[number], [number])
+
+    for number, rgb in source:
+        check()
+        yield number, rgb
+    check()
 
 
 def _skipping_undecodable(source: FrameSource, failed: dict[int, str]) -> Iterator[tuple[int, np.ndarray]]:
@@ -699,16 +719,20 @@ def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
 
 
 def render_settings(engine: Any, *, window: str, colorspace: str | None, alpha_mode: str,
-                    garbage_matte: str | os.PathLike[str] | None, comp: str | None) -> str:
+                    garbage_matte: str | os.PathLike[str] | None, comp: str | None,
+                    temporal: int = 0) -> str:
     """What decides a render's pixels besides the frames (the engine's
     :meth:`~pomagan_post.Engine.matte_settings`, the window matted, the colour space asked for,
-    the alpha convention, the garbage matte's and background's names) as compact JSON: EXR and
+    the alpha convention, the garbage matte's and background's names, ``--temporal`` when on)
+    as compact JSON: EXR and
     PNG frames record it in ``pomagan:settings``, a video in its comment. ``--skip-existing``
     compares it with what the existing outputs record (:func:`_check_settings`)."""
     own = getattr(engine, "matte_settings", None)  # (a stand-in engine may have none)
     settings = {**(own() if own else {}), "window": window, "colorspace": colorspace or "auto",
                 "alpha": alpha_mode, "garbage_matte": Path(garbage_matte).name if garbage_matte else None,
                 "comp": Path(comp).name if comp else None}
+    if temporal:  # (absent when off, so records made before the option still compare)
+        settings["temporal"] = temporal
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
@@ -823,6 +847,7 @@ def render(
     exr_compression: str = "zip",
     garbage_matte: str | os.PathLike[str] | None = None,
     display_window: bool = False,
+    temporal: int = 0,
     engine: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -873,6 +898,10 @@ def render(
         display_window: EXR outputs too get the picture as shown (the display window), not
             the region of the frames' data windows: overscan dropped, and a stray pixel far
             outside the frame in one CG frame no longer makes the network see a huge region.
+        temporal: steady the matte over this many frames either side (0: off, each frame on
+            its own): neighbours' mattes moved along the optical flow and averaged where the
+            pictures match (:mod:`pomagan_post.temporal`). The neighbours of the frames rendered
+            are read and matted too, so a farm chunk's frames match a whole render's.
         engine: a ready :class:`pomagan_post.Engine` (the settings above are then unused).
         progress: show a progress bar (frames, fps, ETA) on stderr.
         log: where messages go (default: stderr when ``progress``, else nowhere).
@@ -892,6 +921,7 @@ def render(
         raise BadInputError(f"outputs must be some of alpha, fg, comp; got {', '.join(outputs) or 'none'}")
     _video_codec(codec)
     check_exr_compression(exr_compression)
+    temporal = check_radius(temporal)
     if format is not None and format not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     from .engine import resolve_batch_size
@@ -956,7 +986,8 @@ def render(
     header = probe
     fg_audio = input_str if video_in and audio else None  # carried into a foreground video
     settings_of = functools.partial(render_settings, window=window, colorspace=colorspace,
-                                    alpha_mode=alpha_mode, garbage_matte=garbage_matte, comp=comp)
+                                    alpha_mode=alpha_mode, garbage_matte=garbage_matte, comp=comp,
+                                    temporal=temporal)
     settings: str | None = None
     if skip_existing:
         try:
@@ -1002,15 +1033,34 @@ def render(
         log(f"all {len(wanted)} frame(s) already rendered in {out_dir}")
         return report
 
-    if probe is not None and todo == wanted:
+    todo_set = set(todo)
+    read = todo  # the frames to decode and matte: with --temporal, the neighbours too
+    if temporal and not single:
+        try:
+            if video_in:
+                with open_source(input_str, on_error="skip", start_frame=start_frame) as whole_clip:
+                    present = set(whole_clip.info.frames)
+            else:
+                present = set(seq.frames)
+        except BaseException:
+            if probe is not None:
+                probe.close()
+            raise
+        read = sorted(todo_set | ({n + k for n in todo for k in range(-temporal, temporal + 1)} & present))
+    if probe is not None and read == wanted:
         source = probe
     else:
         if probe is not None:
             probe.close()
-        source = open_source(input_str, frames=todo, on_error=on_error, colorspace=colorspace,
-                             start_frame=start_frame, window=window)
+        # (a sequence's neighbours read for --temporal may fail without failing the render)
+        source = open_source(input_str, frames=read, colorspace=colorspace, start_frame=start_frame,
+                             on_error="skip" if read is not todo and not video_in else on_error,
+                             window=window)
     info = source.info
     info.fps = rate or info.fps
+    # What the outputs hold: the frames to render, not their neighbours read for --temporal.
+    out_info = info if read is todo else dataclasses.replace(
+        info, frames=[n for n in info.frames if n in todo_set])
     if info.fps is None and any(p.video for p in plans):
         log(f"{Path(input_str).name}: its files state no frame rate; the video is written at 24 fps "
             "(--fps sets it)")
@@ -1066,11 +1116,11 @@ def render(
             if plan.video or isinstance(plan.target, Path):
                 Path(plan.target).parent.mkdir(parents=True, exist_ok=True)
             sinks[plan.kind] = open_sink(
-                plan.kind, plan.target, info, alpha_mode=alpha_mode, codec=codec,
+                plan.kind, plan.target, out_info, alpha_mode=alpha_mode, codec=codec,
                 audio_from=fg_audio if plan.kind == "fg" else None,
                 writers=writers, resume=resume.get(plan.kind), exr_compression=exr_compression,
                 settings=settings)
-        total = len(info.frames)
+        total = len(out_info.frames)
         if progress:
             from .progress import progress as progress_bar
 
@@ -1084,16 +1134,16 @@ def render(
         decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
         if on_error == "skip" and not isinstance(source, ImageSequenceSource):
             decoded = _skipping_undecodable(source, report.failed)
+        elif read is not todo and isinstance(source, ImageSequenceSource):
+            decoded = _unread_neighbours_left_out(source, todo_set, on_error)
         with padded_batches(engine, not single), shot_pixel_aspect(engine, info.pixel_aspect):
             # Frames per batch: the engine's (chosen for this frame size when it is "auto").
             fit_batch = getattr(engine, "fit_batch", None)
             group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
-            for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
-                stop_point()  # SIGTERM / Ctrl-C under the CLI's StopSignals: stop between batches
-                numbers = [n for n, _ in batch]
-                images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
-                del batch
-                alpha, fg = matte(engine, images, info.colorspace, "fg" in sinks or "comp" in sinks, log)
+            need_fg = "fg" in sinks or "comp" in sinks
+            steady = TemporalSteady(temporal) if read is not todo else None
+
+            def finish(numbers: list[int], alpha: np.ndarray, fg: np.ndarray | None) -> None:
                 if garbage is not None:
                     garbage.apply(numbers, alpha, fg)
                 for i, number in enumerate(numbers):
@@ -1104,6 +1154,33 @@ def render(
                         bar.update(1)
                     if callback is not None:
                         callback(number, len(report.written), total)
+
+            def finish_steadied(frames: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+                for number, image, alpha in frames:
+                    if number not in todo_set:  # a neighbour, read for its matte only
+                        continue
+                    fg = None
+                    if need_fg:  # the foreground solved again for the steadied matte
+                        finite = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=65504.0,
+                                               neginf=-65504.0)
+                        fg = engine.foreground(finite[None], alpha[None])
+                    finish([number], alpha[None], fg)
+
+            for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
+                stop_point()  # SIGTERM / Ctrl-C under the CLI's StopSignals: stop between batches
+                numbers = [n for n, _ in batch]
+                images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
+                del batch
+                if steady is None:
+                    finish(numbers, *matte(engine, images, info.colorspace, need_fg, log))
+                    continue
+                alpha, _ = matte(engine, images, info.colorspace, False, log)
+                for i, number in enumerate(numbers):
+                    steady.push(number, images[i], alpha[i], to_model(images[i], info.colorspace))
+                del images
+                finish_steadied(steady.ready(through=numbers[-1]))
+            if steady is not None:
+                finish_steadied(steady.flush())
         for sink in sinks.values():
             sink.close()
     except BaseException as exc:
