@@ -10,6 +10,7 @@ from pomagan_post.cli import interrupt_signal, one_line_errors
 from pomagan_post.engine import TTA_MODES
 from pomagan_post.errors import Stopped
 from pomagan_post.stopping import StopSignals
+from pomagan_post.temporal import MAX_RADIUS
 
 from .pipeline import build_commands, format_commands, run
 from .presets import PRESETS
@@ -38,6 +39,9 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @click.option("--garbage-matte", default=None, metavar="IMAGE",
               help="pomagan-post pipe --garbage-matte: one image, the picture's size, limiting every "
                    "frame's matte (white keeps, black removes).")
+@click.option("--temporal", type=click.IntRange(0, MAX_RADIUS), default=None, metavar="N",
+              help="pomagan-post pipe --temporal: steady the matte over N frames either side "
+                   "(2 is a good start) [default: 0, each frame on its own].")
 @click.option("--frames", default=None, metavar="RANGE",
               help="Only these frames, 0-based like pomagan-post render counts a video: 100-199, "
                    "100- (to the end) or 100; audio and timecode follow.")
@@ -49,15 +53,16 @@ _PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.it
 @one_line_errors("pomagan-ffmpeg")
 def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp: str | None,
          working_size: int | None, batch_size: int | None, tta: str | None, device: str | None, precision: str | None,
-         weights: str | None, garbage_matte: str | None, frames: str | None, audio: bool, overwrite: bool,
+         weights: str | None, garbage_matte: str | None, temporal: int | None, frames: str | None, audio: bool,
+         overwrite: bool,
          dry_run: bool, quiet: bool) -> None:
     """Matte INPUT into OUTPUT: ffmpeg decode | pomagan-post pipe | ffmpeg encode, no temporary
     frames. Arguments after -- go to the encoding ffmpeg (output options). Size, frame rate,
     timecode, colour tags and audio come from INPUT (ffprobe).
     """
     options = dict(comp=comp, working_size=working_size, batch_size=batch_size, tta=tta, device=device,
-                   precision=precision, weights=weights, garbage_matte=garbage_matte, audio=audio,
-                   frames=frames)
+                   precision=precision, weights=weights, garbage_matte=garbage_matte, temporal=temporal,
+                   audio=audio, frames=frames)
     if dry_run:
         click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
         return

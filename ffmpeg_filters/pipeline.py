@@ -262,6 +262,7 @@ def build_commands(
     precision: str | None = None,
     weights: str | None = None,
     garbage_matte: str | None = None,
+    temporal: int | None = None,
     audio: bool = True,
     frames: str | tuple[int, int | None] | None = None,
     pipe_program: Sequence[str] = ("pomagan-post",),
@@ -286,6 +287,9 @@ def build_commands(
             settings (``None``: the pipe's default).
         garbage_matte: one image limiting every frame's matte (``pomagan-post pipe
             --garbage-matte``).
+        temporal: steady the matte over this many frames either side (``pomagan-post pipe
+            --temporal``; a ``frames`` span's first and last frames then have neighbours on one
+            side only).
         audio: carry the input's audio.
         frames: only these frames (:func:`parse_frames`: ``"100-199"``, ``"100-"``): decode
             seeks to the first (a seek to half a frame before it, then the frame count), the
@@ -352,7 +356,7 @@ def build_commands(
         raise BadInputError(f"--comp applies to the review preset, not {p.name}")
     for flag, value in (("--working-size", working_size), ("--batch-size", batch_size), ("--tta", tta),
                         ("--device", device), ("--precision", precision), ("--weights", weights),
-                        ("--garbage-matte", garbage_matte)):
+                        ("--garbage-matte", garbage_matte), ("--temporal", temporal)):
         if value is not None:
             pipe += [flag, str(value)]
     pipe += list(pipe_args)
@@ -539,7 +543,8 @@ def run(
             stderr (:func:`pomagan_post.progress.progress`: a bar on a terminal, else a line
             every 30 s).
         **options: :func:`build_commands` keywords (``comp``, ``pipe_args``, ``working_size``,
-            ``batch_size``, ``device``, ``precision``, ``weights``, ``audio``, ``frames``).
+            ``batch_size``, ``device``, ``precision``, ``weights``, ``garbage_matte``,
+            ``temporal``, ``audio``, ``frames``).
 
     Raises :class:`StageFailedError` naming the first stage that failed (the others are
     stopped, nothing is left at ``output``), :class:`BadInputError` for bad arguments,

@@ -21,7 +21,7 @@ from .errors import BadInputError, MissingFramesError, PomaganError, Stopped
 from .stopping import StopSignals, stop_point
 from .temporal import MAX_RADIUS
 
-__all__ = ["interrupt_signal", "main", "one_line_errors", "tta_option"]
+__all__ = ["interrupt_signal", "main", "one_line_errors", "temporal_option", "tta_option"]
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -54,6 +54,16 @@ def tta_option(what: str = "Test-time augmentation") -> Callable[[Callable[..., 
         help=f"{what}: none runs the network once per frame; flip also runs the mirror image "
              "and averages the two mattes (lower error on the synthetic test set, twice the "
              "network work; where the passes disagree the matte turns semi-transparent).")
+
+
+def temporal_option(more: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--temporal N``, shared by ``render`` and ``pipe`` (and named by ``pomagan-ffmpeg``)."""
+    return click.option(
+        "--temporal", default=0, show_default=True, type=click.IntRange(0, MAX_RADIUS), metavar="N",
+        help="Steady the matte over N frames either side (0: each frame on its own; 2 is a good "
+             "start for video): the neighbours' mattes follow the motion (optical flow) and are "
+             "averaged where the pictures match, so moving edges stay sharp; about 2N flow "
+             "passes a frame on the CPU." + more)
 
 
 def interrupt_signal(exc: KeyboardInterrupt) -> signal.Signals:
@@ -412,11 +422,8 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="EXR outputs too: the picture as shown (display window) only, not the region of "
                    "the frames' data windows (drops overscan; for a stray pixel far outside the "
                    "frame that makes the network see a huge region).")
-@click.option("--temporal", default=0, show_default=True, type=click.IntRange(0, MAX_RADIUS), metavar="N",
-              help="Steady the matte over N frames either side (0: each frame on its own; 2 is a "
-                   "good start for video): the neighbours' mattes follow the motion (optical flow) "
-                   "and are averaged where the pictures match, so moving edges stay sharp. Reads "
-                   "and mattes N frames beyond a --frames range too; about 2N flow passes a frame.")
+@temporal_option(" Reads and mattes N frames beyond a --frames range too (not written), so a "
+                 "chunk matches a whole render.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write what happened as JSON (an object per input: frames written, "
                    "skipped and failed with reasons, outputs, timings, exit code), even when a "
@@ -610,12 +617,13 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @click.option("--garbage-matte", default=None, metavar="IMAGE",
               help="One image, the frames' size, limiting every frame's matte (white keeps, black "
                    "removes; its alpha when it has a meaningful one): a locked-off shot's clutter.")
+@temporal_option(" Frames come out N frames behind the ones going in (the last N at the end).")
 @click.option("-q", "--quiet", is_flag=True, help="No messages on stderr (errors still print).")
 @_one_line_errors
 def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, comp: str | None,
          colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None, tta: str,
          device: str, precision: str, weights: str | None, pixel_aspect: str | None,
-         garbage_matte: str | None, quiet: bool) -> None:
+         garbage_matte: str | None, temporal: int, quiet: bool) -> None:
     """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
 
     \b
@@ -643,7 +651,8 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
         run_pipe(stdin, stdout, size=size, pix_fmt=pix_fmt, output=output, out_pix_fmt=out_pix_fmt,
                  comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
                  working_size=working_size, tta=tta, device=device, precision=precision,
-                 weights=weights, pixel_aspect=pixel_aspect, garbage_matte=garbage_matte, log=say)
+                 weights=weights, pixel_aspect=pixel_aspect, garbage_matte=garbage_matte,
+                 temporal=temporal, log=say)
         stdout.flush()
     except BrokenPipeError:
         # The reader went away. Point stdout at /dev/null so the interpreter's final flush

@@ -50,7 +50,8 @@ from .engine import padded_batches, shot_pixel_aspect
 from .errors import BadInputError, MissingFramesError
 from .io.base import ClipInfo, parse_pixel_aspect, parse_size
 from .io.streams import prefetch
-from .renderer import GarbageMatte, build_engine, matte, output_frame, parse_background
+from .renderer import GarbageMatte, build_engine, matte, output_frame, parse_background, refit_foreground
+from .temporal import TemporalSteady, check_radius
 
 __all__ = ["PixelFormat", "PIXEL_FORMATS", "INPUT_PIX_FMTS", "OUTPUT_KINDS", "OUTPUT_PIX_FMTS",
            "PipeReport", "PipeSettings", "parse_size", "check_settings", "pipe",
@@ -275,6 +276,7 @@ def pipe(
     weights: str | None = None,
     pixel_aspect: str | float | None = None,
     garbage_matte: str | None = None,
+    temporal: int = 0,
     engine: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> PipeReport:
@@ -296,6 +298,9 @@ def pipe(
         garbage_matte: one image, the frames' size, that limits every frame's matte (white
             keeps, black removes; read as ``render --garbage-matte`` reads an image): for a
             locked-off shot's clutter.
+        temporal: steady the matte over this many frames either side, as ``render --temporal``
+            (:mod:`pomagan_post.temporal`); each frame then comes out once the ``temporal``
+            frames after it are in (the last ones at the end of the stream).
         engine: a ready :class:`~pomagan_post.Engine` (the settings above are then unused).
         log: messages (default: nowhere).
 
@@ -309,6 +314,7 @@ def pipe(
     if int(batch_size) < 1:
         raise BadInputError(f"--batch-size must be at least 1, got {batch_size}")
     aspect = parse_pixel_aspect(pixel_aspect)
+    steady = TemporalSteady(temporal) if check_radius(temporal) else None
     width, height = settings.width, settings.height
     garbage = stream_garbage_matte(garbage_matte, width, height) if garbage_matte is not None else None
     background = None
@@ -318,7 +324,8 @@ def pipe(
     if engine is None:
         engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
     log(f"pipe: {settings.describe()}, {engine!r}"
-        + (f", pixel aspect {aspect:g} (matted desqueezed)" if aspect and aspect != 1 else ""))
+        + (f", pixel aspect {aspect:g} (matted desqueezed)" if aspect and aspect != 1 else "")
+        + (f", temporal {temporal} (frames come out {temporal} behind)" if steady else ""))
 
     nbytes = settings.pix_fmt.frame_bytes(width, height)
     report = PipeReport()
@@ -328,25 +335,45 @@ def pipe(
         # A stream's last, short batch runs at the full batch shape, as render's do: the same
         # frames give the same bits through either.
         with padded_batches(engine), shot_pixel_aspect(engine, aspect):
+            need_fg = settings.output != "alpha"
+
+            def write(alpha: np.ndarray, fg: np.ndarray | None) -> None:
+                if garbage is not None:
+                    garbage.apply(list(range(alpha.shape[0])), alpha, fg)
+                for i in range(alpha.shape[0]):
+                    if settings.output == "fg":  # the premultiplied foreground itself
+                        frame = fg[i]
+                    else:  # render's kinds: alpha, fg (= rgba here), comp
+                        kind = "fg" if settings.output == "rgba" else settings.output
+                        frame = output_frame(kind, alpha[i], None if fg is None else fg[i],
+                                             settings.alpha_mode, background)
+                    stdout.write(encode_frame(frame, settings.out_pix_fmt))
+                    report.frames += 1
+                stdout.flush()
+
+            def write_steadied(steadied: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+                for _, image, alpha in steadied:
+                    write(alpha[None], refit_foreground(engine, image, alpha) if need_fg else None)
+
+            count = 0
             for raw, error in _batches(frames, int(batch_size)):
                 if raw:
                     images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])
                     del raw
-                    alpha, fg = matte(engine, images, settings.colorspace, settings.output != "alpha", log)
-                    if garbage is not None:
-                        garbage.apply(list(range(alpha.shape[0])), alpha, fg)
-                    for i in range(alpha.shape[0]):
-                        if settings.output == "fg":  # the premultiplied foreground itself
-                            frame = fg[i]
-                        else:  # render's kinds: alpha, fg (= rgba here), comp
-                            kind = "fg" if settings.output == "rgba" else settings.output
-                            frame = output_frame(kind, alpha[i], None if fg is None else fg[i],
-                                                 settings.alpha_mode, background)
-                        stdout.write(encode_frame(frame, settings.out_pix_fmt))
-                        report.frames += 1
-                    stdout.flush()
+                    if steady is None:
+                        write(*matte(engine, images, settings.colorspace, need_fg, log))
+                    else:
+                        numbers = list(range(count, count + images.shape[0]))
+                        count += images.shape[0]
+                        steady.push_batch(numbers, images, matte(engine, images, settings.colorspace, False,
+                                                                 log)[0], settings.colorspace)
+                        write_steadied(steady.ready(through=numbers[-1]))
                 if error is not None:
+                    if steady is not None:  # the complete frames before the broken one still go out
+                        write_steadied(steady.flush())
                     raise error
+            if steady is not None:
+                write_steadied(steady.flush())
     finally:
         frames.close()
         report.seconds = time.perf_counter() - started

@@ -545,6 +545,15 @@ def matte(engine: Any, images: np.ndarray, colorspace: str, need_fg: bool,
             log(f"out of GPU memory: retrying with batch size {engine.batch_size}")
 
 
+def refit_foreground(engine: Any, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The premultiplied foreground [1, H, W, 3] of one frame as a source decoded it [H, W, 3]
+    for a matte [H, W] made after the engine's pass (``--temporal``'s steadied one), solved as
+    :meth:`Engine.matte <pomagan_post.engine.Engine.matte>` solves it: NaN as 0, infinities as
+    +-65504."""
+    finite = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=65504.0, neginf=-65504.0)
+    return engine.foreground(finite[None], alpha[None])
+
+
 def _batches(items: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
     """Groups of ``size``; when ``items`` fails, the frames read before the failure are still
     yielded (and rendered) before the error is raised."""
@@ -1157,14 +1166,8 @@ def render(
 
             def finish_steadied(frames: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
                 for number, image, alpha in frames:
-                    if number not in todo_set:  # a neighbour, read for its matte only
-                        continue
-                    fg = None
-                    if need_fg:  # the foreground solved again for the steadied matte
-                        finite = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=65504.0,
-                                               neginf=-65504.0)
-                        fg = engine.foreground(finite[None], alpha[None])
-                    finish([number], alpha[None], fg)
+                    if number in todo_set:  # (not a neighbour read for its matte only)
+                        finish([number], alpha[None], refit_foreground(engine, image, alpha) if need_fg else None)
 
             for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
                 stop_point()  # SIGTERM / Ctrl-C under the CLI's StopSignals: stop between batches
@@ -1174,9 +1177,8 @@ def render(
                 if steady is None:
                     finish(numbers, *matte(engine, images, info.colorspace, need_fg, log))
                     continue
-                alpha, _ = matte(engine, images, info.colorspace, False, log)
-                for i, number in enumerate(numbers):
-                    steady.push(number, images[i], alpha[i], to_model(images[i], info.colorspace))
+                steady.push_batch(numbers, images, matte(engine, images, info.colorspace, False, log)[0],
+                                  info.colorspace)
                 del images
                 finish_steadied(steady.ready(through=numbers[-1]))
             if steady is not None:

@@ -95,6 +95,15 @@ class TemporalSteady:
                                    _grey(guide, self.flow_short_side))
         self._pending.append(number)
 
+    def push_batch(self, numbers: list[int], images: np.ndarray, alphas: np.ndarray, colorspace: str) -> None:
+        """``push`` a batch as a source decoded it: frames [N, H, W, 3] in ``colorspace``'s own
+        values, their mattes [N, H, W]; the guides are the frames in model space (display-referred
+        sRGB, 0-1, what the network sees)."""
+        from .colour import to_model
+
+        for number, image, alpha in zip(numbers, images, alphas):
+            self.push(number, image, alpha, to_model(image, colorspace))
+
     def ready(self, through: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         out = []
         while self._pending and self._pending[0] + self.radius <= through:

@@ -244,6 +244,11 @@ def test_cli_dry_run_prints_the_pipeline(clip: Path) -> None:
     assert "--tta" not in stages[1]  # the pipe's own default (none) unless asked
     flipped = CliRunner().invoke(main, [str(clip), "out.mp4", "--preset", "review", "--tta", "flip", "--dry-run"])
     assert " --tta flip" in flipped.stdout.split(" \\\n  | ")[1]
+    assert "--temporal" not in stages[1]
+    steadied = CliRunner().invoke(main, [str(clip), "out.mp4", "--preset", "review", "--temporal", "2", "--dry-run"])
+    assert " --temporal 2" in steadied.stdout.split(" \\\n  | ")[1]
+    too_far = CliRunner().invoke(main, [str(clip), "out.mp4", "--preset", "review", "--temporal", "9", "--dry-run"])
+    assert too_far.exit_code == 2 and "0<=x<=8" in too_far.stderr
     bad = CliRunner().invoke(main, [str(clip), "out.mov", "--preset", "nope"])
     assert bad.exit_code == 2 and bad.stderr.strip().startswith("pomagan-ffmpeg: error: unknown preset")
 

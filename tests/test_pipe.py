@@ -284,3 +284,38 @@ def test_closed_downstream_pipe_ends_quietly(tmp_path: Path) -> None:
         proc.wait(timeout=120)
     assert proc.returncode == 141
     assert "Traceback" not in stderr and "Exception ignored" not in stderr and "error" not in stderr, stderr
+
+
+def test_temporal_pipe_gives_what_render_temporal_gives(tmp_path: Path, fast_engine: Engine) -> None:
+    """``pipe --temporal 1`` over a moving subject: one frame out per frame in (the last one at
+    the end of the stream), the same 16-bit codes as ``render --temporal 1``; a stream that ends
+    inside a frame still gets the complete frames before it, steadied."""
+    count = 5
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    frames = []
+    for i in range(count):
+        img = np.stack([xx / W, yy / H, np.full_like(xx, 0.3)], -1)
+        img[12:36, 16 + 3 * i:40 + 3 * i] = [0.9, 0.7, 0.6]
+        frames.append(np.rint(img * 65535).astype(np.uint16))
+        out = oiio.ImageOutput.create(str(tmp_path / f"plate.{1 + i}.png"))
+        out.open(str(tmp_path / f"plate.{1 + i}.png"), oiio.ImageSpec(W, H, 3, "uint16"))
+        out.write_image(frames[-1])
+        out.close()
+    report = render(tmp_path / "plate.#.png", output_dir=tmp_path / "out", outputs=("alpha",),
+                    engine=fast_engine, batch_size=2, temporal=1)
+    assert report.ok
+    rendered = np.stack([oiio.ImageBuf(str(tmp_path / "out" / f"plate_alpha.{1 + i}.png")).get_pixels(oiio.UINT16)
+                         for i in range(count)]).reshape(count, H, W)
+    data = np.stack(frames).astype("<u2").tobytes()
+    args = ["--pix-fmt", "rgb48le", "--colorspace", "srgb", "--batch-size", "2", "--output", "alpha",
+            "--out-pix-fmt", "gray16le", "--temporal", "1"]
+    result = run_pipe(data, *args)
+    assert result.exit_code == 0, result.stderr
+    assert "temporal 1 (frames come out 1 behind)" in result.stderr
+    piped = np.frombuffer(result.stdout_bytes, "<u2").reshape(count, H, W)
+    assert np.array_equal(piped, rendered), f"{np.count_nonzero(piped != rendered)} codes differ"
+    plain = np.frombuffer(run_pipe(data, *args[:-2], "-q").stdout_bytes, "<u2").reshape(count, H, W)
+    assert not np.array_equal(plain, piped)  # it did steady
+    cut = run_pipe(data[:len(data) * 3 // count + 100], *args, "-q")  # 3 frames and a bit
+    assert cut.exit_code == 3 and "stdin ended inside frame 3" in cut.stderr
+    assert np.array_equal(np.frombuffer(cut.stdout_bytes, "<u2").reshape(3, H, W)[:2], piped[:2])
