@@ -40,9 +40,9 @@ import numpy as np
 from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
-from .io.images import (IMAGE_FORMATS, ImageSequenceSink, ImageSequenceSource, check_exr_compression,
-                        read_image, read_matte)
-from .io.sequence import SequencePattern, as_pattern, discover, parse_frame_range, sequence_of
+from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSequenceSource,
+                        check_exr_compression, read_image, read_matte)
+from .io.sequence import SequencePattern, as_pattern, discover, format_frame_list, parse_frame_range, sequence_of
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
 from .stopping import stop_point
@@ -218,9 +218,13 @@ def _unread_neighbours_left_out(source: ImageSequenceSource, render: set[int], o
     it), while a frame to render that cannot be read stops the render, with ``on_error="stop"``,
     as it would without ``--temporal``."""
     def check() -> None:
-        if on_error == "stop":
-            for number in sorted(set(source.failed) & render):
-                raise MissingFramesError(source.failed[number], [number])
+        failed = sorted(set(source.failed) & render) if on_error == "stop" else []
+        missing = [n for n in failed if source.failed[n] == MISSING_FILE]
+        if missing:  # as the source itself says it (without --temporal)
+            raise MissingFramesError(f"missing frames {format_frame_list(missing)} of {source.pattern} "
+                                     "(use --frames, or --on-error skip to render the rest)", missing)
+        if failed:
+            raise MissingFramesError(source.failed[failed[0]], failed[:1])
 
     for number, rgb in source:
         check()
@@ -745,6 +749,10 @@ def render_settings(engine: Any, *, window: str, colorspace: str | None, alpha_m
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
+#: Settings a record leaves out when they are at their default.
+_SETTING_DEFAULTS = {"temporal": 0}
+
+
 def _settings_difference(recorded: str, settings: str) -> str:
     """``working_size 512 (this render: 384), tta none (this render: flip)``."""
     try:
@@ -752,6 +760,7 @@ def _settings_difference(recorded: str, settings: str) -> str:
     except ValueError:
         return "an unreadable record"
     new = json.loads(settings)
+    old, new = {**_SETTING_DEFAULTS, **old}, {**_SETTING_DEFAULTS, **new}
     return ", ".join(f"{key} {old.get(key)} (this render: {new.get(key)})"
                      for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)) or recorded
 
@@ -761,7 +770,6 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> N
     other settings: the shot would mix two mattes. Frames recording none (TIFF, DPX, older
     renders) are not compared."""
     from .io.images import read_render_settings
-    from .io.sequence import format_frame_list
 
     for plan in plans:
         if plan.video:
@@ -1006,9 +1014,17 @@ def render(
                 engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
             settings = settings_of(engine)
             # a finished video is left as it is; an unfinished one goes on from its partial file
-            from .io.video import partial_path
+            from .io.video import partial_path, recorded_settings
 
             finished = [p for p in plans if p.video and Path(p.target).exists()]
+            for plan in finished:
+                recorded = recorded_settings(plan.target)
+                if recorded is not None and recorded != settings:
+                    raise BadInputError(
+                        f"{plan.target}: a finished video rendered with other settings: "
+                        f"{_settings_difference(recorded, settings)}; --skip-existing keeps a finished "
+                        "video as it is, so it would not be this render's matte. Resume with the same "
+                        "settings, or render without --skip-existing to replace it")
             for plan in finished:  # a render killed between putting it in place and clearing up
                 partial_path(plan.target).unlink(missing_ok=True)
             plans = [p for p in plans if p not in finished]
@@ -1055,7 +1071,13 @@ def render(
             if probe is not None:
                 probe.close()
             raise
-        read = sorted(todo_set | ({n + k for n in todo for k in range(-temporal, temporal + 1)} & present))
+        # Neighbours are the N frames either side in the input (a missing file is stepped over;
+        # a sequence numbered on twos has its neighbours two numbers away).
+        shot = sorted(present)
+        position = {n: i for i, n in enumerate(shot)}
+        read = sorted(todo_set | {shot[j] for n in todo if n in position
+                                  for j in range(max(0, position[n] - temporal), position[n] + temporal + 1)
+                                  if j < len(shot)})
     if probe is not None and read == wanted:
         source = probe
     else:
@@ -1150,7 +1172,9 @@ def render(
             fit_batch = getattr(engine, "fit_batch", None)
             group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
             need_fg = "fg" in sinks or "comp" in sinks
-            steady = TemporalSteady(temporal) if read is not todo else None
+            steady = None
+            if read is not todo:  # frames go in by their place in the shot; only todo's are steadied
+                steady = TemporalSteady(temporal, wanted={position[n] for n in todo if n in position})
 
             def finish(numbers: list[int], alpha: np.ndarray, fg: np.ndarray | None) -> None:
                 if garbage is not None:
@@ -1165,7 +1189,8 @@ def render(
                         callback(number, len(report.written), total)
 
             def finish_steadied(frames: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
-                for number, image, alpha in frames:
+                for place, image, alpha in frames:
+                    number = shot[place]
                     if number in todo_set:  # (not a neighbour read for its matte only)
                         finish([number], alpha[None], refit_foreground(engine, image, alpha) if need_fg else None)
 
@@ -1177,10 +1202,11 @@ def render(
                 if steady is None:
                     finish(numbers, *matte(engine, images, info.colorspace, need_fg, log))
                     continue
-                steady.push_batch(numbers, images, matte(engine, images, info.colorspace, False, log)[0],
+                places = [position[n] for n in numbers]
+                steady.push_batch(places, images, matte(engine, images, info.colorspace, False, log)[0],
                                   info.colorspace)
                 del images
-                finish_steadied(steady.ready(through=numbers[-1]))
+                finish_steadied(steady.ready(through=places[-1]))
             if steady is not None:
                 finish_steadied(steady.flush())
         for sink in sinks.values():

@@ -21,6 +21,7 @@ beyond a chunk's ends too (matted, not written).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,10 +76,14 @@ class TemporalSteady:
     (those up to ``through`` have been pushed), and ``flush()`` the rest at the end. Each comes
     back as ``(number, image, steadied matte)``. Neighbours are frames whose numbers lie within
     ``radius`` of the frame's; a missing one (a gap, a skipped frame) is simply not used.
+    ``wanted``: the frames whose steadied matte is needed; the others (read only as neighbours)
+    come back with their own matte, not steadied.
     """
 
-    def __init__(self, radius: int, sigma: float = SIGMA, flow_short_side: int = FLOW_SHORT_SIDE) -> None:
+    def __init__(self, radius: int, sigma: float = SIGMA, flow_short_side: int = FLOW_SHORT_SIDE,
+                 wanted: Collection[int] | None = None) -> None:
         self.radius = check_radius(radius)
+        self.wanted = None if wanted is None else frozenset(wanted)
         self.sigma = float(sigma)
         self.flow_short_side = int(flow_short_side)
         import cv2  # (here, not at import: the CLI starts without OpenCV)
@@ -140,6 +145,8 @@ class TemporalSteady:
 
         held = self._held[number]
         neighbours = [n for n in self._held if n != number and abs(n - number) <= self.radius]
+        if self.wanted is not None and number not in self.wanted:
+            neighbours = []
         total = held.alpha.copy()
         weights = np.ones_like(total)
         scale = np.full((1, 3), -1.0 / (3 * self.sigma ** 2), np.float32)  # mean of 3 channels / sigma^2

@@ -134,7 +134,7 @@ def test_a_chunk_renders_what_the_whole_shot_renders(tmp_path: Path, engine) -> 
     assert np.abs(alpha - read_file(tmp_path / "own" / "plate_alpha.0004.exr")[0]).max() > 0.01
     fg = read_file(tmp_path / "chunk" / "plate_fg.0004.exr")[0]
     np.testing.assert_allclose(fg[..., 3], alpha[..., 0], atol=2e-3)
-    with pytest.raises(BadInputError, match=r"temporal 1 \(this render: None\)"):
+    with pytest.raises(BadInputError, match=r"temporal 1 \(this render: 0\)"):
         render(pattern, engine=engine, output_dir=tmp_path / "chunk", skip_existing=True)
     resumed = render(pattern, engine=engine, temporal=1, output_dir=tmp_path / "chunk", skip_existing=True,
                      frames="3-6")
@@ -161,6 +161,29 @@ def test_an_unreadable_neighbour_is_left_out_an_unreadable_frame_still_stops(tmp
     skipped = render(pattern, engine=engine, temporal=1, frames="5-7", on_error="skip",
                      output_dir=tmp_path / "c")
     assert skipped.written == [5, 7] and list(skipped.failed) == [6]
+    (tmp_path / "plate.0002.exr").unlink()  # a missing file is named as without --temporal
+    with pytest.raises(MissingFramesError, match=r"missing frames 2 of .*plate.####.exr \(use --frames"):
+        render(pattern, engine=engine, temporal=1, frames="1-3", output_dir=tmp_path / "d")
+    # ... and stepped over as a neighbour: frame 3's neighbours are 1 and 4
+    stepped = render(pattern, engine=engine, temporal=1, frames="3", output_dir=tmp_path / "e")
+    assert stepped.written == [3] and stepped.ok
+
+
+def test_neighbours_are_the_next_frames_of_the_shot_whatever_their_numbers(tmp_path: Path, engine) -> None:
+    """A sequence numbered on twos is steadied like one numbered on ones."""
+    images, _ = moving_square(frames=6)
+    (tmp_path / "ones").mkdir()
+    (tmp_path / "twos").mkdir()
+    for i, image in enumerate(images):
+        write_file(tmp_path / "ones" / f"plate.{1 + i:04d}.exr", image, "half")
+        write_file(tmp_path / "twos" / f"plate.{1 + 2 * i:04d}.exr", image, "half")
+    ones = render(tmp_path / "ones" / "plate.####.exr", engine=engine, temporal=1, outputs=["alpha"])
+    twos = render(tmp_path / "twos" / "plate.####.exr", engine=engine, temporal=1, outputs=["alpha"],
+                  frames="1-11x2")
+    assert ones.written == [1, 2, 3, 4, 5, 6] and twos.written == [1, 3, 5, 7, 9, 11]
+    for i in range(6):
+        np.testing.assert_array_equal(read_file(tmp_path / "ones" / "plate_pomagan" / f"plate_alpha.{1 + i:04d}.exr")[0],
+                                      read_file(tmp_path / "twos" / "plate_pomagan" / f"plate_alpha.{1 + 2 * i:04d}.exr")[0])
 
 
 def test_a_video_chunk_renders_what_the_whole_clip_renders(tmp_path: Path, engine) -> None:
@@ -170,6 +193,15 @@ def test_a_video_chunk_renders_what_the_whole_clip_renders(tmp_path: Path, engin
     chunk = render(clip, engine=engine, temporal=2, format="exr", outputs=["alpha"], start_frame=1001,
                    frames="1003-1004", output_dir=tmp_path / "chunk")
     assert whole.written == list(range(1001, 1009)) and chunk.written == [1003, 1004]
+    # A finished video made with another radius is not kept as if it were this render's.
+    movie = render(clip, engine=engine, temporal=1, outputs=["alpha"], output_dir=tmp_path / "movie")
+    assert movie.ok
+    with pytest.raises(BadInputError, match=r"a finished video rendered with other settings: temporal 1 "
+                                            r"\(this render: 0\)"):
+        render(clip, engine=engine, outputs=["alpha"], output_dir=tmp_path / "movie", skip_existing=True)
+    kept = render(clip, engine=engine, temporal=1, outputs=["alpha"], output_dir=tmp_path / "movie",
+                  skip_existing=True)
+    assert kept.written == [] and kept.skipped_existing == list(range(8))
     for n in (1003, 1004):
         name = f"shot_alpha.{n}.exr"
         np.testing.assert_allclose(read_file(tmp_path / "chunk" / name)[0],

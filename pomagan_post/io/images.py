@@ -80,6 +80,8 @@ _CARRIED = (
 #: The header attribute recording the settings a frame was rendered with, and the formats
 #: that keep it (OIIO drops unknown attributes from TIFF; a DPX's description is 32 bytes).
 SETTINGS_ATTRIBUTE = "pomagan:settings"
+#: A sequence source's reason for a frame whose file is not there (``failed``).
+MISSING_FILE = "missing file"
 SETTINGS_FORMATS = ("exr", "png")
 
 
@@ -354,7 +356,7 @@ class ImageSequenceSource:
                 f"missing frames {format_frame_list(missing)} of {self.pattern} "
                 "(use --frames, or --on-error skip to render the rest)", missing)
         for frame in missing:
-            self.failed[frame] = "missing file"
+            self.failed[frame] = MISSING_FILE
         present = [f for f in wanted if f not in self.failed]
         self.info = self._probe(present, colorspace)
 

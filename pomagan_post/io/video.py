@@ -823,18 +823,23 @@ def _holds_a_frame(path: Path, fps: Fraction) -> bool:
 _SETTINGS_LABEL = "settings="  # the render's settings in a video's comment, last
 
 
-def partial_settings(path: str | os.PathLike[str]) -> str | None:
-    """The settings recorded in the partial file an interrupted render of ``path`` left (None:
-    no partial file, or none recorded)."""
-    partial = partial_path(path)
-    if not partial.is_file():
+def recorded_settings(path: str | os.PathLike[str]) -> str | None:
+    """The render settings a video made by ``render`` records in its comment (None: not a
+    file, unreadable, or none recorded)."""
+    if not Path(path).is_file():
         return None
     try:
-        with av.open(str(partial)) as container:
+        with av.open(str(path)) as container:
             label = _metadata_get(container.metadata, "comment") or ""
     except (av.FFmpegError, OSError, ValueError):
         return None
     return label.split(_SETTINGS_LABEL, 1)[1] if _SETTINGS_LABEL in label else None
+
+
+def partial_settings(path: str | os.PathLike[str]) -> str | None:
+    """The settings recorded in the partial file an interrupted render of ``path`` left (None:
+    no partial file, or none recorded)."""
+    return recorded_settings(partial_path(path))
 
 
 def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[int],
