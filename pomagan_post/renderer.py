@@ -211,14 +211,14 @@ def _refuse_start_frame(input: str | os.PathLike[str]) -> None:
 CUT_SHORT = "did not decode: the file's data ends before it"
 
 
-def _unread_neighbours_left_out(source: ImageSequenceSource, render: set[int], on_error: str
+def _unread_neighbours_left_out(source: ImageSequenceSource, to_render: set[int], on_error: str
                                  ) -> Iterator[tuple[int, np.ndarray]]:
     """``--temporal`` over a sequence (``source`` opened with ``on_error="skip"``): a neighbour
     read only for its matte that cannot be read is left out (its frames are steadied without
     it), while a frame to render that cannot be read stops the render, with ``on_error="stop"``,
     as it would without ``--temporal``."""
     def check() -> None:
-        failed = sorted(set(source.failed) & render) if on_error == "stop" else []
+        failed = sorted(set(source.failed) & to_render) if on_error == "stop" else []
         missing = [n for n in failed if source.failed[n] == MISSING_FILE]
         if missing:  # as the source itself says it (without --temporal)
             raise MissingFramesError(f"missing frames {format_frame_list(missing)} of {source.pattern} "
@@ -1060,7 +1060,8 @@ def render(
 
     todo_set = set(todo)
     read = todo  # the frames to decode and matte: with --temporal, the neighbours too
-    if temporal and not single:
+    steadying = bool(temporal) and not single
+    if steadying:
         try:
             if video_in:
                 with open_source(input_str, on_error="skip", start_frame=start_frame) as whole_clip:
@@ -1085,12 +1086,12 @@ def render(
             probe.close()
         # (a sequence's neighbours read for --temporal may fail without failing the render)
         source = open_source(input_str, frames=read, colorspace=colorspace, start_frame=start_frame,
-                             on_error="skip" if read is not todo and not video_in else on_error,
+                             on_error="skip" if steadying and not video_in else on_error,
                              window=window)
     info = source.info
     info.fps = rate or info.fps
     # What the outputs hold: the frames to render, not their neighbours read for --temporal.
-    out_info = info if read is todo else dataclasses.replace(
+    out_info = info if not steadying else dataclasses.replace(
         info, frames=[n for n in info.frames if n in todo_set])
     if info.fps is None and any(p.video for p in plans):
         log(f"{Path(input_str).name}: its files state no frame rate; the video is written at 24 fps "
@@ -1165,7 +1166,7 @@ def render(
         decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
         if on_error == "skip" and not isinstance(source, ImageSequenceSource):
             decoded = _skipping_undecodable(source, report.failed)
-        elif read is not todo and isinstance(source, ImageSequenceSource):
+        elif steadying and isinstance(source, ImageSequenceSource):
             decoded = _unread_neighbours_left_out(source, todo_set, on_error)
         with padded_batches(engine, not single), shot_pixel_aspect(engine, info.pixel_aspect):
             # Frames per batch: the engine's (chosen for this frame size when it is "auto").
@@ -1173,7 +1174,7 @@ def render(
             group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)
             need_fg = "fg" in sinks or "comp" in sinks
             steady = None
-            if read is not todo:  # frames go in by their place in the shot; only todo's are steadied
+            if steadying:  # frames go in by their place in the shot; only todo's are steadied
                 steady = TemporalSteady(temporal, wanted={position[n] for n in todo if n in position})
 
             def finish(numbers: list[int], alpha: np.ndarray, fg: np.ndarray | None) -> None:
