@@ -232,6 +232,29 @@ def _unread_neighbours_left_out(source: ImageSequenceSource, to_render: set[int]
     check()
 
 
+def _lost_neighbours_left_out(source: FrameSource, to_render: set[int], on_error: str,
+                              failed: dict[int, str]) -> Iterator[tuple[int, np.ndarray]]:
+    """``--temporal`` over a video: neighbours past where the file's data ends (a copy cut short
+    just after a chunk) are left out; a frame to render that is lost stops the render
+    (``on_error="stop"``, the video's own error) or goes into ``failed`` (``"skip"``), as
+    without ``--temporal``."""
+    if on_error == "skip":
+        lost: dict[int, str] = {}
+        try:
+            yield from _skipping_undecodable(source, lost)
+        finally:
+            failed.update((n, why) for n, why in lost.items() if n in to_render)
+        return
+    try:
+        yield from source
+    except MissingFramesError as exc:
+        lost = [n for n in exc.frames if n in to_render]
+        if lost:  # named as without --temporal: the frames to render that are lost
+            from .io.video import undecoded
+
+            raise undecoded(source.path, lost) from None
+
+
 def _skipping_undecodable(source: FrameSource, failed: dict[int, str]) -> Iterator[tuple[int, np.ndarray]]:
     """A video's frames for ``on_error="skip"``: frames the file does not hold (cut short) or
     that follow a frame the decoder gives up on go into ``failed`` (number -> reason) instead
@@ -1164,10 +1187,12 @@ def render(
         from .engine import padded_batches, shot_pixel_aspect
 
         decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
-        if on_error == "skip" and not isinstance(source, ImageSequenceSource):
-            decoded = _skipping_undecodable(source, report.failed)
-        elif steadying and isinstance(source, ImageSequenceSource):
+        if steadying and isinstance(source, ImageSequenceSource):
             decoded = _unread_neighbours_left_out(source, todo_set, on_error)
+        elif steadying:
+            decoded = _lost_neighbours_left_out(source, todo_set, on_error, report.failed)
+        elif on_error == "skip" and not isinstance(source, ImageSequenceSource):
+            decoded = _skipping_undecodable(source, report.failed)
         with padded_batches(engine, not single), shot_pixel_aspect(engine, info.pixel_aspect):
             # Frames per batch: the engine's (chosen for this frame size when it is "auto").
             fit_batch = getattr(engine, "fit_batch", None)

@@ -17,7 +17,7 @@ from pomagan_post.errors import BadInputError, MissingFramesError
 from pomagan_post.renderer import render
 from pomagan_post.temporal import TemporalSteady
 
-from .imaging import read_file, write_clip, write_file
+from .imaging import cut_short, read_file, write_clip, write_file
 
 
 def moving_square(frames: int = 8, size: tuple[int, int] = (96, 64), speed: float = 2.0, seed: int = 0
@@ -206,3 +206,19 @@ def test_a_video_chunk_renders_what_the_whole_clip_renders(tmp_path: Path, engin
         name = f"shot_alpha.{n}.exr"
         np.testing.assert_allclose(read_file(tmp_path / "chunk" / name)[0],
                                    read_file(tmp_path / "whole" / name)[0], atol=2e-3)
+
+
+def test_a_video_cut_short_just_past_a_chunk_still_renders_the_chunk(tmp_path: Path, engine) -> None:
+    """Frames past where the file's data ends are lost: as neighbours they are left out; as frames
+    to render they stop the render (or are listed with --on-error skip), as without --temporal."""
+    clip = cut_short(write_clip(tmp_path / "shot.mov", n=12, codec="prores_ks", pix_fmt="yuv422p10le",
+                                index_first=True))  # frames 0-4 decode, 5-11 do not
+    chunk = render(clip, engine=engine, temporal=2, frames="1-4", format="png", outputs=["alpha"],
+                   output_dir=tmp_path / "a")
+    assert chunk.written == [1, 2, 3, 4] and chunk.failed == {} and chunk.ok
+    with pytest.raises(MissingFramesError, match=r"shot_cut.mov: frame\(s\) 5, 6 could not be decoded$"):
+        render(clip, engine=engine, temporal=2, frames="3-6", format="png", outputs=["alpha"],
+               output_dir=tmp_path / "b")
+    skipped = render(clip, engine=engine, temporal=2, frames="3-6", format="png", outputs=["alpha"],
+                     on_error="skip", output_dir=tmp_path / "c")
+    assert skipped.written == [3, 4] and sorted(skipped.failed) == [5, 6]

@@ -594,10 +594,7 @@ class VideoSource:
         # frames than its data holds) otherwise ends the clip early without a word.
         missing = [n + first for n in wanted if n not in emitted]
         if missing:
-            raise MissingFramesError(
-                f"{self.path}: frame(s) {_short_list(missing)} could not be decoded",
-                frames=missing,
-            )
+            raise undecoded(self.path, missing)
 
     def _frame_number(self, frame: av.VideoFrame, previous: int | None) -> int:
         """From pts when known; never repeats or goes back (VFR / damaged timestamps)."""
@@ -635,6 +632,11 @@ class VideoSource:
 
 class _SeekMissed(Exception):
     """A seek landed after the first wanted frame; decode from the start instead."""
+
+
+def undecoded(path: str | os.PathLike[str], missing: list[int]) -> MissingFramesError:
+    """The error for frames of a video that did not come out of its decoder (a file cut short)."""
+    return MissingFramesError(f"{path}: frame(s) {_short_list(missing)} could not be decoded", frames=missing)
 
 
 def _short_list(numbers: list[int], limit: int = 8) -> str:
