@@ -41,7 +41,7 @@ from .colour import from_model, resolve_colorspace, to_model
 from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSequenceSource,
-                        check_exr_compression, read_image, read_matte)
+                        check_exr_compression, missing_files, read_image, read_matte)
 from .io.sequence import SequencePattern, as_pattern, discover, format_frame_list, parse_frame_range, sequence_of
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
@@ -221,8 +221,7 @@ def _unread_neighbours_left_out(source: ImageSequenceSource, to_render: set[int]
         failed = sorted(set(source.failed) & to_render) if on_error == "stop" else []
         missing = [n for n in failed if source.failed[n] == MISSING_FILE]
         if missing:  # as the source itself says it (without --temporal)
-            raise MissingFramesError(f"missing frames {format_frame_list(missing)} of {source.pattern} "
-                                     "(use --frames, or --on-error skip to render the rest)", missing)
+            raise missing_files(source.pattern, missing)
         if failed:
             raise MissingFramesError(source.failed[failed[0]], failed[:1])
 
@@ -1085,16 +1084,7 @@ def render(
     read = todo  # the frames to decode and matte: with --temporal, the neighbours too
     steadying = bool(temporal) and not single
     if steadying:
-        try:
-            if video_in:
-                with open_source(input_str, on_error="skip", start_frame=start_frame) as whole_clip:
-                    present = set(whole_clip.info.frames)
-            else:
-                present = set(seq.frames)
-        except BaseException:
-            if probe is not None:
-                probe.close()
-            raise
+        present = probe.clip_frames if video_in else seq.frames  # the whole shot's frames
         # Neighbours are the N frames either side in the input (a missing file is stepped over;
         # a sequence numbered on twos has its neighbours two numbers away).
         shot = sorted(present)

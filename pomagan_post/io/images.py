@@ -85,6 +85,12 @@ MISSING_FILE = "missing file"
 SETTINGS_FORMATS = ("exr", "png")
 
 
+def missing_files(pattern: SequencePattern, missing: list[int]) -> MissingFramesError:
+    """The error for frames of a sequence whose files are not there (``on_error="stop"``)."""
+    return MissingFramesError(f"missing frames {format_frame_list(missing)} of {pattern} "
+                              "(use --frames, or --on-error skip to render the rest)", missing)
+
+
 def read_render_settings(path: str | os.PathLike[str]) -> str | None:
     """The ``pomagan:settings`` a rendered frame's header records, or None (none recorded, a
     format that keeps none, or a file that cannot be opened: it is then simply not compared)."""
@@ -352,9 +358,7 @@ class ImageSequenceSource:
         self.failed: dict[int, str] = {}
         missing = missing_frames(self.sequence, wanted)
         if missing and on_error == "stop":
-            raise MissingFramesError(
-                f"missing frames {format_frame_list(missing)} of {self.pattern} "
-                "(use --frames, or --on-error skip to render the rest)", missing)
+            raise missing_files(self.pattern, missing)
         for frame in missing:
             self.failed[frame] = MISSING_FILE
         present = [f for f in wanted if f not in self.failed]

@@ -263,6 +263,9 @@ class VideoSource:
         # Decoding counts from 0 (self._wanted); what callers see counts from start_frame.
         self._subset = frames is not None
         self._wanted = self.info.frames
+        #: Every frame number of the clip, whatever ``frames`` picked (render --temporal's
+        #: neighbours may lie outside them).
+        self.clip_frames = [n + self.start_frame for n in self._wanted]
         if frames is not None:
             clip = set(self._wanted)
             wanted = sorted(set(int(n) - self.start_frame for n in frames))
