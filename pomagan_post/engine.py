@@ -276,7 +276,8 @@ class Engine:
     """Runs a :class:`Pomagan` over frames.
 
     Args:
-        model: the network (e.g. from :func:`pomagan_post.load_checkpoint`).
+        model: the network (e.g. from :func:`pomagan_post.load_checkpoint`). The engine moves it
+            to its device in place (``model.to``): give each engine on another device its own copy.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32`` (true fp32: on CUDA without
             cuDNN's TF32 convolutions), ``fp16`` (CUDA only) or ``bf16``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -338,8 +340,9 @@ def test_gpu_matte_matches_the_cpu(model: pomagan_post.Pomagan, colorspace: str)
     """The one-pass device path (colour conversion, solve, pinned copy back) on the GPU in fp32
     gives the CPU's frames; results are independent, writable arrays."""
     frames = _frames(3, 270, 480, seed=2) * (1.5 if colorspace == "linear" else 1.0)
-    cpu = Engine(model, device="cpu", working_size=128, batch_size=2)
-    gpu = Engine(model, device=TEST_DEVICE, precision="fp32", working_size=128, batch_size=2)
+    # An engine moves its model to its device: each engine gets its own copy.
+    cpu = Engine(copy.deepcopy(model), device="cpu", working_size=128, batch_size=2)
+    gpu = Engine(copy.deepcopy(model), device=TEST_DEVICE, precision="fp32", working_size=128, batch_size=2)
     want_alpha, want_fg = cpu.matte(frames, colorspace)
     alpha, fg = gpu.matte(frames, colorspace)
     first = alpha.copy()
@@ -361,8 +364,22 @@ def test_gpu_graphed_foreground_solve_matches_eager(model: pomagan_post.Pomagan)
         alpha, fg = graphed.matte(frames, "srgb")
     assert graphed._graphed_solve.enabled and len(graphed._graphed_solve._graphs) == 2
     want_alpha, want_fg = eager.matte(frames, "srgb")
-    np.testing.assert_allclose(alpha, want_alpha, atol=1e-6)
-    np.testing.assert_allclose(fg, want_fg, atol=1e-4)
+    # Two engines' networks may differ in the last bits (cuDNN's autotuned algorithms: on an
+    # H200 alpha moved by up to 2.8e-5), and the solve carries that into the foreground.
+    np.testing.assert_allclose(alpha, want_alpha, atol=1e-4)
+    np.testing.assert_allclose(fg, want_fg, atol=1e-3)
+    # The solve alone, on the same tensors: a replayed graph gives the eager solve.
+    from pomagan_post.engine import _GraphedSolve
+    from pomagan_post.refine import premultiplied_foreground
+
+    gen = torch.Generator(device=TEST_DEVICE).manual_seed(0)
+    image = torch.rand(2, 3, 270, 480, device=TEST_DEVICE, generator=gen)
+    matte = torch.rand(2, 1, 270, 480, device=TEST_DEVICE, generator=gen)
+    solve = _GraphedSolve()
+    solve(image, matte)  # captures
+    replayed = solve(image * 0.5, matte)  # replays with new inputs
+    assert solve.enabled and len(solve._graphs) == 1
+    torch.testing.assert_close(replayed, premultiplied_foreground(image * 0.5, matte), atol=1e-5, rtol=0)
 
 
 def test_anamorphic_frames_are_matted_desqueezed() -> None:
