@@ -206,6 +206,27 @@ def test_corrupt_frame_stops_with_its_number_or_is_skipped(tmp_path: Path) -> No
     assert [f for f, _ in source] == [1, 3] and list(source.failed) == [2]
 
 
+@pytest.mark.parametrize("workers", [1, 3, 8])
+def test_frames_read_ahead_on_threads_come_in_order(tmp_path: Path, workers: int) -> None:
+    """Frames are read several at a time but come out in order with their own pixels; a corrupt
+    frame in the middle still stops at its number after the frames before it, or is skipped."""
+    images = {frame: ramp(6, 10, 3) * (0.05 * frame) for frame in range(1, 11)}
+    for frame, image in images.items():
+        write_file(tmp_path / f"r.{frame:04d}.exr", image, "float")
+    data = (tmp_path / "r.0006.exr").read_bytes()
+    (tmp_path / "r.0006.exr").write_bytes(data[: len(data) // 2])
+    source = ImageSequenceSource(tmp_path / "r.####.exr", on_error="skip", workers=workers)
+    got = list(source)
+    assert [f for f, _ in got] == [1, 2, 3, 4, 5, 7, 8, 9, 10] and list(source.failed) == [6]
+    for frame, rgb in got:
+        np.testing.assert_array_equal(rgb, images[frame])
+    seen = []
+    with pytest.raises(MissingFramesError, match="frame 6") as info:
+        for frame, _ in ImageSequenceSource(tmp_path / "r.####.exr", workers=workers):
+            seen.append(frame)
+    assert seen == [1, 2, 3, 4, 5] and info.value.frames == [6]
+
+
 def test_frame_of_another_size_is_refused_with_its_number(tmp_path: Path) -> None:
     """A frame whose picture is another size than the sequence's (a proxy or another render mixed
     in) is reported like a corrupt one, by number and size, not padded with black."""

@@ -275,25 +275,42 @@ def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path) -> None:
 def test_worker_errors_reach_the_consumer_with_the_frame_number(
     h264_clip: Path, monkeypatch: pytest.MonkeyPatch, start_frame: int
 ) -> None:
-    """The third frame fails to convert: the error names it, counted from --start-frame."""
+    """The third frame fails to convert (on one of several conversion threads): the frames
+    before it come out, in order, then the error names it, counted from --start-frame."""
     convert = VideoSource._convert
-    calls = []
 
     def failing(self: VideoSource, frame: av.VideoFrame) -> np.ndarray:
-        calls.append(1)
-        if len(calls) == 3:
+        rgb = convert(self, frame)
+        if abs(float(rgb.mean()) * 255 - 40) < 3:  # frame i is a flat grey of level 20 * i
             raise ValueError("simulated corrupt frame")
-        return convert(self, frame)
+        return rgb
 
     monkeypatch.setattr(VideoSource, "_convert", failing)
-    source = VideoSource(h264_clip, start_frame=start_frame)
+    source = VideoSource(h264_clip, start_frame=start_frame, convert_workers=4)
+    got = []
     with pytest.raises(BadInputError, match=rf"cannot decode frame {start_frame + 2} \(simulated"):
-        list(source)
+        for number, _ in source:
+            got.append(number)
+    assert got == [start_frame, start_frame + 1]
+
+
+@pytest.mark.parametrize("clip", ["prores_clip", "h264_clip"])
+def test_parallel_conversion_keeps_frames_in_order(clip: str, request: pytest.FixtureRequest) -> None:
+    """Frames converted on several threads come out in order, the same as on one thread."""
+    path = request.getfixturevalue(clip)
+    one = list(VideoSource(path, convert_workers=1))
+    many = list(VideoSource(path, convert_workers=4, prefetch=2))
+    assert [n for n, _ in many] == [n for n, _ in one] == list(range(len(one)))
+    for (_, a), (_, b) in zip(one, many):
+        np.testing.assert_array_equal(a, b)
+    subset = list(VideoSource(path, frames=[1, 3, 4], convert_workers=3))
+    assert [n for n, _ in subset] == [1, 3, 4]
+    np.testing.assert_array_equal(subset[1][1], one[3][1])
 
 
 def test_breaking_out_early_stops_the_worker(h264_clip: Path) -> None:
     before = threading.active_count()
-    with VideoSource(h264_clip, prefetch=1) as source:
+    with VideoSource(h264_clip, prefetch=1, convert_workers=3) as source:
         for n, _ in source:
             if n == 1:
                 break

@@ -57,6 +57,10 @@ def prefetch(items: Iterable[T], depth: int = 4, name: str = "pomagan-decode") -
         except BaseException as exc:  # handed to the consumer, re-raised there
             put(_Raised(exc))
             return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator's own clean-up runs here, before join returns
+                close()
         put(_DONE)
 
     worker = threading.Thread(target=work, name=name, daemon=True)
