@@ -9,7 +9,8 @@
 # 3. runs benchmarks/run.py (model only, end to end, CPU line) and benchmarks/refine_bench.py;
 # 4. prints the tables. Full logs and results.json go to $OUT (the device tool brings them back).
 # Environment: FRAMES (default 32), COMPILE=1 to time torch.compile modes too (slow: compiles),
-# TESTS_S / RUN_S / REFINE_S: time limits of the three parts (default 180 / 330 / 90 s),
+# TESTS_S / RUN_S / REFINE_S: time limits of the three parts (default 180 / 330 / 90 s; 0 skips
+# refine_bench.py),
 # RUN_ARGS: more options for run.py (e.g. "--sections e2e --sizes 4K").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +35,15 @@ if [ "${COMPILE:-0}" = 1 ]; then
     echo "compile run exit $?"
 fi
 
-echo "== benchmarks/refine_bench.py"
-timeout "${REFINE_S:-90}" "$PY" benchmarks/refine_bench.py --device cuda > "$OUT/refine.log" 2>&1
-echo "refine_bench exit $?"
+if [ "${REFINE_S:-90}" != 0 ]; then
+    echo "== benchmarks/refine_bench.py"
+    timeout "${REFINE_S:-90}" "$PY" benchmarks/refine_bench.py --device cuda > "$OUT/refine.log" 2>&1
+    echo "refine_bench exit $?"
+fi
 
 echo
 tail -n 3 "$OUT/gpu_tests.log"
-cat "$OUT/refine.log"
+cat "$OUT/refine.log" 2>/dev/null
 [ -f "$OUT/compile.log" ] && sed -n '/^=====/,$p' "$OUT/compile.log"
 # The run's own summary (or, if it was cut short, what it printed so far).
 if grep -q '^=====' "$OUT/run.log"; then sed -n '/^=====/,$p' "$OUT/run.log"; else tail -n 60 "$OUT/run.log"; fi

@@ -10,10 +10,12 @@ Three tables (printed last, and written to ``--out`` as JSON with the environmen
    channels_last) on random [B, 3, 768, 1280] inputs already on the device, i.e. at the working
    resolution; on CUDA the fast variant also at HD [B, 3, 1080, 1920] (RVM's figures are at HD). ``ms/batch`` is the median of ``--repeats`` timed runs after warm-up (CUDA:
    events around each run); ``fps`` = B x 1000 / ms; ``x fp32`` its speed-up over fp32 at the same
-   variant and batch; ``peak GB``: the most device memory allocated during the runs.
+   variant and batch; ``peak GB``: the most device memory allocated during the timed runs
+   (not the warm-up's cuDNN autotuning).
 2. **end to end**: a ProRes 422 HQ clip and an EXR half (zip, scene-linear) sequence generated
    into a temp folder, rendered to EXR and to ProRes 4444 (alpha + foreground, as
-   ``pomagan-post render`` does). Beside each render, the stages measured alone by the same
+   ``pomagan-post render`` does, with the bundled checkpoint unless ``--e2e-variant`` names a
+   variant). Beside each render, the stages measured alone by the same
    script: ``decode`` (the source read to float RGB, as render reads it), ``engine`` (colour
    conversion + network + guided upsampling + foreground estimation on decoded frames,
    :func:`pomagan_post.renderer.matte`), ``encode`` (both sinks fed synthetic frames). ``render``
@@ -46,7 +48,7 @@ import av
 import numpy as np
 import torch
 
-from pomagan_post import Engine, create_model
+from pomagan_post import Engine, create_model, load_checkpoint
 from pomagan_post.io.base import ClipInfo
 from pomagan_post.io.images import ImageSequenceSink
 from pomagan_post.renderer import matte, open_sink, open_source, output_frame, render
@@ -113,9 +115,13 @@ def release(device: torch.device) -> None:
 
 def model_rows(device: torch.device, variants: list[str], precisions: list[str], batches: list[int],
                compile_modes: list[str], warmup: int, repeats: int,
-               hd_variants: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for variant, size in [(v, WORKING) for v in variants] + [(v, HD) for v in hd_variants]:
+               hd_variants: tuple[str, ...] = (), rows: list[dict[str, Any]] | None = None,
+               saved: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+    rows = [] if rows is None else rows
+    # Each variant at its HD size right after its working size (the fast variant's HD rows
+    # answer the RVM comparison: they come before the slow paper rows, in case time runs out).
+    plan = [(v, size) for v in variants for size in ([WORKING] + ([HD] if v in hd_variants else []))]
+    for variant, size in plan:
         torch.manual_seed(0)
         model = create_model(variant)
         for precision in precisions:
@@ -127,17 +133,26 @@ def model_rows(device: torch.device, variants: list[str], precisions: list[str],
                     # Two input sets in turn, so repeated runs do not just re-read a cache.
                     inputs = [torch.rand(batch, 3, *size, device=device) * 0.9 + 0.05 for _ in range(2)]
                     turn = iter(range(1 << 30))
-                    reset_peak(device)
+
+                    def run_once(engine: Engine = engine, inputs: list[torch.Tensor] = inputs) -> Any:
+                        return engine.infer(inputs[next(turn) % 2])
+
                     try:
-                        ms = median_ms(lambda: engine.infer(inputs[next(turn) % 2]), device,
-                                       warmup=3 if mode else 2, repeats=repeats)
+                        for _ in range(warmup + (1 if mode else 0)):  # cuDNN autotuning, compiling
+                            run_once()
+                        # Peak of the timed runs only: cuDNN's autotuning tries algorithms with
+                        # workspaces of tens of GB once per shape (53 GB for the paper variant
+                        # in fp32 on an H200), memory a render does not keep.
+                        reset_peak(device)
+                        ms = median_ms(run_once, device, warmup=0, repeats=repeats)
                     except torch.cuda.OutOfMemoryError:
                         ms = float("nan")
                     rows.append({"variant": variant, "size": f"{size[1]}x{size[0]}", "precision": precision, "batch": batch,
                                  "compile": engine.compile_mode or "", "ms": ms,
                                  "fps": batch * 1e3 / ms, "peak_gb": peak_gb(device)})
                     print(_model_line(rows[-1], rows), flush=True)
-                    del engine, inputs
+                    saved()
+                    del engine, inputs, run_once
                     release(device)
         del model
         release(device)
@@ -258,11 +273,20 @@ def encode_fps(sink: str, info: ClipInfo, frames: list[np.ndarray], out_dir: Pat
     return _fps(count, time.perf_counter() - t0)
 
 
-def e2e_rows(device: torch.device, variant: str, sizes: list[str], sources: list[str], sinks: list[str],
-             count: int, batch_size: int | str, work: Path) -> list[dict[str, Any]]:
+def e2e_engine(variant: str, device: torch.device, batch_size: int | str) -> Engine:
+    """``default``: the bundled checkpoint at its own working size, as ``pomagan-post render``
+    runs it; a variant name: that variant with random weights at the default working size."""
+    if variant == "default":
+        return Engine(load_checkpoint(None), device=device, batch_size=batch_size)
     torch.manual_seed(0)
-    engine = Engine(create_model(variant), device=device, batch_size=batch_size)
-    rows: list[dict[str, Any]] = []
+    return Engine(create_model(variant), device=device, batch_size=batch_size)
+
+
+def e2e_rows(device: torch.device, variant: str, sizes: list[str], sources: list[str], sinks: list[str],
+             count: int, batch_size: int | str, work: Path, rows: list[dict[str, Any]] | None = None,
+             saved: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+    engine = e2e_engine(variant, device, batch_size)
+    rows = [] if rows is None else rows
     for size in sizes:
         height, width = SIZES[size]
         engine.fit_batch(height, width)
@@ -292,7 +316,8 @@ def e2e_rows(device: torch.device, variant: str, sizes: list[str], sources: list
                 report = render(source, engine=engine, output_dir=folder / f"out_{sink}",
                                 format=SINKS[sink][1], codec="prores4444", audio=False, callback=sample)
                 slowest = min(decode, engine_stage, encode)
-                row = {"size": size, "source": kind, "sink": sink, "frames": len(report.written),
+                row = {"variant": variant, "working_size": engine.working_size,
+                       "size": size, "source": kind, "sink": sink, "frames": len(report.written),
                        "batch": engine.batch_size, "decode_fps": decode, "engine_fps": engine_stage,
                        "encode_fps": encode, "render_fps": report.fps,
                        "of_slowest": report.fps / slowest if slowest > 0 else float("nan"),
@@ -301,6 +326,7 @@ def e2e_rows(device: torch.device, variant: str, sizes: list[str], sources: list
                        "rss_drift_mb": (marks.get(count, 0.0) - marks.get(count // 2, 0.0)) * 1e3}
                 rows.append(row)
                 print(_e2e_line(row), flush=True)
+                saved()
                 shutil.rmtree(folder / f"out_{sink}", ignore_errors=True)
                 shutil.rmtree(folder / f"enc_{sink}", ignore_errors=True)
             shutil.rmtree(folder, ignore_errors=True)
@@ -359,13 +385,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="frames per end-to-end clip (default 48 on CUDA, 8 on CPU, 4 with --quick)")
     parser.add_argument("--sections", default="model,e2e,cpu", help="comma-separated: model, e2e, cpu")
     parser.add_argument("--variants", default=None, help="model variants (default paper,fast; quick: fast)")
-    parser.add_argument("--e2e-variant", default=None, help="variant for end to end (default paper on CUDA, else fast)")
+    parser.add_argument("--e2e-variant", default="default",
+                        help="end to end: default (the bundled checkpoint, as render runs it) or a variant "
+                             "(random weights at the default working size), e.g. paper")
     parser.add_argument("--sizes", default=None, help="end-to-end sizes: 540p, 1080p, 4K (default 1080p,4K)")
     parser.add_argument("--batch", default="4", help="end-to-end engine batch: N or auto (default 4, the default)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per model row (default 20 CUDA, 3 CPU)")
     parser.add_argument("--compile", default="", help="also time torch.compile modes for fp16/bf16, e.g. "
                         "default,reduce-overhead (CUDA graphs)")
-    parser.add_argument("--out", type=Path, default=None, help="write all rows and the environment as JSON")
+    parser.add_argument("--out", type=Path, default=None, help="write all rows and the environment as JSON (after every row)")
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -373,13 +401,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         device = torch.device("cpu")
     cuda = device.type == "cuda"
-    variants = (args.variants or ("fast" if args.quick else "paper,fast")).split(",")
+    variants = (args.variants or ("fast" if args.quick else "fast,paper")).split(",")
     precisions = ["fp32", "fp16", "bf16"] if cuda else ["fp32"]
     batches = [1, 4, 8] if cuda else [1]
     repeats = args.repeats or (20 if cuda else 3)
     frames = args.frames or (4 if args.quick else 48 if cuda else 8)
     sizes = (args.sizes or ("540p" if args.quick else "1080p,4K")).split(",")
-    e2e_variant = args.e2e_variant or ("paper" if cuda else "fast")
+    e2e_variant = args.e2e_variant
     batch = args.batch if args.batch == "auto" else int(args.batch)
     sections = set(args.sections.split(","))
     compile_modes = [m for m in args.compile.split(",") if m]
@@ -388,24 +416,32 @@ def main(argv: list[str] | None = None) -> None:
     print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
     results: dict[str, Any] = {"environment": env, "model": [], "e2e": [], "cpu": None}
     started = time.perf_counter()
+
+    def saved() -> None:
+        """Every row so far to --out (atomically), so a run stopped by a time limit keeps them."""
+        results["seconds"] = time.perf_counter() - started
+        results["host_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        if args.out:
+            partial = args.out.with_name(args.out.name + ".partial")
+            partial.write_text(json.dumps(results, indent=2, default=str))
+            os.replace(partial, args.out)
+
     with tempfile.TemporaryDirectory(prefix="pomagan-bench-") as tmp:
         work = Path(tmp)
+        # End to end first: its rows are what the issue's main target is about.
+        if "e2e" in sections:
+            print(f"\n[end to end] {e2e_variant}, {frames} frames a clip\n{E2E_HEAD}", flush=True)
+            e2e_rows(device, e2e_variant, sizes, ["prores422hq", "exr"], list(SINKS),
+                     frames, batch, work, rows=results["e2e"], saved=saved)
         if "model" in sections:
             print(f"\n[model] the network alone\n{MODEL_HEAD}", flush=True)
             hd = tuple(v for v in variants if v == "fast") if cuda else ()
-            results["model"] = model_rows(device, variants, precisions, batches, compile_modes,
-                                          warmup=2, repeats=repeats, hd_variants=hd)
-        if "e2e" in sections:
-            print(f"\n[end to end] variant {e2e_variant}, {frames} frames a clip\n{E2E_HEAD}", flush=True)
-            results["e2e"] = e2e_rows(device, e2e_variant, sizes, ["prores422hq", "exr"], list(SINKS),
-                                      frames, batch, work)
+            model_rows(device, variants, precisions, batches, compile_modes, warmup=2, repeats=repeats,
+                       hd_variants=hd, rows=results["model"], saved=saved)
         if "cpu" in sections:
             print("\n[cpu] one 1080p frame, bundled fast checkpoint", flush=True)
             results["cpu"] = cpu_row(work)
-    results["seconds"] = time.perf_counter() - started
-    results["host_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+    saved()
     print_tables(results)
 
 
