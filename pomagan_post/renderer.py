@@ -789,8 +789,8 @@ def _settings_difference(recorded: str, settings: str) -> str:
 
 def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> None:
     """Refuse to add to image-sequence outputs whose existing ``frames`` were rendered with
-    other settings: the shot would mix two mattes. Frames recording none (TIFF, DPX, older
-    renders) are not compared."""
+    other settings: the shot would mix two mattes. Frames recording none (renders by older
+    versions) are not compared."""
     from .io.images import read_render_settings
 
     for plan in plans:

@@ -21,6 +21,7 @@ import torch
 from pomagan_post import Engine, load_checkpoint
 from pomagan_post.colour import from_model
 from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from pomagan_post.io.images import read_render_settings
 from pomagan_post.io.video import VideoSource
 from pomagan_post.renderer import RenderReport, parse_background, render
 
@@ -414,7 +415,7 @@ def test_interrupted_video_render_resumes_from_its_partial_file(tmp_path: Path, 
 def test_skip_existing_refuses_frames_rendered_with_other_settings(tmp_path: Path, model, engine: Engine) -> None:
     """A resume with another working size (or weights, test-time augmentation, window...) would
     mix two mattes in one shot: refused, naming the frames and the setting, nothing touched; the
-    same settings resume. PNG records the settings too; TIFF keeps none, so it is not compared."""
+    same settings resume. PNG, TIFF and DPX record the settings too."""
     pattern, _ = make_exr_plate(tmp_path, frames=(1, 2, 3, 4, 5, 6))
     render(pattern, engine=engine, frames="1-3")
     out = tmp_path / "plate_pomagan"
@@ -432,14 +433,19 @@ def test_skip_existing_refuses_frames_rendered_with_other_settings(tmp_path: Pat
     assert resumed.skipped_existing == [1, 2, 3] and resumed.written == [4, 5, 6]
     recorded = json.loads(read_file(out / "plate_fg.0006.exr")[1].get_string_attribute("pomagan:settings"))
     assert recorded["working_size"] == 32 and recorded["tta"] == "none" and len(recorded["weights"]) == 12
-    for fmt in ("png", "tiff"):
+    for fmt in ("png", "tiff", "dpx"):
         render(pattern, engine=engine, frames="1-3", format=fmt, output_dir=tmp_path / fmt)
-        if fmt == "png":
-            with pytest.raises(BadInputError, match="working_size 32 \\(this render: 48\\)"):
-                render(pattern, engine=other, format=fmt, output_dir=tmp_path / fmt, skip_existing=True)
-        else:
-            assert render(pattern, engine=other, format=fmt, output_dir=tmp_path / fmt,
-                          skip_existing=True).written == [4, 5, 6]
+        with pytest.raises(BadInputError, match="working_size 32 \\(this render: 48\\)"):
+            render(pattern, engine=other, format=fmt, output_dir=tmp_path / fmt, skip_existing=True)
+        again = render(pattern, engine=engine, format=fmt, output_dir=tmp_path / fmt, skip_existing=True)
+        assert again.skipped_existing == [1, 2, 3] and again.written == [4, 5, 6]
+    # Where TIFF and DPX keep the record: TIFF's Software tag, DPX's user data section.
+    ext = {"tiff": "tif", "dpx": "dpx"}
+    for fmt in ("tiff", "dpx"):
+        frame = tmp_path / fmt / f"plate_alpha.0002.{ext[fmt]}"
+        assert json.loads(read_render_settings(frame))["working_size"] == 32
+    software = read_file(tmp_path / "tiff" / "plate_fg.0002.tif")[1].get_string_attribute("Software")
+    assert software.startswith("pomagan-post; pomagan:settings={")
 
 
 def test_a_video_partial_made_with_other_settings_is_rendered_afresh(

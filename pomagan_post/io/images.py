@@ -79,12 +79,13 @@ _CARRIED = (
     "screenWindowWidth", "owner", "comments", "capDate", "utcOffset", "Copyright", "Artist",
     "ImageDescription", "DocumentName", "dpx:Transfer", "dpx:Colorimetric", "dpx:Signal",
 )
-#: The header attribute recording the settings a frame was rendered with, and the formats
-#: that keep it (OIIO drops unknown attributes from TIFF; a DPX's description is 32 bytes).
+#: The header attribute recording the settings a frame was rendered with (EXR, PNG). OIIO
+#: drops unknown attributes from TIFF and a DPX's description holds 32 bytes, so those keep
+#: ``pomagan:settings=<record>`` in TIFF's Software tag and in DPX's user data section.
 SETTINGS_ATTRIBUTE = "pomagan:settings"
+_SETTINGS_MARK = SETTINGS_ATTRIBUTE + "="
 #: A sequence source's reason for a frame whose file is not there (``failed``).
 MISSING_FILE = "missing file"
-SETTINGS_FORMATS = ("exr", "png")
 
 
 def missing_files(pattern: SequencePattern, missing: list[int]) -> MissingFramesError:
@@ -101,7 +102,16 @@ def read_render_settings(path: str | os.PathLike[str]) -> str | None:
     except (MissingFramesError, UnsupportedFormatError):
         return None
     try:
-        return inp.spec().get_string_attribute(SETTINGS_ATTRIBUTE) or None
+        spec = inp.spec()
+        recorded = spec.get_string_attribute(SETTINGS_ATTRIBUTE)
+        if recorded:
+            return recorded
+        user_data = spec.getattribute("dpx:UserData")
+        for text in (spec.get_string_attribute("Software"),
+                     "" if user_data is None else bytes(np.asarray(user_data, np.uint8)).decode("utf-8", "replace")):
+            if _SETTINGS_MARK in text:
+                return text.split(_SETTINGS_MARK, 1)[1].rstrip("\0") or None
+        return None
     finally:
         inp.close()
 
@@ -570,7 +580,8 @@ class ImageSequenceSink:
             frames are written in any order, each to its own numbered file.
         compression: EXR compression, a key of :data:`EXR_COMPRESSIONS` (other formats ignore it).
         settings: the render's settings (see :func:`read_render_settings`), recorded in EXR and
-            PNG headers as ``pomagan:settings`` (TIFF and DPX keep no such field).
+            PNG headers as ``pomagan:settings``, in TIFF's Software tag and DPX's user data as
+            ``pomagan:settings=<record>``.
     """
 
     def __init__(
@@ -692,8 +703,13 @@ class ImageSequenceSink:
             # PNG: values are written as given (never divided by OIIO); TIFF/DPX: label straight.
             if self.alpha_mode == "straight" or self.format == "png":
                 spec.attribute("oiio:UnassociatedAlpha", 1)
-        if self.settings and self.format in SETTINGS_FORMATS:
+        if self.settings and self.format in ("exr", "png"):
             spec.attribute(SETTINGS_ATTRIBUTE, self.settings)
+        elif self.settings and self.format == "tiff":
+            spec.attribute("Software", f"pomagan-post; {_SETTINGS_MARK}{self.settings}")
+        elif self.settings and self.format == "dpx":
+            record = np.frombuffer(f"{_SETTINGS_MARK}{self.settings}".encode(), np.uint8)
+            spec.attribute("dpx:UserData", oiio.TypeDesc(f"uint8[{record.size}]"), record)
         if self.format == "exr":
             spec.attribute("compression", self.compression)
         elif self.format == "tiff":
