@@ -396,7 +396,7 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="Checkpoint (default: the bundled one; env POMAGAN_WEIGHTS).")
 @click.option("--skip-existing", is_flag=True,
               help="Keep frames whose outputs all exist (resume a crashed or split render); "
-                   "refused when they were rendered with other settings (EXR, PNG, video; a "
+                   "refused when they were rendered with other settings (every format; a "
                    "video's unfinished partial file is then rendered afresh).")
 @click.option("--on-error", default="stop", show_default=True, metavar="stop|skip",
               help="stop at a missing/corrupt input frame, or skip it, list it and exit non-zero.")

@@ -308,6 +308,17 @@ def test_parallel_conversion_keeps_frames_in_order(clip: str, request: pytest.Fi
     np.testing.assert_array_equal(subset[1][1], one[3][1])
 
 
+def test_conversion_threads_end_with_the_iteration(h264_clip: Path) -> None:
+    """However an iteration ends (to the end, or left early after the decoder has reached the
+    end), its conversion threads are gone when it is."""
+    before = threading.active_count()
+    assert len(list(VideoSource(h264_clip, convert_workers=4))) == 12
+    assert threading.active_count() == before
+    for _ in VideoSource(h264_clip, convert_workers=4, frames=[9, 10, 11]):
+        break
+    assert threading.active_count() == before
+
+
 def test_breaking_out_early_stops_the_worker(h264_clip: Path) -> None:
     before = threading.active_count()
     with VideoSource(h264_clip, prefetch=1, convert_workers=3) as source:

@@ -541,30 +541,22 @@ class VideoSource:
             rgb += self._offset
         return rgb
 
-    def _decode(self) -> Iterator[tuple[int, "Future[np.ndarray]"]]:
-        """Yields each frame's number and its conversion to float RGB, running on a pool of
-        ``convert_workers`` threads; runs on the decode-ahead thread. Seeks when a subset
-        starts late."""
+    def _decode(self, pool: ThreadPoolExecutor) -> Iterator[tuple[int, "Future[np.ndarray]"]]:
+        """Yields each frame's number and its conversion to float RGB, submitted to ``pool``;
+        runs on the decode-ahead thread. Seeks when a subset starts late."""
         wanted = self._wanted
         if not wanted:
             return
         seek = self._subset and wanted[0] > 0 and self._fps is not None and self._time_base
-        pool = ThreadPoolExecutor(max_workers=self.convert_workers,
-                                  thread_name_prefix=f"convert {self.path.name}")
         try:
-            try:
-                yield from self._decode_pass(pool, seek=bool(seek))
-            except _SeekMissed:
-                yield from self._decode_pass(pool, seek=False)
-        except GeneratorExit:  # the consumer stopped: drop what it will not take
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        finally:
-            # Queued conversions still run: the frames before an error or the end are yielded.
-            pool.shutdown(wait=False)
+            yield from self._decode_pass(pool, seek=bool(seek))
+        except _SeekMissed:
+            yield from self._decode_pass(pool, seek=False)
 
-    def _converted(self, items: Iterator[tuple[int, "Future[np.ndarray]"]]) -> Iterator[tuple[int, np.ndarray]]:
-        """The frames in order, each once its conversion is done (on the consumer's side)."""
+    def _converted(self, items: Iterator[tuple[int, "Future[np.ndarray]"]],
+                   pool: ThreadPoolExecutor) -> Iterator[tuple[int, np.ndarray]]:
+        """The frames in order, each once its conversion is done (on the consumer's side). The
+        conversion threads end with the iteration, however it ends."""
         try:
             for number, pending in items:
                 try:
@@ -575,7 +567,8 @@ class VideoSource:
                     ) from error
                 yield number, rgb
         finally:
-            items.close()  # type: ignore[attr-defined]
+            items.close()  # type: ignore[attr-defined]  (stops the decode-ahead thread first)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _decode_pass(self, pool: ThreadPoolExecutor, seek: bool) -> Iterator[tuple[int, "Future[np.ndarray]"]]:
         wanted = self._wanted
@@ -645,7 +638,8 @@ class VideoSource:
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         # At least one frame ahead per conversion thread, so they all have work.
         depth = max(self.prefetch, self.convert_workers)
-        frames = self._converted(prefetch(self._decode(), depth=depth, name=f"decode {self.path.name}"))
+        pool = ThreadPoolExecutor(max_workers=self.convert_workers, thread_name_prefix=f"convert {self.path.name}")
+        frames = self._converted(prefetch(self._decode(pool), depth=depth, name=f"decode {self.path.name}"), pool)
         self._iterations.add(frames)
         return frames
 
