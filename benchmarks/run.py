@@ -56,7 +56,9 @@ from pomagan_post.renderer import matte, open_sink, open_source, output_frame, r
 SIZES = {"540p": (540, 960), "1080p": (1080, 1920), "4K": (2160, 3840)}
 WORKING = (768, 1280)  # the default working resolution (short side 768, 5:3)
 HD = (1080, 1920)  # model-only rows of the fast variant at HD too: RVM's figures are at HD
-SINKS = {"exr": (".exr", "exr"), "prores4444": (".mov", "video")}
+# output -> (extension, render format, video codec)
+SINKS = {"exr": (".exr", "exr", None), "prores4444": (".mov", "video", "prores4444"),
+         "prores4444-fast": (".mov", "video", "prores4444-fast")}
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ def engine_fps(engine: Engine, frames: list[np.ndarray], colorspace: str, count:
 
 def encode_fps(sink: str, info: ClipInfo, frames: list[np.ndarray], out_dir: Path, count: int) -> float:
     """Both sinks (alpha + premultiplied foreground) fed ``count`` synthetic frames."""
-    ext, _ = SINKS[sink]
+    ext, _, codec = SINKS[sink]
     numbers = list(range(1001, 1001 + count))
     info = ClipInfo(width=info.width, height=info.height, frames=numbers, colorspace=info.colorspace,
                     fps=info.fps or Fraction(24), metadata=dict(info.metadata))
@@ -264,7 +266,8 @@ def encode_fps(sink: str, info: ClipInfo, frames: list[np.ndarray], out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     sinks = {kind: open_sink(kind, out_dir / (f"enc_{kind}.####{ext}" if ext == ".exr" else f"enc_{kind}{ext}"),
-                             info, alpha_mode="premultiplied") for kind in ("alpha", "fg")}
+                             info, alpha_mode="premultiplied", codec=codec or "prores4444")
+             for kind in ("alpha", "fg")}
     for i, number in enumerate(numbers):
         for kind, s in sinks.items():
             s.write(number, output_frame(kind, alpha, fgs[i % len(fgs)]))
@@ -314,7 +317,8 @@ def e2e_rows(device: torch.device, variant: str, sizes: list[str], sources: list
 
                 reset_peak(device)
                 report = render(source, engine=engine, output_dir=folder / f"out_{sink}",
-                                format=SINKS[sink][1], codec="prores4444", audio=False, callback=sample)
+                                format=SINKS[sink][1], codec=SINKS[sink][2] or "prores4444", audio=False,
+                                callback=sample)
                 slowest = min(decode, engine_stage, encode)
                 row = {"variant": variant, "working_size": engine.working_size,
                        "size": size, "source": kind, "sink": sink, "frames": len(report.written),
@@ -334,7 +338,7 @@ def e2e_rows(device: torch.device, variant: str, sizes: list[str], sources: list
     return rows
 
 
-E2E_HEAD = (f"{'size':<5} {'source':<11} {'sink':<10} {'batch':>5} {'decode':>7} {'engine':>7} {'encode':>7} "
+E2E_HEAD = (f"{'size':<5} {'source':<11} {'sink':<15} {'batch':>5} {'decode':>7} {'engine':>7} {'encode':>7} "
             f"{'render':>7} {'of slowest':>13} {'GPU GB':>7} {'RSS GB':>7} {'RSS drift MB':>12}")
 
 
@@ -342,7 +346,7 @@ def _e2e_line(row: dict[str, Any]) -> str:
     gpu = "-" if row["gpu_peak_gb"] is None else f"{row['gpu_peak_gb']:.2f}"
     rss = "-" if row["rss_peak_gb"] is None else f"{row['rss_peak_gb']:.2f}"
     share = f"{row['of_slowest'] * 100:.0f}% ({row['slowest']})"
-    return (f"{row['size']:<5} {row['source']:<11} {row['sink']:<10} {row['batch']:>5} {row['decode_fps']:>7.1f} "
+    return (f"{row['size']:<5} {row['source']:<11} {row['sink']:<15} {row['batch']:>5} {row['decode_fps']:>7.1f} "
             f"{row['engine_fps']:>7.1f} {row['encode_fps']:>7.1f} {row['render_fps']:>7.1f} {share:>13} "
             f"{gpu:>7} {rss:>7} {row['rss_drift_mb']:>12.0f}")
 
@@ -388,6 +392,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--e2e-variant", default="default",
                         help="end to end: default (the bundled checkpoint, as render runs it) or a variant "
                              "(random weights at the default working size), e.g. paper")
+    parser.add_argument("--sinks", default=",".join(SINKS),
+                        help=f"end-to-end outputs, comma-separated: {', '.join(SINKS)} (default all)")
     parser.add_argument("--sizes", default=None, help="end-to-end sizes: 540p, 1080p, 4K (default 1080p,4K)")
     parser.add_argument("--batch", default="4", help="end-to-end engine batch: N or auto (default 4, the default)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per model row (default 20 CUDA, 3 CPU)")
@@ -410,6 +416,10 @@ def main(argv: list[str] | None = None) -> None:
     e2e_variant = args.e2e_variant
     batch = args.batch if args.batch == "auto" else int(args.batch)
     sections = set(args.sections.split(","))
+    sinks = args.sinks.split(",")
+    unknown = [name for name in sinks if name not in SINKS]
+    if unknown:
+        parser.error(f"unknown --sinks {', '.join(unknown)}; choose from {', '.join(SINKS)}")
     compile_modes = [m for m in args.compile.split(",") if m]
 
     env = environment(device)
@@ -431,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         # End to end first: its rows are what the issue's main target is about.
         if "e2e" in sections:
             print(f"\n[end to end] {e2e_variant}, {frames} frames a clip\n{E2E_HEAD}", flush=True)
-            e2e_rows(device, e2e_variant, sizes, ["prores422hq", "exr"], list(SINKS),
+            e2e_rows(device, e2e_variant, sizes, ["prores422hq", "exr"], sinks,
                      frames, batch, work, rows=results["e2e"], saved=saved)
         if "model" in sections:
             print(f"\n[model] the network alone\n{MODEL_HEAD}", flush=True)

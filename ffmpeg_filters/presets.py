@@ -65,6 +65,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         pix_fmt="yuva444p10le", extensions=(".mov",), yuv=True,
         audio_copy=_MOV_AUDIO, audio_codec="pcm_s24le", encoder="prores_ks"),
     Preset(
+        name="prores4444-fast",
+        description="ProRes 4444 with alpha from FFmpeg's faster prores_aw encoder: about 3x less CPU, "
+                    "more loss; previews, dailies",
+        output="rgba", pipe_pix_fmt="rgba64le", premultiplied=True,
+        encoder_args=("-c:v", "prores_aw", "-profile:v", "4", "-pix_fmt", "yuva444p10le", "-vendor", "apl0"),
+        pix_fmt="yuva444p10le", extensions=(".mov",), yuv=True,
+        audio_copy=_MOV_AUDIO, audio_codec="pcm_s24le", encoder="prores_aw"),
+    Preset(
         name="png-mov",
         description="16-bit PNG frames with straight alpha (rgba64be) in .mov: lossless RGBA",
         output="rgba", pipe_pix_fmt="rgba64le", premultiplied=False,

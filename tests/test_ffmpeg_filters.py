@@ -34,6 +34,7 @@ W, H, FRAMES = 96, 54, 3
 PIPE = dict(working_size=32, batch_size=2, device="cpu")
 EXPECTED = {  # preset -> (codec, pixel format ffprobe reports, decoder for the second decode)
     "prores4444": ("prores", ("yuva444p10le", "yuva444p12le"), None),
+    "prores4444-fast": ("prores", ("yuva444p10le", "yuva444p12le"), None),
     "png-mov": ("png", ("rgba64be",), None),
     "ffv1": ("ffv1", ("gbrap16le",), None),
     "vp9-alpha": ("vp9", ("yuva420p", "yuv420p"), "libvpx-vp9"),  # alpha rides in a side stream
@@ -125,7 +126,7 @@ def test_each_preset_makes_the_file_it_promises(name: str, clip: Path, outputs: 
     assert video["r_frame_rate"] == "24/1"
     if name == "vp9-alpha":
         assert video.get("tags", {}).get("alpha_mode") == "1"
-    if name == "prores4444":
+    if name.startswith("prores4444"):
         assert video["profile"] == "4444"
     if name != "matte":  # colour tags as decoders read them (ProRes: from its frame headers)
         assert (video.get("color_primaries"), video.get("color_transfer")) == ("bt709", "bt709")

@@ -431,6 +431,7 @@ def read_back(path: Path, fmt: str) -> tuple[av.video.stream.VideoStream, dict, 
 # 4444 as 12-bit (yuva444p12le) whatever the encoder's 10-bit input.
 SINK_EXPECT = {
     "prores4444": ("prores", ("yuva444p10le", "yuva444p12le"), 1.5 / 1023, 1e-2),
+    "prores4444-fast": ("prores", ("yuva444p10le", "yuva444p12le"), 1.5 / 1023, 1e-2),
     "png": ("png", ("rgba64be",), 1 / 65535, 1 / 65535),
     "ffv1": ("ffv1", ("gbrap16le", "rgba64le"), 1 / 65535, 1 / 65535),
 }
@@ -448,7 +449,7 @@ def test_sink_rgba_round_trip(tmp_path: Path, codec: str) -> None:
     name, pix_fmts, alpha_tol, rgb_tol = SINK_EXPECT[codec]
     _, facts, pixels = read_back(path, "rgba64le")
     assert facts["codec"] == name and facts["pix_fmt"] in pix_fmts
-    if codec == "prores4444":
+    if codec.startswith("prores4444"):
         assert facts["profile"] == "4444"
     assert len(pixels) == 5
     assert facts["rate"] == Fraction(24000, 1001)
@@ -472,7 +473,7 @@ def test_sink_alpha_only(tmp_path: Path, codec: str) -> None:
         for number, matte in enumerate(mattes):
             sink.write(number, matte[..., None] if number % 2 else matte)
     _, pix_fmts, alpha_tol, _ = SINK_EXPECT[codec]
-    if codec == "prores4444":
+    if codec.startswith("prores4444"):
         _, facts, pixels = read_back(path, "rgba64le")
         for got, want in zip(pixels, mattes):
             assert np.abs(got[..., 3] - want).max() <= alpha_tol  # alpha plane
@@ -629,8 +630,8 @@ def _top_level_boxes(path: Path) -> list[bytes]:
     return boxes
 
 
-@pytest.mark.parametrize("codec, suffix", [("prores4444", ".mov"), ("png", ".mov"), ("ffv1", ".mkv"),
-                                           ("png", ".avi")])
+@pytest.mark.parametrize("codec, suffix", [("prores4444", ".mov"), ("prores4444-fast", ".mov"), ("png", ".mov"),
+                                           ("ffv1", ".mkv"), ("png", ".avi")])
 def test_a_killed_writer_leaves_its_whole_frames_to_resume(tmp_path: Path, codec: str, suffix: str) -> None:
     """A render killed outright (SIGKILL, out of memory, a lost machine) never closes its
     partial file. Whatever the kill left on disk (copied here while the sink is still writing,
