@@ -775,6 +775,8 @@ def test_abort_keeps_only_a_hidden_partial_to_resume(tmp_path: Path) -> None:
     assert resumable_frames(path, clip_info(), [1, 2, 3], "prores4444", "fg") == 0  # another start
     assert resumable_frames(path, clip_info(), [0, 1, 2], "prores4444", "alpha") == 0  # another kind
     assert resumable_frames(path, clip_info(), [0, 1, 2], "png", "fg") == 0  # another codec
+    # The other ProRes encoder decodes the same, but one file keeps one encoder.
+    assert resumable_frames(path, clip_info(), [0, 1, 2], "prores4444-fast", "fg") == 0
     with pytest.raises(RuntimeError):
         with VideoSink(path, clip_info()) as sink:
             sink.write(0, rgba_frames(1)[0])

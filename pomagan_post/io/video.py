@@ -905,7 +905,10 @@ def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[
             label = _metadata_get(container.metadata, "comment") or ""  # Matroska: COMMENT
             decoder = {"prores_ks": "prores", "prores_aw": "prores"}.get(spec.encoder, spec.encoder) if spec else None
             if (ctx.name != decoder or (ctx.width, ctx.height) != (info.width, info.height)
-                    or f"kind={kind};" not in label or f"first frame {frames[0]};" not in label):
+                    or f"kind={kind};" not in label or f"first frame {frames[0]};" not in label
+                    # Both ProRes encoders decode as "prores": a partial from the other is not
+                    # continued (one file, one encoder). Partials from before the label: kept.
+                    or ("encoder=" in label and spec is not None and f"encoder={spec.encoder}" not in label)):
                 return 0
             held = sorted(index for index, _ in _whole_packets(container, fps))
     except (av.FFmpegError, OSError, ValueError, IndexError):
@@ -1253,7 +1256,7 @@ class VideoSink:
             output.metadata["timecode"] = timecode
         label = "premultiplied" if self.premultiplied else "straight"
         output.metadata["comment"] = (f"alpha={label}; kind={self.kind}; first frame {self._first}; "
-                                      "written by pomagan-post"
+                                      f"written by pomagan-post; encoder={self.spec.encoder}"
                                       + (f"; {_SETTINGS_LABEL}{self.settings}" if self.settings else ""))
         self._stream = stream
         if self._audio is not None:
