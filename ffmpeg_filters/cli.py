@@ -17,7 +17,7 @@ from .presets import PRESETS
 
 __all__ = ["main"]
 
-_PRESET_HELP = "\n".join(f"{name:11s} {p.description}" for name, p in PRESETS.items())
+_PRESET_HELP = "\n".join(f"{name:{max(map(len, PRESETS))}s} {p.description}" for name, p in PRESETS.items())
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]},

@@ -303,6 +303,9 @@ def build_commands(
     info = info or probe(input)
     input, output = os.fspath(input), os.fspath(output)
     width, height = info["width"], info["height"]
+    if p.even_width and width % 2:
+        raise BadInputError(f"{p.name} needs an even frame width, {input} is {width}x{height} "
+                            "(use --preset prores4444)")
     fps = info["fps"] or Fraction(24)
     deep = info["bits"] > 8
     src_fmt = "rgb48le" if deep else "rgb24"
@@ -376,6 +379,8 @@ def build_commands(
         transfer = info.get("color_transfer") or "bt709"
         primaries = "bt709" if primaries == "unknown" else primaries
         transfer = "bt709" if transfer == "unknown" else transfer
+        if p.transfers is not None and transfer not in p.transfers:
+            transfer = "unknown"  # what the encoder cannot write: not tagged rather than mis-tagged
         colour_tags = ["-color_primaries", primaries, "-color_trc", transfer]
         if p.yuv:
             space = {v: k for k, v in _SWS_MATRIX.items() if k != "bt2020c"}[matrix]

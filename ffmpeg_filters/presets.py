@@ -27,6 +27,9 @@ class Preset:
         extensions: accepted output extensions; the first is the default.
         yuv: the encoded format is Y'CbCr (RGB -> Y'CbCr matrix and range are set explicitly).
         even_size: the encoder needs even width and height (odd sizes are padded by one pixel).
+        even_width: the encoder refuses an odd width (refused before running: no padding for VFX).
+        transfers: transfer tags (ffmpeg names) the encoder can write into its frames; others
+            are written as unknown rather than as a wrong value (``None``: any).
         audio_copy: audio codecs the container takes as they are (``None``: any).
         audio_codec: encoder for audio the container does not take as it is.
         encoder: ffmpeg encoder that must be present (checked before running).
@@ -43,6 +46,8 @@ class Preset:
     extensions: tuple[str, ...]
     yuv: bool
     even_size: bool = False
+    even_width: bool = False
+    transfers: tuple[str, ...] | None = None
     audio_copy: tuple[str, ...] | None = None
     audio_codec: str = "aac"
     encoder: str = ""
@@ -70,7 +75,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                     "more loss; previews, dailies",
         output="rgba", pipe_pix_fmt="rgba64le", premultiplied=True,
         encoder_args=("-c:v", "prores_aw", "-profile:v", "4", "-pix_fmt", "yuva444p10le", "-vendor", "apl0"),
-        pix_fmt="yuva444p10le", extensions=(".mov",), yuv=True,
+        pix_fmt="yuva444p10le", extensions=(".mov",), yuv=True, even_width=True,
+        transfers=("bt709", "smpte2084", "arib-std-b67"),
         audio_copy=_MOV_AUDIO, audio_codec="pcm_s24le", encoder="prores_aw"),
     Preset(
         name="png-mov",

@@ -820,16 +820,22 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
     unfinished one has the first frames its partial holds (:func:`resumable_frames`), the rest
     are rendered and appended to them; a partial file made with other ``settings`` is not
     kept (the video is rendered afresh, and ``log`` says why)."""
-    from .io.video import partial_settings, resumable_frames
+    from .io.video import VIDEO_CODECS, partial_path, partial_settings, recorded_encoder, resumable_frames
 
     resume: dict[str, list[int]] = {}
     done = set(wanted)
     for plan in plans:
         if plan.video:
             recorded = partial_settings(plan.target)
+            encoder = recorded_encoder(partial_path(plan.target))
             if settings is not None and recorded is not None and recorded != settings:
                 log(f"{plan.target}: the partial file of an interrupted render was made with other "
                     f"settings: {_settings_difference(recorded, settings)}; rendering it afresh")
+                held = 0
+            elif codec in VIDEO_CODECS and encoder not in (None, VIDEO_CODECS[codec].encoder):
+                log(f"{plan.target}: the partial file of an interrupted render was encoded with "
+                    f"{encoder} (this render: {VIDEO_CODECS[codec].encoder}, --codec {codec}); "
+                    "rendering it afresh")
                 held = 0
             else:
                 held = resumable_frames(plan.target, info, wanted, codec, plan.kind) if info else 0
@@ -1037,7 +1043,7 @@ def render(
                 engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
             settings = settings_of(engine)
             # a finished video is left as it is; an unfinished one goes on from its partial file
-            from .io.video import partial_path, recorded_settings
+            from .io.video import VIDEO_CODECS, partial_path, recorded_encoder, recorded_settings
 
             finished = [p for p in plans if p.video and Path(p.target).exists()]
             for plan in finished:
@@ -1048,6 +1054,12 @@ def render(
                         f"{_settings_difference(recorded, settings)}; --skip-existing keeps a finished "
                         "video as it is, so it would not be this render's matte. Resume with the same "
                         "settings, or render without --skip-existing to replace it")
+                encoder = recorded_encoder(plan.target)
+                if codec in VIDEO_CODECS and encoder not in (None, VIDEO_CODECS[codec].encoder):
+                    raise BadInputError(
+                        f"{plan.target}: a finished video encoded with {encoder} (this render: "
+                        f"{VIDEO_CODECS[codec].encoder}, --codec {codec}); --skip-existing keeps a "
+                        "finished video as it is. Render without --skip-existing to replace it")
             for plan in finished:  # a render killed between putting it in place and clearing up
                 partial_path(plan.target).unlink(missing_ok=True)
             plans = [p for p in plans if p not in finished]

@@ -111,6 +111,15 @@ def test_commands_follow_the_source(clip: Path) -> None:
     _, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "prores4444", info=anamorphic)
     assert pipe_cmd[pipe_cmd.index("--pixel-aspect") + 1] == "2:1"  # matted desqueezed
     assert "setsar=2/1" in encode_cmd[encode_cmd.index("-vf") + 1]  # and tagged so
+    # prores_aw: an sRGB transfer (which it would write as "reserved") goes untagged; prores_ks
+    # keeps it; an odd width is refused before anything runs.
+    srgb = {**info, "color_transfer": "iec61966-2-1"}
+    for preset, trc in (("prores4444", "iec61966-2-1"), ("prores4444-fast", "unknown")):
+        _, _, encode_cmd = build_commands(clip, "x.mov", preset, info=srgb)
+        assert encode_cmd[encode_cmd.index("-color_trc") + 1] == trc
+        assert f"color_trc={trc}" in encode_cmd[encode_cmd.index("-vf") + 1]
+    with pytest.raises(BadInputError, match=r"prores4444-fast needs an even frame width, .* is 97x54"):
+        build_commands(clip, "x.mov", "prores4444-fast", info={**info, "width": 97})
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -477,6 +477,36 @@ def test_a_video_partial_made_with_other_settings_is_rendered_afresh(
             np.testing.assert_array_equal(a, b, err_msg=f"frame {n}")
 
 
+def test_a_video_from_the_other_prores_encoder_is_not_mixed_or_kept(tmp_path: Path, engine: Engine) -> None:
+    """Both ProRes encoders decode as ProRes: a partial from the other one is rendered afresh,
+    saying so, and a finished video from the other one is refused by --skip-existing."""
+    clip = write_clip(tmp_path / "shot.mov", n=6, codec="prores_ks", pix_fmt="yuv422p10le")
+    whole = render(clip, engine=engine, output_dir=tmp_path / "whole", outputs=["alpha"], codec="prores4444-fast")
+
+    def stop(number: int, done: int, total: int) -> None:
+        if number == 3:
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=engine, outputs=["alpha"], callback=stop)
+    out = tmp_path / "shot_pomagan"
+    assert names(out) == [".shot_alpha.partial.mov"]
+    messages: list[str] = []
+    resumed = render(clip, engine=engine, outputs=["alpha"], skip_existing=True, log=messages.append,
+                     codec="prores4444-fast")
+    assert resumed.written == list(range(6)) and resumed.skipped_existing == []
+    assert any("was encoded with prores_ks (this render: prores_aw, --codec prores4444-fast); rendering it "
+               "afresh" in m for m in messages), messages
+    with VideoSource(out / "shot_alpha.mov") as got, VideoSource(whole.outputs["alpha"]) as want:
+        for (n, a), (_, b) in zip(got, want):
+            np.testing.assert_array_equal(a, b, err_msg=f"frame {n}")
+    with pytest.raises(BadInputError, match=r"a finished video encoded with prores_aw \(this render: prores_ks"):
+        render(clip, engine=engine, outputs=["alpha"], skip_existing=True)
+    assert render(clip, engine=engine, outputs=["alpha"], skip_existing=True,
+                  codec="prores4444-fast").skipped_existing == list(range(6))
+
+
 def test_start_frame_numbers_a_videos_outputs_and_resumes(tmp_path: Path, engine: Engine) -> None:
     """--start-frame 1001: a video's EXR outputs are numbered 1001.., each frame's timecode is
     still its own, pixels equal the 0-based render's; a stopped video render resumes; a

@@ -526,6 +526,30 @@ def test_colour_tags_are_in_the_bitstream(tmp_path: Path, codec: str) -> None:
     assert (frame.color_primaries, frame.color_trc) == (9, 18)  # bt2020, arib-std-b67
 
 
+@pytest.mark.parametrize("codec, trc", [("prores4444", 13), ("prores4444-fast", 2)])
+def test_a_transfer_the_encoder_cannot_write_is_left_unspecified(tmp_path: Path, codec: str, trc: int) -> None:
+    """prores_aw writes only BT.709, PQ and HLG transfers into its frames (an sRGB one came out
+    "reserved" while the container said sRGB): file and frames then both say unspecified."""
+    info = clip_info(2)
+    info.colorspace = "srgb"
+    path = tmp_path / "srgb.mov"
+    with VideoSink(path, info, kind="fg", codec=codec) as sink:
+        for number, frame in enumerate(rgba_frames(2)):
+            sink.write(number, frame)
+    with av.open(str(path)) as container:
+        stream_trc = container.streams.video[0].codec_context.color_trc
+        frame = next(container.decode(video=0))
+    assert frame.color_trc == stream_trc == trc
+
+
+def test_prores_fast_refuses_an_odd_width_before_any_frame(tmp_path: Path) -> None:
+    odd = ClipInfo(width=161, height=97, frames=[0], colorspace="rec709", fps=Fraction(24))
+    with pytest.raises(BadInputError, match=r"prores4444-fast needs an even frame width, this clip is 161x97"):
+        VideoSink(tmp_path / "odd.mov", odd, codec="prores4444-fast")
+    assert list(tmp_path.iterdir()) == []
+    VideoSink(tmp_path / "odd.mov", odd, codec="prores4444").abort()  # prores_ks takes it
+
+
 def test_sink_comp_prores_has_no_alpha(tmp_path: Path) -> None:
     path = tmp_path / "comp.mov"
     frames = [f[..., :3] for f in rgba_frames(2)]

@@ -93,6 +93,10 @@ class VideoCodecSpec:
         yuv: True when frames are converted RGB -> YUV (BT.709 matrix, limited range).
         alpha_mode: the format's convention for colour with alpha (``premultiplied`` or
             ``straight``), the default foreground convention ``render`` writes it in.
+        even_width: the encoder refuses frames of an odd width.
+        transfers, primaries: the colour tags (FFmpeg enum values) the encoder can write into
+            its frames; others are written as unspecified (2) in frames and container alike,
+            not contradicting each other. None: any.
     """
 
     encoder: str
@@ -101,6 +105,9 @@ class VideoCodecSpec:
     options: Mapping[str, str] = field(default_factory=dict)
     yuv: bool = False
     alpha_mode: str = "straight"
+    even_width: bool = False
+    transfers: tuple[int, ...] | None = None
+    primaries: tuple[int, ...] | None = None
 
 
 VIDEO_CODECS: dict[str, VideoCodecSpec] = {
@@ -126,6 +133,11 @@ VIDEO_CODECS: dict[str, VideoCodecSpec] = {
         options={"profile": "4", "vendor": "apl0"},
         yuv=True,
         alpha_mode="premultiplied",
+        # prores_aw: even widths only; its frame headers take BT.709, PQ and HLG transfers (not
+        # sRGB or linear: written as "reserved" while the container said sRGB) and these primaries.
+        even_width=True,
+        transfers=(1, 2, 16, 18),
+        primaries=(1, 2, 5, 6, 9, 11, 12),
     ),
     # PNG in MOV, 16-bit RGB(A) or 16-bit grey (lossless, straight RGB, no matrix).
     "png": VideoCodecSpec(
@@ -867,19 +879,34 @@ def _holds_a_frame(path: Path, fps: Fraction) -> bool:
 
 
 _SETTINGS_LABEL = "settings="  # the render's settings in a video's comment, last
+_ENCODER_LABEL = "encoder="  # the FFmpeg encoder that wrote it
+
+
+def _comment(path: str | os.PathLike[str]) -> str:
+    """A video's comment ("" for no file, an unreadable one, or no comment)."""
+    if not Path(path).is_file():
+        return ""
+    try:
+        with av.open(str(path)) as container:
+            return _metadata_get(container.metadata, "comment") or ""
+    except (av.FFmpegError, OSError, ValueError):
+        return ""
 
 
 def recorded_settings(path: str | os.PathLike[str]) -> str | None:
     """The render settings a video made by ``render`` records in its comment (None: not a
     file, unreadable, or none recorded)."""
-    if not Path(path).is_file():
-        return None
-    try:
-        with av.open(str(path)) as container:
-            label = _metadata_get(container.metadata, "comment") or ""
-    except (av.FFmpegError, OSError, ValueError):
-        return None
+    label = _comment(path)
     return label.split(_SETTINGS_LABEL, 1)[1] if _SETTINGS_LABEL in label else None
+
+
+def recorded_encoder(path: str | os.PathLike[str]) -> str | None:
+    """The FFmpeg encoder a video made by ``render`` names in its comment (None: not a file,
+    unreadable, or made before the comment named it)."""
+    label = _comment(path)
+    if _ENCODER_LABEL not in label:
+        return None
+    return label.split(_ENCODER_LABEL, 1)[1].split(";", 1)[0].strip() or None
 
 
 def partial_settings(path: str | os.PathLike[str]) -> str | None:
@@ -908,7 +935,8 @@ def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[
                     or f"kind={kind};" not in label or f"first frame {frames[0]};" not in label
                     # Both ProRes encoders decode as "prores": a partial from the other is not
                     # continued (one file, one encoder). Partials from before the label: kept.
-                    or ("encoder=" in label and spec is not None and f"encoder={spec.encoder}" not in label)):
+                    or (_ENCODER_LABEL in label and spec is not None
+                        and f"{_ENCODER_LABEL}{spec.encoder}" not in label)):
                 return 0
             held = sorted(index for index, _ in _whole_packets(container, fps))
     except (av.FFmpegError, OSError, ValueError, IndexError):
@@ -1021,6 +1049,10 @@ class VideoSink:
             )
         if info.width <= 0 or info.height <= 0:
             raise BadInputError(f"{self.path}: bad frame size {info.width}x{info.height}")
+        if self.spec.even_width and info.width % 2:
+            raise BadInputError(
+                f"{self.path}: {codec} needs an even frame width, this clip is {info.width}x{info.height} "
+                "(use --codec prores4444)")
         self.info = info
         self.kind = kind
         self.codec = codec
@@ -1239,8 +1271,9 @@ class VideoSink:
         ctx = stream.codec_context
         ctx.thread_type = "AUTO"
         ctx.thread_count = self.threads
-        ctx.color_primaries = self._primaries()
-        ctx.color_trc = _COLORSPACE_TO_TRC.get(self.info.colorspace, 2)
+        primaries, trc = self._primaries(), _COLORSPACE_TO_TRC.get(self.info.colorspace, 2)
+        ctx.color_primaries = primaries if self.spec.primaries is None or primaries in self.spec.primaries else 2
+        ctx.color_trc = trc if self.spec.transfers is None or trc in self.spec.transfers else 2
         ctx.colorspace = 1 if self.spec.yuv else 0
         ctx.color_range = _RANGE_MPEG if self.spec.yuv else _RANGE_JPEG
         aspect = float(self.info.pixel_aspect or 1.0)
@@ -1256,7 +1289,7 @@ class VideoSink:
             output.metadata["timecode"] = timecode
         label = "premultiplied" if self.premultiplied else "straight"
         output.metadata["comment"] = (f"alpha={label}; kind={self.kind}; first frame {self._first}; "
-                                      f"written by pomagan-post; encoder={self.spec.encoder}"
+                                      f"written by pomagan-post; {_ENCODER_LABEL}{self.spec.encoder}"
                                       + (f"; {_SETTINGS_LABEL}{self.settings}" if self.settings else ""))
         self._stream = stream
         if self._audio is not None:
