@@ -13,6 +13,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -448,6 +449,32 @@ def test_skip_existing_refuses_frames_rendered_with_other_settings(tmp_path: Pat
     assert software.startswith("pomagan-post; pomagan:settings={")
 
 
+def _stopped_then_resumed(tmp_path: Path, clip: Path, first: Engine, **resume: Any) -> tuple[Path, Any, list[str]]:
+    """An alpha-only video render with engine ``first`` stopped at frame 3 (its partial file
+    left), then resumed with --skip-existing and ``resume``'s arguments: (output folder, the
+    resumed report, its log)."""
+    def stop(number: int, done: int, total: int) -> None:
+        if number == 3:
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(clip, engine=first, outputs=["alpha"], callback=stop)
+    out = tmp_path / "shot_pomagan"
+    assert names(out) == [".shot_alpha.partial.mov"]
+    messages: list[str] = []
+    resumed = render(clip, outputs=["alpha"], skip_existing=True, log=messages.append, **resume)
+    assert resumed.written == list(range(6)) and resumed.skipped_existing == []
+    assert names(out) == ["shot_alpha.mov"]
+    return out, resumed, messages
+
+
+def _same_frames(got: Path, want: Path) -> None:
+    with VideoSource(got) as a_frames, VideoSource(want) as b_frames:
+        for (n, a), (_, b) in zip(a_frames, b_frames):
+            np.testing.assert_array_equal(a, b, err_msg=f"frame {n}")
+
+
 def test_a_video_partial_made_with_other_settings_is_rendered_afresh(
         tmp_path: Path, model, engine: Engine) -> None:
     """The partial file of a stopped video render is only an intermediate: resumed with other
@@ -456,25 +483,10 @@ def test_a_video_partial_made_with_other_settings_is_rendered_afresh(
     clip = write_clip(tmp_path / "shot.mov", n=6, codec="prores_ks", pix_fmt="yuv422p10le")
     other = Engine(model, device="cpu", working_size=48, batch_size=2, foreground="multiply")
     whole = render(clip, engine=other, output_dir=tmp_path / "whole", outputs=["alpha"])
-
-    def stop(number: int, done: int, total: int) -> None:
-        if number == 3:
-            time.sleep(0.5)
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        render(clip, engine=engine, outputs=["alpha"], callback=stop)
-    out = tmp_path / "shot_pomagan"
-    assert names(out) == [".shot_alpha.partial.mov"]
-    messages: list[str] = []
-    resumed = render(clip, engine=other, outputs=["alpha"], skip_existing=True, log=messages.append)
-    assert resumed.written == list(range(6)) and resumed.skipped_existing == []
+    out, _, messages = _stopped_then_resumed(tmp_path, clip, engine, engine=other)
     assert any("made with other settings: working_size 32 (this render: 48); rendering it afresh" in m
                for m in messages), messages
-    assert names(out) == ["shot_alpha.mov"]
-    with VideoSource(out / "shot_alpha.mov") as got, VideoSource(whole.outputs["alpha"]) as want:
-        for (n, a), (_, b) in zip(got, want):
-            np.testing.assert_array_equal(a, b, err_msg=f"frame {n}")
+    _same_frames(out / "shot_alpha.mov", whole.outputs["alpha"])
 
 
 def test_a_video_from_the_other_prores_encoder_is_not_mixed_or_kept(tmp_path: Path, engine: Engine) -> None:
@@ -482,25 +494,10 @@ def test_a_video_from_the_other_prores_encoder_is_not_mixed_or_kept(tmp_path: Pa
     saying so, and a finished video from the other one is refused by --skip-existing."""
     clip = write_clip(tmp_path / "shot.mov", n=6, codec="prores_ks", pix_fmt="yuv422p10le")
     whole = render(clip, engine=engine, output_dir=tmp_path / "whole", outputs=["alpha"], codec="prores4444-fast")
-
-    def stop(number: int, done: int, total: int) -> None:
-        if number == 3:
-            time.sleep(0.5)
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        render(clip, engine=engine, outputs=["alpha"], callback=stop)
-    out = tmp_path / "shot_pomagan"
-    assert names(out) == [".shot_alpha.partial.mov"]
-    messages: list[str] = []
-    resumed = render(clip, engine=engine, outputs=["alpha"], skip_existing=True, log=messages.append,
-                     codec="prores4444-fast")
-    assert resumed.written == list(range(6)) and resumed.skipped_existing == []
+    out, _, messages = _stopped_then_resumed(tmp_path, clip, engine, engine=engine, codec="prores4444-fast")
     assert any("was encoded with prores_ks (this render: prores_aw, --codec prores4444-fast); rendering it "
                "afresh" in m for m in messages), messages
-    with VideoSource(out / "shot_alpha.mov") as got, VideoSource(whole.outputs["alpha"]) as want:
-        for (n, a), (_, b) in zip(got, want):
-            np.testing.assert_array_equal(a, b, err_msg=f"frame {n}")
+    _same_frames(out / "shot_alpha.mov", whole.outputs["alpha"])
     with pytest.raises(BadInputError, match=r"a finished video encoded with prores_aw \(this render: prores_ks"):
         render(clip, engine=engine, outputs=["alpha"], skip_existing=True)
     assert render(clip, engine=engine, outputs=["alpha"], skip_existing=True,
