@@ -818,8 +818,9 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
     """(frames every output in ``plans`` already has, and per video output the frames its
     partial file from an interrupted render holds). ``plans`` leaves finished videos out; an
     unfinished one has the first frames its partial holds (:func:`resumable_frames`), the rest
-    are rendered and appended to them; a partial file made with other ``settings`` is not
-    kept (the video is rendered afresh, and ``log`` says why)."""
+    are rendered and appended to them; a partial file made with other ``settings`` or by
+    another encoder than ``codec``'s is not kept (the video is rendered afresh, and ``log``
+    says why)."""
     from .io.video import VIDEO_CODECS, partial_path, partial_settings, recorded_encoder, resumable_frames
 
     resume: dict[str, list[int]] = {}
