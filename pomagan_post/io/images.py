@@ -726,11 +726,6 @@ class ImageSequenceSink:
             image = quantize(image, self.pixel_type)  # the rounding pomagan-post pipe uses too
         elif self.pixel_type.startswith("uint"):
             image = np.clip(image, 0.0, 1.0)
-        elif self.pixel_type == "half" and image.dtype == np.float32:
-            # numpy's conversion (round to nearest even, as OpenEXR's) is cheaper than
-            # OpenImageIO's: 1080p RGBA half zip, 310 -> 260 ms a frame on one core.
-            with np.errstate(over="ignore"):  # beyond half's range: inf, as OpenImageIO writes it
-                image = image.astype(np.float16)
         image = np.ascontiguousarray(image)
         path = self.pattern.path(frame)
         temp = self._temp_name(path)
