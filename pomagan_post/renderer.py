@@ -759,8 +759,8 @@ def render_settings(engine: Any, *, window: str, colorspace: str | None, alpha_m
     """What decides a render's pixels besides the frames (the engine's
     :meth:`~pomagan_post.Engine.matte_settings`, the window matted, the colour space asked for,
     the alpha convention, the garbage matte's and background's names, ``--temporal`` when on)
-    as compact JSON: EXR and
-    PNG frames record it in ``pomagan:settings``, a video in its comment. ``--skip-existing``
+    as compact JSON: EXR and PNG frames record it in ``pomagan:settings``, TIFF in its Software
+    tag, DPX in its user data, a video in its comment. ``--skip-existing``
     compares it with what the existing outputs record (:func:`_check_settings`)."""
     own = getattr(engine, "matte_settings", None)  # (a stand-in engine may have none)
     settings = {**(own() if own else {}), "window": window, "colorspace": colorspace or "auto",
@@ -821,19 +821,19 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
     are rendered and appended to them; a partial file made with other ``settings`` or by
     another encoder than ``codec``'s is not kept (the video is rendered afresh, and ``log``
     says why)."""
-    from .io.video import VIDEO_CODECS, partial_path, partial_settings, recorded_encoder, resumable_frames
+    from .io.video import VIDEO_CODECS, other_encoder, partial_path, partial_settings, resumable_frames
 
     resume: dict[str, list[int]] = {}
     done = set(wanted)
     for plan in plans:
         if plan.video:
             recorded = partial_settings(plan.target)
-            encoder = recorded_encoder(partial_path(plan.target))
+            encoder = other_encoder(partial_path(plan.target), codec)
             if settings is not None and recorded is not None and recorded != settings:
                 log(f"{plan.target}: the partial file of an interrupted render was made with other "
                     f"settings: {_settings_difference(recorded, settings)}; rendering it afresh")
                 held = 0
-            elif codec in VIDEO_CODECS and encoder not in (None, VIDEO_CODECS[codec].encoder):
+            elif encoder is not None:
                 log(f"{plan.target}: the partial file of an interrupted render was encoded with "
                     f"{encoder} (this render: {VIDEO_CODECS[codec].encoder}, --codec {codec}); "
                     "rendering it afresh")
@@ -1044,7 +1044,7 @@ def render(
                 engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
             settings = settings_of(engine)
             # a finished video is left as it is; an unfinished one goes on from its partial file
-            from .io.video import VIDEO_CODECS, partial_path, recorded_encoder, recorded_settings
+            from .io.video import VIDEO_CODECS, other_encoder, partial_path, recorded_settings
 
             finished = [p for p in plans if p.video and Path(p.target).exists()]
             for plan in finished:
@@ -1055,8 +1055,8 @@ def render(
                         f"{_settings_difference(recorded, settings)}; --skip-existing keeps a finished "
                         "video as it is, so it would not be this render's matte. Resume with the same "
                         "settings, or render without --skip-existing to replace it")
-                encoder = recorded_encoder(plan.target)
-                if codec in VIDEO_CODECS and encoder not in (None, VIDEO_CODECS[codec].encoder):
+                encoder = other_encoder(plan.target, codec)
+                if encoder is not None:
                     raise BadInputError(
                         f"{plan.target}: a finished video encoded with {encoder} (this render: "
                         f"{VIDEO_CODECS[codec].encoder}, --codec {codec}); --skip-existing keeps a "

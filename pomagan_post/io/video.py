@@ -900,13 +900,21 @@ def recorded_settings(path: str | os.PathLike[str]) -> str | None:
     return label.split(_SETTINGS_LABEL, 1)[1] if _SETTINGS_LABEL in label else None
 
 
-def recorded_encoder(path: str | os.PathLike[str]) -> str | None:
-    """The FFmpeg encoder a video made by ``render`` names in its comment (None: not a file,
-    unreadable, or made before the comment named it)."""
-    label = _comment(path)
+def _encoder_of(label: str) -> str | None:
+    """The FFmpeg encoder a comment written by :class:`VideoSink` names (None: made before
+    comments named it)."""
     if _ENCODER_LABEL not in label:
         return None
     return label.split(_ENCODER_LABEL, 1)[1].split(";", 1)[0].strip() or None
+
+
+def other_encoder(path: str | os.PathLike[str], codec: str) -> str | None:
+    """The encoder a video made by ``render`` names when it is not the one ``codec`` uses
+    (both ProRes encoders decode alike, so a file cannot tell them apart otherwise); None when
+    it is the same, none is named, or there is no such file."""
+    spec = VIDEO_CODECS.get(codec)
+    encoder = _encoder_of(_comment(path))
+    return encoder if spec is not None and encoder not in (None, spec.encoder) else None
 
 
 def partial_settings(path: str | os.PathLike[str]) -> str | None:
@@ -935,8 +943,7 @@ def resumable_frames(path: str | os.PathLike[str], info: ClipInfo, frames: list[
                     or f"kind={kind};" not in label or f"first frame {frames[0]};" not in label
                     # Both ProRes encoders decode as "prores": a partial from the other is not
                     # continued (one file, one encoder). Partials from before the label: kept.
-                    or (_ENCODER_LABEL in label and spec is not None
-                        and f"{_ENCODER_LABEL}{spec.encoder}" not in label)):
+                    or _encoder_of(label) not in (None, spec.encoder)):
                 return 0
             held = sorted(index for index, _ in _whole_packets(container, fps))
     except (av.FFmpegError, OSError, ValueError, IndexError):
