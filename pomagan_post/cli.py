@@ -35,7 +35,13 @@ def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., A
             try:
                 return func(*args, **kwargs)
             except PomaganError as exc:
-                message = " ".join(str(exc).split())
+                text = str(exc)
+                if "\nOriginal Traceback" in text:  # re-raised from a DataLoader worker: its own
+                    lines = text.strip().splitlines()  # message follows the traceback's frames
+                    frames_end = max((k for k, line in enumerate(lines) if line.startswith(" ")), default=-1)
+                    own = lines[frames_end + 1:] or lines[-1:]
+                    text = "\n".join([own[0].split(": ", 1)[-1], *own[1:]])  # less "module.ErrorType: "
+                message = " ".join(text.split())
                 click.echo(f"{prog}: {exc.label}: {message}", err=True)
                 sys.exit(exc.exit_code)
 

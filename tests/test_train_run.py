@@ -385,3 +385,111 @@ def test_resume_of_a_folder_without_a_run_is_a_clear_error(tmp_path: Path) -> No
     result = CliRunner().invoke(train_cli, ["seg", "--out", str(tmp_path / "typo"), "--resume", "--device", "cpu"])
     assert result.exit_code == 2 and "nothing to resume" in result.output and "train_state.pt" in result.output
     assert not (tmp_path / "typo").exists()  # nothing created
+
+
+def _studio(root: Path, n: int = 6, size: tuple[int, int] = (64, 48)) -> Path:
+    """A studio's paired set: ``plates/`` and ``mattes/`` with matching stems (a disc person)."""
+    import cv2
+    import numpy as np
+
+    w, h = size
+    (root / "plates").mkdir(parents=True)
+    (root / "mattes").mkdir(parents=True)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        plate = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        matte = np.where((xx - w * 0.5) ** 2 + (yy - h * 0.5) ** 2 < (h * 0.3) ** 2, 255, 0).astype(np.uint8)
+        cv2.imwrite(str(root / "plates" / f"sh010_{1001 + i}.png"), plate)
+        cv2.imwrite(str(root / "mattes" / f"sh010_{1001 + i}.png"), matte)
+    return root
+
+
+def test_studio_pairs_and_synthetic_portraits_train_together(tmp_path: Path) -> None:
+    """The documented fine-tune mixes a paired set (no fg/bg) with synthetic portraits (fg/bg)
+    in one batch; on worker processes, as by default."""
+    studio = _studio(tmp_path / "mystudio")
+    run = tmp_path / "mix"
+    args = [f"paired:{studio}" if a == "synthetic:4" else a for a in TINY]
+    _train(["seg", *args, "--data", "synthetic:4", "--out", str(run), "--steps", "3", "--workers", "2"])
+    assert _log_steps(run)[-1] == 3
+    assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == 3
+
+
+def test_a_matte_of_the_wrong_size_stops_before_the_run_folder_is_made(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    studio = _studio(tmp_path / "mystudio")
+    cv2.imwrite(str(studio / "mattes" / "sh010_1004.png"), np.zeros((40, 60), np.uint8))
+    run = tmp_path / "runs" / "bad"
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--data", f"paired:{studio}", "--out", str(run),
+                                            "--steps", "2"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line == (f"pomagan-train: error: matte {studio / 'mattes' / 'sh010_1004.png'} is 60x40 but image "
+                    f"{studio / 'plates' / 'sh010_1004.png'} is 64x48")
+    assert not run.exists() and not run.parent.exists()
+
+
+def test_a_new_run_never_writes_over_an_earlier_one(seg_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "earlier"
+    shutil.copytree(seg_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(run), "--steps", "1"])
+    assert result.exit_code == 2
+    assert f"{run} already holds a training run" in result.output and f"--resume --out {run}" in result.output
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # A resume that fails on its inputs leaves the run's config as it was, so it still resumes.
+    result = CliRunner().invoke(train_cli, ["seg", "--out", str(run), "--resume", "--device", "cpu",
+                                            "--data", str(tmp_path / "mystuido")])
+    assert result.exit_code == 2 and "dataset folder not found" in result.output
+    assert (run / "config.yaml").read_bytes() == before["config.yaml"]
+
+
+def test_resuming_a_finished_run_says_so(seg_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "done"
+    shutil.copytree(seg_run, run)
+    result = CliRunner().invoke(train_cli, ["seg", "--out", str(run), "--resume", "--device", "cpu"])
+    assert result.exit_code == 0
+    assert f"{run} is already at step 2 of --steps 2: nothing to do" in result.output
+
+
+def test_an_item_that_cannot_be_loaded_mid_run_saves_first_and_exits(tmp_path: Path) -> None:
+    """A plate whose header reads but whose pixels do not (cut short): the run stops with one
+    line naming it, after saving the steps done, and exits (worker processes included)."""
+    studio = _studio(tmp_path / "mystudio", n=12)
+    bad = studio / "plates" / "sh010_1012.png"
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    run = tmp_path / "run"
+    args = [f"paired:{studio}" if a == "synthetic:4" else a for a in TINY]
+    proc = subprocess.run([sys.executable, "-m", "pomagan_train.cli", "seg", *args, "--out", str(run),
+                           "--steps", "100", "--save-every", "100", "--val-data", "none", "--workers", "2"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 4, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"pomagan-train: error: cannot read {bad}") and "Traceback" not in proc.stderr
+    step = torch_step(run)
+    assert 1 <= step < 100
+    assert f"saved step {step} first (once the data is fixed: --resume --out {run})" in proc.stderr
+
+
+def torch_step(run: Path) -> int:
+    import torch
+
+    return int(torch.load(run / "train_state.pt", weights_only=True)["step"])
+
+
+def test_misspelt_kind_and_variant_are_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--data", "studo:/no/such", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "unknown dataset kind 'studo'" in result.output
+    args = [*TINY]
+    args[args.index("--variant") + 1] = "fsat"
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "unknown variant 'fsat'; use one of paper, fast" in result.output
+    assert not (tmp_path / "x").exists()

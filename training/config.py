@@ -164,6 +164,10 @@ class TrainConfig:
         object.__setattr__(self, "extra_people", check_extra_people(self.extra_people))
         if self.stage not in STAGES:
             raise BadInputError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        from pomagan_post.models import list_models
+
+        if self.variant not in list_models():
+            raise BadInputError(f"unknown variant {self.variant!r}; use one of {', '.join(list_models())}")
         if len(self.size) != 2 or min(self.size) < 16:
             raise BadInputError(f"size must be (width, height), each >= 16, got {self.size}")
         for name in ("batch_size", "steps", "log_every", "val_every", "save_every", "d_scales"):

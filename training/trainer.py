@@ -22,6 +22,7 @@ import csv
 import functools
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,7 @@ class StageTrainer:
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaling)
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaling)
         self.step = 0
+        self._saved_step = 0  # the step the run folder's checkpoint holds
         self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
 
     # -- one update each -------------------------------------------------------------------------
@@ -350,6 +352,7 @@ class StageTrainer:
         recipe = self._recipe()
         with self.averaged_weights():
             path = self._save_checkpoint(recipe)
+        self._saved_step = self.step
         state = {
             "step": self.step,
             "stage": self.cfg.stage,
@@ -429,7 +432,7 @@ class StageTrainer:
                 group["lr"] = lr
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
-        self.step = int(state["step"])
+        self.step = self._saved_step = int(state["step"])
         saved_stage = self._base_recipe.get(self.cfg.stage) or {}
         if state.get("best") and saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
             self.best = (float(state["best"][0]), int(state["best"][1]))
@@ -478,11 +481,28 @@ class StageTrainer:
 
     def _loop(self, loader: DataLoader, val_loader: DataLoader | None, log: "_Log", bar: Any,
               started: float, start_step: int, signals: StopSignals) -> dict[str, float]:
+        batches = _forever(loader, first_epoch=self.step // max(len(loader), 1))
+        try:
+            return self._steps(batches, val_loader, log, bar, started, start_step, signals)
+        finally:
+            batches.close()
+
+    def _steps(self, batches: Iterator[dict[str, torch.Tensor]], val_loader: DataLoader | None, log: "_Log",
+               bar: Any, started: float, start_step: int, signals: StopSignals) -> dict[str, float]:
         cfg, main = self.cfg, self.dist.main
         last: dict[str, float] = {}
-        for batch in _forever(loader, first_epoch=self.step // max(len(loader), 1)):
-            if self.step >= cfg.steps:
+        while self.step < cfg.steps:
+            try:
+                batch = next(batches)
+            except StopIteration:
                 break
+            except Exception:  # an item that cannot be loaded: keep the steps done since the last save
+                if main and self.step > self._saved_step:
+                    self.save()
+                    print(f"pomagan-train: stopped by a training item that could not be loaded (below); saved "
+                          f"step {self.step} first (once the data is fixed: --resume --out {self.out_dir})",
+                          file=sys.stderr)
+                raise
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             output, losses = self.generator_step(batch)
             if self.adversarial:
@@ -530,13 +550,32 @@ def _set_epoch(dataset: Dataset, epoch: int) -> None:
 
 
 def _forever(loader: DataLoader, first_epoch: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    """The loader's batches, epoch after epoch. Closing it (the loop does, however it ends)
+    shuts the epoch's worker processes down at once: after an error the traceback still
+    holds the loader's iterator, and at exit Python would wait for workers that ignore the
+    SIGTERM it sends them (``_ignore_stop_signals``) - a run that never ends."""
     epoch = first_epoch
     while True:
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
         _set_epoch(loader.dataset, epoch)  # workers are started per epoch, so they see it
-        yield from loader
+        batches = iter(loader)
+        try:
+            yield from batches
+        finally:
+            shutdown = getattr(batches, "_shutdown_workers", None)  # torch's multi-process iterator
+            if shutdown is not None:
+                shutdown()
         epoch += 1
+
+
+def _collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """A batch of the keys every sample has: items of a paired set carry no ``fg``/``bg``, a
+    synthetic or composited set's do, and a run may mix them (training uses neither)."""
+    from torch.utils.data import default_collate
+
+    keys = [k for k in samples[0] if all(k in sample for sample in samples)]
+    return default_collate([{k: sample[k] for k in keys} for sample in samples])
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
@@ -597,6 +636,18 @@ def _datasets(specs: tuple[str, ...], cfg: TrainConfig, split: str, augment: boo
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
+#: Files that make a folder a training run's (``--out``).
+RUN_FILES = (CHECKPOINT_NAME, STATE_NAME, BEST_NAME, "log.csv")
+
+
+def _refuse_run_folder(out_dir: Path) -> None:
+    """A new run never writes over an earlier one: its checkpoints, log and best weights."""
+    held = [name for name in RUN_FILES if (out_dir / name).is_file()]
+    if held:
+        raise BadInputError(f"{out_dir} already holds a training run ({', '.join(held)}); continue it with "
+                            f"--resume --out {out_dir}, or start this one in a new --out folder")
+
+
 def train(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -620,9 +671,8 @@ def train(
     """
     dist_info, torch_device = init_distributed(device)
     out_dir = Path(out_dir)
-    if dist_info.main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / "config.yaml")
+    if not resume:
+        _refuse_run_folder(out_dir)
     torch.manual_seed(cfg.seed + dist_info.rank)
     perceptual = None
     if cfg.losses.perceptual == "vgg19":
@@ -634,6 +684,18 @@ def train(
     elif init:
         trainer.set_fine_tuned()
     dataset = _datasets(cfg.data, cfg, "train", cfg.augment)
+    val_set = _datasets((cfg.val_data,), cfg, "test", augment=False) if cfg.val_data and dist_info.main else None
+    if resume and trainer.step >= cfg.steps:
+        if dist_info.main:
+            print(f"{out_dir} is already at step {trainer.step} of --steps {cfg.steps}: nothing to do "
+                  f"(to train on, --resume with a larger --steps)", file=sys.stderr)
+        return out_dir / CHECKPOINT_NAME
+    # The run folder is made and its config written only now that every input has been read
+    # and checked: a run that cannot start leaves nothing behind (and a resumed one's config
+    # stays as it was).
+    if dist_info.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
     if dist_info.world > 1:
         sampler = DistributedSampler(dataset, dist_info.world, dist_info.rank, shuffle=True, seed=cfg.seed)
     else:
@@ -646,11 +708,11 @@ def train(
         pin_memory=torch_device.type == "cuda",
         drop_last=len(dataset) >= cfg.batch_size * dist_info.world,
         worker_init_fn=_ignore_stop_signals,
+        collate_fn=_collate,
     )
     val_loader = None
-    if cfg.val_data and dist_info.main:
-        val_set = _datasets((cfg.val_data,), cfg, "test", augment=False)
-        val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0)
+    if val_set is not None:
+        val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0, collate_fn=_collate)
     trainer.fit(loader, val_loader, progress=progress)
     if dist_info.world > 1:
         dist.barrier()

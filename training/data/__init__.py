@@ -187,6 +187,10 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
                                   extra_people=EXTRA_PEOPLE if extra_people is None else extra_people)
     root = Path(rest)
     if not root.exists():
+        head, sep, _ = str(spec).partition(":")
+        if kind is None and sep and len(head) > 1 and head.isalnum():  # a kind misspelt, not a path
+            raise BadInputError(f"unknown dataset kind {head!r} in {spec!r}; use one of "
+                                f"{', '.join(sorted(set(_KINDS)))} (synthetic:N: N generated portraits), or a folder")
         raise BadInputError(f"dataset folder not found: {root}")
     kind = kind or find_layout(root)
     if kind == "synthetic":

@@ -149,23 +149,47 @@ def read_alpha(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _pixel_aspect_of(path: str) -> float:
+def _header(path: str) -> tuple[int, int, float] | None:
+    """(width, height, pixel aspect) from a file's header, as :func:`_read` reads the file;
+    None when OpenImageIO cannot open it."""
     import OpenImageIO as oiio
 
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        return 1.0
+        return None
     try:
-        value = float(inp.spec().get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
+        spec = inp.spec()
+        aspect = float(spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
+        return int(spec.width), int(spec.height), aspect if 0.1 <= aspect <= 10 else 1.0
     finally:
         inp.close()
-    return value if 0.1 <= value <= 10 else 1.0
 
 
 def file_pixel_aspect(path: str | os.PathLike[str]) -> float:
     """A file's pixel aspect ratio (``PixelAspectRatio`` in its header; 1 without one), read
     once per file: datasets ask for it on every sample they draw."""
-    return _pixel_aspect_of(os.fspath(path))
+    header = _header(os.fspath(path))
+    return 1.0 if header is None else header[2]
+
+
+def check_pairs(colour: Sequence[Path], mattes: Sequence[Path | None], what: str = "image") -> None:
+    """Before training starts: every file of the pairs opens, and each matte is the size of its
+    colour file (read from the headers only), so a bad file stops the run at once, named, not
+    at the step that first draws it. Raises :class:`BadInputError` for the first bad pair."""
+    for image, matte in zip(colour, mattes):
+        sizes = []
+        for path in (image, matte):
+            if path is None:
+                continue
+            if not Path(path).is_file():
+                raise BadInputError(f"file not found: {path}")
+            header = _header(os.fspath(path))
+            if header is None:
+                raise BadInputError(f"cannot read {path}: not an image file OpenImageIO can open")
+            sizes.append(header[:2])
+        if len(sizes) == 2 and sizes[0] != sizes[1]:
+            (iw, ih), (mw, mh) = sizes
+            raise BadInputError(f"matte {matte} is {mw}x{mh} but {what} {image} is {iw}x{ih}")
 
 
 def desqueeze(array: np.ndarray, pixel_aspect: float) -> np.ndarray:
@@ -428,6 +452,7 @@ class CompositionDataset(_Base):
             raise BadInputError(f"composition dataset: {len(self.fg_paths)} foregrounds but "
                                 f"{len(alphas)} mattes")
         self.alpha_paths = [Path(a) if a is not None else None for a in alphas]
+        check_pairs(self.fg_paths, self.alpha_paths, "foreground")
         self.bg_paths = [Path(p) for p in (bg_paths or [])]
         self.bg_per_fg = int(bg_per_fg) if bg_per_fg is not None else (100 if split == "train" else 20)
         if self.bg_per_fg < 1:
@@ -501,6 +526,7 @@ class PairedDataset(_Base):
         if len(self.image_paths) != len(self.alpha_paths):
             raise BadInputError(f"paired dataset: {len(self.image_paths)} images but "
                                 f"{len(self.alpha_paths)} mattes")
+        check_pairs(self.image_paths, self.alpha_paths)
 
     def __len__(self) -> int:
         return len(self.image_paths)
