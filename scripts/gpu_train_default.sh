@@ -26,6 +26,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/pomagan-train}"
 mkdir -p "$OUT"
+for stage in seg alpha eval; do  # a rerun: a new run never writes over an earlier one, so move it aside
+    [ -e "$OUT/$stage" ] && mv "$OUT/$stage" "$OUT/$stage.$(date +%Y%m%d-%H%M%S)"
+done
 . scripts/gpu_env.sh || exit 1
 MINUTES="${MINUTES:-8}"
 SEG_MIN=$("$PY" -c "print(round($MINUTES * ${SEG_SHARE:-0.8}, 2))")
