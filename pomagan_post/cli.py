@@ -463,6 +463,8 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
         colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
         display_window=display_window, temporal=temporal, progress=not quiet, log=say)
+    if report_path:
+        _check_report_path(report_path)
     entries: list[dict[str, Any]] = []
     try:
         # A farm's kill (SIGTERM) or Ctrl-C stops the render at the next frame or so (a batch's
@@ -473,6 +475,27 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
     finally:
         if report_path:
             _write_report(report_path, entries)
+
+
+def _check_report_path(path: str) -> None:
+    """``--report`` writes JSON: never over a picture, a video or any file that is not an
+    earlier render's report (a plate frame typed by mistake would be lost)."""
+    import json
+
+    from .io.sequence import IMAGE_EXTENSIONS
+    from .io.video import is_video_path
+
+    if Path(path).suffix.lower() in IMAGE_EXTENSIONS or is_video_path(path):
+        raise BadInputError(f"--report {path}: the report is JSON, not a picture or video; "
+                            "name it e.g. render_report.json")
+    if Path(path).is_file():
+        try:
+            earlier = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            earlier = None
+        if not (isinstance(earlier, list) and all(isinstance(e, dict) and "input" in e for e in earlier)):
+            raise BadInputError(f"--report {path}: the file is there and is not an earlier render's "
+                                "report; refusing to write over it")
 
 
 def _write_report(path: str, entries: list[dict[str, Any]]) -> None:
@@ -547,6 +570,8 @@ def _render_one(input: str, settings: dict[str, Any], entries: list[dict[str, An
         # A render stopped or failed part-way: what it had written so far, with the error.
         partial = getattr(exc, "render_report", None)
         done = partial.to_dict() if partial is not None else {"input": input}
+        if partial is None and isinstance(exc, MissingFramesError) and exc.frames:  # (found before rendering)
+            done["failed"] = {str(frame): _naming(input, exc) for frame in exc.frames}
         entries.append({**done, "ok": False, "error": _naming(input, exc), "exit_code": exc.exit_code})
         raise
     entries.append({**report.to_dict(), "exit_code": code})
@@ -573,7 +598,9 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
     except PomaganError:
         raise
     except OSError as exc:  # disk full, permission denied, ...: one line, not a traceback
-        raise PomaganError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+        error = PomaganError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        error.render_report = getattr(exc, "render_report", None)  # type: ignore[attr-defined]
+        raise error from None
     if report.written:
         say(f"wrote {len(report.written)} frame(s) in {report.seconds:.1f} s ({report.fps:.2f} fps):")
     if report.skipped_existing:

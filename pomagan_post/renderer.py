@@ -482,6 +482,31 @@ def _refuse_overwriting_inputs(plans: list[_Output], input_paths: list[Path], fr
             seen[real] = plan.kind
 
 
+def _files_of(spec: str | os.PathLike[str]) -> list[Path]:
+    """The files an input other than the shot names (``--garbage-matte``: an image, a video or
+    a sequence), for the overwrite check; none when it names nothing (reported where it is read)."""
+    if Path(spec).is_file():
+        return [Path(spec)]
+    try:
+        seq, _ = discover(spec)
+    except PomaganError:
+        return []
+    return [seq.pattern.path(f) for f in seq.frames]
+
+
+def _refuse_unwritable(folders: list[Path]) -> None:
+    """Before any work: each output folder (or, where it is still to be made, the folder it
+    would be made in) takes new files, so a read-only disk or folder is said at once, not after
+    the model has matted the first batch."""
+    for folder in dict.fromkeys(Path(os.path.abspath(f)) for f in folders):
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+            raise PomaganError(f"cannot write to {existing}: read-only or no permission"
+                               + (f" (to make {folder})" if existing != folder else ""))
+
+
 # --- composite background ---------------------------------------------------------------------
 
 def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
@@ -843,8 +868,25 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
             resume[plan.kind] = wanted[:held]
             done &= set(resume[plan.kind])
         else:
-            done &= {f for f in wanted if all(path.exists() for path in plan.paths([f]))}
+            present = {f for f in wanted if all(path.exists() for path in plan.paths([f]))}
+            damaged = [f for f in sorted(present) if not all(_opens(path) for path in plan.paths([f]))]
+            if damaged:
+                log(f"{plan}: frame(s) {format_frame_list(damaged)} on disk cannot be read (empty or "
+                    "damaged): rendered again")
+            done &= present - set(damaged)
     return [f for f in wanted if f in done], resume
+
+
+def _opens(path: Path) -> bool:
+    """Whether a frame file on disk is one to keep under --skip-existing: not empty, and its
+    header opens (a render's own files always are, being written whole and then renamed; a
+    copy cut short or a file zeroed by a full disk elsewhere is not). Pixel data is not read."""
+    from .io.images import can_open
+
+    try:
+        return path.stat().st_size > 0 and can_open(path)
+    except OSError:
+        return False
 
 
 def _missing_dirs(folders: Iterable[Path]) -> list[Path]:
@@ -1024,7 +1066,11 @@ def render(
     window = ("data" if not display_window and all(not p.video and p.target.extension == ".exr" for p in plans)
               else "display")
     extra_inputs = [Path(comp)] if comp and Path(comp).is_file() else []
+    if garbage_matte is not None:
+        extra_inputs += _files_of(garbage_matte)
     _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
+    _refuse_unwritable([out_dir] + [Path(p.target).parent if isinstance(p.target, Path) else p.target.directory
+                                    for p in plans])
 
     report = RenderReport(input=input_str, outputs={p.kind: str(p) for p in plans},
                           frames=list(wanted), alpha_mode=alpha_mode)
@@ -1258,6 +1304,11 @@ def render(
                     sink.abort()
             except BaseException:
                 pass
+        # Written means on disk: frames handed to an image sink that failed (a full or read-only
+        # disk) are not (a video's frames handed to its encoder stay in its partial file).
+        landed = [set(sink.written) for sink in sinks.values() if isinstance(sink, ImageSequenceSink)]
+        if landed:
+            report.written = [n for n in report.written if all(n in held for held in landed)]
         for folder in made_dirs:  # a render that wrote nothing leaves no empty folder behind
             try:
                 folder.rmdir()

@@ -423,3 +423,126 @@ def test_report_records_each_input_even_when_one_fails(tmp_path: Path, fast_engi
                       "error": f"input not found: {tmp_path / 'gone.mov'}", "exit_code": 2}
     assert [p.name for p in report.parent.iterdir()] == ["report.json"]  # no temporary left
 
+
+
+# --- a compositor's mistakes: nothing of theirs is written over, damaged files are said -----------
+
+def _stills(folder: Path, name: str, frames: range, h: int = 24, w: int = 32) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in frames:
+        write_file(folder / f"{name}.{frame:04d}.png", ramp(h, w, 3, seed=frame), "uint8")
+    return folder / f"{name}.####.png"
+
+
+def test_an_output_named_like_the_garbage_matte_is_refused(tmp_path: Path, fast_engine: Engine) -> None:
+    plate = _stills(tmp_path / "png", "p", range(1, 4))
+    roto = _stills(tmp_path / "gm", "roto", range(1, 4))
+    before = {p.name: p.read_bytes() for p in roto.parent.iterdir()}
+    result = run(plate, "-o", tmp_path / "gm", "--alpha-name", "roto.####.png", "--garbage-matte", roto)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"pomagan-post: error: alpha output {tmp_path / 'gm' / 'roto.0001.png'} "
+                                     "would overwrite an input; choose another output folder or name")
+    assert {p.name: p.read_bytes() for p in roto.parent.iterdir()} == before
+
+
+def test_report_never_writes_over_a_picture_or_another_file(tmp_path: Path, fast_engine: Engine) -> None:
+    import json
+
+    plate = _stills(tmp_path / "png", "p", range(1, 3))
+    frame = tmp_path / "png" / "p.0001.png"
+    kept = frame.read_bytes()
+    result = run(plate, "--report", frame, "-o", tmp_path / "o")
+    assert result.exit_code == 2 and "the report is JSON, not a picture or video" in result.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shot notes\n")
+    result = run(plate, "--report", notes, "-o", tmp_path / "o")
+    assert result.exit_code == 2 and "is not an earlier render's report; refusing" in result.stderr
+    assert frame.read_bytes() == kept and notes.read_text() == "shot notes\n"
+    assert not (tmp_path / "o").exists()
+    report = tmp_path / "report.json"  # an earlier report is replaced by the new one
+    assert run(plate, "--report", report, "-o", tmp_path / "o", "-q").exit_code == 0
+    assert run(plate, "--report", report, "-o", tmp_path / "o2", "-q").exit_code == 0
+    (entry,) = json.loads(report.read_text())
+    assert entry["written"] == [1, 2] and entry["outputs"]["alpha"].startswith(str(tmp_path / "o2"))
+
+
+def test_report_of_a_failed_write_lists_only_the_frames_on_disk(tmp_path: Path, fast_engine: Engine) -> None:
+    """A write that fails mid-render (here a folder in the way of frame 2's file): exit 1, one
+    line, and the report's ``written`` holds exactly the frames whose files are on disk."""
+    import json
+
+    plate = _stills(tmp_path / "png", "p", range(1, 5))
+    out = tmp_path / "o"
+    (out / "p_alpha.0002.png" / "x").mkdir(parents=True)
+    report = tmp_path / "report.json"
+    result = run(plate, "-o", out, "--batch-size", "1", "--report", report, "-q")
+    assert result.exit_code == 1, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "p_alpha.0002.png" in result.stderr
+    (entry,) = json.loads(report.read_text())
+    on_disk = sorted(n for n in range(1, 5) if all((out / f"p_{k}.{n:04d}.png").is_file() for k in ("alpha", "fg")))
+    assert entry["written"] == on_disk and 2 not in on_disk and entry["exit_code"] == 1
+
+
+def test_report_of_a_gap_found_before_rendering_names_the_frame(tmp_path: Path, fast_engine: Engine) -> None:
+    import json
+
+    plate = _stills(tmp_path / "png", "p", range(1, 5))
+    (tmp_path / "png" / "p.0003.png").unlink()
+    report = tmp_path / "report.json"
+    result = run(plate, "-o", tmp_path / "o", "--report", report, "-q")
+    assert result.exit_code == 3
+    (entry,) = json.loads(report.read_text())
+    assert list(entry["failed"]) == ["3"] and entry["failed"]["3"].startswith("missing frames 3 of")
+
+
+def test_skip_existing_renders_empty_or_unreadable_outputs_again(tmp_path: Path, fast_engine: Engine) -> None:
+    plate = _stills(tmp_path / "png", "p", range(1, 4))
+    out = tmp_path / "o"
+    assert run(plate, "-o", out, "-q").exit_code == 0
+    whole = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "p_fg.0002.png").write_bytes(b"")
+    (out / "p_alpha.0003.png").write_bytes(whole["p_alpha.0003.png"][:20])  # the header cut short
+    result = run(plate, "-o", out, "--skip-existing")
+    assert result.exit_code == 0, result.stderr
+    assert "frame(s) 2 on disk cannot be read (empty or damaged): rendered again" in result.stderr
+    assert "frame(s) 3 on disk cannot be read (empty or damaged): rendered again" in result.stderr
+    assert "skipped 1 frame(s) already rendered" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == whole
+
+
+def test_float_values_beyond_half_range_are_clamped_not_infinite(tmp_path: Path, fast_engine: Engine) -> None:
+    data = ramp(24, 32, 3, scale=2.0)
+    data[10:14, 10:22] = 1e9  # a float plate's specular highlight, far beyond half float
+    write_file(tmp_path / "hot.0001.exr", data, "float")
+    assert run(tmp_path / "hot.####.exr", "-o", tmp_path / "o", "-q").exit_code == 0
+    fg, spec = read_file(tmp_path / "o" / "hot_fg.0001.exr")
+    assert str(spec.format) == "half" and np.isfinite(fg).all()
+    hot = fg[10:14, 10:22, :3][fg[10:14, 10:22, 3] > 1e-3]  # premultiplied: still far beyond 65504
+    assert hot.size and hot.max() == 65504  # clamped to the largest half, not infinite
+
+
+def test_a_truncated_jpeg_frame_is_reported_by_number(tmp_path: Path, fast_engine: Engine) -> None:
+    import cv2
+
+    folder = tmp_path / "jpg"
+    folder.mkdir()
+    for frame in (1, 2, 3):
+        cv2.imwrite(str(folder / f"j.{frame:04d}.jpg"), (ramp(48, 64, 3, seed=frame) * 255).astype(np.uint8))
+    cut = folder / "j.0002.jpg"
+    cut.write_bytes(cut.read_bytes()[:-400])
+    result = run(folder / "j.####.jpg", "-o", tmp_path / "o", "--batch-size", "1")
+    assert result.exit_code == 3
+    assert f"pomagan-post: error: frame 2: cannot read {cut}: " in result.stderr
+    assert "Premature end of JPEG file" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["logo@2x.png", "take#3.png", "grade 50%d.png"])
+def test_a_file_whose_name_holds_placeholder_characters_is_that_file(
+        tmp_path: Path, fast_engine: Engine, name: str) -> None:
+    folder = tmp_path / "v@2"  # and a folder named so
+    folder.mkdir()
+    write_file(folder / name, ramp(24, 32, 3), "uint8")
+    result = run(folder / name, "-q")
+    assert result.exit_code == 0, result.stderr
+    stem = name[:-4]
+    assert sorted(p.name for p in (folder / f"{stem}_pomagan").iterdir()) == [f"{stem}_alpha.png", f"{stem}_fg.png"]

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..colour import detect_colorspace, quantize, resolve_colorspace, written_by_ffmpeg
-from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .base import ClipInfo, parse_rate
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
 from .streams import WriteBehind, default_writers
@@ -114,6 +114,29 @@ def read_render_settings(path: str | os.PathLike[str]) -> str | None:
         return None
     finally:
         inp.close()
+
+
+#: The largest finite half-float value.
+HALF_MAX = 65504.0
+
+
+def fit_half(image: np.ndarray) -> np.ndarray:
+    """``image`` with values beyond half float's range clamped to +-65504: converted as they
+    are they would turn into infinities, which spread through any blur or merge in a comp. A
+    copy only when something is out of range (NaN is left as it is)."""
+    if image.size and max(float(np.nanmax(image, initial=0.0)), -float(np.nanmin(image, initial=0.0))) > HALF_MAX:
+        return np.clip(image, -HALF_MAX, HALF_MAX)
+    return image
+
+
+def can_open(path: str | os.PathLike[str]) -> bool:
+    """Whether OpenImageIO opens ``path``'s header (its pixels are not read)."""
+    try:
+        inp = _open(Path(path))
+    except (MissingFramesError, UnsupportedFormatError):
+        return False
+    inp.close()
+    return True
 
 
 # OIIO's oiio:ColorSpace label for our native colour spaces.
@@ -274,6 +297,10 @@ def _read_pixels(
         data = inp.read_image(inp.current_subimage(), 0, 0, spec.nchannels, oiio.FLOAT)
         if data is None:
             raise UnsupportedFormatError(f"cannot read {path}: {_one_line(inp.geterror()) or 'corrupt data'}")
+        if fmt == "jpeg":  # a JPEG cut short decodes, its missing part grey, with only an error set
+            message = _one_line(inp.geterror())  # (libjpeg's other warnings, e.g. extraneous
+            if "premature end" in message.lower():  # bytes before a marker, are harmless)
+                raise UnsupportedFormatError(f"cannot read {path}: {message}")
     finally:
         inp.close()
     data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
@@ -726,6 +753,8 @@ class ImageSequenceSink:
             image = quantize(image, self.pixel_type)  # the rounding pomagan-post pipe uses too
         elif self.pixel_type.startswith("uint"):
             image = np.clip(image, 0.0, 1.0)
+        elif self.pixel_type == "half":
+            image = fit_half(image)
         image = np.ascontiguousarray(image)
         path = self.pattern.path(frame)
         temp = self._temp_name(path)
@@ -735,8 +764,8 @@ class ImageSequenceSink:
             if out is None:
                 raise UnsupportedFormatError(f"cannot write {path}: {oiio.geterror()}")
             spec = self._spec(frame, image.shape[-1])
-            if not out.open(str(temp), spec):
-                raise UnsupportedFormatError(f"cannot write {path}: {out.geterror()}")
+            if not out.open(str(temp), spec):  # (a folder that takes no files, a full disk)
+                raise PomaganError(f"cannot write {path}: {_one_line(out.geterror())}")
             ok = out.write_image(image)
             ok = out.close() and ok
             if not ok:

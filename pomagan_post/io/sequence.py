@@ -151,14 +151,19 @@ class Sequence:
 def parse_pattern(path: str | os.PathLike[str]) -> SequencePattern | None:
     """The :class:`SequencePattern` a path with one frame placeholder names, else ``None``.
 
-    Only the file name may hold a placeholder; two placeholders are an error.
+    Only the file name may hold a placeholder; two placeholders are an error. A file that
+    exists under the very name given is that file (``logo@2x.png``, ``take#3.png``), and a
+    folder that exists is a folder (``v@2/``), whatever characters their names hold.
     """
     path = Path(path)
     name = path.name
+    if path.is_file():
+        return None
     matches = list(_PLACEHOLDER.finditer(name))
-    for parent in path.parent.parts:
-        if _PLACEHOLDER.search(parent):
-            raise BadInputError(f"frame placeholders belong in the file name, not the folder: {path}")
+    if not path.parent.is_dir():
+        for parent in path.parent.parts:
+            if _PLACEHOLDER.search(parent):
+                raise BadInputError(f"frame placeholders belong in the file name, not the folder: {path}")
     if not matches:
         return None
     if len(matches) > 1:
