@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -50,11 +51,86 @@ class StageFailedError(PomaganError):
     exit_code = 1
 
     def __init__(self, stage: str, returncode: int, stderr_tail: str) -> None:
-        tail = " | ".join(line for line in stderr_tail.splitlines() if line.strip())[-600:]
-        super().__init__(f"{stage} stage failed (exit {returncode}): {tail or 'no message'}")
+        lines = [line for line in stderr_tail.splitlines() if line.strip()]
+        own = [line for line in lines if line.startswith("pomagan-post: ")]
+        if stage == "pipe" and own:  # the pipe's own one-line error says it all
+            text = own[-1].split(": ", 2)[-1]
+            if 2 <= returncode <= 6:  # its exit code, as pomagan-post's (2 bad input ... 6 device)
+                self.exit_code = returncode
+        else:
+            text = " | ".join(lines)[-600:]
+        super().__init__(f"{stage} stage failed (exit {returncode}): {text or 'no message'}")
         self.stage = stage
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+def _broken_pipe(returncode: int | None, tail: Sequence[str]) -> bool:
+    """A stage that failed only because the next one stopped reading (SIGPIPE's exit code, or
+    ffmpeg's own 'Broken pipe' report): a consequence, not a cause."""
+    return returncode in (141, -13) or any("Broken pipe" in line for line in tail)
+
+
+def _cause(codes: dict[str, int | None], tails: dict[str, Sequence[str]],
+           limited: bool) -> tuple[str, int] | None:
+    """The stage that failed (name, exit code), or None when the run succeeded. A failing stage
+    makes its neighbours fail too (a broken pipe upstream, a stream ending early downstream):
+    the first failure in pipeline order that is not a broken pipe is the cause. When the
+    encoder finished well and the others only lost their reader, the encoder stopped by
+    itself (``limited``: its options say so, e.g. ``-frames:v``), which is not a failure."""
+    bad = [(name, code) for name, code in codes.items() if code not in (None, 0)]
+    if not bad:
+        return None
+    if codes.get("encode") == 0 and limited and all(_broken_pipe(code, tails[name]) for name, code in bad):
+        return None
+    causes = [(name, code) for name, code in bad if not _broken_pipe(code, tails[name])]
+    return (causes or bad)[0]
+
+
+#: ffmpeg output options that end the encoder before the input does.
+_LIMITS = ("-frames", "-vframes", "-t", "-to", "-fs")
+
+
+def _limits_output(extra_args: Sequence[str]) -> bool:
+    return any(arg == limit or arg.startswith(limit + ":") for arg in extra_args for limit in _LIMITS)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that makes a stage get SIGTERM when this process dies (a
+    farm's ``kill -9`` must not leave a decoder, a GPU pipe and an encoder running on)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before that took effect
+            os._exit(143)
+
+    return preexec
+
+
+def _live_temp(path: Path) -> int | None:
+    """The process id in a run's hidden temporary name when that process is still running."""
+    try:
+        pid = int(path.name.rsplit(".pomagan-", 1)[1].split(".", 1)[0])
+    except (IndexError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
 
 
 def parse_frames(text: str | Sequence[int | None] | None) -> tuple[int, int | None] | None:
@@ -466,6 +542,8 @@ def _check_span(path: Path, span: tuple[int, int | None] | None, total: int | No
             raise MissingFramesError(f"--frames {first}-: {input} ends before frame {first}", frames=[first])
         return
     wanted = (last if last is not None else total - 1) - first + 1
+    if not written:
+        raise MissingFramesError(f"{input}: no frame was decoded; nothing was written", frames=list(range(first, first + wanted)))
     if written < wanted and span is None:
         missing = list(range(written, wanted))
         raise MissingFramesError(f"{input}: frames {missing[0]}-{missing[-1]} did not decode: its data "
@@ -579,6 +657,10 @@ def run(
     # A run killed outright (kill -9, a lost machine) left its half-written file under a hidden
     # name with its process id; the run that writes this output again clears it.
     for stale in out.parent.glob(f".{glob.escape(out.stem)}.pomagan-*.tmp{glob.escape(out.suffix)}"):
+        running = _live_temp(stale)
+        if running is not None:  # another run writing this output right now: leave it be
+            raise BadInputError(f"{output} is being written by another run (process {running}, "
+                                f"{stale.name}); wait for it, or write to another name")
         stale.unlink(missing_ok=True)
     temp = out.with_name(f".{out.stem}.pomagan-{os.getpid()}.tmp{out.suffix}")
     commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
@@ -602,46 +684,46 @@ def run(
             written[0] = count
 
     started = time.perf_counter()
+    limited = _limits_output(extra_args)
     try:
         stdin = subprocess.DEVNULL
+        preexec = _die_with_parent()
+        # Every stage is started before any reading thread, so no thread is running while
+        # they are forked (preexec_fn is only safe then).
         for index, (name, cmd) in enumerate(zip(names, commands)):
-            last = index == len(commands) - 1
-            if last:  # the encoder reports the frames it has written on its stdout
+            if index == len(commands) - 1:  # the encoder reports the frames it has written on its stdout
                 cmd = [cmd[0], "-progress", "pipe:1", *cmd[1:]]
-            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    preexec_fn=preexec)
             if index:
                 stdin.close()  # only the next stage holds the pipe: it sees EOF / EPIPE properly
             stdin = proc.stdout
             procs.append(proc)
+        for name, proc in zip(names, procs):
             echo = None if quiet else (lambda line, n=name: log(f"[{n}] {line}"))
-            thread = threading.Thread(target=_drain, args=(proc.stderr, tails[name], echo), daemon=True)
+            threads.append(threading.Thread(target=_drain, args=(proc.stderr, tails[name], echo), daemon=True))
+        threads.append(threading.Thread(target=_count_frames, args=(procs[-1].stdout, on_frames), daemon=True))
+        for thread in threads:
             thread.start()
-            threads.append(thread)
-            if last:
-                counter = threading.Thread(target=_count_frames, args=(proc.stdout, on_frames), daemon=True)
-                counter.start()
-                threads.append(counter)
-        failed: tuple[str, int] | None = None
-        while failed is None and any(proc.poll() is None for proc in procs):
+        while any(proc.poll() is None for proc in procs):
             stop_point()  # SIGTERM / Ctrl-C under pomagan-ffmpeg's StopSignals
-            # The first stage to fail is the cause; the others fail because of it (EPIPE, EOF).
-            # Among failures seen together, a broken pipe (141) is a consequence.
-            bad = [(n, proc.returncode) for n, proc in zip(names, procs)
-                   if proc.returncode not in (None, 0)]
-            if bad:
-                failed = sorted(bad, key=lambda item: item[1] == 141)[0]
+            if any(proc.returncode not in (None, 0) for proc in procs):
+                # A failing stage takes its neighbours down within moments (EPIPE, EOF): let
+                # them, so their exit codes and messages tell the cause from the consequences.
+                deadline = time.monotonic() + 1.0
+                while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 break
             time.sleep(0.05)
-        if failed is None:
-            bad = [(n, proc.returncode) for n, proc in zip(names, procs) if proc.returncode != 0]
-            failed = sorted(bad, key=lambda item: item[1] == 141)[0] if bad else None
+        codes = {name: proc.returncode for name, proc in zip(names, procs)}
         stop_point()  # a Ctrl-C at a terminal also ends the stages: a stop, not their failure
         _stop(procs)
         for thread in threads:
             thread.join(timeout=5)
+        failed = _cause(codes, tails, limited)
         if failed is not None:
             raise StageFailedError(failed[0], failed[1], "\n".join(tails[failed[0]]))
-        _check_span(temp, span, info.get("frames"), input)
+        _check_span(temp, span, None if limited else info.get("frames"), input)
         os.replace(temp, out)
     except BaseException:
         _stop(procs)

@@ -662,7 +662,7 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
     """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
 
     \b
-    ffmpeg -i shot.mov -f rawvideo -pix_fmt rgb48le - \\
+    ffmpeg -i shot.mov -vf scale=in_color_matrix=bt709 -f rawvideo -pix_fmt rgb48le - \\
       | pomagan-post pipe --size 1920x1080 --pix-fmt rgb48le --output rgba --straight \\
       | ffmpeg -f rawvideo -pix_fmt rgba64le -video_size 1920x1080 -framerate 24 -i - \\
           -c:v png -pix_fmt rgba64be matte.mov
@@ -689,6 +689,9 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
                  weights=weights, pixel_aspect=pixel_aspect, garbage_matte=garbage_matte,
                  temporal=temporal, log=say)
         stdout.flush()
+    except KeyboardInterrupt as exc:  # Ctrl-C to the pipeline: a stop, as render's and pomagan-ffmpeg's
+        signum = interrupt_signal(exc)
+        raise Stopped(f"{signum.name}", signum) from None
     except BrokenPipeError:
         # The reader went away. Point stdout at /dev/null so the interpreter's final flush
         # cannot print "Exception ignored ... BrokenPipeError", and end like a SIGPIPE'd filter.

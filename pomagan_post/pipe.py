@@ -197,8 +197,10 @@ def encode_frame(image: np.ndarray, fmt: PixelFormat) -> bytes:
     return np.ascontiguousarray(data).tobytes()
 
 
-def _read_frames(stream: BinaryIO, nbytes: int) -> Iterator[bytearray]:
-    """Exactly ``nbytes`` per frame until end of stream; a partial last frame is an error."""
+def _read_frames(stream: BinaryIO, nbytes: int, layout: str = "") -> Iterator[bytearray]:
+    """Exactly ``nbytes`` per frame until end of stream; a partial last frame is an error
+    (``layout``, e.g. ``--size 64x48 --pix-fmt rgb24``, is named in it: a stream of another
+    size or format ends mid-frame too, after mattes of nonsense)."""
     index = 0
     while True:
         buffer = bytearray(nbytes)
@@ -214,7 +216,8 @@ def _read_frames(stream: BinaryIO, nbytes: int) -> Iterator[bytearray]:
         if got < nbytes:
             raise MissingFramesError(
                 f"stdin ended inside frame {index} ({index} complete frame(s) before it): "
-                f"got {got} of {nbytes} bytes", [index])
+                f"got {got} of {nbytes} bytes"
+                + (f" (if every frame looks wrong, the stream is not {layout})" if layout else ""), [index])
         yield buffer
         index += 1
 
@@ -330,7 +333,8 @@ def pipe(
     nbytes = settings.pix_fmt.frame_bytes(width, height)
     report = PipeReport()
     started = time.perf_counter()
-    frames = prefetch(_read_frames(stdin, nbytes), depth=2 * int(batch_size), name="pomagan-pipe-read")
+    layout = f"--size {width}x{height} --pix-fmt {settings.pix_fmt.name}"
+    frames = prefetch(_read_frames(stdin, nbytes, layout), depth=2 * int(batch_size), name="pomagan-pipe-read")
     try:
         # A stream's last, short batch runs at the full batch shape, as render's do: the same
         # frames give the same bits through either.
@@ -377,5 +381,6 @@ def pipe(
     finally:
         frames.close()
         report.seconds = time.perf_counter() - started
-    log(f"pipe: {report.frames} frame(s) in {report.seconds:.1f} s ({report.fps:.2f} fps)")
+    log(f"pipe: {report.frames} frame(s) in {report.seconds:.1f} s ({report.fps:.2f} fps)"
+        + ("; stdin held no frame" if not report.frames else ""))
     return report

@@ -215,6 +215,88 @@ def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_pipe_that_cannot_start_is_the_cause_with_its_own_message_and_code(clip: Path, tmp_path: Path) -> None:
+    """The decoder's broken pipe is the consequence: the pipe's own one-line error and exit
+    code (5: weights) are what pomagan-ffmpeg says."""
+    result = CliRunner().invoke(main, [str(clip), str(tmp_path / "o.mov"), "--preset", "prores4444", "-q",
+                                       "--weights", str(tmp_path / "nosuch.pt")])
+    assert result.exit_code == 5, result.stderr
+    assert result.stderr.strip() == (f"pomagan-ffmpeg: error: pipe stage failed (exit 5): checkpoint not found: "
+                                     f"{tmp_path / 'nosuch.pt'}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_encoder_options_that_end_the_output_early_are_honoured(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "short.mkv"
+    run(clip, out, "matte", extra_args=["-frames:v", "2"], quiet=True, **PIPE)
+    assert ffprobe(out)["streams"][0]["codec_name"] == "ffv1"
+    counted = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+                              "stream=nb_read_frames", "-of", "csv=p=0", str(out)], capture_output=True, text=True)
+    assert counted.stdout.strip() == "2"
+
+
+def test_a_second_run_to_the_same_output_leaves_the_first_alone(clip: Path, tmp_path: Path) -> None:
+    import sys
+
+    out = tmp_path / "o.mkv"
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".o.pomagan-{busy.pid}.tmp.mkv"
+        live.write_bytes(b"a running run's frames")
+        with pytest.raises(BadInputError, match=f"o.mkv is being written by another run \\(process {busy.pid}"):
+            run(clip, out, "matte", quiet=True, **PIPE)
+        assert live.read_bytes() == b"a running run's frames" and not out.exists()
+    finally:
+        busy.kill()
+        busy.wait()
+    run(clip, out, "matte", quiet=True, **PIPE)  # its process gone, the file is a leftover: cleared
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mkv"]
+
+
+def test_killing_pomagan_ffmpeg_outright_ends_its_stages(tmp_path: Path) -> None:
+    """kill -9 (a farm's hard timeout): the decoder, the pipe and the encoder end with it."""
+    import os
+    import signal
+    import sys
+    import time
+
+    long_clip = tmp_path / "long.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24",
+                    "-frames:v", "3000", "-c:v", "libx264", "-preset", "ultrafast", str(long_clip)], check=True)
+    proc = subprocess.Popen([sys.executable, "-c", "from ffmpeg_filters.cli import main; main()", str(long_clip),
+                             str(tmp_path / "o.mkv"), "--preset", "ffv1", "--working-size", "32", "--device", "cpu",
+                             "-q"], stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    def stages() -> list[int]:
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            except OSError:
+                continue
+            if fields.get("PPid", "").strip() == str(proc.pid):
+                found.append(int(status.parent.name))
+        return found
+
+    deadline = time.time() + 60
+    while len(stages()) < 3 and time.time() < deadline:
+        time.sleep(0.1)
+    children = stages()
+    assert len(children) == 3
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 30
+    while any(running(pid) for pid in children) and time.time() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if running(pid)] == []
+
+
 def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(BadInputError, match="unknown preset 'h265'"):
         run(clip, tmp_path / "a.mov", "h265")

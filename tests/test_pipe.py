@@ -233,7 +233,8 @@ def test_truncated_last_frame_names_the_byte_count(fast_engine: Engine) -> None:
     assert len(result.stdout_bytes) == 2 * frame_bytes("rgba")  # the complete frames are out
     assert result.stderr.strip() == (
         f"pomagan-post: error: stdin ended inside frame 2 (2 complete frame(s) before it): "
-        f"got 1234 of {size} bytes")
+        f"got 1234 of {size} bytes (if every frame looks wrong, the stream is not --size {W}x{H} "
+        "--pix-fmt rgb24)")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -265,6 +266,29 @@ def test_bad_flags_are_one_line_exit_2_before_any_output(monkeypatch: pytest.Mon
     assert result.stdout_bytes == b""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pomagan-post: error: ") and message in lines[0], lines
+
+
+def test_ctrl_c_stops_the_pipe_with_130(tmp_path: Path) -> None:
+    """Ctrl-C to a pipeline mid-stream: one 'stopped' line and 128 + SIGINT, as render's."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-c", "import sys; from pomagan_post.cli import main; sys.exit(main())",
+           "pipe", "--size", f"{W}x{H}", "--working-size", "32", "--batch-size", "1", "--device", "cpu"]
+    frame = np.random.default_rng(5).integers(0, 256, frame_bytes("rgb24"), dtype=np.uint8).tobytes()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc.stdin.write(frame * 2)
+    proc.stdin.flush()
+    assert len(proc.stdout.read(frame_bytes("rgba"))) == frame_bytes("rgba")  # it is mid-stream
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.stdin.close()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "pomagan-post: stopped: SIGINT" and "Traceback" not in stderr
 
 
 def test_closed_downstream_pipe_ends_quietly(tmp_path: Path) -> None:
