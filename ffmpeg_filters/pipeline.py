@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
+from pomagan_post.io.video import duration_tag
 from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
@@ -231,6 +232,9 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     pix_fmt = str(video.get("pix_fmt", ""))
     frames = str(video.get("nb_frames", ""))
     duration = _number_or_none(video.get("duration"))
+    tagged = duration_tag(video.get("tags", {}))
+    if not frames.isdigit() and tagged and fps:  # Matroska/WebM: no count, a DURATION tag per stream
+        frames = str(max(0, round((tagged - (_number_or_none(video.get("start_time")) or 0.0)) * fps)))
     if frames.isdigit() and duration and fps:
         # An edit list (an MP4 cut with -c copy between keyframes) keeps frames the clip does not
         # show: nb_frames counts them, the duration does not, and ffmpeg never outputs them.

@@ -23,7 +23,7 @@ from ffmpeg_filters import PRESETS, StageFailedError, build_commands, probe, run
 from ffmpeg_filters import pipeline
 from ffmpeg_filters.cli import main
 from pomagan_post import Engine, load_checkpoint
-from pomagan_post.errors import BadInputError, UnsupportedFormatError
+from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from pomagan_post.renderer import render
 
 from .imaging import cut_short, write_turned_clip, write_vfr_clip
@@ -297,6 +297,16 @@ def test_killing_pomagan_ffmpeg_outright_ends_its_stages(tmp_path: Path) -> None
     assert [pid for pid in children if running(pid)] == []
 
 
+def test_a_matroska_source_cut_short_is_refused_by_frame(tmp_path: Path) -> None:
+    whole = tmp_path / "shot.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24", "-frames:v",
+                    "12", "-c:v", "ffv1", str(whole)], check=True)
+    assert probe(whole)["frames"] == 12
+    with pytest.raises(MissingFramesError, match="did not decode: its data ends before its index says"):
+        run(cut_short(whole), tmp_path / "o.mkv", "matte", quiet=True, **PIPE)
+    assert not (tmp_path / "o.mkv").exists()
+
+
 def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(BadInputError, match="unknown preset 'h265'"):
         run(clip, tmp_path / "a.mov", "h265")
@@ -427,16 +437,17 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path, capsys:
     tail = probe(tmp_path / "tail.mov")
     assert tail["frames"] == 8 and tail["timecode"] == "01:00:01:16" and tail["audio_codecs"] == ["pcm_s24le"]
 
-    # An MKV written from it: no frame count in the container, and its video starts 21 ms after
-    # the file (the AAC priming); frame numbers still count from the first video frame.
+    # An MKV written from it: no frame count in the container (the count comes from the stream's
+    # DURATION tag, which includes the video's start), and its video starts 21 ms after the file
+    # (the AAC priming); frame numbers still count from the first video frame.
     remux = tmp_path / "full.mkv"
-    assert probe(remux)["frames"] is None and probe(remux)["video_offset"] > 0.01
+    assert probe(remux)["frames"] == 48 and probe(remux)["video_offset"] > 0.01
     run(remux, tmp_path / "again.mkv", "ffv1", quiet=True, **PIPE)
     run(remux, tmp_path / "again_part.mkv", "ffv1", quiet=True, frames="10-19", **PIPE)
     np.testing.assert_array_equal(frames(tmp_path / "again_part.mkv"), frames(tmp_path / "again.mkv")[10:20])
-    with pytest.raises(MissingFramesError, match="ends at frame 47; frames 48-50 do not exist"):
+    with pytest.raises(MissingFramesError, match=r"full.mkv has 48 frames \(0-47\)"):  # before running
         run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="40-50", **PIPE)
-    with pytest.raises(MissingFramesError, match="ends before frame 60"):
+    with pytest.raises(MissingFramesError, match=r"full.mkv has 48 frames \(0-47\)"):
         run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="60-", **PIPE)
     assert not (tmp_path / "late.mkv").exists() and not [q for q in tmp_path.iterdir() if q.name.startswith(".")]
 

@@ -271,6 +271,25 @@ def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path) -> None:
     assert got == [0, 1, 2, 3, 4] and caught.value.frames == list(range(5, 12))
 
 
+def test_a_matroska_file_cut_short_names_the_frames_it_lacks(tmp_path: Path) -> None:
+    """Matroska counts no frames, but FFmpeg writes each stream's DURATION tag when it finishes
+    a file: a copy cut short holds fewer frames than that, and the rest are named."""
+    import subprocess
+
+    whole = tmp_path / "shot.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24", "-frames:v", "12",
+                    "-c:v", "ffv1", str(whole)], check=True)
+    assert VideoSource(whole).info.frames == list(range(12))
+    assert len(list(VideoSource(whole))) == 12  # the whole file: every frame, no error
+    source = VideoSource(cut_short(whole))
+    assert source.info.frames == list(range(12))
+    got: list[int] = []
+    with pytest.raises(MissingFramesError, match=r"could not be decoded") as caught:
+        for number, _ in source:
+            got.append(number)
+    assert got and got == list(range(len(got))) and caught.value.frames == list(range(len(got), 12))
+
+
 @pytest.mark.parametrize("start_frame", [0, 1001])
 def test_worker_errors_reach_the_consumer_with_the_frame_number(
     h264_clip: Path, monkeypatch: pytest.MonkeyPatch, start_frame: int

@@ -36,6 +36,7 @@ sinks scale RGB to swscale's white, so 1.0 lands on code 940 (10-bit) exactly.
 from __future__ import annotations
 
 import os
+import re
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -452,10 +453,20 @@ class VideoSource:
             self._start_pts = min(pts) if pts else 0
         if counted:
             return list(range(counted))
+        # Matroska/WebM count no frames, but FFmpeg writes each stream's DURATION when it
+        # finishes a file: a copy cut short holds fewer packets than that promises. The frames
+        # it promises are the clip's, so those missing are reported (by number) as undecodable.
+        tagged = duration_tag(stream.metadata)  # (where the stream ends: its start time included)
+        start = float(self._start_pts * self._time_base) if self._time_base else 0.0
+        promised = round((tagged - start) * float(self._fps)) if tagged and self._fps else 0
         if self._fps and self._time_base and len(pts) == packets:
             numbers = sorted({self._number(p) for p in pts})
             if len(numbers) == packets:
+                if numbers and promised >= numbers[-1] + 3:  # (a frame or so of rounding is not a cut)
+                    numbers += list(range(numbers[-1] + 1, promised))
                 return numbers
+        if promised >= packets + 2:
+            return list(range(promised))
         return list(range(packets))
 
     def _count_kept_packets(self) -> int | None:
@@ -688,6 +699,18 @@ class VideoSource:
 
 class _SeekMissed(Exception):
     """A seek landed after the first wanted frame; decode from the start instead."""
+
+
+def duration_tag(tags: Any) -> float | None:
+    """Seconds in a ``DURATION`` stream tag (``HH:MM:SS.fraction``, FFmpeg's Matroska/WebM
+    muxers), else None."""
+    text = next((str(v) for k, v in dict(tags or {}).items() if str(k).upper() == "DURATION"), "")
+    match = re.fullmatch(r"\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*", text)
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    value = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return value if value > 0 else None
 
 
 def undecoded(path: str | os.PathLike[str], missing: list[int]) -> MissingFramesError:
