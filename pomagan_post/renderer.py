@@ -42,7 +42,8 @@ from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSequenceSource,
                         check_exr_compression, missing_files, read_image, read_matte)
-from .io.sequence import SequencePattern, as_pattern, discover, format_frame_list, parse_frame_range, sequence_of
+from .io.sequence import (SequencePattern, as_pattern, discover, format_frame_list, numbered_otherwise,
+                          parse_frame_range, sequence_of)
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
 from .stopping import stop_point
@@ -1051,6 +1052,10 @@ def render(
     else:
         seq, wanted = discover(input_str, wanted_list)
         input_paths = [seq.pattern.path(f) for f in seq.frames]
+        odd = numbered_otherwise(seq.pattern)
+        if odd:
+            log(f"{seq.pattern}: {len(odd)} file(s) of its name numbered otherwise than its {seq.pattern.padding}-digit "
+                f"frames are not part of it (e.g. {odd[0]}; a negative frame of #### is -002, not -0002)")
         single = seq.pattern.is_single_file
         whole = sequence_of(input_str) if single else None
         if whole is not None:  # e.g. a test of one frame before the whole shot: say how to match

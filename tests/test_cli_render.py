@@ -546,3 +546,13 @@ def test_a_file_whose_name_holds_placeholder_characters_is_that_file(
     assert result.exit_code == 0, result.stderr
     stem = name[:-4]
     assert sorted(p.name for p in (folder / f"{stem}_pomagan").iterdir()) == [f"{stem}_alpha.png", f"{stem}_fg.png"]
+
+
+def test_files_numbered_otherwise_are_named_not_skipped_silently(tmp_path: Path, fast_engine: Engine) -> None:
+    for name in ("n.-0002.png", "n.-0001.png", "n.0000.png", "n.0001.png"):
+        write_file(tmp_path / name, ramp(24, 32, 3), "uint8")
+    result = run(tmp_path / "n.####.png", "-o", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    assert (f"{tmp_path / 'n.####.png'}: 2 file(s) of its name numbered otherwise than its 4-digit frames are "
+            "not part of it (e.g. n.-0001.png; a negative frame of #### is -002, not -0002)") in result.stderr
+    assert "wrote 2 frame(s)" in result.stderr

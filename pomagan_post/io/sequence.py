@@ -283,6 +283,21 @@ def find_sequences(directory: str | os.PathLike[str]) -> list[Sequence]:
     return found
 
 
+def numbered_otherwise(pattern: SequencePattern) -> list[str]:
+    """Files beside a sequence, of its name, numbered in a way its padding does not write (a
+    negative frame padded after its sign, ``-0002`` where ``####`` writes ``-002``; another
+    padding): they are not frames of it, and a render says so rather than skip them silently."""
+    if pattern.padding is None:
+        return []
+    odd = []
+    for name in _scan(pattern.directory):
+        if name.startswith(pattern.prefix) and name.endswith(pattern.suffix) and pattern.frame_of(name) is None:
+            digits = name[len(pattern.prefix):len(name) - len(pattern.suffix)]
+            if re.fullmatch(r"-?\d+", digits):
+                odd.append(name)
+    return sorted(odd)
+
+
 def _frames_on_disk(pattern: SequencePattern) -> list[int]:
     frames = (pattern.frame_of(name) for name in _scan(pattern.directory))
     return sorted(f for f in frames if f is not None)
