@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import av
 import numpy as np
@@ -256,38 +257,34 @@ def test_start_frame_numbers_every_frame_from_it(h264_clip: Path) -> None:
         VideoSource(h264_clip, start_frame=-1)
 
 
-def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path) -> None:
-    """A MOV whose index promises 12 frames but whose data stops half-way (an interrupted
-    copy): the frames it holds come out, then the rest are named instead of the clip just
-    ending early."""
-    whole = write_clip(tmp_path / "shot.mov", n=12, codec="prores_ks", pix_fmt="yuv422p10le",
-                       index_first=True)
-    source = VideoSource(cut_short(whole))
-    assert source.info.frames == list(range(12))
-    got: list[int] = []
-    with pytest.raises(MissingFramesError, match=r"frame\(s\) 5, 6, .* could not be decoded") as caught:
-        for number, _ in source:
-            got.append(number)
-    assert got == [0, 1, 2, 3, 4] and caught.value.frames == list(range(5, 12))
+def _prores_mov_indexed(path: Path) -> Path:
+    return write_clip(path.with_suffix(".mov"), n=12, codec="prores_ks", pix_fmt="yuv422p10le", index_first=True)
 
 
-def test_a_matroska_file_cut_short_names_the_frames_it_lacks(tmp_path: Path) -> None:
-    """Matroska counts no frames, but FFmpeg writes each stream's DURATION tag when it finishes
-    a file: a copy cut short holds fewer frames than that, and the rest are named."""
+def _ffv1_mkv(path: Path) -> Path:
     import subprocess
 
-    whole = tmp_path / "shot.mkv"
+    path = path.with_suffix(".mkv")
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24", "-frames:v", "12",
-                    "-c:v", "ffv1", str(whole)], check=True)
-    assert VideoSource(whole).info.frames == list(range(12))
+                    "-c:v", "ffv1", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("make", [_prores_mov_indexed, _ffv1_mkv], ids=["mov-index", "mkv-duration-tag"])
+def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path, make: Callable[[Path], Path]) -> None:
+    """A file whose index (MOV) or stream DURATION tag (Matroska, which counts no frames; FFmpeg
+    writes the tag when it finishes a file) promises 12 frames but whose data stops half-way (an
+    interrupted copy): the frames it holds come out, then the rest are named instead of the clip
+    just ending early."""
+    whole = make(tmp_path / "shot")
     assert len(list(VideoSource(whole))) == 12  # the whole file: every frame, no error
     source = VideoSource(cut_short(whole))
     assert source.info.frames == list(range(12))
     got: list[int] = []
-    with pytest.raises(MissingFramesError, match=r"could not be decoded") as caught:
+    with pytest.raises(MissingFramesError, match=r"frame\(s\) .* could not be decoded") as caught:
         for number, _ in source:
             got.append(number)
-    assert got and got == list(range(len(got))) and caught.value.frames == list(range(len(got), 12))
+    assert len(got) >= 3 and got == list(range(len(got))) and caught.value.frames == list(range(len(got), 12))
 
 
 @pytest.mark.parametrize("start_frame", [0, 1001])
