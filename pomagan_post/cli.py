@@ -665,7 +665,7 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
     ffmpeg -i shot.mov -vf scale=in_color_matrix=bt709 -f rawvideo -pix_fmt rgb48le - \\
       | pomagan-post pipe --size 1920x1080 --pix-fmt rgb48le --output rgba --straight \\
       | ffmpeg -f rawvideo -pix_fmt rgba64le -video_size 1920x1080 -framerate 24 -i - \\
-          -c:v png -pix_fmt rgba64be matte.mov
+          -c:v png -pix_fmt rgba64be rgba.mov
 
     Only frames go to stdout; messages go to stderr. Exit codes: 0 done; 2 bad option (before
     any output); 3 stdin ended inside a frame (the complete frames before it are written);
@@ -724,6 +724,12 @@ def export(output: str, target: str, weights: str | None, working_size: int | No
     from .checkpoint import load_checkpoint
     from .export import NUKE_CHANNELS_IN, NUKE_CHANNELS_OUT, export_nuke
 
+    import zipfile
+
+    if Path(output).suffix.lower() != ".pt":
+        raise BadInputError(f"the export is a TorchScript file: name it OUT.pt, not {output}")
+    if Path(output).exists() and not zipfile.is_zipfile(output):  # an earlier export is a zip
+        raise BadInputError(f"{output} is there and is not an earlier export; refusing to write over it")
     model = load_checkpoint(weights)
     info = model.checkpoint_info or {}
     if info and not info.get("trained", True):

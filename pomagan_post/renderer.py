@@ -42,8 +42,8 @@ from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSequenceSource,
                         check_exr_compression, missing_files, read_image, read_matte)
-from .io.sequence import (SequencePattern, as_pattern, discover, format_frame_list, numbered_otherwise,
-                          parse_frame_range, sequence_of)
+from .io.sequence import (IMAGE_EXTENSIONS, SequencePattern, as_pattern, discover, format_frame_list,
+                          numbered_otherwise, parse_frame_range, sequence_of)
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch
 from .stopping import stop_point
@@ -1009,6 +1009,13 @@ def render(
     unknown = set(outputs) - set(OUTPUT_KINDS)
     if unknown or not kinds:
         raise BadInputError(f"outputs must be some of alpha, fg, comp; got {', '.join(outputs) or 'none'}")
+    if ("comp" in outputs or comp_name) and not comp:
+        raise BadInputError("a comp output needs --comp COLOUR|IMAGE (e.g. --comp green) to put the "
+                            "foreground over")
+    if output_dir is not None and not Path(output_dir).is_dir() and (
+            Path(output_dir).suffix.lower() in IMAGE_EXTENSIONS or _is_video(output_dir)):
+        raise BadInputError(f"-o takes a folder, not a file name ({output_dir}); name the outputs with "
+                            "--alpha-name / --fg-name / --comp-name")
     _video_codec(codec)
     check_exr_compression(exr_compression)
     temporal = check_radius(temporal)

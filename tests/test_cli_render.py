@@ -556,3 +556,14 @@ def test_files_numbered_otherwise_are_named_not_skipped_silently(tmp_path: Path,
     assert (f"{tmp_path / 'n.####.png'}: 2 file(s) of its name numbered otherwise than its 4-digit frames are "
             "not part of it (e.g. n.-0001.png; a negative frame of #### is -002, not -0002)") in result.stderr
     assert "wrote 2 frame(s)" in result.stderr
+
+
+def test_a_comp_output_without_a_background_and_a_file_as_output_folder_are_refused(
+        tmp_path: Path, fast_engine: Engine) -> None:
+    write_file(tmp_path / "still.png", ramp(24, 32, 3), "uint8")
+    for args in (["--outputs", "comp"], ["--outputs", "alpha,comp"], ["--comp-name", "c.png"]):
+        result = run(tmp_path / "still.png", "-o", tmp_path / "o", *args)
+        assert result.exit_code == 2 and "a comp output needs --comp COLOUR|IMAGE" in result.stderr, args
+    result = run(tmp_path / "still.png", "-o", tmp_path / "result.png")
+    assert result.exit_code == 2 and "-o takes a folder, not a file name" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.png"]

@@ -180,3 +180,19 @@ def test_pixel_aspect_knob_is_the_engines(exported, model) -> None:
     assert np.abs(wide - alpha[0]).max() < 10 * TOL
     assert np.abs(wide - square).max() > 100 * TOL  # the knob changes what the network sees
 
+
+
+def test_export_never_writes_over_another_file(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from pomagan_post.cli import main
+
+    shot = tmp_path / "shot.mov"
+    shot.write_bytes(b"not an export")
+    result = CliRunner().invoke(main, ["export", "--target", "nuke", str(shot)])
+    assert result.exit_code == 2 and "name it OUT.pt" in result.stderr
+    kept = tmp_path / "old.pt"
+    kept.write_bytes(b"someone's notes")
+    result = CliRunner().invoke(main, ["export", "--target", "nuke", str(kept)])
+    assert result.exit_code == 2 and "is not an earlier export; refusing" in result.stderr
+    assert shot.read_bytes() == b"not an export" and kept.read_bytes() == b"someone's notes"
