@@ -351,6 +351,14 @@ def test_best_checkpoint_follows_the_lowest_validation_and_survives_resume(tmp_p
     assert after[5] == after[6] == vals[4]
     assert (run / "best.safetensors").read_bytes() == before
     assert torch.load(run / "train_state.pt", weights_only=True)["best"][1] == best_step
+    # Killed outright between a better validation (best.safetensors written) and the next save
+    # (train_state.pt still naming an earlier, worse best): the resume keeps the file's.
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    state["best"] = [max(vals.values()) + 1.0, 1]
+    torch.save(state, run / "train_state.pt")
+    _train(["seg", "--out", str(run), "--resume", "--steps", "7", "--device", "cpu", "--lr-g", "1e-30"])
+    assert (run / "best.safetensors").read_bytes() == before
+    assert torch.load(run / "train_state.pt", weights_only=True)["best"][1] == best_step
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
@@ -493,3 +501,28 @@ def test_misspelt_kind_and_variant_are_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "unknown variant 'fsat'; use one of paper, fast" in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("losses: {border: \"off\"}", "losses.border must be true or false, unquoted, got 'off'"),
+    ("augment: \"no\"", "augment must be true or false, unquoted, got 'no'"),
+    ("lr_g: 1e-4", "lr_g must be a number (YAML reads 1e-4 as text: write 1.0e-4), got '1e-4'"),
+    ("save_every: 2.5", "save_every must be a whole number, got 2.5"),
+    ("betas: [0.5]", "betas must be two numbers in [0, 1)"),
+    ("losses: {matte_terms: [comp]}", "losses.matte_terms of the segmentation stage needs matte or fg"),
+    ("losses: {border_threshold: 1.5}", "losses.border_threshold must lie in (0, 1), got 1.5"),
+])
+def test_config_values_of_the_wrong_kind_are_named(tmp_path: Path, setting: str, message: str) -> None:
+    """YAML reads a quoted "off" or 1e-4 as text: such a value is named, not taken as true or
+    left to fail deep in training."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"stage: seg\n{setting}\n")
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--config", str(config), "--out", str(tmp_path / "x"),
+                                            "--steps", "1"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "x").exists()
+    if setting.startswith("augment"):  # and an option of the wrong value, once
+        result = CliRunner().invoke(train_cli, ["seg", *TINY, "--workers", "-1", "--out", str(tmp_path / "x")])
+        assert result.exit_code == 2 and "workers must be 0 (load in the training process) or more" in result.output

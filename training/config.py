@@ -74,8 +74,11 @@ class LossConfig:
     bce: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_types(self, "losses.")
         for name in ("vgg_layers", "vgg_layer_weights", "matte_terms"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not 0 < self.border_threshold < 1:
+            raise BadInputError(f"losses.border_threshold must lie in (0, 1), got {self.border_threshold}")
         if self.adversarial not in ADVERSARIAL:
             raise BadInputError(f"losses.adversarial must be one of {ADVERSARIAL}, got {self.adversarial!r}")
         if self.perceptual not in PERCEPTUAL:
@@ -91,6 +94,30 @@ class LossConfig:
             raise BadInputError("losses.border_kernel must be an odd number >= 3")
         if not self.bce >= 0:
             raise BadInputError(f"losses.bce must be a weight >= 0, got {self.bce}")
+
+
+def _check_types(config: Any, where: str = "") -> None:
+    """Each setting of the type its field declares: YAML reads ``"off"`` (quoted) or ``yes`` as
+    text, and ``1e-4`` (no dot) as text too; such a value would be taken as true, or fail deep in
+    training, instead of being named here."""
+    for item in fields(config):
+        value, kind = getattr(config, item.name), str(item.type)
+        if value is None and "None" in kind:
+            continue
+        base = kind.replace(" | None", "")
+        if base == "bool":
+            ok = isinstance(value, bool)
+            hint = "true or false, unquoted"
+        elif base == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            hint = "a whole number"
+        elif base == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            hint = "a number (YAML reads 1e-4 as text: write 1.0e-4)"
+        else:
+            continue
+        if not ok:
+            raise BadInputError(f"{where}{item.name} must be {hint}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +189,14 @@ class TrainConfig:
         from .data.synthetic import check_extra_people
 
         object.__setattr__(self, "extra_people", check_extra_people(self.extra_people))
+        _check_types(self)
+        if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
+            raise BadInputError(f"betas must be two numbers in [0, 1), e.g. [0.5, 0.999], got {list(self.betas)}")
+        if self.workers < 0:
+            raise BadInputError(f"workers must be 0 (load in the training process) or more, got {self.workers}")
+        if self.stage == "seg" and not {"matte", "fg"} & set(self.losses.matte_terms):
+            raise BadInputError("losses.matte_terms of the segmentation stage needs matte or fg (it has no "
+                                f"composite term), got {list(self.losses.matte_terms)}")
         if self.stage not in STAGES:
             raise BadInputError(f"stage must be one of {STAGES}, got {self.stage!r}")
         from pomagan_post.models import list_models

@@ -433,9 +433,18 @@ class StageTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = self._saved_step = int(state["step"])
+        # The alpha stage's random backgrounds go on from here, not from the run's first ones.
+        self._bg_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.step)
         saved_stage = self._base_recipe.get(self.cfg.stage) or {}
-        if state.get("best") and saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
-            self.best = (float(state["best"][0]), int(state["best"][1]))
+        if saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
+            candidates = [(float(state["best"][0]), int(state["best"][1]))] if state.get("best") else []
+            best_path = run_dir / BEST_NAME  # written at each better validation, the state only at saves
+            if best_path.is_file():  # (a run killed between the two: the file is the truth)
+                meta = pomagan_post.read_checkpoint_info(best_path).get("meta", {})
+                if "val_mse_x1e3" in meta and "step" in meta:
+                    candidates.append((float(meta["val_mse_x1e3"]), int(meta["step"])))
+            if candidates:
+                self.best = min(candidates)
 
     def _note_changes(self, saved: Any, step: int) -> None:
         """Record the settings a resume changes (e.g. ``--lr-g`` lowered to anneal), with the
@@ -637,7 +646,7 @@ def _datasets(specs: tuple[str, ...], cfg: TrainConfig, split: str, augment: boo
 
 
 #: Files that make a folder a training run's (``--out``).
-RUN_FILES = (CHECKPOINT_NAME, STATE_NAME, BEST_NAME, "log.csv")
+RUN_FILES = (CHECKPOINT_NAME, STATE_NAME, BEST_NAME)  # (a log alone: a run that never saved)
 
 
 def _refuse_run_folder(out_dir: Path) -> None:
@@ -697,7 +706,10 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "config.yaml")
     if dist_info.world > 1:
-        sampler = DistributedSampler(dataset, dist_info.world, dist_info.rank, shuffle=True, seed=cfg.seed)
+        # Seeded by the step too, as the single-process sampler: a resumed run draws a new order
+        # (seeded by the seed alone it would replay the epoch's first batches, the ones it trained on).
+        sampler = DistributedSampler(dataset, dist_info.world, dist_info.rank, shuffle=True,
+                                     seed=cfg.seed + trainer.step)
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed + trainer.step))
     loader = DataLoader(
