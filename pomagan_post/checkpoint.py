@@ -262,3 +262,16 @@ def load_checkpoint(
     model.load_state_dict(state, strict=True)
     model.checkpoint_info = info
     return model.to(device).eval()
+
+
+def untrained_warning(info: dict[str, Any] | None) -> str | None:
+    """What to tell a user about to matte with a checkpoint not trained through both stages
+    (its ``checkpoint_info``), or None for a trained one."""
+    if not info or info.get("trained", True):
+        return None
+    stages = [k for k in ("seg", "alpha") if isinstance((info.get("recipe") or {}).get(k), dict)]
+    if stages:
+        return (f"the checkpoint is partly trained (stages trained: {', '.join(stages)}; mattes need both: "
+                "train the other stage, see pomagan-post info)")
+    return "the checkpoint is an untrained placeholder; mattes will be meaningless (pass --weights or set POMAGAN_WEIGHTS)"
+

@@ -138,8 +138,11 @@ def info(weights: str | None, stats: bool) -> None:
         if isinstance(recipe, dict) and "steps_done" in recipe:
             size = "x".join(str(v) for v in recipe.get("size", []))
             losses = recipe.get("losses", {})
+            processes = int(recipe.get("processes", 1) or 1)
+            batch = (f"{recipe.get('batch_size')} per process x {processes} processes" if processes > 1
+                     else f"{recipe.get('batch_size')}")
             line = (f"  {stage} stage: {recipe['steps_done']} steps at {size}, batch "
-                    f"{recipe.get('batch_size')}, perceptual loss {losses.get('perceptual', '?')}, "
+                    f"{batch}, perceptual loss {losses.get('perceptual', '?')}, "
                     f"adversarial loss {losses.get('adversarial', '?')}")
             if losses.get("bce"):
                 line += f", cross-entropy term (weight {losses['bce']})"
@@ -721,7 +724,7 @@ def export(output: str, target: str, weights: str | None, working_size: int | No
     """Write the model as OUT.pt for another host (see nuke_plugin/README.md for Nuke)."""
     import torch
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, untrained_warning
     from .export import NUKE_CHANNELS_IN, NUKE_CHANNELS_OUT, export_nuke
 
     import zipfile
@@ -731,10 +734,9 @@ def export(output: str, target: str, weights: str | None, working_size: int | No
     if Path(output).exists() and not zipfile.is_zipfile(output):  # an earlier export is a zip
         raise BadInputError(f"{output} is there and is not an earlier export; refusing to write over it")
     model = load_checkpoint(weights)
-    info = model.checkpoint_info or {}
-    if info and not info.get("trained", True):
-        click.echo("pomagan-post: warning: the checkpoint is an untrained placeholder; mattes will "
-                   "be meaningless (pass --weights or set POMAGAN_WEIGHTS)", err=True)
+    warning = untrained_warning(model.checkpoint_info)
+    if warning:
+        click.echo(f"pomagan-post: warning: {warning}", err=True)
     try:
         path = export_nuke(model, output, working_size=working_size, upsample=upsample, tta=tta)
     except OSError as exc:

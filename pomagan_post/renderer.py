@@ -555,14 +555,13 @@ def build_engine(weights: str | os.PathLike[str] | None, device: str, precision:
                  tta: str = "none") -> Any:
     """An :class:`~pomagan_post.Engine` for a checkpoint (``None``: the bundled one); warns
     through ``log`` when the checkpoint is an untrained placeholder."""
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, untrained_warning
     from .engine import Engine
 
     model = load_checkpoint(weights)
-    info = getattr(model, "checkpoint_info", {}) or {}
-    if info and not info.get("trained", True):
-        log("warning: the checkpoint is an untrained placeholder; mattes will be meaningless "
-            "(pass --weights or set POMAGAN_WEIGHTS)")
+    warning = untrained_warning(getattr(model, "checkpoint_info", None))
+    if warning:
+        log(f"warning: {warning}")
     return Engine(model, device=device, precision=precision, working_size=working_size,
                   batch_size=batch_size, tta=tta)
 

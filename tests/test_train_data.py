@@ -274,6 +274,8 @@ def test_paired_layouts(tmp_path: Path, layout: str) -> None:
         _write_pairs(root / "train" / "blurred_image", root / "train" / "mask", ["p1", "p2"], ".jpg")
         _write_pairs(root / "validation" / "P3M-500-P" / "blurred_image",
                      root / "validation" / "P3M-500-P" / "mask", ["v1"], ".jpg")
+        _write_pairs(root / "validation" / "P3M-500-NP" / "original_image",  # not the test set
+                     root / "validation" / "P3M-500-NP" / "mask", ["n1", "n2"], ".jpg")
     elif layout == "ppm":
         _write_pairs(root / "image", root / "matte", ["m1", "m2"], ".jpg")
     else:
@@ -282,8 +284,10 @@ def test_paired_layouts(tmp_path: Path, layout: str) -> None:
     ds = build_dataset(f"{layout}:{root}", SIZE, split="train")
     assert isinstance(ds, PairedDataset) and len(ds) == 2
     _check_items(ds, 2, keys=("image", "alpha", "seg"))
-    if layout == "p3m":
-        assert len(build_dataset(str(root), SIZE, split="test")) == 1
+    if layout == "p3m":  # the documented test set, P3M-500-P (blurred faces), not P3M-500-NP
+        test = build_dataset(str(root), SIZE, split="test")
+        assert len(test) == 1 and test.image_paths[0].parent.name == "blurred_image"
+        assert test.image_paths[0].parent.parent.name == "P3M-500-P"
 
 
 def test_exr_plates_are_linear_and_converted_to_srgb(tmp_path: Path) -> None:

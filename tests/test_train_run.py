@@ -132,9 +132,13 @@ def test_eval_prints_and_writes_the_table_with_baselines(seg_run: Path, tmp_path
 
 def test_max_minutes_stops_and_saves_early(tmp_path: Path) -> None:
     run = tmp_path / "timed"
-    _train(["seg", *TINY, "--out", str(run), "--steps", "50", "--max-minutes", "0.00001", "--val-data", "none"])
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(run), "--steps", "50", "--max-minutes",
+                                            "0.00001", "--val-data", "none"])
+    assert result.exit_code == 0, result.output
     assert _log_steps(run) == [1]
     assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == 1
+    assert (f"pomagan-train: stopped after --max-minutes 1e-05 at step 1 of 50; saved {run / 'checkpoint.safetensors'} "
+            f"(continue with --resume --out {run})") in result.output
 
 
 def test_alpha_stage_needs_seg_weights(tmp_path: Path) -> None:
@@ -187,6 +191,16 @@ def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
     info = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")
     assert info["meta"]["step"] == 2
     assert _log_steps(run) == [1, 2]
+    assert proc.stderr.count("checkpoint: ") == 1  # said once, by rank 0
+    # The recipe holds the processes (the batch is per process); a resume on one is a change.
+    assert info["recipe"]["seg"]["processes"] == 2
+    _train(["seg", "--out", str(run), "--resume", "--steps", "3", "--device", "cpu"])
+    recipe = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]
+    assert recipe["processes"] == 1 and recipe["changes"] == [{"step": 2, "processes": [2, 1]}]
+    from pomagan_post.cli import main as post_cli
+
+    shown = CliRunner().invoke(post_cli, ["info", "--weights", str(run / "checkpoint.safetensors")])
+    assert "from step 2: processes 2 -> 1" in shown.output
 
 
 def test_sigterm_to_a_two_process_ddp_run_stops_every_rank_at_one_step(tmp_path: Path) -> None:

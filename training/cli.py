@@ -7,6 +7,7 @@ Thin click wrappers: the work is in :mod:`pomagan_train.data`, :mod:`pomagan_tra
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -149,7 +150,8 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
 
         cfg = replace(cfg, val_data=None)
     path = train(cfg, out_dir, device=opts["device"], init=opts["init"], seg_weights=seg_weights, resume=opts["resume"])
-    click.echo(f"checkpoint: {path}", err=True)
+    if os.environ.get("RANK", "0") == "0":  # (under torchrun, once: rank 0 wrote it)
+        click.echo(f"checkpoint: {path}", err=True)
 
 
 @main.command()

@@ -341,7 +341,9 @@ class StageTrainer:
 
     def _recipe(self) -> dict[str, Any]:
         recipe = {k: v for k, v in self._base_recipe.items() if k in ("seg", "alpha", "history")}
-        recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step}
+        # The processes that trained it (torchrun): the batch is per process, so they are part
+        # of the recipe (the effective batch), and a resume on another number is a change.
+        recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step, "processes": self.dist.world}
         if self._changes:
             recipe[self.cfg.stage]["changes"] = self._changes
         return recipe
@@ -457,6 +459,8 @@ class StageTrainer:
             now = {**now, "losses": {k: v for k, v in now["losses"].items()
                                      if k in saved["losses"] or v != defaults.get(k)}}
         changed = {k: [saved[k], now[k]] for k in RESUME_TRACKED if k in saved and saved[k] != now.get(k)}
+        if "processes" in saved and saved["processes"] != self.dist.world:
+            changed["processes"] = [saved["processes"], self.dist.world]
         self._changes = [*saved.get("changes", []), *([{"step": step, **changed}] if changed else [])]
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -736,4 +740,8 @@ def train(
         raise TrainingStopped(
             f"{name} at step {trainer.step}; saved "
             f"{out_dir / CHECKPOINT_NAME} (continue with --resume --out {out_dir})", trainer.stopped_by)
+    if trainer.step < cfg.steps and dist_info.main:  # --max-minutes ended it: not an error, but say so
+        print(f"pomagan-train: stopped after --max-minutes {cfg.max_minutes:g} at step {trainer.step} of "
+              f"{cfg.steps}; saved {out_dir / CHECKPOINT_NAME} (continue with --resume --out {out_dir})",
+              file=sys.stderr)
     return out_dir / CHECKPOINT_NAME

@@ -291,7 +291,11 @@ def _paired_root(root: Path, split: str) -> Path | None:
     if sub is not None:
         if _paired_dirs(sub):
             return sub
-        for child in sorted(c for c in sub.iterdir() if c.is_dir()):  # P3M-500-P, P3M-500-NP
+        # P3M's validation holds P3M-500-P (faces blurred, the documented test set) and
+        # P3M-500-NP: the -P set first, then the others by name.
+        children = sorted((c for c in sub.iterdir() if c.is_dir()),
+                          key=lambda c: (not c.name.upper().endswith("-P"), c.name))
+        for child in children:
             if _paired_dirs(child):
                 return child
     if _paired_dirs(root):
