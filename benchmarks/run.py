@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from pomagan_post import Engine, create_model, load_checkpoint
+from pomagan_post.io.atomic import atomic_path
 from pomagan_post.io.base import ClipInfo
 from pomagan_post.io.images import ImageSequenceSink
 from pomagan_post.renderer import matte, open_sink, open_source, output_frame, render
@@ -432,9 +433,8 @@ def main(argv: list[str] | None = None) -> None:
         results["seconds"] = time.perf_counter() - started
         results["host_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         if args.out:
-            partial = args.out.with_name(args.out.name + ".partial")
-            partial.write_text(json.dumps(results, indent=2, default=str))
-            os.replace(partial, args.out)
+            with atomic_path(args.out) as partial:
+                partial.write_text(json.dumps(results, indent=2, default=str))
 
     with tempfile.TemporaryDirectory(prefix="pomagan-bench-") as tmp:
         work = Path(tmp)

@@ -129,8 +129,8 @@ def _live_temp(path: Path) -> int | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return None
-    except PermissionError:
-        return pid
+    except PermissionError:  # another user's process: running all the same
+        pass
     return pid
 
 

@@ -495,6 +495,11 @@ def _files_of(spec: str | os.PathLike[str]) -> list[Path]:
     return [seq.pattern.path(f) for f in seq.frames]
 
 
+def _output_folders(out_dir: Path, plans: list[_Output]) -> list[Path]:
+    """The output folder and each output's own (``--alpha-name sub/...`` names one inside)."""
+    return [out_dir] + [Path(p.target).parent if isinstance(p.target, Path) else p.target.directory for p in plans]
+
+
 def _refuse_unwritable(folders: list[Path]) -> None:
     """Before any work: each output folder (or, where it is still to be made, the folder it
     would be made in) takes new files, so a read-only disk or folder is said at once, not after
@@ -812,10 +817,12 @@ def _settings_difference(recorded: str, settings: str) -> str:
                      for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)) or recorded
 
 
-def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> None:
+def _check_settings(plans: list[_Output], frames: list[int], settings: str,
+                    records: dict[Path, str | None]) -> None:
     """Refuse to add to image-sequence outputs whose existing ``frames`` were rendered with
     other settings: the shot would mix two mattes. Frames recording none (renders by older
-    versions) are not compared."""
+    versions) are not compared. ``records``: what :func:`_finished_frames` read of each file's
+    header (a file not in it is read here)."""
     from .io.images import read_render_settings
 
     for plan in plans:
@@ -824,7 +831,7 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> N
         other: dict[str, list[int]] = {}
         for frame in frames:
             for path in plan.paths([frame]):
-                recorded = read_render_settings(path)
+                recorded = records[path] if path in records else read_render_settings(path)
                 if recorded is not None and recorded != settings:
                     other.setdefault(recorded, []).append(frame)
                     break
@@ -839,9 +846,12 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str) -> N
 
 def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | None,
                      codec: str, settings: str | None = None,
-                     log: Callable[[str], None] = lambda message: None) -> tuple[list[int], dict[str, list[int]]]:
+                     log: Callable[[str], None] = lambda message: None,
+                     records: dict[Path, str | None] | None = None) -> tuple[list[int], dict[str, list[int]]]:
     """(frames every output in ``plans`` already has, and per video output the frames its
-    partial file from an interrupted render holds). ``plans`` leaves finished videos out; an
+    partial file from an interrupted render holds). An image frame on disk counts when it is
+    not empty and its header opens; what each such header records goes into ``records``
+    (path -> settings) for :func:`_check_settings`. ``plans`` leaves finished videos out; an
     unfinished one has the first frames its partial holds (:func:`resumable_frames`), the rest
     are rendered and appended to them; a partial file made with other ``settings`` or by
     another encoder than ``codec``'s is not kept (the video is rendered afresh, and ``log``
@@ -869,7 +879,7 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
             done &= set(resume[plan.kind])
         else:
             present = {f for f in wanted if all(path.exists() for path in plan.paths([f]))}
-            damaged = [f for f in sorted(present) if not all(_opens(path) for path in plan.paths([f]))]
+            damaged = [f for f in sorted(present) if not all(_kept(path, records) for path in plan.paths([f]))]
             if damaged:
                 log(f"{plan}: frame(s) {format_frame_list(damaged)} on disk cannot be read (empty or "
                     "damaged): rendered again")
@@ -877,16 +887,22 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
     return [f for f in wanted if f in done], resume
 
 
-def _opens(path: Path) -> bool:
+def _kept(path: Path, records: dict[Path, str | None] | None) -> bool:
     """Whether a frame file on disk is one to keep under --skip-existing: not empty, and its
     header opens (a render's own files always are, being written whole and then renamed; a
-    copy cut short or a file zeroed by a full disk elsewhere is not). Pixel data is not read."""
-    from .io.images import can_open
+    copy cut short or a file zeroed by a full disk elsewhere is not). Pixel data is not read;
+    the settings the header records go into ``records``."""
+    from .io.images import frame_header
 
     try:
-        return path.stat().st_size > 0 and can_open(path)
+        if path.stat().st_size == 0:
+            return False
     except OSError:
         return False
+    opens, recorded = frame_header(path)
+    if opens and records is not None:
+        records[path] = recorded
+    return opens
 
 
 def _missing_dirs(folders: Iterable[Path]) -> list[Path]:
@@ -1080,8 +1096,7 @@ def render(
     if garbage_matte is not None:
         extra_inputs += _files_of(garbage_matte)
     _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
-    _refuse_unwritable([out_dir] + [Path(p.target).parent if isinstance(p.target, Path) else p.target.directory
-                                    for p in plans])
+    _refuse_unwritable(_output_folders(out_dir, plans))
 
     report = RenderReport(input=input_str, outputs={p.kind: str(p) for p in plans},
                           frames=list(wanted), alpha_mode=alpha_mode)
@@ -1126,9 +1141,10 @@ def render(
                                      window=window)
                 header.close()
                 header.info.fps = rate or header.info.fps
+            records: dict[Path, str | None] = {}  # each frame file's header, read once
             done, resume = _finished_frames(plans, wanted, header.info if header else None, codec,
-                                            settings, log)
-            _check_settings(plans, done, settings)
+                                            settings, log, records)
+            _check_settings(plans, done, settings, records)
         except BaseException:
             if probe is not None:
                 probe.close()
@@ -1221,8 +1237,7 @@ def render(
 
     # Folders this render makes (the output folder, and those in --alpha-name sub/... names),
     # deepest first: a render that wrote nothing removes the ones it left empty.
-    made_dirs = _missing_dirs([out_dir] + [Path(p.target).parent if isinstance(p.target, Path)
-                                           else p.target.directory for p in plans])
+    made_dirs = _missing_dirs(_output_folders(out_dir, plans))
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, FrameSink] = {}
     bar = None

@@ -97,21 +97,27 @@ def missing_files(pattern: SequencePattern, missing: list[int]) -> MissingFrames
 def read_render_settings(path: str | os.PathLike[str]) -> str | None:
     """The ``pomagan:settings`` a rendered frame's header records, or None (none recorded, a
     format that keeps none, or a file that cannot be opened: it is then simply not compared)."""
+    return frame_header(path)[1]
+
+
+def frame_header(path: str | os.PathLike[str]) -> tuple[bool, str | None]:
+    """(whether OpenImageIO opens ``path``'s header, the render settings it records or None),
+    from one read of the header (its pixels are not read)."""
     try:
         inp = _open(Path(path))
     except (MissingFramesError, UnsupportedFormatError):
-        return None
+        return False, None
     try:
         spec = inp.spec()
         recorded = spec.get_string_attribute(SETTINGS_ATTRIBUTE)
         if recorded:
-            return recorded
+            return True, recorded
         user_data = spec.getattribute("dpx:UserData")
         for text in (spec.get_string_attribute("Software"),
                      "" if user_data is None else bytes(np.asarray(user_data, np.uint8)).decode("utf-8", "replace")):
             if _SETTINGS_MARK in text:
-                return text.split(_SETTINGS_MARK, 1)[1].rstrip("\0") or None
-        return None
+                return True, text.split(_SETTINGS_MARK, 1)[1].rstrip("\0") or None
+        return True, None
     finally:
         inp.close()
 
@@ -127,16 +133,6 @@ def fit_half(image: np.ndarray) -> np.ndarray:
     if image.size and max(float(np.nanmax(image, initial=0.0)), -float(np.nanmin(image, initial=0.0))) > HALF_MAX:
         return np.clip(image, -HALF_MAX, HALF_MAX)
     return image
-
-
-def can_open(path: str | os.PathLike[str]) -> bool:
-    """Whether OpenImageIO opens ``path``'s header (its pixels are not read)."""
-    try:
-        inp = _open(Path(path))
-    except (MissingFramesError, UnsupportedFormatError):
-        return False
-    inp.close()
-    return True
 
 
 # OIIO's oiio:ColorSpace label for our native colour spaces.
