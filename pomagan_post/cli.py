@@ -408,6 +408,10 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="Keep frames whose outputs all exist (resume a crashed or split render); "
                    "refused when they were rendered with other settings (every format; a "
                    "video's unfinished partial file is then rendered afresh).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace files at the output names that pomagan-post did not write (by default "
+                   "such a file stops the render before any work; earlier renders' outputs are "
+                   "replaced either way).")
 @click.option("--on-error", default="stop", show_default=True, metavar="stop|skip",
               help="stop at a missing/corrupt input frame, or skip it, list it and exit non-zero.")
 @click.option("--premultiplied/--straight", default=None,
@@ -444,8 +448,8 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_name: str | None,
            fg_name: str | None, comp_name: str | None, format_: str | None, codec: str,
            frames: str | None, start_frame: int | None, fps: str | None, device: str, precision: str, batch_size: str, writers: int | None,
-           working_size: int | None, tta: str, weights: str | None, skip_existing: bool, on_error: str,
-           premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
+           working_size: int | None, tta: str, weights: str | None, skip_existing: bool, overwrite: bool,
+           on_error: str, premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
            garbage_matte: str | None, exr_compression: str, display_window: bool, temporal: int,
            report_path: str | None, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
@@ -463,8 +467,8 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         alpha_name=alpha_name, fg_name=fg_name, comp_name=comp_name, format=format_, codec=codec,
         frames=frames, start_frame=start_frame, fps=fps, device=device, precision=precision, batch_size=batch_size,
         working_size=working_size, tta=tta, weights=weights, writers=writers,
-        skip_existing=skip_existing, on_error=on_error, premultiplied=premultiplied, comp=comp,
-        colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
+        skip_existing=skip_existing, overwrite=overwrite, on_error=on_error, premultiplied=premultiplied,
+        comp=comp, colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
         display_window=display_window, temporal=temporal, progress=not quiet, log=say)
     if report_path:
         _check_report_path(report_path)

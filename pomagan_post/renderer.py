@@ -818,12 +818,11 @@ def _settings_difference(recorded: str, settings: str) -> str:
 
 
 def _check_settings(plans: list[_Output], frames: list[int], settings: str,
-                    records: dict[Path, str | None]) -> None:
+                    headers: dict[Path, tuple[bool, str | None]]) -> None:
     """Refuse to add to image-sequence outputs whose existing ``frames`` were rendered with
     other settings: the shot would mix two mattes. Frames recording none (renders by older
-    versions) are not compared. ``records``: what :func:`_finished_frames` read of each file's
-    header (a file not in it is read here)."""
-    from .io.images import read_render_settings
+    versions) are not compared. ``headers``: what :func:`_output_headers` read of each file
+    (a file not in it is read here)."""
 
     for plan in plans:
         if plan.video:
@@ -831,7 +830,7 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str,
         other: dict[str, list[int]] = {}
         for frame in frames:
             for path in plan.paths([frame]):
-                recorded = records[path] if path in records else read_render_settings(path)
+                recorded = (headers[path] if path in headers else _header(path))[1]
                 if recorded is not None and recorded != settings:
                     other.setdefault(recorded, []).append(frame)
                     break
@@ -847,11 +846,13 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str,
 def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | None,
                      codec: str, settings: str | None = None,
                      log: Callable[[str], None] = lambda message: None,
-                     records: dict[Path, str | None] | None = None) -> tuple[list[int], dict[str, list[int]]]:
+                     headers: dict[Path, tuple[bool, str | None]] | None = None,
+                     overwrite: bool = False) -> tuple[list[int], dict[str, list[int]]]:
     """(frames every output in ``plans`` already has, and per video output the frames its
     partial file from an interrupted render holds). An image frame on disk counts when it is
-    not empty and its header opens; what each such header records goes into ``records``
-    (path -> settings) for :func:`_check_settings`. ``plans`` leaves finished videos out; an
+    not empty and its header opens (``headers``: what :func:`_output_headers` read, else read
+    here); with ``overwrite``, not one that ``render`` did not write (:func:`_not_ours`).
+    ``plans`` leaves finished videos out; an
     unfinished one has the first frames its partial holds (:func:`resumable_frames`), the rest
     are rendered and appended to them; a partial file made with other ``settings`` or by
     another encoder than ``codec``'s is not kept (the video is rendered afresh, and ``log``
@@ -879,30 +880,84 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
             done &= set(resume[plan.kind])
         else:
             present = {f for f in wanted if all(path.exists() for path in plan.paths([f]))}
-            damaged = [f for f in sorted(present) if not all(_kept(path, records) for path in plan.paths([f]))]
+            damaged = [f for f in sorted(present) if not all(_kept(path, headers) for path in plan.paths([f]))]
             if damaged:
                 log(f"{plan}: frame(s) {format_frame_list(damaged)} on disk cannot be read (empty or "
                     "damaged): rendered again")
-            done &= present - set(damaged)
+            others = [f for f in sorted(present) if overwrite and any(
+                _not_ours(headers[path] if headers is not None and path in headers else _header(path))
+                for path in plan.paths([f]))]
+            if others:
+                log(f"{plan}: frame(s) {format_frame_list(others)} on disk were not written by "
+                    "pomagan-post: replaced (--overwrite)")
+            done &= present - set(damaged) - set(others)
     return [f for f in wanted if f in done], resume
 
 
-def _kept(path: Path, records: dict[Path, str | None] | None) -> bool:
+def _kept(path: Path, headers: dict[Path, tuple[bool, str | None]] | None) -> bool:
     """Whether a frame file on disk is one to keep under --skip-existing: not empty, and its
     header opens (a render's own files always are, being written whole and then renamed; a
-    copy cut short or a file zeroed by a full disk elsewhere is not). Pixel data is not read;
-    the settings the header records go into ``records``."""
+    copy cut short or a file zeroed by a full disk elsewhere is not). Pixel data is not read."""
+    if headers is not None and path in headers:
+        return headers[path][0]
+    return _header(path)[0]
+
+
+def _header(path: Path) -> tuple[bool, str | None]:
+    """(whether a frame file's header opens, the render settings it records): an empty or
+    vanished file does not open."""
     from .io.images import frame_header
 
     try:
         if path.stat().st_size == 0:
-            return False
+            return False, None
     except OSError:
-        return False
-    opens, recorded = frame_header(path)
-    if opens and records is not None:
-        records[path] = recorded
-    return opens
+        return False, None
+    return frame_header(path)
+
+
+def _output_headers(plans: list[_Output], frames: list[int]) -> dict[Path, tuple[bool, str | None]]:
+    """Each image output file already on disk for ``frames``: (whether its header opens, the
+    render settings it records), read once for :func:`_refuse_replacing_others`,
+    :func:`_finished_frames` and :func:`_check_settings`."""
+    return {path: _header(path) for plan in plans if not plan.video
+            for path in plan.paths(frames) if path.exists()}
+
+
+def _not_ours(opened: tuple[bool, str | None]) -> bool:
+    """A picture this tool did not write: its header opens and records no render settings (every
+    frame ``render`` writes records them; a file that does not open is a damaged frame)."""
+    return opened == (True, None)
+
+
+def _refuse_replacing_others(plans: list[_Output], frames: list[int],
+                             headers: dict[Path, tuple[bool, str | None]]) -> None:
+    """Before any work: a file at an output's name that ``render`` did not write (a picture
+    recording no render settings, a video whose comment records none) is someone's work, so it
+    is neither replaced nor taken as a finished frame; ``overwrite`` lets a render replace it.
+    Outputs of earlier renders are replaced (or, with --skip-existing, kept) as before; an
+    empty file, or a frame whose header does not open, is no picture and is replaced."""
+    from .io.video import recorded_settings
+
+    def hint(kind: str, them: str = "it") -> str:
+        return (f"move or rename {them}, give the output another name (-o, --{kind}-name), or pass "
+                f"--overwrite to replace {them}")
+
+    for plan in plans:
+        if plan.video:
+            path = Path(plan.target)
+            if path.is_file() and path.stat().st_size > 0 and recorded_settings(path) is None:
+                raise BadInputError(f"{path} exists and was not written by pomagan-post (it records "
+                                    f"no render settings): " + hint(plan.kind))
+            continue
+        others = [f for f in frames if any(_not_ours(headers.get(path, (False, None)))
+                                           for path in plan.paths([f]))]
+        if others:
+            what = (f"{plan.paths(others)[0]} exists" if len(others) == 1 else
+                    f"frames {format_frame_list(others)} of {plan} exist")
+            raise BadInputError(f"{plan.kind} output: {what} and {'was' if len(others) == 1 else 'were'} "
+                                f"not written by pomagan-post (no render settings recorded): "
+                                + hint(plan.kind, "it" if len(others) == 1 else "them"))
 
 
 def _missing_dirs(folders: Iterable[Path]) -> list[Path]:
@@ -943,6 +998,7 @@ def render(
     weights: str | os.PathLike[str] | None = None,
     writers: int | None = None,
     skip_existing: bool = False,
+    overwrite: bool = False,
     on_error: str = "stop",
     premultiplied: bool | None = None,
     comp: str | None = None,
@@ -989,6 +1045,9 @@ def render(
         skip_existing: leave frames whose outputs all exist (resume / farm splits); raises
             :class:`BadInputError` when EXR/PNG frames there record other settings
             (:func:`render_settings`), and renders afresh a video partial file that does.
+        overwrite: replace files at the outputs' names that ``render`` did not write (they
+            record no render settings); without it such a file stops the render before any
+            work (:class:`BadInputError`). Earlier renders' outputs are replaced regardless.
         on_error: ``stop`` at the first missing or unreadable input frame (raises
             :class:`MissingFramesError` naming it), or ``skip`` it and report it in ``failed``.
         premultiplied: force (True) or refuse (False) premultiplied foreground; default the
@@ -1097,6 +1156,9 @@ def render(
         extra_inputs += _files_of(garbage_matte)
     _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
     _refuse_unwritable(_output_folders(out_dir, plans))
+    headers = _output_headers(plans, wanted)  # each existing output frame's header, read once
+    if not overwrite:
+        _refuse_replacing_others(plans, wanted, headers)
 
     report = RenderReport(input=input_str, outputs={p.kind: str(p) for p in plans},
                           frames=list(wanted), alpha_mode=alpha_mode)
@@ -1118,7 +1180,8 @@ def render(
             # a finished video is left as it is; an unfinished one goes on from its partial file
             from .io.video import VIDEO_CODECS, other_encoder, partial_path, recorded_settings
 
-            finished = [p for p in plans if p.video and Path(p.target).exists()]
+            finished = [p for p in plans if p.video and Path(p.target).exists()
+                        and not (overwrite and recorded_settings(p.target) is None)]
             for plan in finished:
                 recorded = recorded_settings(plan.target)
                 if recorded is not None and recorded != settings:
@@ -1141,10 +1204,9 @@ def render(
                                      window=window)
                 header.close()
                 header.info.fps = rate or header.info.fps
-            records: dict[Path, str | None] = {}  # each frame file's header, read once
             done, resume = _finished_frames(plans, wanted, header.info if header else None, codec,
-                                            settings, log, records)
-            _check_settings(plans, done, settings, records)
+                                            settings, log, headers, overwrite)
+            _check_settings(plans, done, settings, headers)
         except BaseException:
             if probe is not None:
                 probe.close()

@@ -310,6 +310,47 @@ def test_outputs_never_overwrite_inputs(tmp_path: Path, engine: Engine) -> None:
         render(pattern, engine=engine, alpha_name="matte.####.bmp")
 
 
+def test_files_it_did_not_write_are_not_replaced_without_overwrite(tmp_path: Path, engine: Engine) -> None:
+    """A user's own picture or movie at an output's name is neither replaced nor taken as a
+    finished frame; --overwrite replaces it. A render's own outputs are replaced as before."""
+    pattern, _ = make_exr_plate(tmp_path, frames=(1, 2, 3))
+    out = tmp_path / "plate_pomagan"
+    render(pattern, engine=engine)
+    assert render(pattern, engine=engine).written == [1, 2, 3]  # its own outputs: replaced
+    theirs = np.full((30, 48, 3), 0.25, np.float32)
+    write_file(out / "plate_alpha.0002.exr", theirs, "half")
+    before = (out / "plate_alpha.0002.exr").read_bytes()
+    for skip in (False, True):
+        with pytest.raises(BadInputError, match=r"plate_alpha.0002.exr exists and was not written by "
+                                                r"pomagan-post .*--overwrite to replace it"):
+            render(pattern, engine=engine, skip_existing=skip)
+        assert (out / "plate_alpha.0002.exr").read_bytes() == before
+    write_file(out / "plate_alpha.0003.exr", theirs, "half")
+    with pytest.raises(BadInputError, match=r"frames 2-3 of .*plate_alpha.####.exr exist and were not"):
+        render(pattern, engine=engine, frames="1-3")
+    report = render(pattern, engine=engine, skip_existing=True, overwrite=True)
+    assert report.skipped_existing == [1] and report.written == [2, 3]
+    assert read_render_settings(out / "plate_alpha.0002.exr") is not None
+    # An empty file at the name holds nothing to lose: replaced.
+    (out / "plate_alpha.0003.exr").write_bytes(b"")
+    assert render(pattern, engine=engine).written == [1, 2, 3]
+
+    clip = write_clip(tmp_path / "shot.mp4", n=3)
+    movie = tmp_path / "shot_pomagan" / "shot_fg.mov"
+    movie.parent.mkdir()
+    write_clip(movie, n=2)
+    mine = movie.read_bytes()
+    with pytest.raises(BadInputError, match=r"shot_fg.mov exists and was not written by pomagan-post"):
+        render(clip, engine=engine)
+    with pytest.raises(BadInputError, match="--fg-name"):
+        render(clip, engine=engine, skip_existing=True)  # not kept as a finished video either
+    assert movie.read_bytes() == mine
+    assert render(clip, engine=engine, skip_existing=True, overwrite=True).written == [0, 1, 2]
+    with VideoSource(movie) as fg:
+        assert fg.info.frames == [0, 1, 2]
+    assert render(clip, engine=engine).written == [0, 1, 2]
+
+
 def test_phone_footage_renders_upright(tmp_path: Path, engine: Engine) -> None:
     """A clip stored sideways with a display matrix gets the matte of the upright picture,
     written upright (as players show the source), with no matrix left to turn it again."""
