@@ -613,7 +613,8 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
     if report.skipped_existing:
         say(f"skipped {len(report.skipped_existing)} frame(s) already rendered")
     for kind, path in report.outputs.items():
-        label = f" ({report.alpha_mode})" if kind == "fg" else ""
+        label = (f" ({report.alpha_mode}{'; audio: ' + report.audio if report.audio else ''})"
+                 if kind == "fg" else "")
         say(f"  {kind}: {path}{label}")
     if report.failed:
         for frames, reason in _by_reason(report.failed, format_frame_list):

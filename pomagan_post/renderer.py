@@ -95,6 +95,8 @@ class RenderReport:
         clip_fps: the clip's own frame rate when known.
         alpha_mode: ``premultiplied`` or ``straight`` foreground.
         colorspace: the input's colour space (outputs are in it too).
+        audio: what a foreground video got of the input's sound (``copy aac``, ``opus
+            re-encoded to pcm_s24le``, ``2 tracks, ...``; empty: none).
     """
 
     input: str
@@ -108,6 +110,7 @@ class RenderReport:
     clip_fps: Fraction | None = None
     alpha_mode: str = "premultiplied"
     colorspace: str = ""
+    audio: str = ""
 
     @property
     def frames_written(self) -> int:
@@ -137,7 +140,7 @@ class RenderReport:
             "failed": {str(frame): reason for frame, reason in sorted(self.failed.items())},
             "seconds": round(self.seconds, 3), "fps": round(self.fps, 3),
             "clip_fps": f"{fps.numerator}/{fps.denominator}" if fps else None,
-            "alpha_mode": self.alpha_mode, "colorspace": self.colorspace,
+            "alpha_mode": self.alpha_mode, "colorspace": self.colorspace, "audio": self.audio,
         }
 
 
@@ -1375,6 +1378,7 @@ def render(
                 finish_steadied(steady.flush())
         for sink in sinks.values():
             sink.close()
+        report.audio = getattr(sinks.get("fg"), "audio_mode", "")
     except BaseException as exc:
         # Frames already computed are complete: image files still land, and a video cut short
         # keeps what it encoded in its hidden partial file, so a resume skips them. The error

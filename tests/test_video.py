@@ -641,8 +641,70 @@ def test_sink_re_encodes_audio_the_container_refuses(tmp_path: Path) -> None:
     assert facts["audio"] == ["pcm_s24le"] and len(pixels) == 3
     with av.open(str(out)) as container:
         samples = sum(f.samples for f in container.decode(audio=0))
-    assert abs(samples / 48000 - 3 / 25) < 0.03  # 3 frames at 25 fps, cut at packet boundaries
+    assert samples == 3 * 48000 // 25  # 3 frames at 25 fps, to the sample
     assert facts["timecode"] is None or facts["timecode"] == "00:00:10:02"
+
+
+def test_opus_into_mov_becomes_pcm(tmp_path: Path) -> None:
+    """FFmpeg's mov muxer lists Opus and FLAC, then refuses them when it writes the header: a
+    WebM/MKV clip's Opus track goes into the MOV foreground as PCM, every frame rendered."""
+    src = make_clip(tmp_path / "opus.mkv", rgb_frames(COLOURS, "yuv420p"), "libx264", "yuv420p",
+                    options=H264_LOSSLESS, audio="libopus")
+    info = VideoSource(src).info
+    with VideoSink(tmp_path / "fg.mov", info, audio_from=src) as sink:
+        for number in info.frames:
+            sink.write(number, np.full((H, W, 4), 0.5, np.float32))
+    assert sink.audio_mode == "opus re-encoded to pcm_s24le"
+    _, facts, pixels = read_back(tmp_path / "fg.mov", "rgba64le")
+    assert facts["audio"] == ["pcm_s24le"] and len(pixels) == len(COLOURS)
+    with av.open(str(tmp_path / "fg.mov")) as container:
+        tone = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)]) / 2 ** 31
+    assert len(tone) == 5 * 48000 // 25 and 0.2 < np.abs(tone).max() < 0.3  # the 0.25 tone
+
+
+@pytest.mark.parametrize("codec", ["pcm_s24le", "aac"])
+def test_a_partial_render_keeps_the_sound_in_sync_to_the_sample(tmp_path: Path, codec: str) -> None:
+    """Frames 3-8 of a 25 fps clip whose sound is a ramp of its own time: the foreground's
+    sound starts at frame 3's time and lasts 6 frames, to the sample (a copied AAC packet spans
+    21 ms, which a copy would shift the sound by)."""
+    src = tmp_path / "ramp.mov"
+    n = 48000 // 25 * 12  # 12 frames of sound
+    ramp = np.arange(n, dtype=np.float64) / n / 4  # value = time / 1.92 s (AAC's overshoot stays below 1)
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("prores_ks", rate=25)
+        video.width, video.height, video.pix_fmt = W, H, "yuv422p10le"
+        track = out.add_stream(codec, rate=48000, layout="mono")
+        fmt = track.codec_context.format.name
+        for i, frame in enumerate(ramp_frames(12, "yuv422p10le")):
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for start in range(0, n, 1024):
+            part = ramp[start:start + 1024]
+            data = (part * 2 ** 31).astype(np.int32) if fmt.startswith("s32") else part.astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(data[None], format=fmt, layout="mono")
+            frame.sample_rate, frame.pts = 48000, start
+            out.mux(track.encode(frame))
+        out.mux(track.encode(None))
+    info = VideoSource(src).info
+    out_path = tmp_path / "fg.mov"
+    with VideoSink(out_path, info, audio_from=src) as sink:
+        for number in range(3, 9):
+            sink.write(number, np.full((H, W, 4), 0.5, np.float32))
+    assert sink.audio_mode == f"{codec} re-encoded to pcm_s24le"
+    with av.open(str(out_path)) as container:
+        got = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)]) / 2 ** 31
+    with av.open(str(src)) as container:  # the source's sound as decoded, placed by its time
+        frames = list(container.decode(audio=0))
+        first = round(float(frames[0].pts * frames[0].time_base) * 48000)
+        decoded = np.concatenate([f.to_ndarray().ravel() for f in frames]).astype(np.float64)
+    per_frame = 48000 // 25
+    assert len(got) == 6 * per_frame
+    want = decoded[3 * per_frame - first:9 * per_frame - first]
+    if codec == "pcm_s24le":
+        want = want / 2 ** 31
+        assert np.abs(want - ramp[3 * per_frame:9 * per_frame]).max() < 2 ** -23
+    assert np.abs(got - want).max() < 2 ** -23  # 24-bit
 
 
 def test_sink_timecode_follows_the_first_written_frame(tmp_path: Path) -> None:

@@ -727,26 +727,54 @@ def _short_list(numbers: list[int], limit: int = 8) -> str:
 # Audio carried into a sink
 
 
-class _AudioTrack:
-    """One audio stream on its way into the output: copied, or re-encoded to 24-bit PCM."""
+#: Audio codecs a MOV output takes as they are. FFmpeg's mov muxer lists more (Opus, FLAC,
+#: Vorbis) and then refuses them when it writes the header, so they become PCM.
+_MOV_AUDIO = ("aac", "alac", "mp3", "ac3", "eac3", "pcm_")
 
-    def __init__(self, stream: av.audio.stream.AudioStream, output: av.container.OutputContainer) -> None:
+#: Audio decoded before an output's first sample (seconds): what a codec such as AAC needs to
+#: get its first output samples right (its frames overlap); older packets are skipped unread.
+_AUDIO_PREROLL_S = 1.0
+
+
+def _takes_as_is(output: av.container.OutputContainer, codec: str) -> bool:
+    if output.format.name == "mov":
+        return codec.startswith(_MOV_AUDIO)
+    return codec in output.supported_codecs
+
+
+class _AudioTrack:
+    """One audio stream on its way into the output: copied as it is when the output starts at
+    the clip's start and the container takes the codec; otherwise decoded and written as 24-bit
+    PCM, cut to the sample at the output's first frame and at its end (packets of a compressed
+    codec span about 21 ms; copied, a later start would shift the sound by up to that)."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream, output: av.container.OutputContainer,
+                 from_start: bool) -> None:
         self.stream = stream
         self.output = output
         self.resampler: av.AudioResampler | None = None
-        self.samples = 0  # written by the encoder so far (re-encoded tracks)
+        self.samples = 0  # written by the encoder so far (PCM tracks)
         name = stream.codec_context.codec.canonical_name
-        if name in output.supported_codecs:
+        if from_start and _takes_as_is(output, name):
             self.out_stream = output.add_stream_from_template(stream)
             self.mode = f"copy {name}"
-        else:
-            ctx = stream.codec_context
-            self.out_stream = output.add_stream("pcm_s24le", rate=ctx.sample_rate, layout=ctx.layout.name)
-            self.resampler = av.AudioResampler(format="s32", layout=ctx.layout, rate=ctx.sample_rate)
-            self.mode = f"{name} re-encoded to pcm_s24le"
+            return
+        ctx = stream.codec_context
+        self.rate = ctx.sample_rate
+        self.layout = ctx.layout.name
+        self.out_stream = output.add_stream("pcm_s24le", rate=self.rate, layout=self.layout)
+        self.resampler = av.AudioResampler(format="s32p", layout=ctx.layout, rate=self.rate)
+        self._held: list[np.ndarray] = []  # decoded samples (channels x n) not yet written
+        self._started = False
+        self.mode = (f"{name} re-encoded to pcm_s24le" if not from_start or not name.startswith("pcm_")
+                     else f"{name} as pcm_s24le")
+
+    @property
+    def copied(self) -> bool:
+        return self.resampler is None
 
     def mux(self, packet: av.Packet, shift_s: float) -> None:
-        """One packet of the clip, ``shift_s`` seconds after the output's start."""
+        """One packet of the clip; ``shift_s``: the clip time of the output's start."""
         if self.resampler is None:
             shift = int(round(shift_s / self.stream.time_base))
             packet.pts -= shift
@@ -754,22 +782,45 @@ class _AudioTrack:
                 packet.dts -= shift
             packet.stream = self.out_stream
             self.output.mux(packet)
-        else:
-            for frame in packet.decode():
-                self.encode(frame)
+            return
+        for frame in packet.decode():
+            pts = frame.pts if frame.pts is not None else packet.pts
+            planes = [out.to_ndarray() for out in self.resampler.resample(frame)]
+            if not planes:
+                continue
+            samples = np.concatenate(planes, axis=1)
+            if not self._started:  # place the first sound at its time: cut before the start, or
+                # (audio that starts after the picture) silence up to it
+                at = round((float(pts * frame.time_base) - shift_s) * self.rate)
+                if at + samples.shape[1] <= 0:
+                    continue
+                samples = (samples[:, -at:] if at < 0 else
+                           np.concatenate([np.zeros((samples.shape[0], at), samples.dtype), samples], axis=1))
+                self._started = True
+            self._held.append(samples)
 
-    def encode(self, frame: av.AudioFrame | None) -> None:
-        for out in self.resampler.resample(frame) if self.resampler else [frame]:
-            if out is not None:
-                out.pts = self.samples
-                out.time_base = Fraction(1, out.sample_rate)
-                self.samples += out.samples
-            for packet in self.out_stream.encode(out):
+    def release(self, until_s: float) -> None:
+        """Writes the held samples up to ``until_s`` seconds after the output's start."""
+        if self.resampler is None or not self._held:
+            return
+        held = np.concatenate(self._held, axis=1)
+        n = max(0, min(held.shape[1], round(until_s * self.rate) - self.samples))
+        self._held = [held[:, n:]] if n < held.shape[1] else []
+        if n:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(held[:, :n].T).reshape(1, -1),
+                                               format="s32", layout=self.layout)
+            frame.sample_rate, frame.pts, frame.time_base = self.rate, self.samples, Fraction(1, self.rate)
+            self.samples += n
+            for packet in self.out_stream.encode(frame):
                 self.output.mux(packet)
 
-    def flush(self) -> None:
+    def flush(self, end_s: float) -> None:
+        """Writes the samples up to ``end_s`` and drops the rest (PCM tracks)."""
         if self.resampler is not None:
-            self.encode(None)
+            self.release(end_s)
+            self._held = []
+            for packet in self.out_stream.encode(None):
+                self.output.mux(packet)
 
 
 class _AudioCarrier:
@@ -801,7 +852,7 @@ class _AudioCarrier:
     def attach(self, output: av.container.OutputContainer, offset_s: float) -> None:
         """Adds the audio streams to ``output``; audio before ``offset_s`` (clip time) is dropped."""
         self._offset = offset_s
-        self._tracks = {s.index: _AudioTrack(s, output) for s in self.streams}
+        self._tracks = {s.index: _AudioTrack(s, output, from_start=offset_s <= 0) for s in self.streams}
         modes = [t.mode for t in self._tracks.values()]
         self.mode = ", ".join(dict.fromkeys(modes))  # "copy aac"; "2 tracks, copy pcm_s24le"
         if len(modes) > 1:
@@ -810,28 +861,30 @@ class _AudioCarrier:
 
     def pump(self, until_s: float | None) -> None:
         """Muxes audio whose clip time is before ``until_s`` (None: up to the end)."""
-        if self._packets is None:
-            return
-        while True:
+        while self._packets is not None:
             packet = self._pending or next(self._packets, None)
             self._pending = None
             if packet is None:
                 self._packets = None
-                return
+                break
             if packet.pts is None or packet.size == 0:
                 continue
             t = float(packet.pts * packet.stream.time_base) - self._origin - self._offset
             if until_s is not None and t >= until_s:
                 self._pending = packet
-                return
-            if t >= 0:
-                self._tracks[packet.stream.index].mux(packet, self._origin + self._offset)
+                break
+            track = self._tracks[packet.stream.index]
+            if t >= 0 or (not track.copied and t >= -_AUDIO_PREROLL_S):
+                track.mux(packet, self._origin + self._offset)
+        if until_s is not None:
+            for track in self._tracks.values():
+                track.release(until_s)
 
     def finish(self, end_s: float) -> None:
         """Muxes the audio up to ``end_s`` and flushes the encoders."""
         self.pump(end_s)
         for track in self._tracks.values():
-            track.flush()
+            track.flush(end_s)
         self.close()
 
     def close(self) -> None:
