@@ -963,6 +963,18 @@ def _refuse_replacing_others(plans: list[_Output], frames: list[int],
                                 + hint(plan.kind, "it" if len(others) == 1 else "them"))
 
 
+def _refuse_videos_being_written(plans: list[_Output]) -> None:
+    """Before any work: a video output that another render is writing right now (two farm
+    chunks into one movie) is refused, naming that process (see :class:`~.io.atomic.Claim`;
+    the sink takes the claim itself, which closes the gap between this check and its start)."""
+    from .io.atomic import being_written, claimed_by
+
+    for plan in plans:
+        holder = claimed_by(plan.target) if plan.video else None
+        if holder is not None:
+            raise being_written(plan.target, holder)
+
+
 def _missing_dirs(folders: Iterable[Path]) -> list[Path]:
     """The folders among ``folders`` and their parents that do not exist yet, deepest first."""
     missing: set[Path] = set()
@@ -1162,6 +1174,7 @@ def render(
     headers = _output_headers(plans, wanted)  # each existing output frame's header, read once
     if not overwrite:
         _refuse_replacing_others(plans, wanted, headers)
+    _refuse_videos_being_written(plans)
 
     report = RenderReport(input=input_str, outputs={p.kind: str(p) for p in plans},
                           frames=list(wanted), alpha_mode=alpha_mode)
@@ -1181,11 +1194,20 @@ def render(
                 engine = build_engine(weights, device, precision, working_size, batch_size, log, tta)
             settings = settings_of(engine)
             # a finished video is left as it is; an unfinished one goes on from its partial file
-            from .io.video import VIDEO_CODECS, other_encoder, partial_path, recorded_settings
+            from .io.video import VIDEO_CODECS, other_encoder, partial_path, recorded_settings, recorded_span
 
             finished = [p for p in plans if p.video and Path(p.target).exists()
                         and not (overwrite and recorded_settings(p.target) is None)]
             for plan in finished:
+                span = recorded_span(plan.target)
+                if span is not None and span != (wanted[0], len(wanted)):
+                    first, count = span
+                    raise BadInputError(
+                        f"{plan.target}: a finished video of frames {first}-{first + count - 1} ({count}); "
+                        f"this render asks for {format_frame_list(wanted)} ({len(wanted)}). --skip-existing "
+                        "keeps a finished video as it is and cannot add frames to it: render without "
+                        "--skip-existing to replace it (to split a shot across farm tasks, render image "
+                        "sequences, or give each task's video its own name)")
                 recorded = recorded_settings(plan.target)
                 if recorded is not None and recorded != settings:
                     raise BadInputError(

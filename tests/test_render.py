@@ -351,6 +351,47 @@ def test_files_it_did_not_write_are_not_replaced_without_overwrite(tmp_path: Pat
     assert render(clip, engine=engine).written == [0, 1, 2]
 
 
+def test_a_video_another_render_is_writing_is_refused(tmp_path: Path, engine: Engine) -> None:
+    """Two farm chunks into one movie: the second is refused, naming the first, and neither
+    its up-front check nor its sink touches the first one's hidden partial file."""
+    import os
+
+    from pomagan_post.io.atomic import Claim
+    from pomagan_post.io.video import VideoSink, partial_path
+
+    clip = write_clip(tmp_path / "shot.mp4", n=4)
+    out = tmp_path / "shot_pomagan"
+    out.mkdir()
+    alpha = out / "shot_alpha.mov"
+    partial = partial_path(alpha)
+    partial.write_bytes(b"the first render's frames")
+    first = Claim(alpha)  # the other render, mid-way
+    try:
+        with pytest.raises(BadInputError, match=rf"shot_alpha.mov is being written by another render "
+                                                rf"\(process {os.getpid()}\); wait for it"):
+            render(clip, engine=engine, frames="2-3", skip_existing=True)
+        with pytest.raises(BadInputError, match="being written by another render"):
+            VideoSink(alpha, VideoSource(clip).info, kind="alpha")
+        assert partial.read_bytes() == b"the first render's frames"
+    finally:
+        first.release()
+    partial.unlink()
+    assert render(clip, engine=engine).written == [0, 1, 2, 3]
+    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]  # no lock left
+
+
+def test_skip_existing_does_not_take_a_finished_video_of_other_frames_as_done(
+        tmp_path: Path, engine: Engine) -> None:
+    clip = write_clip(tmp_path / "shot.mp4", n=6)
+    render(clip, engine=engine, frames="0-2")
+    with pytest.raises(BadInputError, match=r"shot_alpha.mov: a finished video of frames 0-2 \(3\); this "
+                                            r"render asks for 0-5 \(6\)\. --skip-existing keeps"):
+        render(clip, engine=engine, skip_existing=True)
+    with pytest.raises(BadInputError, match="frames 0-2 .* asks for 3-5"):
+        render(clip, engine=engine, frames="3-5", skip_existing=True)
+    assert render(clip, engine=engine, frames="0-2", skip_existing=True).skipped_existing == [0, 1, 2]
+
+
 def test_phone_footage_renders_upright(tmp_path: Path, engine: Engine) -> None:
     """A clip stored sideways with a display matrix gets the matte of the upright picture,
     written upright (as players show the source), with no matrix left to turn it again."""

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "Claim", "being_written", "claimed_by"]
 
 
 def _default_mode() -> int:
@@ -48,3 +48,72 @@ def atomic_path(path: str | os.PathLike[str], fsync: bool = False) -> Iterator[P
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _claim_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.lock")
+
+
+class Claim:
+    """This process's claim on writing ``target``, held until :meth:`release`: an exclusive
+    ``flock`` on the hidden ``.<name>.lock`` beside it, which holds the process id. A second
+    process claiming the same target (a farm's two chunks rendering into one video, a task
+    queued again while the first still runs) is refused at once, naming the first, instead of
+    both writing the same hidden partial file. The kernel drops the lock when its holder dies,
+    so a killed render's lock file holds no one. Where ``fcntl`` is missing (Windows) nothing
+    is locked."""
+
+    def __init__(self, target: str | os.PathLike[str], what: str = "render") -> None:
+        self.target = Path(target)
+        self.path = _claim_path(self.target)
+        self._file = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise being_written(self.target, holder or "unknown", what) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)
+            self._file.close()
+            self._file = None
+
+
+def being_written(target: str | os.PathLike[str], holder: str, what: str = "render") -> Exception:
+    """The error for a target another process holds a :class:`Claim` on."""
+    from ..errors import BadInputError
+
+    return BadInputError(f"{target} is being written by another {what} (process {holder}); "
+                         "wait for it to finish, or write to another name")
+
+
+def claimed_by(target: str | os.PathLike[str]) -> str | None:
+    """The process id (as written) of another process holding a :class:`Claim` on ``target``
+    right now, else None; "unknown" when it holds one without saying whose."""
+    path = _claim_path(Path(target))
+    try:
+        import fcntl
+
+        handle = open(path)
+    except (ImportError, OSError):
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None

@@ -49,6 +49,7 @@ import av
 import numpy as np
 
 from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from .atomic import Claim
 from .base import ClipInfo, conform_rate, quarter_turns
 from .streams import WriteBehind, default_writers, prefetch
 from .timecode import advance_timecode
@@ -976,6 +977,20 @@ def recorded_settings(path: str | os.PathLike[str]) -> str | None:
     return label.split(_SETTINGS_LABEL, 1)[1] if _SETTINGS_LABEL in label else None
 
 
+def recorded_span(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(first frame number, number of frames) of a finished video made by ``render``: the
+    first as its comment records it, the count from its timestamps; None when it records no
+    first frame or cannot be read."""
+    match = re.search(r"first frame (-?\d+);", _comment(path))
+    if not match:
+        return None
+    try:
+        with VideoSource(path) as video:
+            return int(match.group(1)), len(video.info.frames)
+    except PomaganError:
+        return None
+
+
 def _encoder_of(label: str) -> str | None:
     """The FFmpeg encoder a comment written by :class:`VideoSink` names (None: made before
     comments named it)."""
@@ -1151,17 +1166,22 @@ class VideoSink:
         self._resumed = list(resume or [])
         self._resume_path = self.tmp_path.with_name(f".{self.path.stem}.resumed{self.path.suffix}")
         self._fragmented = "movflags" in _CRASH_SAFE[_MUXERS[suffix]]  # finished by _defragment
-        _finishing_path(self.path).unlink(missing_ok=True)  # left by a render killed while finishing
-        if self._resumed:
-            os.replace(self.tmp_path, self._resume_path)
-        self._audio: _AudioCarrier | None = None
-        if audio_from is not None:
-            source = Path(audio_from)
-            if source.resolve() == self.path.resolve():
-                raise BadInputError(f"{self.path}: output would overwrite its audio source")
-            self._audio = _AudioCarrier(source)
-            if not self._audio.streams:
-                self._audio = None
+        if audio_from is not None and Path(audio_from).resolve() == self.path.resolve():
+            raise BadInputError(f"{self.path}: output would overwrite its audio source")
+        # Before its hidden files are touched: no other process is writing this video.
+        self._claim = Claim(self.path)
+        try:
+            _finishing_path(self.path).unlink(missing_ok=True)  # left by a render killed while finishing
+            if self._resumed:
+                os.replace(self.tmp_path, self._resume_path)
+            self._audio: _AudioCarrier | None = None
+            if audio_from is not None:
+                self._audio = _AudioCarrier(Path(audio_from))
+                if not self._audio.streams:
+                    self._audio = None
+        except BaseException:
+            self._claim.release()
+            raise
         self.audio_mode = ""
         self._output: av.container.OutputContainer | None = None
         self._stream: Any = None
@@ -1248,26 +1268,29 @@ class VideoSink:
             raise
         self._convert.shutdown(wait=True)
         self._state = "closed"
-        if self._fragmented:
-            finishing = _finishing_path(self.path)
-            try:
-                _defragment(self.tmp_path, finishing)
-            except BaseException as error:
-                finishing.unlink(missing_ok=True)  # the partial file stays, whole, for a resume
-                self.kept = self.tmp_path
-                if isinstance(error, Exception):
-                    # a full disk is a failed write (exit 1), anything else the format's
-                    kind = PomaganError if _is_write_failure(error) else UnsupportedFormatError
-                    raise kind(
-                        f"{self.path}: cannot finish the file ({_av_message(error)}); the frames "
-                        f"stay in {self.tmp_path.name} for a resume"
-                    ) from error
-                raise
-            os.replace(finishing, self.path)
-            self.tmp_path.unlink()
-        else:
-            os.replace(self.tmp_path, self.path)
-        self._resume_path.unlink(missing_ok=True)
+        try:
+            if self._fragmented:
+                finishing = _finishing_path(self.path)
+                try:
+                    _defragment(self.tmp_path, finishing)
+                except BaseException as error:
+                    finishing.unlink(missing_ok=True)  # the partial file stays, whole, for a resume
+                    self.kept = self.tmp_path
+                    if isinstance(error, Exception):
+                        # a full disk is a failed write (exit 1), anything else the format's
+                        kind = PomaganError if _is_write_failure(error) else UnsupportedFormatError
+                        raise kind(
+                            f"{self.path}: cannot finish the file ({_av_message(error)}); the frames "
+                            f"stay in {self.tmp_path.name} for a resume"
+                        ) from error
+                    raise
+                os.replace(finishing, self.path)
+                self.tmp_path.unlink()
+            else:
+                os.replace(self.tmp_path, self.path)
+            self._resume_path.unlink(missing_ok=True)
+        finally:
+            self._claim.release()
 
     def abort(self) -> None:
         """Stops encoding. The frames encoded so far stay in the hidden partial file, finished
@@ -1304,6 +1327,7 @@ class VideoSink:
             self.tmp_path.unlink(missing_ok=True)
             if self._resumed and self._resume_path.exists():
                 os.replace(self._resume_path, self.tmp_path)  # the earlier partial stays usable
+        self._claim.release()
 
     def __enter__(self) -> "VideoSink":
         return self
