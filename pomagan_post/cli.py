@@ -481,7 +481,13 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
             _render_inputs(inputs, settings, entries)
     finally:
         if report_path:
-            _write_report(report_path, entries)
+            try:
+                _write_report(report_path, entries)
+            except OSError as exc:  # the folder went read-only or full during the render
+                click.echo(f"pomagan-post: error: cannot write the report {report_path}: "
+                           f"{exc.strerror or exc}", err=True)
+                if sys.exc_info()[0] is None:  # (a render error in flight keeps its exit code)
+                    sys.exit(1)
 
 
 def _check_report_path(path: str) -> None:
@@ -491,10 +497,15 @@ def _check_report_path(path: str) -> None:
 
     from .io.sequence import IMAGE_EXTENSIONS
     from .io.video import is_video_path
+    from .renderer import _refuse_unwritable
 
     if Path(path).suffix.lower() in IMAGE_EXTENSIONS or is_video_path(path):
         raise BadInputError(f"--report {path}: the report is JSON, not a picture or video; "
                             "name it e.g. render_report.json")
+    try:  # said now, not after the render
+        _refuse_unwritable([Path(path).absolute().parent])
+    except PomaganError as exc:
+        raise PomaganError(f"--report {path}: {exc}") from None
     if Path(path).is_file():
         try:
             earlier = json.loads(Path(path).read_text())

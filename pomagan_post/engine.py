@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 from typing import Any, Iterator
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import BadInputError, DeviceError
+from .io.streams import usable_cpus
 from .models import Pomagan
 from .refine import bilinear_upsample, guided_upsample, premultiplied_foreground
 from .stopping import stop_point
@@ -449,7 +449,7 @@ class Engine:
         the CPU up; it only holds more frames).
         """
         if self.device.type != "cuda":
-            return max(1, min(4, (os.cpu_count() or 2) // 2))
+            return max(1, min(4, usable_cpus() // 2))
         short = self.working_size
         height, width = height or short, width or short * 5 // 3
         h, w = self.working_shape(height, width)

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -45,7 +46,7 @@ from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSeq
 from .io.sequence import (IMAGE_EXTENSIONS, SequencePattern, as_pattern, discover, format_frame_list,
                           numbered_otherwise, parse_frame_range, sequence_of)
 from .io.timecode import has_timecode, timecodes_to_frames
-from .io.streams import prefetch
+from .io.streams import prefetch, usable_cpus
 from .stopping import stop_point
 from .temporal import TemporalSteady, check_radius
 
@@ -316,7 +317,7 @@ def check_pixels(source: FrameSource, workers: int | None = None,
             except MissingFramesError as exc:
                 return frame, None, str(exc)
 
-        workers = max(1, int(workers or min(8, os.cpu_count() or 1)))
+        workers = max(1, int(workers or min(8, usable_cpus())))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
             for frame, rgb, error in pool.map(read, frames):  # in order, a few frames ahead
                 if rgb is None:
@@ -511,9 +512,25 @@ def _refuse_unwritable(folders: list[Path]) -> None:
         existing = folder
         while not existing.exists() and existing.parent != existing:
             existing = existing.parent
-        if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        if not existing.is_dir():
+            raise PomaganError(f"cannot write to {folder}: {existing} is a file, not a folder")
+        if not _takes_files(existing):
             raise PomaganError(f"cannot write to {existing}: read-only or no permission"
                                + (f" (to make {folder})" if existing != folder else ""))
+
+
+def _takes_files(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``, tried (a permission check alone passes for
+    root in an immutable folder, or on a share that refuses writes)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(prefix=".pomagan-write-check.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 # --- composite background ---------------------------------------------------------------------

@@ -459,6 +459,11 @@ def test_report_never_writes_over_a_picture_or_another_file(tmp_path: Path, fast
     assert result.exit_code == 2 and "is not an earlier render's report; refusing" in result.stderr
     assert frame.read_bytes() == kept and notes.read_text() == "shot notes\n"
     assert not (tmp_path / "o").exists()
+    result = run(plate, "--report", notes / "r.json", "-o", tmp_path / "o")  # a folder it cannot make
+    assert result.exit_code == 1 and result.stderr.strip() == (
+        f"pomagan-post: error: --report {notes / 'r.json'}: cannot write to {notes}: {notes} is a file, "
+        "not a folder")
+    assert not (tmp_path / "o").exists()  # said before any work
     report = tmp_path / "report.json"  # an earlier report is replaced by the new one
     assert run(plate, "--report", report, "-o", tmp_path / "o", "-q").exit_code == 0
     assert run(plate, "--report", report, "-o", tmp_path / "o2", "-q").exit_code == 0

@@ -393,3 +393,17 @@ def test_dpx_written_by_ffmpeg_reads_as_video_without_made_up_timecode(tmp_path:
     write_file(tmp_path / "o.0001.dpx", ramp(48, 64, 3), "uint16", typed={"smpte:TimeCode": (
         oiio.TypeTimeCode, timecode_words("10:00:00:00", 24))})
     assert ImageSequenceSource(tmp_path / "o.####.dpx").info.timecode == "10:00:00:00"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="no CPU affinity here")
+def test_thread_pools_follow_the_cores_a_farm_slot_pins() -> None:
+    """A process pinned to one core (taskset, a scheduler's cpuset) sizes its reader, writer and
+    batch pools from that core, not from the machine's count."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "from pomagan_post.io.streams import usable_cpus, default_writers; "
+            "print(usable_cpus(), default_writers())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "2"]  # one core; writers keep their floor of 2

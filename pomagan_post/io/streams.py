@@ -12,10 +12,19 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["prefetch", "WriteBehind", "default_writers"]
+__all__ = ["prefetch", "WriteBehind", "default_writers", "usable_cpus"]
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on: its affinity (a farm slot pinned with taskset or
+    a container's cpuset), not the machine's count, where the system says (Linux)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def default_writers() -> int:
@@ -23,7 +32,7 @@ def default_writers() -> int:
     alpha and foreground, so together about one thread a core). EXR zip and PNG deflate release
     the GIL while they compress, so threads scale (DESIGN.md: EXR half 1080p 40 fps on one
     thread, 95 on twelve)."""
-    return min(8, max(2, (os.cpu_count() or 2) // 2))
+    return min(8, max(2, usable_cpus() // 2))
 
 
 class _Raised:
