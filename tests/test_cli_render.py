@@ -110,6 +110,11 @@ def _two_sequences(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _sound_file(t: Path) -> Path:
+    (t / "take.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    return t / "take.wav"
+
+
 def _garbage_video(tmp_path: Path) -> Path:
     (tmp_path / "clip.mov").write_bytes(b"not a movie at all" * 10)
     return tmp_path / "clip.mov"
@@ -149,6 +154,7 @@ BAD: list[tuple[str, Callable[[Path], list], str, int]] = [
     ("weights missing", lambda t: [_plate(t), "--weights", t / "none.safetensors"], "none.safetensors", 5),
     ("weights corrupt", lambda t: [_plate(t), "--weights", _garbage_weights(t)], "w.safetensors", 5),
     ("garbage video", lambda t: [_garbage_video(t)], "clip.mov", 4),
+    ("sound file", lambda t: [_sound_file(t)], "take.wav: a sound file, with no pictures to matte", 2),
 ]
 if not torch.cuda.is_available():
     BAD.append(("no cuda", lambda t: [_plate(t), "--device", "cuda"], "CUDA is not available", 6))

@@ -270,12 +270,28 @@ def _ffv1_mkv(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make", [_prores_mov_indexed, _ffv1_mkv], ids=["mov-index", "mkv-duration-tag"])
+def _ffmpeg_clip(suffix: str, *codec: str) -> Callable[[Path], Path]:
+    def make(path: Path) -> Path:
+        import subprocess
+
+        path = path.with_suffix(suffix)
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24",
+                        "-frames:v", "12", *codec, str(path)], check=True)
+        return path
+    return make
+
+
+_mjpeg_avi = _ffmpeg_clip(".avi", "-c:v", "mjpeg")
+_dnxhr_mxf = _ffmpeg_clip(".mxf", "-c:v", "dnxhd", "-profile:v", "dnxhr_lb", "-pix_fmt", "yuv422p", "-s", "256x144")
+
+
+@pytest.mark.parametrize("make", [_prores_mov_indexed, _ffv1_mkv, _mjpeg_avi, _dnxhr_mxf],
+                         ids=["mov-index", "mkv-duration-tag", "avi-header", "mxf-header"])
 def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path, make: Callable[[Path], Path]) -> None:
-    """A file whose index (MOV) or stream DURATION tag (Matroska, which counts no frames; FFmpeg
-    writes the tag when it finishes a file) promises 12 frames but whose data stops half-way (an
-    interrupted copy): the frames it holds come out, then the rest are named instead of the clip
-    just ending early."""
+    """A file whose index (MOV), stream DURATION tag (Matroska, which counts no frames; FFmpeg
+    writes the tag when it finishes a file), header frame count (AVI) or header duration (MXF)
+    promises 12 frames but whose data stops half-way (an interrupted copy): the frames it holds
+    come out, then the rest are named instead of the clip just ending early."""
     whole = make(tmp_path / "shot")
     assert len(list(VideoSource(whole))) == 12  # the whole file: every frame, no error
     source = VideoSource(cut_short(whole))
@@ -285,6 +301,33 @@ def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path, make: Callab
         for number, _ in source:
             got.append(number)
     assert len(got) >= 3 and got == list(range(len(got))) and caught.value.frames == list(range(len(got), 12))
+
+
+def test_a_mov_cut_before_its_index_is_called_cut_short(tmp_path: Path) -> None:
+    """A MOV's writer puts its index last: a copy cut short has none, and FFmpeg cannot open
+    it. That is a damaged file (exit 3), said as such, not an unknown format (exit 4)."""
+    whole = write_clip(tmp_path / "shot.mov", n=6, codec="prores_ks", pix_fmt="yuv422p10le")
+    with pytest.raises(MissingFramesError, match=r"shot_cut.mov: cut short: the file has no index"):
+        VideoSource(cut_short(whole))
+    (tmp_path / "notes.mov").write_bytes(b"not a movie at all, just some words" * 10)
+    with pytest.raises(UnsupportedFormatError, match="not a video FFmpeg can read"):
+        VideoSource(tmp_path / "notes.mov")
+
+
+def test_h264_with_b_frames_in_avi_comes_out_in_order(tmp_path: Path) -> None:
+    """AVI keeps no presentation times and FFmpeg invents them from the decode order, which
+    B-frames reorder: every frame still comes out, each with its own number (frame i is a flat
+    grey of level 20 * i), whole or from a seek."""
+    greys = [(20 * i / 255,) * 3 for i in range(12)]
+    avi = make_clip(tmp_path / "shot.avi", rgb_frames(greys, "yuv420p"), "libx264", "yuv420p",
+                    fps=Fraction(30), options=H264_LOSSLESS)
+    with VideoSource(avi) as source:
+        assert source.info.frames == list(range(12))
+        levels = {n: float(rgb.mean()) * 255 for n, rgb in source}
+    assert sorted(levels) == list(range(12))
+    assert all(abs(level - 20 * n) < 2 for n, level in levels.items()), levels
+    with VideoSource(avi, frames=[6, 7, 8]) as source:
+        assert [(n, round(float(rgb.mean()) * 255 / 20)) for n, rgb in source] == [(6, 6), (7, 7), (8, 8)]
 
 
 @pytest.mark.parametrize("start_frame", [0, 1001])

@@ -148,6 +148,9 @@ class Sequence:
         return f"{self.pattern} [{format_frame_list(self.frames)}]"
 
 
+#: Sound files (a clip's audio handed over by mistake) are named as such.
+_AUDIO_EXTENSIONS = {".wav", ".aif", ".aiff", ".bwf", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus", ".wma"}
+
 def parse_pattern(path: str | os.PathLike[str]) -> SequencePattern | None:
     """The :class:`SequencePattern` a path with one frame placeholder names, else ``None``.
 
@@ -355,6 +358,8 @@ def discover(
                 )
             seq = seqs[0]
         elif p.is_file():
+            if p.suffix.lower() in _AUDIO_EXTENSIONS:
+                raise BadInputError(f"{p}: a sound file, with no pictures to matte")
             if p.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise BadInputError(f"not an image file this tool reads: {p}")
             seq = _single_file(p)

@@ -35,6 +35,7 @@ sinks scale RGB to swscale's white, so 1.0 lands on code 940 (10-bit) exactly.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import weakref
@@ -217,9 +218,38 @@ def _open_input(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except av.FFmpegError as error:
+        if _lacks_its_index(path):
+            raise MissingFramesError(
+                f"{path}: cut short: the file has no index (MOV/MP4 'moov'), which its writer puts "
+                "at the end, so not one frame can be found (an interrupted copy or a recording that "
+                "did not finish; copy it again, or rebuild the index with a recovery tool)") from error
         raise UnsupportedFormatError(
             f"{path}: not a video FFmpeg can read ({_av_message(error)})"
         ) from error
+
+
+def _lacks_its_index(path: Path) -> bool:
+    """A MOV/MP4 whose top-level boxes hold no ``moov`` (the index its writer puts last):
+    the file was cut short."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            at, kinds = 0, []
+            while at + 8 <= size and len(kinds) < 1000:
+                handle.seek(at)
+                header = handle.read(16)
+                length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], "big")
+                elif length == 0:
+                    length = size - at
+                if length < 8 or not kind.isalnum():
+                    return False  # not a MOV/MP4 box layout
+                kinds.append(kind)
+                at += length
+    except OSError:
+        return False
+    return bool(kinds) and kinds[0] in (b"ftyp", b"wide", b"free", b"mdat") and b"moov" not in kinds
 
 
 def _metadata_get(metadata: Mapping[str, str], key: str) -> str | None:
@@ -341,6 +371,12 @@ class VideoSource:
         self._fps = conform or self._fps
         self._time_base = Fraction(stream.time_base) if stream.time_base else None
         self._start_pts = stream.start_time
+        # AVI stores no presentation times: FFmpeg invents them from the decode order, which
+        # B-frames reorder (H.264 in AVI came out as frames 1, 3, 4, 2, ...). Its packets' decode
+        # times are its frame slots (a dropped frame's empty chunk leaves its slot out), and the
+        # decoder hands frames back in presentation order, so the n-th frame out takes the n-th
+        # packet's slot.
+        self._slots_from_dts = container.format.name == "avi"
         self._out_format = "rgb48le" if bit_depth > 8 else "rgb24"
 
         matrix = ctx.colorspace or 2
@@ -412,7 +448,8 @@ class VideoSource:
         """Frame numbers; also settles the start pts when the container does not state it, and
         whether a variable-rate stream is conformed (every frame on its own slot) or not."""
         counted = stream.frames if stream.frames and stream.frames > 0 else 0
-        if counted and stream.duration and self._fps and self._time_base:
+        family = stream.container.format.name
+        if counted and stream.duration and self._fps and self._time_base and "mov" in family.split(","):
             # An edit list (an MP4 cut with -c copy at a frame between keyframes) keeps the
             # frames before the cut in the file but not in the clip: the container counts
             # them, its duration does not, and they never come out of the decoder. Only when
@@ -460,6 +497,9 @@ class VideoSource:
         tagged = duration_tag(stream.metadata)  # (where the stream ends: its start time included)
         start = float(self._start_pts * self._time_base) if self._time_base else 0.0
         promised = round((tagged - start) * float(self._fps)) if tagged and self._fps else 0
+        if family == "mxf" and stream.duration and self._fps and self._time_base:
+            # MXF states the duration in its header, rewritten when the file is finished
+            promised = round(stream.duration * self._time_base * self._fps)
         if self._fps and self._time_base and len(pts) == packets:
             numbers = sorted({self._number(p) for p in pts})
             if len(numbers) == packets:
@@ -624,10 +664,13 @@ class VideoSource:
             if seek:
                 target = self._start_pts + int(wanted[0] / (self._fps * self._time_base))
                 container.seek(target, stream=stream, backward=True, any_frame=False)
+            slots: collections.deque[int] = collections.deque()  # (AVI) packets' decode times
             try:
                 for packet in container.demux(stream):
+                    if self._slots_from_dts and packet.size and packet.dts is not None:
+                        slots.append(packet.dts)
                     for frame in packet.decode():
-                        number = self._frame_number(frame, previous)
+                        number = self._frame_number(frame, previous, slots.popleft() if slots else None)
                         if seek and previous is None and number > wanted[0]:
                             raise _SeekMissed()
                         if held is not None and previous is not None:
@@ -661,9 +704,10 @@ class VideoSource:
         if missing:
             raise undecoded(self.path, missing)
 
-    def _frame_number(self, frame: av.VideoFrame, previous: int | None) -> int:
-        """From pts when known; never repeats or goes back (VFR / damaged timestamps)."""
-        pts = frame.pts if frame.pts is not None else frame.dts
+    def _frame_number(self, frame: av.VideoFrame, previous: int | None, slot: int | None = None) -> int:
+        """From pts when known (``slot``: the time to use instead, an AVI packet's); never
+        repeats or goes back (VFR / damaged timestamps)."""
+        pts = slot if slot is not None else frame.pts if frame.pts is not None else frame.dts
         if pts is not None and self._fps and self._time_base:
             number = self._number(pts)
         else:
