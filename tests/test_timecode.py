@@ -93,3 +93,14 @@ def test_a_frame_range_in_timecode_becomes_frame_numbers() -> None:
         timecodes_to_frames("00:59:59:00", "01:00:00:00", 24, 0, "a.mov")
     with pytest.raises(BadInputError, match="a.mov has no timecode; give frame numbers instead"):
         timecodes_to_frames("01:00:00:00", None, 24, 0, "a.mov")
+    # a label drop-frame skips (it read as the clip's first frame, two frames early) and others
+    # that are no timecode are refused, not read as some other frame
+    ntsc = Fraction(30000, 1001)
+    with pytest.raises(BadInputError, match=r"01:01:00;00 does not exist in drop-frame timecode .* the "
+                                            r"frame after it is 01:01:00;02"):
+        timecodes_to_frames("01:01:00;00-01:01:00;03", "01:00:59;28", ntsc, 0, "a.mov")
+    assert timecodes_to_frames("01:01:00;02-01:01:00;03", "01:00:59;28", ntsc, 0, "a.mov") == "2-3"
+    assert timecodes_to_frames("01:10:00;00", "01:09:59;28", ntsc, 0, "a.mov") == "2"  # each tenth minute keeps ;00
+    for bad in ("01:00:00:24", "01:00:60:00"):
+        with pytest.raises(BadInputError, match=f"{bad} is not a timecode at 24 frames a second"):
+            timecodes_to_frames(bad, "01:00:00:00", 24, 0, "a.mov")

@@ -141,6 +141,16 @@ def timecodes_to_frames(spec: str, start: str | None, fps: Fraction | float | No
     def number(match: re.Match[str]) -> str:
         text = match.group(0)
         label = text[:-3] + (";" if drop else ":") + text[-2:]
+        hh, mm, ss, ff = _fields(label)
+        nominal = _nominal(fps)
+        dropped = _dropped_per_minute(label, nominal)
+        if mm > 59 or ss > 59 or ff >= nominal:
+            raise BadInputError(f"--frames {spec}: {text} is not a timecode at {nominal} frames a second")
+        if dropped and ss == 0 and ff < dropped and mm % 10:
+            raise BadInputError(
+                f"--frames {spec}: {text} does not exist in drop-frame timecode (labels ;00 to "
+                f";{dropped - 1:02d} are skipped at the start of every minute but each tenth); the "
+                f"frame after it is {text[:-2]}{dropped:02d}")
         frame = origin + timecode_to_frames(label, fps) - base
         if frame < origin:
             raise BadInputError(f"--frames {spec}: {text} is before {what}'s first frame ({start})")
