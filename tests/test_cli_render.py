@@ -155,6 +155,8 @@ BAD: list[tuple[str, Callable[[Path], list], str, int]] = [
     ("weights corrupt", lambda t: [_plate(t), "--weights", _garbage_weights(t)], "w.safetensors", 5),
     ("garbage video", lambda t: [_garbage_video(t)], "clip.mov", 4),
     ("sound file", lambda t: [_sound_file(t)], "take.wav: a sound file, with no pictures to matte", 2),
+    ("unknown kind of file", lambda t: [_sound_file(t).rename(t / "take.xyz")],
+     "take.xyz: not a picture or video this tool reads", 4),
 ]
 if not torch.cuda.is_available():
     BAD.append(("no cuda", lambda t: [_plate(t), "--device", "cuda"], "CUDA is not available", 6))

@@ -676,8 +676,11 @@ def test_render_killed_outright_resumes_from_its_partial_file(tmp_path: Path, en
                             text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     out = tmp_path / "shot_pomagan"
-    assert sorted(p.name for p in out.iterdir()) == [".shot_alpha.partial.mov", ".shot_fg.partial.mov"]
+    # (the lock files stay, held by no one: the kernel let go of the dead process's locks)
+    assert sorted(p.name for p in out.iterdir()) == [".shot_alpha.mov.lock", ".shot_alpha.partial.mov",
+                                                     ".shot_fg.mov.lock", ".shot_fg.partial.mov"]
     _resume_equals_whole(clip, engine, whole, frames=12, held_within=(3, 9))
+    assert sorted(p.name for p in out.iterdir()) == ["shot_alpha.mov", "shot_fg.mov"]
 
 
 def test_interlaced_video_is_flagged(tmp_path: Path, engine: Engine) -> None:
@@ -690,6 +693,7 @@ def test_interlaced_video_is_flagged(tmp_path: Path, engine: Engine) -> None:
         stream = out.add_stream("prores_ks", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv422p10le"
         stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct  # field-coded
+        stream.codec_context.field_order = 2  # labelled top field first
         for i in range(2):
             pixels = (np.clip(ramp(48, 64, 3, seed=i), 0, 1) * 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
@@ -702,6 +706,8 @@ def test_interlaced_video_is_flagged(tmp_path: Path, engine: Engine) -> None:
     messages: list[str] = []
     assert render(path, engine=engine, outputs=["alpha"], log=messages.append).ok
     assert any("interlaced: matted as whole frames" in m and "bwdif" in m for m in messages)
+    with av.open(str(tmp_path / "interlaced_pomagan" / "interlaced_alpha.mov")) as output:
+        assert output.streams.video[0].codec_context.field_order == 2  # its fields still woven, TFF
     progressive = write_clip(tmp_path / "progressive.mov", n=2, codec="prores_ks", pix_fmt="yuv422p10le")
     with VideoSource(progressive) as source:
         assert not source.info.metadata["interlaced"]

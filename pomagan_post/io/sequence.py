@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BadInputError, MissingFramesError
+from ..errors import BadInputError, MissingFramesError, UnsupportedFormatError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -361,7 +361,9 @@ def discover(
             if p.suffix.lower() in _AUDIO_EXTENSIONS:
                 raise BadInputError(f"{p}: a sound file, with no pictures to matte")
             if p.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise BadInputError(f"not an image file this tool reads: {p}")
+                raise UnsupportedFormatError(
+                    f"{p}: not a picture or video this tool reads (images: "
+                    f"{', '.join(sorted(e.lstrip('.') for e in IMAGE_EXTENSIONS))}; videos: any FFmpeg decodes)")
             seq = _single_file(p)
             if wanted_override is not None and list(wanted_override) != seq.frames:
                 raise BadInputError(

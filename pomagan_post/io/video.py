@@ -431,6 +431,9 @@ class VideoSource:
             "stored_size": (ctx.width, ctx.height),
             # two fields woven into each frame (broadcast video); matted as whole frames
             "interlaced": interlaced,
+            # FFmpeg's field order (2 top field first, 3 bottom first, ...; 0 unknown): a video
+            # output carries it, its frames still holding both fields
+            "field_order": int(ctx.field_order or 0),
         }
         return ClipInfo(
             width=width,
@@ -1430,6 +1433,8 @@ class VideoSink:
         aspect = float(self.info.pixel_aspect or 1.0)
         if abs(aspect - 1.0) > 1e-3:  # anamorphic: players show it desqueezed, as the source
             ctx.sample_aspect_ratio = Fraction(aspect).limit_denominator(1000)
+        if self.info.metadata.get("interlaced") and self.info.metadata.get("field_order", 0) > 1:
+            ctx.field_order = int(self.info.metadata["field_order"])  # woven fields, as the source
         origin = self.info.metadata.get("frame_origin")
         if origin is None:
             origin = self.info.frames[0] if self.info.frames else self._first
