@@ -573,16 +573,23 @@ def test_transfer_tag_names_the_colorspace(tmp_path: Path) -> None:
 @pytest.mark.parametrize("codec", list(VIDEO_CODECS))
 def test_colour_tags_are_in_the_bitstream(tmp_path: Path, codec: str) -> None:
     """An HLG BT.2020 source's tags reach what decoders read from the frames themselves (ProRes
-    keeps them in its frame headers), not only the container's."""
+    keeps them in its frame headers), not only the container's; a YUV output uses and names
+    the source's BT.2020 matrix, and decodes back to the pixels written."""
     info = clip_info(2)
     info.colorspace, info.metadata["color_primaries"] = "hlg", "bt2020"
+    info.metadata["color_matrix"] = "bt2020nc"
     path = tmp_path / f"hlg{VIDEO_CODECS[codec].extensions[0]}"
+    written = rgba_frames(2)
     with VideoSink(path, info, kind="fg", codec=codec) as sink:
-        for number, frame in enumerate(rgba_frames(2)):
+        for number, frame in enumerate(written):
             sink.write(number, frame)
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))
     assert (frame.color_primaries, frame.color_trc) == (9, 18)  # bt2020, arib-std-b67
+    assert frame.colorspace == (9 if VIDEO_CODECS[codec].yuv else 0)  # bt2020nc / RGB
+    with VideoSource(path) as source:
+        first = next(iter(source))[1]
+    assert np.abs(first - written[0][..., :3]).mean() < 0.003
 
 
 @pytest.mark.parametrize("codec, trc", [("prores4444", 13), ("prores4444-fast", 2)])

@@ -1208,6 +1208,8 @@ class VideoSink:
         white = _rgb16_white() if self.spec.yuv else 65535.0
         self._codes = np.array([white, white, white, 65535.0], np.float32)
         self.tmp_path = partial_path(self.path)
+        # YUV outputs use the source's matrix where it is BT.2020's (an HDR clip), else BT.709's
+        self._matrix = 9 if info.metadata.get("color_matrix") in ("bt2020nc", "bt2020c") else 1
         # Resuming: the frames the partial file holds (``resumable_frames`` of them) are copied
         # from it, moved aside first, and the new ones follow as if never interrupted.
         self._resumed = list(resume or [])
@@ -1428,7 +1430,7 @@ class VideoSink:
         primaries, trc = self._primaries(), _COLORSPACE_TO_TRC.get(self.info.colorspace, 2)
         ctx.color_primaries = primaries if self.spec.primaries is None or primaries in self.spec.primaries else 2
         ctx.color_trc = trc if self.spec.transfers is None or trc in self.spec.transfers else 2
-        ctx.colorspace = 1 if self.spec.yuv else 0
+        ctx.colorspace = self._matrix if self.spec.yuv else 0
         ctx.color_range = _RANGE_MPEG if self.spec.yuv else _RANGE_JPEG
         aspect = float(self.info.pixel_aspect or 1.0)
         if abs(aspect - 1.0) > 1e-3:  # anamorphic: players show it desqueezed, as the source
@@ -1495,7 +1497,7 @@ class VideoSink:
         target = self.spec.pix_fmts[self.kind]
         if self.spec.yuv:
             frame = frame.reformat(
-                format=target, dst_colorspace="itu709", dst_color_range="MPEG"
+                format=target, dst_colorspace=_SWS_MATRIX[self._matrix], dst_color_range="MPEG"
             )
         elif frame.format.name != target:
             frame = frame.reformat(format=target)
