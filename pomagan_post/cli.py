@@ -376,9 +376,10 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
 @click.option("--comp-name", default=None, metavar="PATTERN", help="Composite file or pattern.")
 @click.option("-f", "--format", "format_", default=None, metavar="FORMAT",
               help="exr, png, tiff, dpx (image sequence) or video (default: the input's family).")
-@click.option("--codec", default="prores4444", show_default=True, metavar="CODEC",
-              help="Video codec: prores4444 (yuva444p10le .mov), prores4444-fast (the same from "
-                   "FFmpeg's prores_aw: about 3x less CPU, more loss), png (PNG in .mov) or ffv1 (.mkv).")
+@click.option("--codec", default=None, metavar="CODEC",
+              help="Video codec: prores4444 (yuva444p10le .mov; the default), prores4444-fast (the "
+                   "same from FFmpeg's prores_aw: about 3x less CPU, more loss), png (PNG in .mov) "
+                   "or ffv1 (.mkv).")
 @click.option("--frames", default=None, metavar="RANGE",
               help="Frame range: 1001-1100, 1001-1100x2, 1001,1005-1010 (default: all; "
                    "video frames count from 0, or from --start-frame), or in the input's "

@@ -71,6 +71,9 @@ __all__ = [
     "is_linear",
     "to_model",
     "from_model",
+    "to_linear",
+    "from_linear",
+    "convert",
     "srgb_oetf",
     "srgb_eotf",
     "soft_clip",
@@ -449,11 +452,50 @@ def to_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     return np.clip(soft_clip(srgb_oetf(x)), 0.0, 1.0)
 
 
+def to_linear(rgb: np.ndarray, colorspace: str) -> np.ndarray:
+    """Pixels in ``colorspace`` -> scene linear (display spaces through the sRGB EOTF: display
+    white 1.0 is linear 1.0). Unlike :func:`to_model` nothing is rolled off or clipped above."""
+    name = resolve_colorspace(colorspace)
+    x = _finite(rgb)
+    if name == "linear":
+        return x
+    if name in ("srgb", "rec709"):
+        return srgb_eotf(x)
+    if name == "cineon":
+        return cineon_to_linear(x)
+    if name in _TO_LINEAR:
+        return _TO_LINEAR[name](x)
+    return _ocio_convert(x, name, _OCIO_LINEAR)
+
+
+def from_linear(linear: np.ndarray, colorspace: str) -> np.ndarray:
+    """Scene linear -> ``colorspace``; the inverse of :func:`to_linear`."""
+    name = resolve_colorspace(colorspace)
+    x = _finite(linear)
+    if name == "linear":
+        return x
+    if name in ("srgb", "rec709"):
+        return srgb_oetf(x)
+    if name in _FROM_LINEAR:
+        return _FROM_LINEAR[name](x)
+    return _ocio_convert(x, _OCIO_LINEAR, name)
+
+
+def convert(rgb: np.ndarray, source: str, target: str) -> np.ndarray:
+    """Pixels from one colour space to another through scene linear (``--comp`` colours, given
+    in display sRGB terms, and background images onto a plate): display white lands on linear
+    1.0, not on the model's rolled-off highlight (:func:`from_model`)."""
+    if resolve_colorspace(source) == resolve_colorspace(target):
+        return np.asarray(rgb, np.float32)
+    return from_linear(to_linear(rgb, source), target)
+
+
 def from_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     """Model-space values (``[..., 3]`` in [0, 1]) -> ``colorspace``; inverse of :func:`to_model`.
 
-    Used for colours given in display terms (``--comp`` backgrounds); frames themselves never
-    make this round trip.
+    Model space rolls highlights off (display 1.0 comes back as linear ~3.5): colours given in
+    display terms go through :func:`convert` instead; frames themselves never make this round
+    trip.
     """
     name = resolve_colorspace(colorspace)
     x = np.clip(_finite(rgb), 0.0, 1.0)

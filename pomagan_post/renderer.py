@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .colour import from_model, resolve_colorspace, to_model
+from .colour import convert, resolve_colorspace
 from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSequenceSource,
@@ -558,7 +558,7 @@ def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
         if rgb is not None and not all(0.0 <= v <= 1.0 for v in rgb):
             raise BadInputError(f"--comp colour {text!r}: components must be in [0, 1]")
     if rgb is not None:
-        return from_model(np.asarray(rgb, np.float32), info.colorspace)
+        return convert(np.asarray(rgb, np.float32), "srgb", info.colorspace)
     path = Path(text)
     if not path.is_file():
         raise BadInputError(
@@ -568,8 +568,7 @@ def parse_background(spec: str, info: ClipInfo) -> np.ndarray:
     image, cs = read_image(path)
     if image.shape[:2] != (info.height, info.width):
         image = cv2.resize(image, (info.width, info.height), interpolation=cv2.INTER_AREA)
-    if resolve_colorspace(cs) != resolve_colorspace(info.colorspace):
-        image = from_model(to_model(image, cs), info.colorspace)
+    image = convert(image, cs, info.colorspace)
     return np.ascontiguousarray(image, np.float32)
 
 
@@ -1018,7 +1017,7 @@ def render(
     fg_name: str | None = None,
     comp_name: str | None = None,
     format: str | None = None,
-    codec: str = "prores4444",
+    codec: str | None = None,
     frames: str | Sequence[int] | None = None,
     start_frame: int | None = None,
     fps: str | float | Fraction | None = None,
@@ -1058,7 +1057,8 @@ def render(
         format: ``exr``, ``png``, ``tiff``, ``dpx`` (image sequences) or ``video``; default
             the input's family.
         codec: video codec: ``prores4444`` (default), ``prores4444-fast`` (FFmpeg's prores_aw:
-            about 3x less CPU, more loss), ``png`` (PNG in MOV) or ``ffv1`` (MKV).
+            about 3x less CPU, more loss), ``png`` (PNG in MOV) or ``ffv1`` (MKV); one given
+            for image outputs is said to have no effect.
         frames: frame range (``"1001-1100x2"``) or list; default the whole clip.
         start_frame: a video's first frame number (default 0): its frames, ``frames``, image
             sequence outputs, the report and a garbage matte's frames count from it (Nuke
@@ -1122,6 +1122,7 @@ def render(
             Path(output_dir).suffix.lower() in IMAGE_EXTENSIONS or _is_video(output_dir)):
         raise BadInputError(f"-o takes a folder, not a file name ({output_dir}); name the outputs with "
                             "--alpha-name / --fg-name / --comp-name")
+    codec_given, codec = codec is not None, codec or "prores4444"
     _video_codec(codec)
     check_exr_compression(exr_compression)
     temporal = check_radius(temporal)
@@ -1180,6 +1181,9 @@ def render(
     names = {"alpha": alpha_name, "fg": fg_name, "comp": comp_name}
     plans = _plan_outputs(kinds, stem, out_dir, fmt, codec, input_pattern, single, names)
     alpha_mode = _alpha_mode(plans, premultiplied, codec)
+    if codec_given and not any(p.video for p in plans):
+        log(f"--codec {codec} is for video outputs; these outputs are image files, so it has no effect "
+            "(-f video writes videos)")
     # Only EXR carries data and display windows; any other output gets the picture as shown.
     window = ("data" if not display_window and all(not p.video and p.target.extension == ".exr" for p in plans)
               else "display")

@@ -64,6 +64,15 @@ def test_options_reach_the_render(tmp_path: Path, fast_engine: Engine) -> None:
         "p_comp.0002.exr", "p_comp.0004.exr", "rgba.0002.exr", "rgba.0004.exr"]
 
 
+def test_a_video_codec_for_image_outputs_is_said_to_do_nothing(tmp_path: Path, fast_engine: Engine) -> None:
+    write_file(tmp_path / "p.0001.png", ramp(40, 40, 3), "uint16")
+    result = run(tmp_path / "p.0001.png", "--codec", "ffv1", "-o", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    assert ("--codec ffv1 is for video outputs; these outputs are image files, so it has no effect"
+            in result.stderr)
+    assert "--codec" not in run(tmp_path / "p.0001.png", "-o", tmp_path / "o2").stderr
+
+
 def test_display_window_flag_gives_exr_outputs_the_picture(tmp_path: Path, fast_engine: Engine) -> None:
     """An overscan EXR plate: EXR outputs keep its data window by default, the display window
     alone with --display-window."""
@@ -129,7 +138,8 @@ BAD: list[tuple[str, Callable[[Path], list], str, int]] = [
     ("missing folder", lambda t: [t / "nowhere" / "p.####.exr"], "folder not found", 2),
     ("no frames", lambda t: [t / "nothing.####.exr"], "no frames of", 3),
     ("missing file", lambda t: [t / "nothing.exr"], "input not found", 2),
-    ("not an image", lambda t: [(t / "notes.txt").write_text("x") and t / "notes.txt"], "not an image", 2),
+    ("not an image", lambda t: [(t / "notes.txt").write_text("x") and t / "notes.txt"],
+     "notes.txt: not a picture or video this tool reads", 4),
     ("two sequences", lambda t: [_two_sequences(t)], "holds 2 sequences", 2),
     ("bad range", lambda t: [_plate(t), "--frames", "10-1"], "frame range", 2),
     ("range outside", lambda t: [_plate(t), "--frames", "50-60"], "none of the requested frames", 3),
@@ -155,8 +165,6 @@ BAD: list[tuple[str, Callable[[Path], list], str, int]] = [
     ("weights corrupt", lambda t: [_plate(t), "--weights", _garbage_weights(t)], "w.safetensors", 5),
     ("garbage video", lambda t: [_garbage_video(t)], "clip.mov", 4),
     ("sound file", lambda t: [_sound_file(t)], "take.wav: a sound file, with no pictures to matte", 2),
-    ("unknown kind of file", lambda t: [_sound_file(t).rename(t / "take.xyz")],
-     "take.xyz: not a picture or video this tool reads", 4),
 ]
 if not torch.cuda.is_available():
     BAD.append(("no cuda", lambda t: [_plate(t), "--device", "cuda"], "CUDA is not available", 6))

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pomagan_post import Engine, load_checkpoint
-from pomagan_post.colour import from_model
+from pomagan_post.colour import srgb_eotf
 from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from pomagan_post.io.images import read_render_settings
 from pomagan_post.io.video import VideoSource
@@ -752,10 +752,16 @@ def test_composite_over_a_display_colour(tmp_path: Path, engine: Engine) -> None
     assert names(out) == ["plate_alpha.0001.exr", "plate_comp.0001.exr"]
     comp, spec = read_file(out / "plate_comp.0001.exr")
     alpha, _ = read_file(out / "plate_alpha.0001.exr")
-    bg = from_model(np.array([0, 0xB1 / 255, 0x40 / 255], np.float32), "linear")  # to linear
+    bg = srgb_eotf(np.array([0, 0xB1 / 255, 0x40 / 255], np.float32))  # display sRGB to linear
     a = alpha[..., :1]
     np.testing.assert_allclose(comp, pixels[1] * a + (1 - a) * bg, rtol=3 * HALF_TOL, atol=2e-3)
     assert report.outputs["comp"].endswith("plate_comp.####.exr")
+    # display white is linear 1.0 (it was the model's rolled-off highlight, 3.54)
+    render(pattern, engine=engine, comp="white", outputs=["alpha"], output_dir=tmp_path / "white")
+    comp, _ = read_file(tmp_path / "white" / "plate_comp.0001.exr")
+    alpha, _ = read_file(tmp_path / "white" / "plate_alpha.0001.exr")
+    a = alpha[..., :1]
+    np.testing.assert_allclose(comp, pixels[1] * a + (1 - a), rtol=3 * HALF_TOL, atol=2e-3)
 
 
 def test_parse_background() -> None:
@@ -837,6 +843,7 @@ def test_composite_over_an_image_in_another_colour_space(tmp_path: Path, engine:
     pattern, pixels = make_exr_plate(tmp_path, frames=(1,))
     bg = np.zeros((10, 10, 3), np.float32)
     bg[..., 2] = 0.5  # an sRGB PNG background, resized to the plate and converted to linear
+    bg[..., 0] = 1.0  # (display white: linear 1.0)
     write_file(tmp_path / "bg.png", bg, "uint8")
     render(pattern, engine=engine, comp=str(tmp_path / "bg.png"), outputs=["alpha"], format="tiff")
     out = tmp_path / "plate_pomagan"
@@ -847,8 +854,8 @@ def test_composite_over_an_image_in_another_colour_space(tmp_path: Path, engine:
     a = alpha[..., :1]
     placed = np.zeros((30, 48, 3), np.float32)
     placed[3:26, 5:42] = pixels[1]
-    blue = float(from_model(np.float32([0, 0, 128 / 255]), "linear")[2])
-    np.testing.assert_allclose(comp, placed * a + (1 - a) * np.float32([0, 0, blue]),
+    blue = float(srgb_eotf(np.float32([0, 0, 128 / 255]))[2])
+    np.testing.assert_allclose(comp, placed * a + (1 - a) * np.float32([1, 0, blue]),
                                rtol=3 * HALF_TOL, atol=2e-3)
 
 

@@ -177,10 +177,10 @@ def test_h264_8bit_source(h264_clip: Path) -> None:
     source = VideoSource(h264_clip)
     info = source.info
     assert info.frames == list(range(12)) and info.fps == 30
-    assert info.metadata["bit_depth"] == 8 and info.metadata["decode_format"] == "rgb24"
+    # decoded to 16 bits all the same (see test_8bit_video_decodes_to_its_code_values)
+    assert info.metadata["bit_depth"] == 8 and info.metadata["decode_format"] == "rgb48le"
     assert info.metadata["audio_codec"] == "aac" and info.timecode is None
     for number, rgb in source:
-        assert np.allclose(rgb * 255, np.round(rgb * 255), atol=1e-3)  # 8-bit steps
         assert abs(float(rgb.mean()) - 20 * number / 255) < 1.5 / 255  # pts order, not decode order
     source.close()
 
@@ -301,6 +301,33 @@ def test_a_file_cut_short_names_the_frames_it_lacks(tmp_path: Path, make: Callab
         for number, _ in source:
             got.append(number)
     assert len(got) >= 3 and got == list(range(len(got))) and caught.value.frames == list(range(len(got), 12))
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p", "yuv444p"])
+def test_8bit_video_decodes_to_its_code_values(tmp_path: Path, pix_fmt: str) -> None:
+    """Flat frames of known 8-bit BT.709 codes decode to BT.709's exact RGB: mid-tones too
+    (swscale's fast path from 8-bit 4:2:0 / 4:2:2 came out up to 1.9 codes dark, Y=60)."""
+    codes = [(126, 128, 128), (100, 90, 170), (180, 140, 100), (60, 128, 128), (200, 100, 150)]
+    path = tmp_path / f"flat_{pix_fmt}.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+        stream.options = {"qp": "0", "preset": "ultrafast"}
+        stream.codec_context.colorspace, stream.codec_context.color_range = 1, 1
+        for i, levels in enumerate(codes):
+            frame = av.VideoFrame(W, H, pix_fmt)
+            for plane, level in zip(frame.planes, levels):
+                np.frombuffer(plane, np.uint8)[:] = level
+            frame.pts, frame.colorspace, frame.color_range = i, 1, 1
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with VideoSource(path) as source:
+        for number, rgb in source:
+            y, cb, cr = codes[number]
+            luma, blue, red = (y - 16) / 219, (cb - 128) / 224, (cr - 128) / 224
+            r, b = luma + 1.5748 * red, luma + 1.8556 * blue
+            want = np.clip([r, (luma - 0.2126 * r - 0.0722 * b) / 0.7152, b], 0, 1)
+            assert np.abs(rgb[H // 2, W // 2] - want).max() * 255 < 0.05, (number, rgb[H // 2, W // 2] * 255, want * 255)
 
 
 def test_a_mov_cut_before_its_index_is_called_cut_short(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ class Claim:
             import fcntl
         except ImportError:
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # (as the writer would make it)
         handle = open(self.path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

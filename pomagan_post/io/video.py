@@ -377,14 +377,23 @@ class VideoSource:
         # decoder hands frames back in presentation order, so the n-th frame out takes the n-th
         # packet's slot.
         self._slots_from_dts = container.format.name == "avi"
-        self._out_format = "rgb48le" if bit_depth > 8 else "rgb24"
+        # 16-bit RGB for 8-bit YUV sources too (its 8-bit RGB output rounds), and 8-bit 4:2:0 / 4:2:2
+        # first upsampled to 4:4:4: swscale's fast path from those to RGB bends the mid-tones
+        # (up to 1.9 codes dark at Y=60 after the black/white calibration; 4:4:4 and 10-bit are
+        # exact to 0.01 code)
+        yuv = not vformat.is_rgb and len(vformat.components) >= 3
+        self._out_format = "rgb48le" if bit_depth > 8 or yuv else "rgb24"  # (8-bit RGB: as stored)
+        subsampled = vformat.name.startswith(("yuv4", "yuvj4")) and vformat.name[-1:] == "p" and (
+            vformat.chroma_width(64) < 64 or vformat.chroma_height(64) < 64)
+        self._via = ("yuvj444p" if vformat.name.startswith("yuvj") else "yuv444p") if (
+            subsampled and bit_depth == 8) else None
 
         matrix = ctx.colorspace or 2
         self._yuv = not vformat.is_rgb and len(vformat.components) >= 3
         full_range = ctx.color_range == _RANGE_JPEG or pix_fmt.startswith("yuvj")
         self._sws_matrix = _SWS_MATRIX.get(matrix, "itu709")
         self._src_range = "JPEG" if full_range else "MPEG"
-        top = 65535.0 if bit_depth > 8 else 255.0
+        top = 65535.0 if self._out_format == "rgb48le" else 255.0
         self._gain = np.full(3, 1.0 / top, np.float32)
         self._offset = np.zeros(3, np.float32)
         if self._yuv:
@@ -601,6 +610,8 @@ class VideoSource:
             self._offset = (-low * self._gain).astype(np.float32)
 
     def _reformat(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self._via is not None:
+            frame = frame.reformat(format=self._via)
         if not self._yuv:
             return frame.reformat(format=self._out_format)
         return frame.reformat(
