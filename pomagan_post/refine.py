@@ -176,7 +176,10 @@ def estimate_foreground(
     W)))`` levels, at each level a few Gauss-Seidel sweeps (red-black order, so each half-sweep is
     one parallel update of the whole frame) of the per-pixel 2x2 solve for ``F`` and ``B`` with a
     smoothness term whose weight grows across alpha edges. Values above 1 (scene-linear
-    HDR) are kept: estimates are bounded by ``[min(0, I), max(1, I)]`` per image, not ``[0, 1]``.
+    HDR) and below 0 (ACEScg) are kept: estimates are bounded by ``[min(0, I), max(1, I)]`` over
+    the pixel's neighbourhood (its 16-pixel block and the eight around it), not ``[0, 1]``, and
+    not over the whole image, where one negative pixel or highlight anywhere loosened the bounds
+    of every edge in the frame.
 
     Args:
         image: ``[N, 3, H, W]`` tensor or ``[H, W, 3]`` array, any float dtype, any light
@@ -198,8 +201,7 @@ def estimate_foreground(
         )
     image_t, alpha_t, is_numpy = _as_batch(image, alpha, same_size=True)
     alpha_t = alpha_t.clamp(0.0, 1.0)
-    lower = image_t.amin((1, 2, 3), keepdim=True).clamp_(max=0.0)
-    upper = image_t.amax((1, 2, 3), keepdim=True).clamp_(min=1.0)
+    lower, upper = _local_bounds(image_t)
 
     # Start from the mean colour of the confident foreground / background.
     fb = torch.cat([_masked_mean(image_t, alpha_t > 0.9), _masked_mean(image_t, alpha_t < 0.1)], 1)
@@ -217,10 +219,35 @@ def estimate_foreground(
             n_small_iterations if small else n_big_iterations,
             regularization,
             gradient_weight,
-            lower,
-            upper,
+            *_bounds_at(lower, upper, h, w),
         )
-    return _as_input_kind(_pinned_to_the_image(fb, image_t, alpha_t, lower, upper), is_numpy)
+    return _as_input_kind(_pinned_to_the_image(fb, image_t, alpha_t, *_bounds_at(lower, upper, height, width)),
+                          is_numpy)
+
+
+#: Side, in pixels of the full frame, of the blocks whose values bound the foreground estimate.
+_BOUND_BLOCK = 16
+
+
+def _local_bounds(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([N, 1, h, w], [N, 1, h, w])``: on a grid of 16-pixel blocks, ``min(0, I)`` and
+    ``max(1, I)`` over each block and the eight around it (every channel)."""
+    height, width = image.shape[-2:]
+    grid = (max(1, math.ceil(height / _BOUND_BLOCK)), max(1, math.ceil(width / _BOUND_BLOCK)))
+    upper = F.max_pool2d(F.adaptive_max_pool2d(image.amax(1, keepdim=True), grid), 3, 1, 1)
+    lower = -F.max_pool2d(F.adaptive_max_pool2d(-image.amin(1, keepdim=True), grid), 3, 1, 1)
+    return lower.clamp_(max=0.0), upper.clamp_(min=1.0)
+
+
+def _bounds_at(lower: torch.Tensor, upper: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The block bounds for an ``h`` x ``w`` level: the widest over the blocks a pixel covers
+    where the level is coarser than the grid, else the pixel's block's."""
+    grid_h, grid_w = lower.shape[-2:]
+    fit = (min(h, grid_h), min(w, grid_w))
+    if fit != (grid_h, grid_w):
+        upper = F.adaptive_max_pool2d(upper, fit)
+        lower = -F.adaptive_max_pool2d(-lower, fit)
+    return _resize_nearest(lower, h, w), _resize_nearest(upper, h, w)
 
 
 def _pinned_to_the_image(fb: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor,

@@ -301,3 +301,23 @@ def test_cuda_fp16_matches_fp32(scene):
     # CUDA agrees with the CPU result (float32 summation order only).
     fg_cpu = estimate_foreground(image_np, alpha_np)
     np.testing.assert_allclose(fg32[0].permute(1, 2, 0).cpu().numpy(), fg_cpu, atol=1e-3)
+
+
+def test_a_far_away_pixel_does_not_change_the_foreground_of_an_edge():
+    """On a scene-linear plate, a 2x2 patch at -0.05 (or a 20.0 highlight) in a far corner
+    leaves every pixel 48 or more pixels away within 2e-4 of what it was, and a plate in [0, 1]
+    there keeps a foreground in [0, 1]: the estimate's bounds are local (over the whole frame,
+    one negative patch let edge pixels everywhere go to -0.05)."""
+    rng = np.random.default_rng(3)
+    image = (rng.random((96, 128, 3)) * 0.6 + 0.02).astype(np.float32)
+    alpha = np.clip(np.linspace(-0.5, 1.5, 128, dtype=np.float32)[None, :].repeat(96, 0), 0, 1)
+    alpha = alpha * (rng.random((96, 128)) * 0.2 + 0.8).astype(np.float32)
+    base = estimate_foreground(image, alpha)
+    rows, cols = np.mgrid[0:96, 0:128]
+    far = np.maximum(abs(rows - 3), abs(cols - 124)) >= 48
+    for value in (-0.05, 20.0):
+        other = image.copy()
+        other[2:4, 124:126] = value
+        fg = estimate_foreground(other, alpha)
+        assert np.abs(fg - base)[far].max() < 2e-4, value  # (measured 2.6e-6, 8.4e-5; was 0.05)
+        assert fg[far].min() >= 0.0 and fg[far].max() <= 1.0, value
