@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .errors import CheckpointError, WeightsNotFoundError
+from .errors import BadInputError, CheckpointError, WeightsNotFoundError
 from .io.atomic import atomic_path
 from .models import Pomagan, PomaganConfig
 
@@ -230,7 +230,14 @@ def load_checkpoint(
     Raises:
         WeightsNotFoundError: the path does not exist.
         CheckpointError: corrupt, foreign, wrong variant, or tensors that do not fit.
+        DeviceError: ``device`` is CUDA on a machine without it (BadInputError: not a device).
     """
+    from .engine import resolve_device
+    from .models import list_models
+
+    device = resolve_device(device)  # said before the file is read, as the engine says it
+    if variant is not None and variant not in list_models() and not variant.endswith("+custom"):
+        raise BadInputError(f"unknown variant {variant!r}; variants: {', '.join(list_models())}")
     resolved = _resolve(path)
     header, tensors = _read(resolved)
     info = _info_from_header(resolved, header)

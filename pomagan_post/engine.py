@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
+import weakref
 from typing import Any, Iterator
 
 import numpy as np
@@ -227,6 +229,27 @@ def _setting(engine: Any, name: str, value: Any) -> Iterator[None]:
         setattr(engine, name, before)
 
 
+_TURNS: "weakref.WeakKeyDictionary[Any, threading.RLock]" = weakref.WeakKeyDictionary()
+_TURNS_GUARD = threading.Lock()
+_SHARED_TURN = threading.RLock()  # for engines that take no weak reference
+
+
+@contextlib.contextmanager
+def taking_turns(engine: Any) -> Iterator[None]:
+    """Within the block no other thread renders with ``engine``: a render sets the engine's
+    batch padding and pixel aspect for its shot (:func:`padded_batches`,
+    :func:`shot_pixel_aspect`), so two overlapping renders sharing one engine would each see
+    the other's and leave it changed. Renders sharing an engine take turns; give each thread
+    its own engine (engines may share a model on one device) to render at once."""
+    with _TURNS_GUARD:
+        try:
+            turn = _TURNS.setdefault(engine, threading.RLock())
+        except TypeError:
+            turn = _SHARED_TURN
+    with turn:
+        yield
+
+
 @contextlib.contextmanager
 def shot_pixel_aspect(engine: Any, pixel_aspect: float | None) -> Iterator[None]:
     """Within the block ``engine`` sees frames of ``pixel_aspect`` (a shot's; see
@@ -254,18 +277,31 @@ def _is_torch(x: Any) -> bool:
     return isinstance(x, torch.Tensor)
 
 
+def _host_array(x: Any, dtype: Any = None) -> np.ndarray:
+    """``x`` as a numpy array torch can take: a view with a negative stride (``img[..., ::-1]``,
+    OpenCV's BGR to RGB) is copied, which ``torch.from_numpy`` refuses."""
+    array = np.asarray(x, dtype=dtype)
+    return np.ascontiguousarray(array) if any(stride < 0 for stride in array.strides) else array
+
+
+def _float_frames(array: np.ndarray | torch.Tensor, what: str) -> None:
+    """Integer pixels are refused: their values are codes, not the [0, 1] the network reads."""
+    floating = array.is_floating_point() if _is_torch(array) else np.issubdtype(array.dtype, np.floating)
+    if not floating:
+        raise BadInputError(
+            f"expected float frames in {what}, got dtype {array.dtype}; "
+            "convert integer images first (e.g. uint8 / 255, uint16 / 65535)"
+        )
+
+
 def _as_frames(frames: Any) -> tuple[torch.Tensor, bool]:
     """numpy/torch [N,H,W,3] or [H,W,3] float -> (float32 tensor [N,H,W,3], was_single)."""
-    tensor = frames if _is_torch(frames) else torch.from_numpy(np.asarray(frames))
+    tensor = frames if _is_torch(frames) else torch.from_numpy(_host_array(frames))
     if tensor.ndim not in (3, 4) or tensor.shape[-1] != 3:
         raise BadInputError(
             f"expected RGB frames shaped [N, H, W, 3] or [H, W, 3], got shape {tuple(tensor.shape)}"
         )
-    if not tensor.is_floating_point():
-        raise BadInputError(
-            f"expected float frames in model colour space [0, 1], got dtype {tensor.dtype}; "
-            "convert integer images first (e.g. uint8 / 255)"
-        )
+    _float_frames(tensor, "model colour space [0, 1]")
     single = tensor.ndim == 3
     if single:
         tensor = tensor.unsqueeze(0)
@@ -625,9 +661,12 @@ class Engine:
         """
         from .colour import TENSOR_COLORSPACES, resolve_colorspace, to_model, to_model_tensor
 
-        images = np.asarray(frames)
+        images = _host_array(frames)
         if images.ndim != 4 or images.shape[-1] != 3:
             raise BadInputError(f"expected RGB frames shaped [N, H, W, 3], got shape {images.shape}")
+        _float_frames(images, f"{colorspace}'s own values")
+        if images.shape[0] == 0 or images.shape[1] < 2 or images.shape[2] < 2:
+            raise BadInputError(f"frames too small to matte: shape {images.shape}")
         on_device = resolve_colorspace(colorspace) in TENSOR_COLORSPACES
         step = self.fit_batch(*images.shape[1:3])
         alphas, fgs = [], []
@@ -681,8 +720,8 @@ class Engine:
                 f"image {tuple(image.shape)} and alpha {tuple(alpha.shape)} do not match "
                 "([N, H, W, 3] and [N, H, W], or one frame)"
             )
-        images = image if _is_torch(image) else torch.from_numpy(np.asarray(image, dtype=np.float32))
-        alphas = alpha if _is_torch(alpha) else torch.from_numpy(np.asarray(alpha, dtype=np.float32))
+        images = image if _is_torch(image) else torch.from_numpy(_host_array(image, np.float32))
+        alphas = alpha if _is_torch(alpha) else torch.from_numpy(_host_array(alpha, np.float32))
         single = images.ndim == 3
         if single:
             images, alphas = images.unsqueeze(0), alphas.unsqueeze(0)
@@ -702,5 +741,6 @@ class Engine:
     def process(self, frames: Any) -> tuple[Any, Any]:
         """(alpha, premultiplied foreground) for frames in model colour space; see
         :meth:`predict_alpha` and :meth:`foreground`."""
+        frames = frames if _is_torch(frames) else _host_array(frames)  # (a list too)
         alpha = self.predict_alpha(frames)
         return alpha, self.foreground(frames, alpha)

@@ -46,7 +46,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 import numpy as np
 
 from .colour import dequantize, quantize, resolve_colorspace
-from .engine import padded_batches, shot_pixel_aspect
+from .engine import padded_batches, shot_pixel_aspect, taking_turns
 from .errors import BadInputError, MissingFramesError
 from .io.base import ClipInfo, parse_pixel_aspect, parse_size
 from .io.streams import prefetch
@@ -338,7 +338,7 @@ def pipe(
     try:
         # A stream's last, short batch runs at the full batch shape, as render's do: the same
         # frames give the same bits through either.
-        with padded_batches(engine), shot_pixel_aspect(engine, aspect):
+        with taking_turns(engine), padded_batches(engine), shot_pixel_aspect(engine, aspect):
             need_fg = settings.output != "alpha"
 
             def write(alpha: np.ndarray, fg: np.ndarray | None) -> None:

@@ -1368,7 +1368,7 @@ def render(
         # sinks write behind on theirs. The last batch runs at the full batch shape too, so a
         # frame's matte is the same whichever render (whole, resumed, a farm chunk) computes it.
         # An anamorphic shot is matted desqueezed (the engine takes its pixel aspect).
-        from .engine import padded_batches, shot_pixel_aspect
+        from .engine import padded_batches, shot_pixel_aspect, taking_turns
 
         decoded: Iterator[tuple[int, np.ndarray]] = iter(source)
         if steadying and isinstance(source, ImageSequenceSource):
@@ -1377,7 +1377,8 @@ def render(
             decoded = _lost_neighbours_left_out(source, todo_set, on_error, report.failed)
         elif on_error == "skip" and not isinstance(source, ImageSequenceSource):
             decoded = _skipping_undecodable(source, report.failed)
-        with padded_batches(engine, not single), shot_pixel_aspect(engine, info.pixel_aspect):
+        with taking_turns(engine), padded_batches(engine, not single), \
+                shot_pixel_aspect(engine, info.pixel_aspect):
             # Frames per batch: the engine's (chosen for this frame size when it is "auto").
             fit_batch = getattr(engine, "fit_batch", None)
             group = int(fit_batch(info.height, info.width) if fit_batch else engine.batch_size)

@@ -196,6 +196,70 @@ def test_bad_frames_are_refused(model: pomagan_post.Pomagan, frames: np.ndarray,
         Engine(model, device="cpu").predict_alpha(frames)
 
 
+def test_matte_refuses_integer_frames_and_takes_reversed_views(model: pomagan_post.Pomagan) -> None:
+    """A decoded 8-bit picture passed as it is came back as a wrong matte (codes read as values,
+    nearly all clamped to white) and a foreground in 0-254: refused, as predict_alpha refuses
+    it. OpenCV's BGR-to-RGB view (a negative stride) is taken, equal to a copy."""
+    engine = Engine(model, device="cpu", working_size=32)
+    rgb = np.random.default_rng(0).random((1, 24, 40, 3), dtype=np.float32)
+    with pytest.raises(BadInputError, match=r"got dtype uint8; convert integer images first \(e.g. uint8 / 255"):
+        engine.matte((rgb * 255).astype(np.uint8))
+    with pytest.raises(BadInputError, match="too small to matte"):
+        engine.matte(rgb[:, :1, :1])
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    view = bgr[..., ::-1]  # what cv2.imread(path)[..., ::-1] gives
+    assert any(stride < 0 for stride in view.strides)
+    for call in (lambda x: engine.matte(x)[0], lambda x: engine.predict_alpha(x),
+                 lambda x: engine.process(x[0])[1]):
+        np.testing.assert_array_equal(call(view), call(rgb))
+    np.testing.assert_array_equal(engine.process(rgb[0].tolist())[0], engine.process(rgb[0])[0])  # a list
+
+
+def test_load_checkpoint_names_a_bad_device_or_variant() -> None:
+    with pytest.raises(BadInputError, match="unknown device 'bogus'"):
+        pomagan_post.load_checkpoint(None, device="bogus")
+    with pytest.raises(BadInputError, match="unknown variant 'nonsense'; variants: paper, fast"):
+        pomagan_post.load_checkpoint(None, variant="nonsense")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            pomagan_post.load_checkpoint(None, device="cuda")
+
+
+def test_renders_sharing_an_engine_take_turns(model: pomagan_post.Pomagan) -> None:
+    """A render sets the engine's batch padding and pixel aspect for its shot; a second render
+    on another thread waits for the first, and the engine's own settings come back after."""
+    import threading
+
+    from pomagan_post.engine import padded_batches, taking_turns
+
+    engine = Engine(model, device="cpu", working_size=32)
+    assert engine.pad_batches is False
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with taking_turns(engine), padded_batches(engine):
+            order.append("first in")
+            inside.set()
+            release.wait(10)
+            order.append("first out")
+
+    def second() -> None:
+        inside.wait(10)
+        with taking_turns(engine), padded_batches(engine):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    inside.wait(10)
+    threading.Event().wait(0.2)  # the second render has had time to try
+    assert order == ["first in"]
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first in", "first out", "second in"] and engine.pad_batches is False
+
+
 def test_device_and_precision_validation(model: pomagan_post.Pomagan) -> None:
     with pytest.raises(BadInputError, match="unknown device 'tpu'"):
         Engine(model, device="tpu")
