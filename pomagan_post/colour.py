@@ -175,6 +175,20 @@ _CHROMATICITIES = (
 )
 
 
+def chromaticities_of(colorspace: str) -> tuple[float, ...] | None:
+    """The primaries and white point (EXR ``chromaticities``) of a scene-linear colour space
+    :func:`detect_colorspace` names from them (``linear``: Rec.709's); None for others."""
+    name = resolve_colorspace(colorspace)
+    for primaries, names in _CHROMATICITIES:
+        for candidate in names:
+            try:
+                if resolve_colorspace(candidate) == name:
+                    return primaries
+            except BadInputError:
+                continue
+    return None
+
+
 def _linear_space(chromaticities: Any) -> str:
     """The scene-linear colour space of an EXR's ``chromaticities`` (ACES AP0 plates are
     ``ACES2065-1``, AP1 ``ACEScg``, ...); ``linear`` (Rec.709) for Rec.709 primaries, for

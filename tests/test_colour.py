@@ -139,3 +139,33 @@ def test_aces_exr_plate_reaches_the_model_like_its_rec709_twin(tmp_path) -> None
     assert source.info.colorspace == "ACES2065-1"
     (_, rgb), = list(source)
     np.testing.assert_allclose(to_model(rgb, source.info.colorspace), to_model(rec709, "linear"), atol=2e-3)
+
+
+def test_exr_outputs_name_the_primaries_of_the_space_written(tmp_path) -> None:
+    """An ACEScg plate rendered as ``--colorspace linear`` is labelled Rec.709 in both its
+    colour space and its chromaticities (it kept the input's AP1 primaries beside a Rec.709
+    label), and an untagged plate rendered as ACEScg gets AP1's."""
+    import OpenImageIO as oiio
+
+    from pomagan_post import Engine, load_checkpoint, render
+
+    from .imaging import write_file
+
+    ap1 = (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767)
+    plate = np.full((24, 40, 3), 0.3, np.float32)
+    write_file(tmp_path / "cg.1001.exr", plate, "half", typed={"chromaticities": (oiio.TypeDesc("float[8]"), ap1)})
+    write_file(tmp_path / "raw.1001.exr", plate, "half")
+    engine = Engine(load_checkpoint(None), device="cpu", working_size=32)
+
+    def header(name: str) -> tuple:
+        spec = oiio.ImageInput.open(str(tmp_path / name)).spec()
+        return spec.get_string_attribute("oiio:ColorSpace"), spec.getattribute("chromaticities")
+
+    render(tmp_path / "cg.####.exr", engine=engine, colorspace="linear", output_dir=tmp_path / "a")
+    label, primaries = header("a/cg_fg.1001.exr")
+    assert label == "lin_rec709_scene" and np.allclose(primaries, (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329))
+    render(tmp_path / "raw.####.exr", engine=engine, colorspace="ACEScg", output_dir=tmp_path / "b")
+    label, primaries = header("b/raw_fg.1001.exr")
+    assert label == "lin_ap1_scene" and np.allclose(primaries, ap1, atol=1e-5)
+    render(tmp_path / "raw.####.exr", engine=engine, output_dir=tmp_path / "c")
+    assert header("c/raw_fg.1001.exr") == ("lin_rec709_scene", None)  # untagged stays untagged

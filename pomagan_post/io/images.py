@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..colour import detect_colorspace, quantize, resolve_colorspace, written_by_ffmpeg
+from ..colour import chromaticities_of, detect_colorspace, quantize, resolve_colorspace, written_by_ffmpeg
 from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
 from .base import ClipInfo, parse_rate
 from .sequence import SequencePattern, as_pattern, discover, format_frame_list, missing_frames
@@ -721,6 +721,10 @@ class ImageSequenceSink:
             spec.attribute("oiio:ColorSpace", _LABELS.get(self.colorspace, self.colorspace))
             if self.format == "dpx" and self.colorspace == "rec709":  # OIIO writes "Undefined"
                 spec.attribute("dpx:Transfer", "ITU-R 709-4")
+            primaries = chromaticities_of(self.colorspace) if self.format == "exr" else None
+            if primaries is not None and ("chromaticities" in carried or primaries != chromaticities_of("linear")):
+                # the primaries of the space written, not the input's (--colorspace changes it)
+                spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), primaries)
         if channels == 4:
             spec.attribute("pomagan:alpha", self.alpha_mode)
             # PNG: values are written as given (never divided by OIIO); TIFF/DPX: label straight.
