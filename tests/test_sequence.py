@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pomagan_post.errors import BadInputError, MissingFramesError
+from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from pomagan_post.io.sequence import (
     SequencePattern,
     discover,
@@ -154,5 +154,5 @@ def test_discover_errors(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="single image"):
         discover(tmp_path / "still.png", frames="1-2")
     (tmp_path / "clip.txt").write_text("x")
-    with pytest.raises(BadInputError, match="not an image"):
+    with pytest.raises(UnsupportedFormatError, match="clip.txt: not a picture or video this tool reads"):
         discover(tmp_path / "clip.txt")
