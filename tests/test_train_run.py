@@ -438,6 +438,25 @@ def test_studio_pairs_and_synthetic_portraits_train_together(tmp_path: Path) -> 
     assert pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["meta"]["step"] == 3
 
 
+def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path: Path, monkeypatch) -> None:
+    """The run's config and its checkpoint's recipe name the data by absolute path, and the
+    precision "auto" resolved to: --resume from another folder finds the studio's set."""
+    import yaml
+
+    studio = _studio(tmp_path / "show" / "mystudio")
+    monkeypatch.chdir(tmp_path / "show")
+    args = ["paired:mystudio" if a == "synthetic:4" else a for a in TINY]
+    _train(["seg", *args, "--out", "run", "--steps", "2"])
+    config = yaml.safe_load((tmp_path / "show" / "run" / "config.yaml").read_text())
+    assert config["data"] == [f"paired:{studio}"]
+    monkeypatch.chdir(tmp_path)
+    _train(["seg", "--out", "show/run", "--resume", "--steps", "3", "--device", "cpu"])
+    recipe = pomagan_post.read_checkpoint_info(tmp_path / "show" / "run" / "checkpoint.safetensors")["recipe"]
+    assert recipe["seg"]["steps_done"] == 3 and recipe["seg"]["data"] == [f"paired:{studio}"]
+    assert recipe["seg"]["precision"] == "auto" and recipe["seg"]["precision_used"] == "fp32"
+    assert "changes" not in recipe["seg"]
+
+
 def test_a_matte_of_the_wrong_size_stops_before_the_run_folder_is_made(tmp_path: Path) -> None:
     import cv2
     import numpy as np
@@ -525,6 +544,8 @@ def test_misspelt_kind_and_variant_are_named(tmp_path: Path) -> None:
     ("betas: [0.5]", "betas must be two numbers in [0, 1)"),
     ("losses: {matte_terms: [comp]}", "losses.matte_terms of the segmentation stage needs matte or fg"),
     ("losses: {border_threshold: 1.5}", "losses.border_threshold must lie in (0, 1), got 1.5"),
+    ("losses: {vgg_layers: [1, 6, 11, 20, 40]}", "losses.vgg_layers are indices of VGG-19's features, 0 to 36; "
+                                                 "got [1, 6, 11, 20, 40]"),
 ])
 def test_config_values_of_the_wrong_kind_are_named(tmp_path: Path, setting: str, message: str) -> None:
     """YAML reads a quoted "off" or 1e-4 as text: such a value is named, not taken as true or

@@ -87,6 +87,9 @@ class LossConfig:
             raise BadInputError("losses.vgg_layers and losses.vgg_layer_weights differ in length")
         if any(not 0 < c <= 1 for c in self.vgg_layer_weights):
             raise BadInputError("losses.vgg_layer_weights (c_i) must lie in (0, 1]")
+        if any(not 0 <= i < VGG19_FEATURE_LAYERS for i in self.vgg_layers):  # (a layer beyond was dropped)
+            raise BadInputError(f"losses.vgg_layers are indices of VGG-19's features, 0 to "
+                                f"{VGG19_FEATURE_LAYERS - 1}; got {list(self.vgg_layers)}")
         unknown = set(self.matte_terms) - set(MATTE_TERMS)
         if unknown or not self.matte_terms:
             raise BadInputError(f"losses.matte_terms must be a non-empty subset of {MATTE_TERMS}")
@@ -94,6 +97,10 @@ class LossConfig:
             raise BadInputError("losses.border_kernel must be an odd number >= 3")
         if not self.bce >= 0:
             raise BadInputError(f"losses.bce must be a weight >= 0, got {self.bce}")
+
+
+#: Layers in torchvision's VGG-19 ``features``.
+VGG19_FEATURE_LAYERS = 37
 
 
 def _check_types(config: Any, where: str = "") -> None:

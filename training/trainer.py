@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import dataclasses
 import functools
 import os
 import signal
@@ -130,6 +131,26 @@ def build_model(cfg: TrainConfig, init: str | None = None, seg_weights: str | No
     if init:
         model.alpha.load_state_dict(load(init, "--init").alpha.state_dict())
     return model
+
+
+def _with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` naming its data, backgrounds and VGG weights by absolute paths: the run's
+    config.yaml and its checkpoint's recipe then still find them when the run is resumed (or
+    the recipe read) from another folder."""
+    from .data import absolute_spec
+
+    def absolute(path: str | None) -> str | None:
+        return os.path.abspath(path) if path and Path(path).exists() else path
+
+    return dataclasses.replace(
+        cfg, data=tuple(absolute_spec(spec) for spec in cfg.data),
+        val_data=absolute_spec(cfg.val_data) if cfg.val_data else cfg.val_data,
+        backgrounds=absolute(cfg.backgrounds),
+        losses=dataclasses.replace(cfg.losses, vgg_weights=absolute(cfg.losses.vgg_weights)))
+
+
+#: How the recipe names the autocast precision a run used (``auto`` resolves per machine).
+_PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -343,7 +364,8 @@ class StageTrainer:
         recipe = {k: v for k, v in self._base_recipe.items() if k in ("seg", "alpha", "history")}
         # The processes that trained it (torchrun): the batch is per process, so they are part
         # of the recipe (the effective batch), and a resume on another number is a change.
-        recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step, "processes": self.dist.world}
+        recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step, "processes": self.dist.world,
+                                  "precision_used": _PRECISION_NAMES.get(self.amp_dtype, str(self.amp_dtype))}
         if self._changes:
             recipe[self.cfg.stage]["changes"] = self._changes
         return recipe
@@ -461,6 +483,9 @@ class StageTrainer:
         changed = {k: [saved[k], now[k]] for k in RESUME_TRACKED if k in saved and saved[k] != now.get(k)}
         if "processes" in saved and saved["processes"] != self.dist.world:
             changed["processes"] = [saved["processes"], self.dist.world]
+        used = _PRECISION_NAMES.get(self.amp_dtype, str(self.amp_dtype))
+        if "precision_used" in saved and saved["precision_used"] != used:  # "auto" on another machine
+            changed["precision_used"] = [saved["precision_used"], used]
         self._changes = [*saved.get("changes", []), *([{"step": step, **changed}] if changed else [])]
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -686,6 +711,7 @@ def train(
     out_dir = Path(out_dir)
     if not resume:
         _refuse_run_folder(out_dir)
+    cfg = _with_absolute_paths(cfg)
     torch.manual_seed(cfg.seed + dist_info.rank)
     perceptual = None
     if cfg.losses.perceptual == "vgg19":

@@ -137,6 +137,17 @@ def _split_spec(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
+def absolute_spec(spec: str) -> str:
+    """``spec`` with the path in it absolute (``paired:mystudio`` ->
+    ``paired:/projects/show/mystudio``), so a run's recorded settings still name its data when
+    it is resumed from another folder; ``synthetic:N`` and names of nothing on disk unchanged."""
+    kind, rest = _split_spec(str(spec))
+    if not rest or not Path(rest).exists():
+        return str(spec)
+    head = str(spec)[: len(str(spec)) - len(rest)]  # "paired:" as written, or nothing
+    return head + os.path.abspath(rest)
+
+
 def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                   size: str | Sequence[int] = (1280, 768), split: str = "train", seed: int = 0,
                   augment: bool | Augment | None = True, backgrounds: Any = None,
