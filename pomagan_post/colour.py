@@ -458,41 +458,36 @@ def to_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
         x = np.asarray(rgb, np.float32)
         tensor = torch.from_numpy(x if x.flags.writeable else x.copy())  # read only, never written
         return np.ascontiguousarray(to_model_tensor(tensor, name).numpy())
-    x = _finite(rgb)
-    if name in _TO_LINEAR:
-        x = _TO_LINEAR[name](x)
-    elif name != "linear":
-        x = _ocio_convert(x, name, _OCIO_LINEAR)
-    return np.clip(soft_clip(srgb_oetf(x)), 0.0, 1.0)
+    return np.clip(soft_clip(srgb_oetf(to_linear(rgb, name))), 0.0, 1.0)
+
+
+def _transfer(name: str, forward: bool) -> Any:
+    """The function taking ``name``'s values to scene linear (``forward``) or back; None for a
+    space only the colour configuration converts (OCIO)."""
+    if name == "linear":
+        return _finite
+    if name in ("srgb", "rec709"):  # display-referred: through the sRGB curve
+        return srgb_eotf if forward else srgb_oetf
+    if forward:
+        return {"cineon": cineon_to_linear, **_TO_LINEAR}.get(name)
+    return _FROM_LINEAR.get(name)
 
 
 def to_linear(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     """Pixels in ``colorspace`` -> scene linear (display spaces through the sRGB EOTF: display
     white 1.0 is linear 1.0). Unlike :func:`to_model` nothing is rolled off or clipped above."""
     name = resolve_colorspace(colorspace)
+    transfer = _transfer(name, forward=True)
     x = _finite(rgb)
-    if name == "linear":
-        return x
-    if name in ("srgb", "rec709"):
-        return srgb_eotf(x)
-    if name == "cineon":
-        return cineon_to_linear(x)
-    if name in _TO_LINEAR:
-        return _TO_LINEAR[name](x)
-    return _ocio_convert(x, name, _OCIO_LINEAR)
+    return transfer(x) if transfer is not None else _ocio_convert(x, name, _OCIO_LINEAR)
 
 
 def from_linear(linear: np.ndarray, colorspace: str) -> np.ndarray:
     """Scene linear -> ``colorspace``; the inverse of :func:`to_linear`."""
     name = resolve_colorspace(colorspace)
+    transfer = _transfer(name, forward=False)
     x = _finite(linear)
-    if name == "linear":
-        return x
-    if name in ("srgb", "rec709"):
-        return srgb_oetf(x)
-    if name in _FROM_LINEAR:
-        return _FROM_LINEAR[name](x)
-    return _ocio_convert(x, _OCIO_LINEAR, name)
+    return transfer(x) if transfer is not None else _ocio_convert(x, _OCIO_LINEAR, name)
 
 
 def convert(rgb: np.ndarray, source: str, target: str) -> np.ndarray:
@@ -515,12 +510,7 @@ def from_model(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     x = np.clip(_finite(rgb), 0.0, 1.0)
     if name in ("srgb", "rec709"):
         return x
-    linear = srgb_eotf(soft_unclip(x))
-    if name == "linear":
-        return linear
-    if name in _FROM_LINEAR:
-        return _FROM_LINEAR[name](linear)
-    return _ocio_convert(linear, _OCIO_LINEAR, name)
+    return from_linear(srgb_eotf(soft_unclip(x)), name)
 
 
 # --- integer code values ------------------------------------------------------------------------
