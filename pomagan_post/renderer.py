@@ -849,7 +849,7 @@ def _check_settings(plans: list[_Output], frames: list[int], settings: str,
         other: dict[str, list[int]] = {}
         for frame in frames:
             for path in plan.paths([frame]):
-                recorded = (headers[path] if path in headers else _header(path))[1]
+                recorded = _opened(path, headers)[1]
                 if recorded is not None and recorded != settings:
                     other.setdefault(recorded, []).append(frame)
                     break
@@ -903,9 +903,8 @@ def _finished_frames(plans: list[_Output], wanted: list[int], info: ClipInfo | N
             if damaged:
                 log(f"{plan}: frame(s) {format_frame_list(damaged)} on disk cannot be read (empty or "
                     "damaged): rendered again")
-            others = [f for f in sorted(present) if overwrite and any(
-                _not_ours(headers[path] if headers is not None and path in headers else _header(path))
-                for path in plan.paths([f]))]
+            others = [f for f in sorted(present)
+                      if overwrite and any(_not_ours(_opened(path, headers)) for path in plan.paths([f]))]
             if others:
                 log(f"{plan}: frame(s) {format_frame_list(others)} on disk were not written by "
                     "pomagan-post: replaced (--overwrite)")
@@ -917,9 +916,12 @@ def _kept(path: Path, headers: dict[Path, tuple[bool, str | None]] | None) -> bo
     """Whether a frame file on disk is one to keep under --skip-existing: not empty, and its
     header opens (a render's own files always are, being written whole and then renamed; a
     copy cut short or a file zeroed by a full disk elsewhere is not). Pixel data is not read."""
-    if headers is not None and path in headers:
-        return headers[path][0]
-    return _header(path)[0]
+    return _opened(path, headers)[0]
+
+
+def _opened(path: Path, headers: dict[Path, tuple[bool, str | None]] | None) -> tuple[bool, str | None]:
+    """:func:`_header` of ``path``, from ``headers`` when it was read before."""
+    return headers[path] if headers is not None and path in headers else _header(path)
 
 
 def _header(path: Path) -> tuple[bool, str | None]:
