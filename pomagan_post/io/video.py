@@ -381,15 +381,14 @@ class VideoSource:
         # first upsampled to 4:4:4: swscale's fast path from those to RGB bends the mid-tones
         # (up to 1.9 codes dark at Y=60 after the black/white calibration; 4:4:4 and 10-bit are
         # exact to 0.01 code)
-        yuv = not vformat.is_rgb and len(vformat.components) >= 3
-        self._out_format = "rgb48le" if bit_depth > 8 or yuv else "rgb24"  # (8-bit RGB: as stored)
+        self._yuv = not vformat.is_rgb and len(vformat.components) >= 3
+        self._out_format = "rgb48le" if bit_depth > 8 or self._yuv else "rgb24"  # (8-bit RGB: as stored)
         subsampled = vformat.name.startswith(("yuv4", "yuvj4")) and vformat.name[-1:] == "p" and (
             vformat.chroma_width(64) < 64 or vformat.chroma_height(64) < 64)
         self._via = ("yuvj444p" if vformat.name.startswith("yuvj") else "yuv444p") if (
             subsampled and bit_depth == 8) else None
 
         matrix = ctx.colorspace or 2
-        self._yuv = not vformat.is_rgb and len(vformat.components) >= 3
         full_range = ctx.color_range == _RANGE_JPEG or pix_fmt.startswith("yuvj")
         self._sws_matrix = _SWS_MATRIX.get(matrix, "itu709")
         self._src_range = "JPEG" if full_range else "MPEG"
