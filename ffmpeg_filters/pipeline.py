@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from pomagan_post.io.atomic import Claim
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
 from pomagan_post.io.video import duration_tag
@@ -658,6 +659,19 @@ def run(
             raise MissingFramesError(f"--frames {span[0]}-{'' if span[1] is None else span[1]}: {input} has "
                                      f"{total} frames (0-{total - 1})", frames=list(range(total, max(beyond) + 1)))
     out = Path(output)
+    # No other run (nor a pomagan-post render) is writing this output: the same claim render's
+    # video outputs take, held to the end.
+    claim = Claim(out, what="pomagan-ffmpeg run")
+    try:
+        return _run_claimed(input, out, output, p, info, span, extra_args, options, log, quiet, progress)
+    finally:
+        claim.release()
+
+
+def _run_claimed(input: str, out: Path, output: str, p: Preset, info: dict[str, Any], span: Any,
+                 extra_args: Sequence[str], options: dict[str, Any], log: Callable[[str], None] | None,
+                 quiet: bool, progress: bool) -> "RunReport":
+    """:func:`run`'s work once it holds the output's claim."""
     # A run killed outright (kill -9, a lost machine) left its half-written file under a hidden
     # name with its process id; the run that writes this output again clears it.
     for stale in out.parent.glob(f".{glob.escape(out.stem)}.pomagan-*.tmp{glob.escape(out.suffix)}"):

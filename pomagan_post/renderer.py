@@ -214,6 +214,9 @@ def _refuse_start_frame(input: str | os.PathLike[str]) -> None:
 
 
 CUT_SHORT = "did not decode: the file's data ends before it"
+#: The reason for a frame of a video missing between frames that decoded (a dropped frame's
+#: empty AVI chunk, a packet the container marks damaged).
+NO_PICTURE = "did not decode: no whole picture in the file for it (dropped or damaged)"
 
 
 def _unread_neighbours_left_out(source: ImageSequenceSource, to_render: set[int], on_error: str
@@ -269,7 +272,9 @@ def _skipping_undecodable(source: FrameSource, failed: dict[int, str]) -> Iterat
             seen.add(frame)
             yield frame, rgb
     except MissingFramesError as exc:
-        failed.update((frame, CUT_SHORT) for frame in exc.frames)
+        last = max(seen, default=None)
+        failed.update((frame, NO_PICTURE if last is not None and frame < last else CUT_SHORT)
+                      for frame in exc.frames)
     except (BadInputError, UnsupportedFormatError) as exc:
         rest = [f for f in source.info.frames if f not in seen]
         failed.update((frame, f"not decoded: {exc}") for frame in rest)
@@ -330,8 +335,8 @@ def check_pixels(source: FrameSource, workers: int | None = None,
     failed: dict[int, str] = {}  # what render --on-error skip would list, by the same rule
     for frame, rgb in _skipping_undecodable(source, failed):
         look(frame, rgb)
-    result.bad.update((frame, reason) for frame, reason in failed.items() if reason == CUT_SHORT)
-    gave_up = sorted(frame for frame, reason in failed.items() if reason != CUT_SHORT)
+    result.bad.update((frame, reason) for frame, reason in failed.items() if reason in (CUT_SHORT, NO_PICTURE))
+    gave_up = sorted(frame for frame, reason in failed.items() if reason not in (CUT_SHORT, NO_PICTURE))
     if gave_up:  # the decoder gave up on a frame; the ones after it were not checked
         result.stopped_at = gave_up[0]
         result.bad[gave_up[0]] = failed[gave_up[0]]
@@ -924,16 +929,29 @@ def _opened(path: Path, headers: dict[Path, tuple[bool, str | None]] | None) -> 
     return headers[path] if headers is not None and path in headers else _header(path)
 
 
+#: The first bytes of each image output format (a frame file of the format, whole or cut short).
+_MAGIC = {".exr": (b"\x76\x2f\x31\x01",), ".png": (b"\x89PNG",), ".dpx": (b"SDPX", b"XPDS"),
+          ".tif": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")}
+_MAGIC[".tiff"] = _MAGIC[".tif"]
+
+
 def _header(path: Path) -> tuple[bool, str | None]:
     """(whether a frame file's header opens, the render settings it records): an empty or
-    vanished file does not open."""
+    vanished file does not open. A file that is not a picture of its extension's format at all
+    (notes saved under a frame's name) counts as opening with no settings: someone else's
+    file (:func:`_not_ours`), not a damaged frame to render again."""
     from .io.images import frame_header
 
     try:
         if path.stat().st_size == 0:
             return False, None
+        with open(path, "rb") as handle:
+            start = handle.read(4)
     except OSError:
         return False, None
+    magic = _MAGIC.get(path.suffix.lower())
+    if magic is not None and not start.startswith(magic):
+        return True, None
     return frame_header(path)
 
 
@@ -1151,7 +1169,12 @@ def render(
         with open_source(input_str, on_error="skip", start_frame=start_frame) as whole:
             clip = whole.info
         origin = clip.metadata.get("frame_origin", clip.frames[0] if clip.frames else 0)
-        frames = timecodes_to_frames(frames, clip.timecode, clip.fps, int(origin), Path(input_str).name)
+        typed, frames = frames, timecodes_to_frames(frames, clip.timecode, clip.fps, int(origin),
+                                                    Path(input_str).name)
+        try:
+            parse_frame_range(frames)
+        except BadInputError as exc:  # (said in the timecodes typed, not the numbers they became)
+            raise BadInputError(f"--frames {typed}: {exc} (frame numbers of those timecodes)") from None
     wanted_list = parse_frame_range(frames) if isinstance(frames, str) else (
         sorted(set(int(f) for f in frames)) if frames is not None else None)
     stem, default_dir, input_pattern = _stem_and_dir(input_str, video_in)

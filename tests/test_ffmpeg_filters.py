@@ -253,6 +253,25 @@ def test_a_second_run_to_the_same_output_leaves_the_first_alone(clip: Path, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mkv"]
 
 
+def test_a_render_and_a_run_to_one_output_refuse_each_other(clip: Path, tmp_path: Path) -> None:
+    """pomagan-ffmpeg takes the claim a render's video output takes: each refuses a file the
+    other is writing (both exited 0 and the last to finish replaced the other's file)."""
+    import os
+
+    from pomagan_post.io.atomic import Claim
+
+    out = tmp_path / "o.mkv"
+    render = Claim(out, what="render")  # a render writing o.mkv right now
+    try:
+        with pytest.raises(BadInputError, match=f"o.mkv is being written by another render \\(process {os.getpid()}"):
+            run(clip, out, "matte", quiet=True, **PIPE)
+        assert not out.exists()
+    finally:
+        render.release()
+    run(clip, out, "matte", quiet=True, **PIPE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mkv"]  # its lock gone too
+
+
 def test_killing_pomagan_ffmpeg_outright_ends_its_stages(tmp_path: Path) -> None:
     """kill -9 (a farm's hard timeout): the decoder, the pipe and the encoder end with it."""
     import os
@@ -376,11 +395,14 @@ def test_a_signal_stops_every_stage_and_leaves_nothing(tmp_path: Path, how: str)
                              str(out), "--preset", "ffv1", "--working-size", "32", "--device", "cpu", "-q"],
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     deadline = time.time() + 120
-    while not any(out_dir.iterdir()) and time.time() < deadline and proc.poll() is None:
+    def temps() -> list[Path]:  # (beside the run's claim on the output, .long_rgba.mkv.lock)
+        return [p for p in out_dir.iterdir() if p.name != ".long_rgba.mkv.lock"]
+
+    while not temps() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(1.0)  # frames are flowing through all three stages
     assert proc.poll() is None, proc.communicate()[1]
-    [temp] = list(out_dir.iterdir())
+    [temp] = temps()
     assert temp.name.startswith(".long_rgba.pomagan-")
     signum = signal.SIGTERM if how == "SIGTERM" else signal.SIGINT
     if how == "SIGTERM":

@@ -331,8 +331,16 @@ def test_files_it_did_not_write_are_not_replaced_without_overwrite(tmp_path: Pat
     report = render(pattern, engine=engine, skip_existing=True, overwrite=True)
     assert report.skipped_existing == [1] and report.written == [2, 3]
     assert read_render_settings(out / "plate_alpha.0002.exr") is not None
-    # An empty file at the name holds nothing to lose: replaced.
+    # An empty file at the name holds nothing to lose: replaced; notes saved under a frame's
+    # name are no EXR at all: someone's, refused (a cut-short EXR of its own is replaced).
     (out / "plate_alpha.0003.exr").write_bytes(b"")
+    assert render(pattern, engine=engine).written == [1, 2, 3]
+    (out / "plate_alpha.0002.exr").write_text("shot notes\n")
+    with pytest.raises(BadInputError, match=r"plate_alpha.0002.exr exists and was not written"):
+        render(pattern, engine=engine)
+    assert (out / "plate_alpha.0002.exr").read_text() == "shot notes\n"
+    whole = (out / "plate_alpha.0001.exr").read_bytes()
+    (out / "plate_alpha.0002.exr").write_bytes(whole[: len(whole) // 3])
     assert render(pattern, engine=engine).written == [1, 2, 3]
 
     clip = write_clip(tmp_path / "shot.mp4", n=3)

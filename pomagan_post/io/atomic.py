@@ -58,7 +58,8 @@ class Claim:
     """This process's claim on writing ``target``, held until :meth:`release`: an exclusive
     ``flock`` on the hidden ``.<name>.lock`` beside it, which holds the process id. A second
     process claiming the same target (a farm's two chunks rendering into one video, a task
-    queued again while the first still runs) is refused at once, naming the first, instead of
+    queued again while the first still runs, a pomagan-ffmpeg run and a render of one name) is
+    refused at once, naming the first (``what`` it is: render, pomagan-ffmpeg), instead of
     both writing the same hidden partial file. The kernel drops the lock when its holder dies,
     so a killed render's lock file holds no one. Where ``fcntl`` is missing (Windows) nothing
     is locked."""
@@ -79,10 +80,10 @@ class Claim:
             handle.seek(0)
             holder = handle.read().strip()
             handle.close()
-            raise being_written(self.target, holder or "unknown", what) from None
+            raise being_written(self.target, holder) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{os.getpid()}\n")
+        handle.write(f"{os.getpid()} {what}\n")
         handle.flush()
         self._file = handle
 
@@ -93,17 +94,19 @@ class Claim:
             self._file = None
 
 
-def being_written(target: str | os.PathLike[str], holder: str, what: str = "render") -> Exception:
-    """The error for a target another process holds a :class:`Claim` on."""
+def being_written(target: str | os.PathLike[str], holder: str) -> Exception:
+    """The error for a target another process holds a :class:`Claim` on (``holder``: what its
+    lock file says, ``"<pid> <what>"``)."""
     from ..errors import BadInputError
 
-    return BadInputError(f"{target} is being written by another {what} (process {holder}); "
-                         "wait for it to finish, or write to another name")
+    pid, _, what = holder.partition(" ")
+    return BadInputError(f"{target} is being written by another {what or 'process'} (process "
+                         f"{pid or 'unknown'}); wait for it to finish, or write to another name")
 
 
 def claimed_by(target: str | os.PathLike[str]) -> str | None:
-    """The process id (as written) of another process holding a :class:`Claim` on ``target``
-    right now, else None; "unknown" when it holds one without saying whose."""
+    """What the lock file of another process holding a :class:`Claim` on ``target`` right now
+    says (``"<pid> <what>"``), else None; "" when it holds one without saying whose."""
     path = _claim_path(Path(target))
     try:
         import fcntl
@@ -115,6 +118,6 @@ def claimed_by(target: str | os.PathLike[str]) -> str | None:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            return handle.read().strip() or "unknown"
+            return handle.read().strip()
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None

@@ -678,14 +678,25 @@ class VideoSource:
                 target = self._start_pts + int(wanted[0] / (self._fps * self._time_base))
                 container.seek(target, stream=stream, backward=True, any_frame=False)
             slots: collections.deque[int] = collections.deque()  # (AVI) packets' decode times
+            damaged: set[int] = set()  # frames of packets the demuxer marks corrupt
             try:
                 for packet in container.demux(stream):
                     if self._slots_from_dts and packet.size and packet.dts is not None:
                         slots.append(packet.dts)
+                    if packet.is_corrupt and packet.size and self._fps and self._time_base:
+                        # (a copy cut inside its last packet: the decoder conceals the gap with
+                        # another frame's picture, which is no frame of the shot)
+                        slot = packet.dts if self._slots_from_dts else packet.pts
+                        if slot is not None:
+                            damaged.add(self._number(slot))
                     for frame in packet.decode():
                         number = self._frame_number(frame, previous, slots.popleft() if slots else None)
                         if seek and previous is None and number > wanted[0]:
                             raise _SeekMissed()
+                        if frame.is_corrupt or number in damaged:
+                            previous = at = number  # not emitted: named with the missing frames
+                            held = None
+                            continue
                         if held is not None and previous is not None:
                             for slot in range(previous + 1, min(number, last_wanted + 1)):
                                 if wanted_set is None or slot in wanted_set:
@@ -824,8 +835,8 @@ class _AudioTrack:
         self.resampler = av.AudioResampler(format="s32p", layout=ctx.layout, rate=self.rate)
         self._held: list[np.ndarray] = []  # decoded samples (channels x n) not yet written
         self._started = False
-        self.mode = (f"{name} re-encoded to pcm_s24le" if not from_start or not name.startswith("pcm_")
-                     else f"{name} as pcm_s24le")
+        self.mode = (f"{name} re-encoded to pcm_s24le" if not name.startswith("pcm_")
+                     else f"{name} cut to the sample as pcm_s24le")
 
     @property
     def copied(self) -> bool:
@@ -901,16 +912,27 @@ class _AudioCarrier:
         else:
             first = self.streams[0]
             self._origin = float((first.start_time or 0) * first.time_base)
+        # Where the clip's pictures end (clip time; None: not stated): a copy may run to there.
+        duration = video[0].duration if video else None
+        self._video_end = (float(duration * tb) + (float(start * tb) if start is not None else 0.0)
+                           - self._origin) if duration and tb else None
         self._packets: Iterator[av.Packet] | None = None
         self._offset = 0.0
         self._tracks: dict[int, _AudioTrack] = {}
         self._pending: av.Packet | None = None
         self.mode = ""
 
-    def attach(self, output: av.container.OutputContainer, offset_s: float) -> None:
-        """Adds the audio streams to ``output``; audio before ``offset_s`` (clip time) is dropped."""
+    def attach(self, output: av.container.OutputContainer, offset_s: float, end_s: float | None = None,
+               frame_s: float = 0.0) -> None:
+        """Adds the audio streams to ``output``; audio before ``offset_s`` (clip time) is dropped.
+        ``end_s``: where the output's pictures will end (clip time; ``frame_s`` a frame's length):
+        the sound is copied as it is only for an output of the whole clip, whose last packet
+        may run past the pictures as it does in the clip; a span ending earlier is cut to the
+        sample."""
         self._offset = offset_s
-        self._tracks = {s.index: _AudioTrack(s, output, from_start=offset_s <= 0) for s in self.streams}
+        whole = offset_s <= 0 and (end_s is None or self._video_end is None
+                                   or end_s >= self._video_end - frame_s / 2)
+        self._tracks = {s.index: _AudioTrack(s, output, from_start=whole) for s in self.streams}
         modes = [t.mode for t in self._tracks.values()]
         self.mode = ", ".join(dict.fromkeys(modes))  # "copy aac"; "2 tracks, copy pcm_s24le"
         if len(modes) > 1:
@@ -1461,7 +1483,9 @@ class VideoSink:
                                       + (f"; {_SETTINGS_LABEL}{self.settings}" if self.settings else ""))
         self._stream = stream
         if self._audio is not None:
-            self._audio.attach(output, float(max(offset, 0) / self.fps))
+            last = int(self.info.frames[-1]) if self.info.frames else self._first
+            self._audio.attach(output, float(max(offset, 0) / self.fps),
+                               float((offset + last - self._first + 1) / self.fps), float(1 / self.fps))
             self.audio_mode = self._audio.mode
         if self._resumed:
             self._copy_resumed()
