@@ -28,8 +28,9 @@ POMAGAN node (``nuke_plugin``) or ``pomagan-post render`` for spill-free edges.
 Every tensor ``forward`` makes is derived from the input (same device); the only dtype changes
 are the deliberate float32 upcast for colour and filtering and the cast back. Tunables are plain
 top-level attributes, which CatFileCreator custom knobs of the same name drive:
-``working_size`` (int), ``guided`` (bool), ``guide_radius`` (int), ``guide_eps`` (float),
-``flip`` (bool).
+``working_size`` (int), ``guided`` (int, 0 or 1), ``guide_radius`` (int), ``guide_eps`` (float),
+``flip`` (int, 0 or 1): check boxes bind to integers 0/1, not True/False (Foundry's .cat
+reference, "Custom Knobs").
 """
 
 from __future__ import annotations
@@ -85,10 +86,10 @@ class NukeMatte(nn.Module):
         self.model = model.eval()
         # Top-level attributes with plain types: CatFileCreator custom knobs map onto them.
         self.working_size: int = int(working_size)
-        self.guided: bool = bool(guided)
+        self.guided: int = int(bool(guided))  # (0/1: what a CatFileCreator check box binds to)
         self.guide_radius: int = int(guide_radius)
         self.guide_eps: float = float(guide_eps)
-        self.flip: bool = bool(flip)
+        self.flip: int = int(bool(flip))
         self.pixel_aspect: float = float(pixel_aspect)
         self.stride: int = int(model.stride)
         self.knee: float = float(SOFT_CLIP_KNEE)
@@ -107,14 +108,14 @@ class NukeMatte(nn.Module):
         pad_h, pad_w = stride_padding(h, w, self.stride)
         if pad_h > 0 or pad_w > 0:
             small = F.pad(small, [0, pad_w, 0, pad_h], mode="replicate")  # -> [N, 3, h', w']
-        if self.flip:  # the frame and its mirror image in one batch, the mattes averaged
+        if self.flip != 0:  # the frame and its mirror image in one batch, the mattes averaged
             both, seg = self.model(with_mirror(small).to(dtype))
             alpha = mirror_mean(both)
         else:
             alpha, seg = self.model(small.to(dtype))
         alpha = alpha[:, :, :h, :w].float()  # [N, 1, h, w]
         if resized:
-            if self.guided:
+            if self.guided != 0:
                 alpha = guided_upsample_tensor(alpha, x, self.guide_radius, self.guide_eps)
             else:
                 alpha = F.interpolate(alpha, size=[height, width], mode="bilinear", align_corners=False)

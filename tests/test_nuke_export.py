@@ -55,9 +55,10 @@ def _to_nuke(rgb: np.ndarray) -> torch.Tensor:
 
 def test_attributes_are_knobs(exported) -> None:
     assert exported.working_size == WORKING_SIZE and isinstance(exported.working_size, int)
-    assert exported.guided is True
+    # check boxes bind to integers 0/1, not True/False (Foundry's .cat reference, "Custom Knobs")
+    assert exported.guided == 1 and type(exported.guided) is int
     assert exported.guide_radius == 1 and exported.guide_eps == pytest.approx(1e-4)
-    assert exported.flip is False  # one pass, as render's default --tta none
+    assert exported.flip == 0 and type(exported.flip) is int  # one pass, as render's default --tta none
     assert exported.pixel_aspect == 1.0 and isinstance(exported.pixel_aspect, float)
 
 
@@ -67,11 +68,11 @@ def test_flip_knob_is_the_engines_flip_tta(exported, model) -> None:
     rgb = _plate(64, 80)
     with torch.inference_mode():
         one = exported(_to_nuke(rgb))
-        exported.flip = True  # what the custom check box does
+        exported.flip = 1  # what the custom check box does
         try:
             both = exported(_to_nuke(rgb))
         finally:
-            exported.flip = False
+            exported.flip = 0
     engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply", tta="flip")
     alpha, _ = engine.matte(rgb[None], "linear")
     # float noise the sigmoid's steep part amplifies at a few pixels of this noise plate: with the

@@ -232,6 +232,28 @@ def test_render_reads_exr_directly_reuses_cache_and_goes_stale(nuke, plate: str,
     assert switch["which"].value() == node.SWITCH_ALPHA and group["cache_key"].value() == key
 
 
+def test_a_knob_changed_while_rendering_leaves_the_node_stale_not_up_to_date(nuke, plate: str,
+                                                                            tmp_path: Path) -> None:
+    """The artist changes the working size mid-render (its knobChanged waits for the render):
+    the finished render does not label the old matte "up to date" for the new settings."""
+    from pomagan_nuke import node
+
+    group = _setup(nuke, plate, tmp_path)
+    changed = []
+
+    def artist(message: str) -> None:
+        if not changed:
+            group["working_size"].setValue(48)
+            nuke.fire_knob_changed(group, "working_size")  # skipped: the node is rendering
+            changed.append(message)
+
+    node.render(group, log=artist)
+    assert changed and group["status"].value().startswith("stale")
+    with group:
+        assert nuke.toNode("output_switch")["which"].value() == node.SWITCH_PLATE
+    assert group.fullName() not in node._RENDERING
+
+
 def test_tree_input_goes_through_the_internal_write(nuke, plate: str, tmp_path: Path) -> None:
     from pomagan_nuke import node
 
@@ -280,14 +302,21 @@ def test_farm_renders_one_chunk(nuke, plate: str, tmp_path: Path, capsys: pytest
     from pomagan_nuke import farm
 
     group = _setup(nuke, plate, tmp_path)
-    assert farm.main(["shot.nk", "POMAGAN", "1001-1002"]) == 0
+    assert farm.main(["shot.nk", "POMAGAN", "--frames=1001-1002"]) == 0  # as the README writes it
     assert nuke.opened_scripts == ["shot.nk"]
     assert "2 written" in capsys.readouterr().out
     assert group["cache_key"].value() == ""  # 1003 still missing: not complete yet
-    assert farm.main(["shot.nk", "POMAGAN", "1003"]) == 0
+    # `nuke -t farm.py shot.nk POMAGAN 1003`: Nuke takes the trailing range as its own frame
+    # range and leaves it out of sys.argv; it is found at the end of nuke.rawArgs
+    nuke.rawArgs = ["nuke", "-t", "farm.py", "shot.nk", "POMAGAN", "1003"]
+    try:
+        assert farm.main(["shot.nk", "POMAGAN"]) == 0
+    finally:
+        del nuke.rawArgs
     assert group["cache_key"].value() != ""  # the chunks share one cache entry
     assert farm.main(["shot.nk", "nope", "1001-1003"]) == 2
     assert farm.main(["shot.nk", "POMAGAN"]) == 2
+    assert farm.main(["shot.nk", "POMAGAN", "1001-1003"]) == 0  # a direct call with a bare range
 
 
 def test_menu_and_init(nuke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -91,8 +91,10 @@ def build(group: Any) -> Any:
         write = nuke.nodes.Write(name="cache_write", file_type="exr", channels="rgb",
                                  datatype="16 bit half", disable=True)
         write.setInput(0, plate)
-        alpha_read = nuke.nodes.Read(name="alpha_read", raw=True, on_error="black")
-        fg_read = nuke.nodes.Read(name="fg_read", on_error="black")
+        # (before/after black: outside the rendered range no held first or last matte)
+        alpha_read = nuke.nodes.Read(name="alpha_read", raw=True, on_error="black", before="black",
+                                     after="black")
+        fg_read = nuke.nodes.Read(name="fg_read", on_error="black", before="black", after="black")
         copy_alpha = nuke.nodes.Copy(name="copy_alpha", from0="rgba.alpha", to0="rgba.alpha")
         copy_alpha.setInput(0, plate)       # B: the plate
         copy_alpha.setInput(1, alpha_read)  # A: the matte
@@ -266,8 +268,13 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
     name = group.fullName()
     if name in _RENDERING:
         raise core.BadInputError(f"{name} is already rendering")
-    if direct is None:
-        _write_plate(group, layout, first, last)
+    _RENDERING.add(name)  # (at once: a second press of Render before the worker starts is refused)
+    try:
+        if direct is None:
+            _write_plate(group, layout, first, last)
+    except BaseException:
+        _RENDERING.discard(name)
+        raise
     source = direct or layout.plate
     group["status"].setValue(f"rendering {first}-{last} ...")
 
@@ -277,6 +284,13 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
             _show(group, layout, settings, colorspace, f"up to date ({settings.first}-{settings.last})")
         else:
             group["status"].setValue(f"rendered {first}-{last}; other frames missing")
+        try:  # knobs changed while it rendered (their knobChanged waited): it is not what they ask
+            now = read_settings(group)
+            current = core.cache_key(plan_source(group, now)[1], now)
+        except core.PomaganError:
+            current = None
+        if current != key:
+            refresh(group)
 
     def fail(exc: BaseException) -> None:
         done = "cancelled" if isinstance(exc, core.Cancelled) else f"error: {exc}"
@@ -291,7 +305,6 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
                 task.setProgress(int(100 * done / max(total, 1)))
             if log is not None:
                 log(f"POMAGAN {name}: frame {frame} ({done}/{total})")
-        _RENDERING.add(name)
         try:
             return core.render_matte(source, layout, settings, (first, last), progress)
         finally:
