@@ -398,6 +398,15 @@ def pluginAddPath(path: str) -> None:
     plugin_paths.append(path)
 
 
+def filename(node: Node) -> str:
+    """Nuke: the file a node reads with its TCL expressions and variables expanded (frame
+    patterns kept). Here: ``[getenv NAME]`` expanded, the rest as written."""
+    import os
+    import re
+
+    return re.sub(r"\[getenv (\w+)\]", lambda m: os.environ.get(m.group(1), ""), str(node["file"].value()))
+
+
 def scriptOpen(path: str) -> None:
     opened_scripts.append(path)
 

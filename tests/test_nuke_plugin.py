@@ -254,6 +254,19 @@ def test_a_knob_changed_while_rendering_leaves_the_node_stale_not_up_to_date(nuk
     assert group.fullName() not in node._RENDERING
 
 
+def test_a_read_path_with_a_tcl_expression_is_read_as_nuke_resolves_it(nuke, plate: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipeline's Read path ``[getenv PLATES]/...``: the node renders the files Nuke resolves
+    (nuke.filename), not the knob's text taken as a path."""
+    from pomagan_nuke import node
+
+    monkeypatch.setenv("PLATES", str(Path(plate).parent))
+    group = _setup(nuke, plate, tmp_path)
+    group.input(0)["file"].setValue("[getenv PLATES]/" + Path(plate).name)
+    report = node.render(group)
+    assert report.written == list(FRAMES) and group["status"].value().startswith("up to date")
+
+
 def test_tree_input_goes_through_the_internal_write(nuke, plate: str, tmp_path: Path) -> None:
     from pomagan_nuke import node
 

@@ -160,7 +160,7 @@ def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, An
     if upstream is None:
         raise core.BadInputError("connect a plate to the POMAGAN node's input")
     if upstream.Class() == "Read":
-        pattern = core.direct_read_pattern(str(upstream["file"].value()), settings.read_upstream)
+        pattern = core.direct_read_pattern(_read_file(upstream), settings.read_upstream)
         if pattern:
             colorspace = upstream.knob("colorspace")
             return (pattern, core.file_fingerprint(pattern, settings.first, settings.last),
@@ -169,8 +169,16 @@ def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, An
     for n in _upstream_tree(upstream):
         nodes.append((n.Class(), n.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_SCRIPT)))
         if n.Class() == "Read":
-            files.append(core.file_fingerprint(str(n["file"].value()), settings.first, settings.last))
+            files.append(core.file_fingerprint(_read_file(n), settings.first, settings.last))
     return None, core.tree_fingerprint(nodes, files), None
+
+
+def _read_file(read: Any) -> str:
+    """The file a Read reads, as Nuke resolves it (``nuke.filename``: TCL expressions such as
+    ``[getenv SHOT]`` or ``[value root.project_directory]`` expanded, frame patterns kept); the
+    knob's own text where there is no such call."""
+    resolve = getattr(nuke, "filename", None)
+    return str(resolve(read) if resolve is not None else read["file"].value())
 
 
 # --- cache state ------------------------------------------------------------------------------
