@@ -267,6 +267,21 @@ def test_a_read_path_with_a_tcl_expression_is_read_as_nuke_resolves_it(nuke, pla
     assert report.written == list(FRAMES) and group["status"].value().startswith("up to date")
 
 
+def test_a_read_with_a_frame_offset_goes_through_the_internal_write(nuke, plate: str, tmp_path: Path) -> None:
+    """A Read that shows its files under other numbers (frame offset / start at) is not read
+    directly by the node's frame numbers (they name other files, or none): Nuke renders it."""
+    from pomagan_nuke import node
+
+    group = _setup(nuke, plate, tmp_path)
+    read = group.input(0)
+    read._knobs["frame"] = nuke.Knob("frame")
+    read["frame"].setValue("10")  # offset 10: node frame 1011 is file 1001
+    direct, _, _ = node.plan_source(group, node.read_settings(group))
+    assert direct is None
+    node.render(group)
+    assert nuke.executed == [("POMAGAN.cache_write", 1001, 1003)]
+
+
 def test_tree_input_goes_through_the_internal_write(nuke, plate: str, tmp_path: Path) -> None:
     from pomagan_nuke import node
 

@@ -159,7 +159,7 @@ def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, An
     upstream = group.input(0)
     if upstream is None:
         raise core.BadInputError("connect a plate to the POMAGAN node's input")
-    if upstream.Class() == "Read":
+    if upstream.Class() == "Read" and not _renumbered(upstream):
         pattern = core.direct_read_pattern(_read_file(upstream), settings.read_upstream)
         if pattern:
             colorspace = upstream.knob("colorspace")
@@ -171,6 +171,14 @@ def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, An
         if n.Class() == "Read":
             files.append(core.file_fingerprint(_read_file(n), settings.first, settings.last))
     return None, core.tree_fingerprint(nodes, files), None
+
+
+def _renumbered(read: Any) -> bool:
+    """Whether a Read shows its files under other frame numbers (its ``frame`` knob: an offset
+    or a "start at" frame): its files are then not read directly by the node's frame numbers;
+    the input goes through the internal Write, which Nuke renders at the numbers it shows."""
+    frame = read.knob("frame")
+    return frame is not None and str(frame.value()).strip() not in ("", "0")
 
 
 def _read_file(read: Any) -> str:
