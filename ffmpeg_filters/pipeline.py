@@ -548,7 +548,8 @@ def _check_span(path: Path, span: tuple[int, int | None] | None, total: int | No
         return
     wanted = (last if last is not None else total - 1) - first + 1
     if not written:
-        raise MissingFramesError(f"{input}: no frame was decoded; nothing was written", frames=list(range(first, first + wanted)))
+        raise MissingFramesError(f"{input}: no frame was decoded; nothing was written",
+                                 frames=list(range(first, first + wanted)))
     if written < wanted and span is None:
         missing = list(range(written, wanted))
         raise MissingFramesError(f"{input}: frames {missing[0]}-{missing[-1]} did not decode: its data "
@@ -661,97 +662,87 @@ def run(
     out = Path(output)
     # No other run (nor a pomagan-post render) is writing this output: the same claim render's
     # video outputs take, held to the end.
-    claim = Claim(out, what="pomagan-ffmpeg run")
-    try:
-        return _run_claimed(input, out, output, p, info, span, extra_args, options, log, quiet, progress)
-    finally:
-        claim.release()
+    with Claim(out, what="pomagan-ffmpeg run"):
+        # A run killed outright (kill -9, a lost machine) left its half-written file under a hidden
+        # name with its process id; the run that writes this output again clears it.
+        for stale in out.parent.glob(f".{glob.escape(out.stem)}.pomagan-*.tmp{glob.escape(out.suffix)}"):
+            running = _live_temp(stale)
+            if running is not None:  # another run writing this output right now: leave it be
+                raise BadInputError(f"{output} is being written by another run (process {running}, "
+                                    f"{stale.name}); wait for it, or write to another name")
+            stale.unlink(missing_ok=True)
+        temp = out.with_name(f".{out.stem}.pomagan-{os.getpid()}.tmp{out.suffix}")
+        commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
+                                  pipe_program=_pipe_program(), **options)
+        log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        names = ("decode", "pipe", "encode")
+        tails = {name: collections.deque(maxlen=30) for name in names}
+        procs: list[subprocess.Popen[bytes]] = []
+        threads = []
+        written = [0]
+        bar = None
+        if progress:
+            from pomagan_post.progress import progress as progress_bar
 
+            bar = progress_bar(_frames_to_write(span, info.get("frames")), desc=Path(input).name, unit="frame")
 
-def _run_claimed(input: str, out: Path, output: str, p: Preset, info: dict[str, Any], span: Any,
-                 extra_args: Sequence[str], options: dict[str, Any], log: Callable[[str], None] | None,
-                 quiet: bool, progress: bool) -> "RunReport":
-    """:func:`run`'s work once it holds the output's claim."""
-    # A run killed outright (kill -9, a lost machine) left its half-written file under a hidden
-    # name with its process id; the run that writes this output again clears it.
-    for stale in out.parent.glob(f".{glob.escape(out.stem)}.pomagan-*.tmp{glob.escape(out.suffix)}"):
-        running = _live_temp(stale)
-        if running is not None:  # another run writing this output right now: leave it be
-            raise BadInputError(f"{output} is being written by another run (process {running}, "
-                                f"{stale.name}); wait for it, or write to another name")
-        stale.unlink(missing_ok=True)
-    temp = out.with_name(f".{out.stem}.pomagan-{os.getpid()}.tmp{out.suffix}")
-    commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
-                              pipe_program=_pipe_program(), **options)
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-    names = ("decode", "pipe", "encode")
-    tails = {name: collections.deque(maxlen=30) for name in names}
-    procs: list[subprocess.Popen[bytes]] = []
-    threads = []
-    written = [0]
-    bar = None
-    if progress:
-        from pomagan_post.progress import progress as progress_bar
+        def on_frames(count: int) -> None:
+            if count > written[0]:
+                if bar is not None:
+                    bar.update(count - written[0])
+                written[0] = count
 
-        bar = progress_bar(_frames_to_write(span, info.get("frames")), desc=Path(input).name, unit="frame")
-
-    def on_frames(count: int) -> None:
-        if count > written[0]:
-            if bar is not None:
-                bar.update(count - written[0])
-            written[0] = count
-
-    started = time.perf_counter()
-    limited = _limits_output(extra_args)
-    try:
-        stdin = subprocess.DEVNULL
-        preexec = _die_with_parent()
-        # Every stage is started before any reading thread, so no thread is running while
-        # they are forked (preexec_fn is only safe then).
-        for index, (name, cmd) in enumerate(zip(names, commands)):
-            if index == len(commands) - 1:  # the encoder reports the frames it has written on its stdout
-                cmd = [cmd[0], "-progress", "pipe:1", *cmd[1:]]
-            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    preexec_fn=preexec)
-            if index:
-                stdin.close()  # only the next stage holds the pipe: it sees EOF / EPIPE properly
-            stdin = proc.stdout
-            procs.append(proc)
-        for name, proc in zip(names, procs):
-            echo = None if quiet else (lambda line, n=name: log(f"[{n}] {line}"))
-            threads.append(threading.Thread(target=_drain, args=(proc.stderr, tails[name], echo), daemon=True))
-        threads.append(threading.Thread(target=_count_frames, args=(procs[-1].stdout, on_frames), daemon=True))
-        for thread in threads:
-            thread.start()
-        while any(proc.poll() is None for proc in procs):
-            stop_point()  # SIGTERM / Ctrl-C under pomagan-ffmpeg's StopSignals
-            if any(proc.returncode not in (None, 0) for proc in procs):
-                # A failing stage takes its neighbours down within moments (EPIPE, EOF): let
-                # them, so their exit codes and messages tell the cause from the consequences.
-                deadline = time.monotonic() + 1.0
-                while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                break
-            time.sleep(0.05)
-        codes = {name: proc.returncode for name, proc in zip(names, procs)}
-        stop_point()  # a Ctrl-C at a terminal also ends the stages: a stop, not their failure
-        _stop(procs)
-        for thread in threads:
-            thread.join(timeout=5)
-        failed = _cause(codes, tails, limited)
-        if failed is not None:
-            raise StageFailedError(failed[0], failed[1], "\n".join(tails[failed[0]]))
-        _check_span(temp, span, None if limited else info.get("frames"), input)
-        os.replace(temp, out)
-    except BaseException:
-        _stop(procs)
+        started = time.perf_counter()
+        limited = _limits_output(extra_args)
         try:
-            os.remove(temp)
-        except OSError:
-            pass
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    return RunReport(output=output, commands=commands, seconds=time.perf_counter() - started, info=info,
-                     frames=written[0])
+            stdin = subprocess.DEVNULL
+            preexec = _die_with_parent()
+            # Every stage is started before any reading thread, so no thread is running while
+            # they are forked (preexec_fn is only safe then).
+            for index, (name, cmd) in enumerate(zip(names, commands)):
+                if index == len(commands) - 1:  # the encoder reports the frames it has written on its stdout
+                    cmd = [cmd[0], "-progress", "pipe:1", *cmd[1:]]
+                proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        preexec_fn=preexec)
+                if index:
+                    stdin.close()  # only the next stage holds the pipe: it sees EOF / EPIPE properly
+                stdin = proc.stdout
+                procs.append(proc)
+            for name, proc in zip(names, procs):
+                echo = None if quiet else (lambda line, n=name: log(f"[{n}] {line}"))
+                threads.append(threading.Thread(target=_drain, args=(proc.stderr, tails[name], echo), daemon=True))
+            threads.append(threading.Thread(target=_count_frames, args=(procs[-1].stdout, on_frames), daemon=True))
+            for thread in threads:
+                thread.start()
+            while any(proc.poll() is None for proc in procs):
+                stop_point()  # SIGTERM / Ctrl-C under pomagan-ffmpeg's StopSignals
+                if any(proc.returncode not in (None, 0) for proc in procs):
+                    # A failing stage takes its neighbours down within moments (EPIPE, EOF): let
+                    # them, so their exit codes and messages tell the cause from the consequences.
+                    deadline = time.monotonic() + 1.0
+                    while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    break
+                time.sleep(0.05)
+            codes = {name: proc.returncode for name, proc in zip(names, procs)}
+            stop_point()  # a Ctrl-C at a terminal also ends the stages: a stop, not their failure
+            _stop(procs)
+            for thread in threads:
+                thread.join(timeout=5)
+            failed = _cause(codes, tails, limited)
+            if failed is not None:
+                raise StageFailedError(failed[0], failed[1], "\n".join(tails[failed[0]]))
+            _check_span(temp, span, None if limited else info.get("frames"), input)
+            os.replace(temp, out)
+        except BaseException:
+            _stop(procs)
+            try:
+                os.remove(temp)
+            except OSError:
+                pass
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        return RunReport(output=output, commands=commands, seconds=time.perf_counter() - started, info=info,
+                         frames=written[0])

@@ -93,6 +93,12 @@ class Claim:
             self._file.close()
             self._file = None
 
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 def being_written(target: str | os.PathLike[str], holder: str) -> Exception:
     """The error for a target another process holds a :class:`Claim` on (``holder``: what its
