@@ -739,12 +739,12 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
 def export(output: str, target: str, weights: str | None, working_size: int | None, upsample: str,
            tta: str) -> None:
     """Write the model as OUT.pt for another host (see nuke_plugin/README.md for Nuke)."""
+    import zipfile
+
     import torch
 
     from .checkpoint import load_checkpoint, untrained_warning
     from .export import NUKE_CHANNELS_IN, NUKE_CHANNELS_OUT, export_nuke
-
-    import zipfile
 
     if Path(output).suffix.lower() != ".pt":
         raise BadInputError(f"the export is a TorchScript file: name it OUT.pt, not {output}")

@@ -360,12 +360,17 @@ class StageTrainer:
         if isinstance(previous, dict):
             self._base_recipe["history"] = [*self._base_recipe.get("history", []), previous]
 
+    @property
+    def _precision_used(self) -> str:
+        """The autocast precision this run uses, as the recipe names it."""
+        return _PRECISION_NAMES.get(self.amp_dtype, str(self.amp_dtype))
+
     def _recipe(self) -> dict[str, Any]:
         recipe = {k: v for k, v in self._base_recipe.items() if k in ("seg", "alpha", "history")}
         # The processes that trained it (torchrun): the batch is per process, so they are part
         # of the recipe (the effective batch), and a resume on another number is a change.
         recipe[self.cfg.stage] = {**config_to_dict(self.cfg), "steps_done": self.step, "processes": self.dist.world,
-                                  "precision_used": _PRECISION_NAMES.get(self.amp_dtype, str(self.amp_dtype))}
+                                  "precision_used": self._precision_used}
         if self._changes:
             recipe[self.cfg.stage]["changes"] = self._changes
         return recipe
@@ -483,9 +488,8 @@ class StageTrainer:
         changed = {k: [saved[k], now[k]] for k in RESUME_TRACKED if k in saved and saved[k] != now.get(k)}
         if "processes" in saved and saved["processes"] != self.dist.world:
             changed["processes"] = [saved["processes"], self.dist.world]
-        used = _PRECISION_NAMES.get(self.amp_dtype, str(self.amp_dtype))
-        if "precision_used" in saved and saved["precision_used"] != used:  # "auto" on another machine
-            changed["precision_used"] = [saved["precision_used"], used]
+        if "precision_used" in saved and saved["precision_used"] != self._precision_used:  # "auto" elsewhere
+            changed["precision_used"] = [saved["precision_used"], self._precision_used]
         self._changes = [*saved.get("changes", []), *([{"step": step, **changed}] if changed else [])]
 
     # -- the loop ------------------------------------------------------------------------------------

@@ -295,18 +295,20 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
     group["status"].setValue(f"rendering {first}-{last} ...")
 
     def finish(report: Any) -> None:
-        if frames is None or not core.missing_frames(layout, settings.kinds, settings.first, settings.last):
-            group["cache_key"].setValue(key)
-            _show(group, layout, settings, colorspace, f"up to date ({settings.first}-{settings.last})")
-        else:
-            group["status"].setValue(f"rendered {first}-{last}; other frames missing")
         try:  # knobs changed while it rendered (their knobChanged waited): it is not what they ask
             now = read_settings(group)
             current = core.cache_key(plan_source(group, now)[1], now)
         except core.PomaganError:
             current = None
+        complete = frames is None or not core.missing_frames(layout, settings.kinds, settings.first, settings.last)
+        if complete:
+            group["cache_key"].setValue(key)
         if current != key:
-            refresh(group)
+            refresh(group)  # (stale, or another complete entry those knobs name)
+        elif complete:
+            _show(group, layout, settings, colorspace, f"up to date ({settings.first}-{settings.last})")
+        else:
+            group["status"].setValue(f"rendered {first}-{last}; other frames missing")
 
     def fail(exc: BaseException) -> None:
         done = "cancelled" if isinstance(exc, core.Cancelled) else f"error: {exc}"

@@ -151,6 +151,7 @@ class Sequence:
 #: Sound files (a clip's audio handed over by mistake) are named as such.
 _AUDIO_EXTENSIONS = {".wav", ".aif", ".aiff", ".bwf", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus", ".wma"}
 
+
 def parse_pattern(path: str | os.PathLike[str]) -> SequencePattern | None:
     """The :class:`SequencePattern` a path with one frame placeholder names, else ``None``.
 
