@@ -265,6 +265,12 @@ def load_checkpoint(
         raise CheckpointError(
             f"{resolved} does not fit variant {info['variant']!r}: tensors " + ", ".join(parts)
         )
+    broken = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:  # a diverged training run: every matte would come out empty or NaN
+        raise CheckpointError(
+            f"{resolved} holds NaN or infinite weights ({len(broken)} of {len(tensors)} tensors, e.g. "
+            f"{broken[0]}): the training run that wrote it diverged; use an earlier checkpoint"
+        )
     state = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     model.load_state_dict(state, strict=True)
     model.checkpoint_info = info

@@ -17,7 +17,7 @@ import click
 
 from . import __version__
 from .engine import TTA_MODES
-from .errors import BadInputError, MissingFramesError, PomaganError, Stopped
+from .errors import BadInputError, CheckpointError, MissingFramesError, PomaganError, Stopped
 from .stopping import StopSignals, stop_point
 from .temporal import MAX_RADIUS
 
@@ -98,7 +98,7 @@ def info(weights: str | None, stats: bool) -> None:
     """Versions, devices, model variants and the checkpoint in use."""
     import torch
 
-    from .checkpoint import read_checkpoint_info
+    from .checkpoint import load_checkpoint, read_checkpoint_info
     from .models import create_model, describe_model, list_models, model_stats
 
     out = functools.partial(click.echo, err=False)
@@ -120,11 +120,18 @@ def info(weights: str | None, stats: bool) -> None:
             line += f"  [{s['params'] / 1e6:.2f} M params, {s['gflops']:.1f} GFLOPs at 1280x768]"
         out(line)
     ckpt = read_checkpoint_info(weights)
+    try:  # the header can describe weights that cannot be used (tensors that do not fit, NaN)
+        load_checkpoint(weights)
+        problem = None
+    except CheckpointError as exc:
+        problem = exc
     label = "bundled default" if weights is None else "weights"
     out(f"{label}: {ckpt['path']}")
     out(f"  variant: {ckpt['variant']}")
     stages = [k for k in ("seg", "alpha") if isinstance(ckpt["recipe"].get(k), dict)]
-    if ckpt["trained"]:
+    if problem is not None:
+        out("  status: UNUSABLE (below)")
+    elif ckpt["trained"]:
         out("  status: trained")
     elif stages:
         out(f"  status: PARTLY TRAINED (stages trained: {', '.join(stages)}; mattes need both)")
@@ -148,8 +155,10 @@ def info(weights: str | None, stats: bool) -> None:
                 line += f", cross-entropy term (weight {losses['bce']})"
             if recipe.get("ema"):
                 line += f", weights averaged (EMA {recipe['ema']})"
+            used = recipe.get("precision_used")
             if recipe.get("precision"):
                 line += f", precision {recipe['precision']}"
+                line += f" ({used} used)" if used and used != recipe["precision"] else ""
             for change in recipe.get("changes", []):
                 what = ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in change.items() if k != "step")
                 line += f"; from step {change.get('step')}: {what}"
@@ -165,6 +174,8 @@ def info(weights: str | None, stats: bool) -> None:
         out(f"  working size: {ckpt['input']['working_size']} (short side the network runs at)")
     if ckpt["created"]:
         out(f"  created: {ckpt['created']}")
+    if problem is not None:
+        raise problem
 
 
 @main.command()
@@ -762,4 +773,5 @@ def export(output: str, target: str, weights: str | None, working_size: int | No
     click.echo(f"  CatFileCreator: Channels In  {NUKE_CHANNELS_IN}", err=True)
     click.echo(f"                  Channels Out {NUKE_CHANNELS_OUT}", err=True)
     click.echo("                  custom knobs: working_size (Int), guided (Bool), "
-               "guide_radius (Int), guide_eps (Float), flip (Bool)", err=True)
+               "guide_radius (Int), guide_eps (Float), flip (Bool), pixel_aspect (Float: 2 for a 2x "
+               "anamorphic plate)", err=True)

@@ -53,3 +53,34 @@ def test_info_with_a_corrupt_checkpoint(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["info"], env={"POMAGAN_WEIGHTS": str(bad)})
     assert result.exit_code == 5
     assert "is not a POMAGAN checkpoint" in result.output
+
+
+def test_info_refuses_weights_that_went_nan_and_says_so(tmp_path: Path) -> None:
+    """A diverged run's checkpoint (NaN weights) would matte every frame empty: info shows it
+    as unusable and exits 5, and render and load_checkpoint refuse it."""
+    import math
+
+    import cv2
+    import numpy as np
+    import pytest
+    import torch
+
+    from pomagan_post.errors import CheckpointError
+
+    model = pomagan_post.create_model("fast")
+    with torch.no_grad():
+        model.alpha.head.weight[0, 0, 0, 0] = math.nan
+    bad = pomagan_post.save_checkpoint(model, tmp_path / "nan.safetensors", description="diverged")
+    result = CliRunner().invoke(main, ["info", "--weights", str(bad)])
+    assert result.exit_code == 5
+    assert "status: UNUSABLE (below)" in result.output and "description: diverged" in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"pomagan-post: error: {bad} holds NaN or infinite weights (1 of {len(model.state_dict())} tensors, "
+        f"e.g. alpha.head.weight): the training run that wrote it diverged; use an earlier checkpoint")
+    with pytest.raises(CheckpointError, match="NaN or infinite weights"):
+        pomagan_post.load_checkpoint(bad)
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((32, 32, 3), 90, np.uint8))
+    result = CliRunner().invoke(main, ["render", str(still), "-o", str(tmp_path / "out"), "--weights", str(bad)])
+    assert result.exit_code == 5 and "NaN or infinite weights" in result.output
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

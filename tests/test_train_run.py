@@ -128,6 +128,13 @@ def test_eval_prints_and_writes_the_table_with_baselines(seg_run: Path, tmp_path
     model_items = [float(r["mse_x1e3"]) for r in items if r["test_set"] == "synth"]
     assert sum(model_items) / 3 == pytest.approx(float(rows["synth"]["mse_x1e3"]))
     assert "worst items by MSE" in result.output
+    # A seg-only checkpoint scores an untrained alpha network: said, as render and export say it.
+    assert "warning: the checkpoint is partly trained (stages trained: seg;" in result.output
+    # Every set is opened before the first is scored: a typo in the last fails at once.
+    late = CliRunner().invoke(train_cli, ["eval", "--weights", str(seg_run / "checkpoint.safetensors"),
+                                          "--data", "synthetic:2", "--data", str(tmp_path / "nope"),
+                                          "--size", "64x48", "--device", "cpu"])
+    assert late.exit_code == 2 and "| Test set |" not in late.output and "nope" in late.output
 
 
 def test_max_minutes_stops_and_saves_early(tmp_path: Path) -> None:
@@ -512,9 +519,10 @@ def test_an_item_that_cannot_be_loaded_mid_run_saves_first_and_exits(tmp_path: P
     proc = subprocess.run([sys.executable, "-m", "pomagan_train.cli", "seg", *args, "--out", str(run),
                            "--steps", "100", "--save-every", "100", "--val-data", "none", "--workers", "2"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 4, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # bad training data, as the checks before a run say it
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"pomagan-train: error: cannot read {bad}") and "Traceback" not in proc.stderr
+    assert "pending error" not in proc.stderr  # OpenImageIO's message was taken, not printed at exit
     step = torch_step(run)
     assert 1 <= step < 100
     assert f"saved step {step} first (once the data is fixed: --resume --out {run})" in proc.stderr
@@ -561,3 +569,110 @@ def test_config_values_of_the_wrong_kind_are_named(tmp_path: Path, setting: str,
     if setting.startswith("augment"):  # and an option of the wrong value, once
         result = CliRunner().invoke(train_cli, ["seg", *TINY, "--workers", "-1", "--out", str(tmp_path / "x")])
         assert result.exit_code == 2 and "workers must be 0 (load in the training process) or more" in result.output
+
+
+def test_nan_pixels_in_a_matte_stop_the_run_naming_the_file(tmp_path: Path) -> None:
+    """A render's NaN block in one EXR matte: the run stops naming the file and the pixels,
+    exit 2, and what it saved first holds finite weights (it used to finish with NaN weights)."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    studio = _studio(tmp_path / "mystudio")
+    bad = studio / "mattes" / "sh010_1003.exr"
+    (studio / "mattes" / "sh010_1003.png").unlink()
+    matte = np.zeros((48, 64), np.float32)
+    matte[10:30, 20:40] = 1.0
+    matte[12:16, 22:27] = np.nan
+    out = oiio.ImageOutput.create(str(bad))
+    out.open(str(bad), oiio.ImageSpec(64, 48, 1, oiio.FLOAT))
+    out.write_image(matte[:, :, None])
+    out.close()
+    run = tmp_path / "run"
+    args = [f"paired:{studio}" if a == "synthetic:4" else a for a in TINY]
+    result = CliRunner().invoke(train_cli, ["alpha", *args, "--seg-weights", "default", "--out", str(run),
+                                            "--steps", "12", "--val-data", "none", "--save-every", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"pomagan-train: error: {bad}: 20 pixel(s) hold NaN or infinite values (the first at x=22, y=12); "
+        "fix or remove the file")
+    if (run / "checkpoint.safetensors").exists():  # steps before the bad item was drawn
+        pomagan_post.load_checkpoint(run / "checkpoint.safetensors")  # finite, loads
+
+
+def test_a_run_that_diverges_keeps_its_last_good_checkpoint(tmp_path: Path) -> None:
+    """Weights blown up by an absurd learning rate: the run stops at the first NaN loss it
+    logs, says between which steps, and does not write those weights over the checkpoint."""
+    import re
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(run), "--steps", "8", "--save-every", "1",
+                                            "--val-data", "none", "--lr-g", "1e12"])
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    found = re.fullmatch(r"pomagan-train: error: training diverged: the loss became NaN or infinite between "
+                         r"steps (\d+) and (\d+); these weights are not saved \((.*)\)\. Look for training items "
+                         r"with NaN or infinite pixels, or lower --lr-g, then start again(.*)", line)
+    assert found, line
+    good, bad = int(found[1]), int(found[2])
+    assert bad == good + 1 and bad <= 8
+    if good:
+        assert found[3] == f"the checkpoint of step {good} in {run} is kept" and found[4] == f" or --resume --out {run}"
+        kept = pomagan_post.load_checkpoint(run / "checkpoint.safetensors")  # refuses NaN weights
+        assert kept.checkpoint_info["meta"]["step"] == good and torch_step(run) == good
+    else:
+        assert found[3] == "nothing was saved" and not (run / "checkpoint.safetensors").exists()
+    assert max(_log_steps(run)) == good  # no NaN row logged
+
+
+def test_size_must_be_a_multiple_of_the_stride(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [a if a != "64x48" else "60x60" for a in TINY]
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(run), "--steps", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("pomagan-train: error: size 60x60: width and height must be multiples of "
+                                     "16 (the fast variant's network stride), e.g. 64x64")
+    assert not run.exists()
+
+
+def test_vgg_weights_that_are_not_a_state_dict_are_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "notes.py"
+    script.write_text("print('hello')\n")
+    args = [a for a in TINY if a not in ("--perceptual", "off")]
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(tmp_path / "run"), "--steps", "1",
+                                            "--vgg-weights", str(script)])
+    assert result.exit_code == 5 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"pomagan-train: error: {script} is not a VGG-19 state dict (torch.load with weights_only=True cannot "
+        "read it: not a torch file, cut short, or a pickle that holds more than tensors)")
+
+
+def test_a_run_killed_between_its_two_saves_resumes_from_one_step(seg_run: Path, tmp_path: Path) -> None:
+    """checkpoint.safetensors and train_state.pt are two writes: a run killed between them
+    leaves them at different steps. The resume takes weights, average, optimizer and recipe
+    from train_state.pt alone, so it equals a resume of the intact folder."""
+    import shutil
+
+    import torch
+
+    intact, torn = tmp_path / "intact", tmp_path / "torn"
+    shutil.copytree(seg_run, intact)
+    _train(["seg", "--out", str(intact), "--resume", "--steps", "3", "--device", "cpu"])
+    shutil.copytree(intact, torn)
+    shutil.copy(seg_run / "checkpoint.safetensors", torn / "checkpoint.safetensors")  # step 2's
+    for run in (intact, torn):
+        _train(["seg", "--out", str(run), "--resume", "--steps", "4", "--device", "cpu"])
+    a = pomagan_post.load_checkpoint(intact / "checkpoint.safetensors")
+    b = pomagan_post.load_checkpoint(torn / "checkpoint.safetensors")
+    assert b.checkpoint_info["meta"]["step"] == 4 and b.checkpoint_info["recipe"]["seg"]["steps_done"] == 4
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    # A state file from before it held the weights: a mismatch is refused, not mixed.
+    state = torch.load(torn / "train_state.pt", weights_only=True)
+    for key in ("recipe", "net", "ema"):
+        state.pop(key, None)
+    state["step"] = 3
+    torch.save(state, torn / "train_state.pt")
+    result = CliRunner().invoke(train_cli, ["seg", "--out", str(torn), "--resume", "--steps", "5", "--device", "cpu"])
+    assert result.exit_code == 5
+    assert (f"cannot resume: {torn / 'checkpoint.safetensors'} is of step 4 but train_state.pt of step 3 "
+            "(the run stopped while saving)") in result.output

@@ -210,18 +210,25 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     from .evaluate import (ThresholdedSegmentation, TrueSegmentationAlpha, evaluate, results_table, worst_items,
                            write_results, zero_alpha)
 
+    from pomagan_post.checkpoint import untrained_warning
+
     model = pomagan_post.load_checkpoint(weights)
+    warning = untrained_warning(model.checkpoint_info)
+    if warning:
+        click.echo(f"warning: {warning}; the scores below are of that model", err=True)
     engine = pomagan_post.Engine(model, device=device, precision=precision, working_size=working_size, tta=tta)
     predictors = {"": engine}
     if baselines:
         predictors[" (zero alpha)"] = zero_alpha
         predictors[" (thresholded seg)"] = ThresholdedSegmentation(engine)
         predictors[" (alpha stage on true seg)"] = TrueSegmentationAlpha(engine)
-    results = {}
+    datasets = []  # every set opened (and its files checked) before the first is scored
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
-        dataset = build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
-                                backgrounds=backgrounds)
+        datasets.append((name, build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
+                                             backgrounds=backgrounds)))
+    results = {}
+    for name, dataset in datasets:
         for suffix, predictor in predictors.items():
             results[name + suffix] = evaluate(predictor, dataset, limit=limit, desc=name + suffix)
     click.echo(results_table(results, fmt="markdown"))

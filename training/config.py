@@ -212,6 +212,15 @@ class TrainConfig:
             raise BadInputError(f"unknown variant {self.variant!r}; use one of {', '.join(list_models())}")
         if len(self.size) != 2 or min(self.size) < 16:
             raise BadInputError(f"size must be (width, height), each >= 16, got {self.size}")
+        from pomagan_post.models import get_config
+
+        stride = get_config(self.variant).stride
+        if any(v % stride for v in self.size):
+            w, h = (-(-v // stride) * stride for v in self.size)
+            raise BadInputError(
+                f"size {self.size[0]}x{self.size[1]}: width and height must be multiples of {stride} "
+                f"(the {self.variant} variant's network stride), e.g. {w}x{h}"
+            )
         for name in ("batch_size", "steps", "log_every", "val_every", "save_every", "d_scales"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -148,8 +148,17 @@ class VGG19Perceptual(nn.Module):
         self.layers = tuple(layers)
         self.layer_weights = tuple(layer_weights)
         features = vgg19(weights=None).features[: max(self.layers) + 1]
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # not a torch file, a cut-short download, a pickle holding code
+            raise WeightsNotFoundError(
+                f"{path} is not a VGG-19 state dict (torch.load with weights_only=True cannot read it: "
+                f"not a torch file, cut short, or a pickle that holds more than tensors)"
+            ) from None
+        if not isinstance(state, dict):
+            raise WeightsNotFoundError(f"{path} is not a VGG-19 state dict (it holds a {type(state).__name__})")
+        state = {k[len("features."):]: v for k, v in state.items()
+                 if isinstance(k, str) and k.startswith("features.")}
         wanted = features.state_dict()
         missing = sorted(set(wanted) - set(state))
         if missing:

@@ -21,6 +21,7 @@ import copy
 import csv
 import dataclasses
 import functools
+import json
 import os
 import signal
 import sys
@@ -39,7 +40,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 
 import pomagan_post
 from pomagan_post import Pomagan
-from pomagan_post.errors import BadInputError, CheckpointError, Stopped
+from pomagan_post.errors import BadInputError, CheckpointError, PomaganError, Stopped
 from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
 from pomagan_post.stopping import StopSignals
@@ -231,6 +232,9 @@ class StageTrainer:
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaling)
         self.step = 0
         self._saved_step = 0  # the step the run folder's checkpoint holds
+        # Every loss since the last check was finite (a device flag: read when logging/saving).
+        self._finite = torch.ones((), dtype=torch.bool, device=device)
+        self._checked_step = 0
         self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
 
     # -- one update each -------------------------------------------------------------------------
@@ -375,9 +379,32 @@ class StageTrainer:
             recipe[self.cfg.stage]["changes"] = self._changes
         return recipe
 
+    def check_finite(self) -> None:
+        """Raise :class:`TrainingDiverged` when a loss since the last check, or a weight, is NaN
+        or infinite: such weights must not replace the run's last good checkpoint."""
+        params = list(self.stage_net.named_parameters())
+        ok = torch.stack([self._finite, *(torch.isfinite(p).all() for _, p in params)])  # one device read
+        if bool(ok.all()):
+            self._checked_step = self.step
+            return
+        bad_loss = not bool(ok[0])
+        bad_weights = [name for (name, _), fine in zip(params, ok[1:].tolist()) if not fine]
+        what = "the loss" if bad_loss else f"weights ({bad_weights[0]}"
+        what += "" if bad_loss else (f" and {len(bad_weights) - 1} more)" if len(bad_weights) > 1 else ")")
+        kept = (f"the checkpoint of step {self._saved_step} in {self.out_dir} is kept" if self._saved_step
+                else "nothing was saved")
+        raise TrainingDiverged(
+            f"training diverged: {what} became NaN or infinite between steps {self._checked_step} and "
+            f"{self.step}; these weights are not saved ({kept}). Look for training items with NaN or "
+            f"infinite pixels, or lower --lr-g, then start again"
+            + (f" or --resume --out {self.out_dir}" if self._saved_step else "")
+        )
+
     def save(self) -> Path:
         """Write ``checkpoint.safetensors`` (inference format; the averaged weights with
-        ``cfg.ema``) and ``train_state.pt`` (with the raw weights then) atomically."""
+        ``cfg.ema``) and ``train_state.pt`` (with the raw weights then) atomically.
+        Weights that went NaN or infinite are not written (:meth:`check_finite`)."""
+        self.check_finite()
         recipe = self._recipe()
         with self.averaged_weights():
             path = self._save_checkpoint(recipe)
@@ -391,8 +418,12 @@ class StageTrainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
         }
+        # Everything a resume needs is in this one file (the checkpoint is written first, and a
+        # run killed between the two writes must not pair weights and optimizer of two steps).
+        state["recipe"] = json.dumps(recipe)
+        state["net"] = self.stage_net.state_dict()
         if self.ema_net is not None:
-            state["net"] = self.stage_net.state_dict()
+            state["ema"] = self.ema_net.state_dict()
             state["ema_warmup"] = self._ema_warmup
         if self.best is not None:
             state["best"] = list(self.best)
@@ -441,16 +472,28 @@ class StageTrainer:
         if state.get("stage") != self.cfg.stage:
             raise CheckpointError(f"cannot resume: {run_dir} is a {state.get('stage')!r} run, not {self.cfg.stage!r}")
         saved = pomagan_post.load_checkpoint(run_dir / CHECKPOINT_NAME, variant=self.model.variant)
+        # The checkpoint gives the other (frozen) network; the stage's weights, the average and
+        # the recipe come from train_state.pt, saved with the optimizer at the same step.
         self.model.load_state_dict(saved.state_dict())
         self.model.checkpoint_info = saved.checkpoint_info
-        self._base_recipe = dict(saved.checkpoint_info.get("recipe", {}))  # history included
+        whole = "recipe" in state  # train_state.pt of this version: everything at its own step
+        saved_step = (saved.checkpoint_info.get("meta") or {}).get("step")
+        if not whole and saved_step is not None and int(saved_step) != int(state["step"]):
+            raise CheckpointError(
+                f"cannot resume: {run_dir / CHECKPOINT_NAME} is of step {saved_step} but "
+                f"{state_path.name} of step {state['step']} (the run stopped while saving); start a "
+                f"new run with --init {run_dir / CHECKPOINT_NAME}"
+            )
+        recipe = json.loads(state["recipe"]) if whole else saved.checkpoint_info.get("recipe", {})
+        self._base_recipe = dict(recipe)  # history included
         self._note_changes(self._base_recipe.get(self.cfg.stage), int(state["step"]))
-        # An EMA run's checkpoint holds the averaged weights; train_state.pt the raw ones.
-        if self.ema_net is not None:
-            self.ema_net.load_state_dict(self.stage_net.state_dict())
+        if self.ema_net is not None:  # the average (older files: the checkpoint held it)
+            self.ema_net.load_state_dict(state["ema"] if "ema" in state else self.stage_net.state_dict())
             self._ema_warmup = bool(state.get("ema_warmup", True))
-        if "net" in state:
+        if "net" in state:  # the raw weights (older files: only with EMA)
             self.stage_net.load_state_dict(state["net"])
+        elif "ema" in state:
+            self.stage_net.load_state_dict(state["ema"])
         self.disc.load_state_dict(state["disc"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
@@ -547,6 +590,8 @@ class StageTrainer:
                 raise
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             output, losses = self.generator_step(batch)
+            if not self.scaler_g.is_enabled():  # fp16's scaler skips non-finite steps itself
+                self._finite &= torch.isfinite(losses["g_total"])
             if self.adversarial:
                 losses.update(self.discriminator_step(batch, output))
             self.step += 1
@@ -556,6 +601,7 @@ class StageTrainer:
                 if main:
                     self.save_best(float(values["val_mse_x1e3"]))
             if self.step % cfg.log_every == 0 or self.step == cfg.steps or "val_mse_x1e3" in values:
+                self.check_finite()
                 values = {k: float(v) for k, v in values.items()}
                 values["steps_per_s"] = (self.step - start_step) / max(time.time() - started, 1e-9)
                 log.write(self.step, values)
@@ -581,6 +627,10 @@ def _ignore_stop_signals(worker_id: int) -> None:
 
 class TrainingStopped(Stopped):
     """Training stopped by a signal after saving; the exit code is 128 + the signal number."""
+
+
+class TrainingDiverged(PomaganError):
+    """A loss or weight went NaN or infinite: the run stops without saving those weights."""
 
 
 def _set_epoch(dataset: Dataset, epoch: int) -> None:

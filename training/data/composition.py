@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
+from pomagan_post.errors import BadInputError
 
 from .augment import _resize, resample
 
@@ -83,24 +83,40 @@ def _read(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str], str, str
 
     p = Path(path)
     if not p.is_file():
-        raise MissingFramesError(f"file not found: {p}")
+        raise BadInputError(f"file not found: {p}")
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(str(p), config)
     if inp is None:
-        raise UnsupportedFormatError(f"cannot read {p}: {oiio.geterror() or 'unknown format'}")
+        raise BadInputError(f"cannot read {p}: {_reason(oiio.geterror(), 'not an image file OpenImageIO can open')}")
     try:
         spec = inp.spec()
         fmt = inp.format_name()
         data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if data is None:
-            raise UnsupportedFormatError(f"cannot read {p}: {inp.geterror() or 'corrupt data'}")
+            raise BadInputError(f"cannot read {p}: {_reason(inp.geterror(), 'corrupt data')}")
         attrs = {a.name: a.value for a in spec.extra_attribs}
         cs = detect_colorspace(fmt, attrs, str(spec.format))
     finally:
         inp.close()
+        oiio.geterror()  # a reader's leftover message would be printed at exit
     data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    bad = ~np.isfinite(data)
+    if bad.any():  # a NaN matte or plate would turn the weights to NaN
+        ys, xs = np.nonzero(bad.any(axis=-1))
+        raise BadInputError(f"{p}: {len(ys)} pixel(s) hold NaN or infinite values (the first at x={xs[0]}, "
+                            f"y={ys[0]}); fix or remove the file")
     return data, [str(n) for n in spec.channelnames], fmt, cs
+
+
+def _reason(message: str, fallback: str) -> str:
+    """OpenImageIO's error text on one line, each distinct part once (its readers repeat it)."""
+    parts: list[str] = []
+    for line in (message or "").replace("\r", "\n").split("\n"):
+        line = line.strip()
+        if line and not any(line in seen for seen in parts):
+            parts = [seen for seen in parts if seen not in line] + [line]
+    return "; ".join(parts) or fallback
 
 
 def _split(data: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -156,6 +172,7 @@ def _header(path: str) -> tuple[int, int, float] | None:
 
     inp = oiio.ImageInput.open(path)
     if inp is None:
+        oiio.geterror()  # retrieved: OpenImageIO would print it at exit
         return None
     try:
         spec = inp.spec()
