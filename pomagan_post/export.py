@@ -178,7 +178,7 @@ def export_nuke(
         "pomagan_post": __version__,
         "torch": torch.__version__,
         "variant": model.variant,
-        "checkpoint": info.get("path", ""),
+        "checkpoint": os.path.abspath(info["path"]) if info.get("path") else "",
         "trained": info.get("trained", None),
         "description": info.get("description", ""),
         "channels_in": NUKE_CHANNELS_IN,

@@ -52,15 +52,15 @@ def guided_upsample(
     coefficients are box-averaged there, upsampled bilinearly and applied to ``image_full``.
 
     Args:
-        alpha_low: ``[N, 1, h, w]`` tensor or ``[h, w]`` array, values in [0, 1].
-        image_full: ``[N, 3, H, W]`` tensor or ``[H, W, 3]`` array, display-referred (the
+        alpha_low: ``[N, 1, h, w]`` tensor, ``[h, w]`` array or ``[N, h, w]`` arrays, values in [0, 1].
+        image_full: ``[N, 3, H, W]`` tensor, ``[H, W, 3]`` array or ``[N, H, W, 3]`` arrays, display-referred (the
             model-space frame, roughly [0, 1]; ``eps`` is relative to that range).
         radius: box radius in low-resolution pixels (window ``2 * radius + 1``).
         eps: regularisation; smaller follows the guide's edges more closely, larger is smoother.
 
     Returns:
         Alpha at ``H x W`` in [0, 1], float32, same kind as the inputs
-        (``[N, 1, H, W]`` / ``[H, W]``).
+        (``[N, 1, H, W]`` / ``[H, W]`` / ``[N, H, W]``).
     """
     if radius < 1 or eps <= 0:
         raise BadInputError(f"guided_upsample needs radius >= 1 and eps > 0, got {radius}, {eps}")
@@ -182,9 +182,9 @@ def estimate_foreground(
     of every edge in the frame.
 
     Args:
-        image: ``[N, 3, H, W]`` tensor or ``[H, W, 3]`` array, any float dtype, any light
+        image: ``[N, 3, H, W]`` tensor, ``[H, W, 3]`` or ``[N, H, W, 3]`` array, any float dtype, any light
             (scene-linear is fine).
-        alpha: ``[N, 1, H, W]`` tensor or ``[H, W]`` array in [0, 1], same size as ``image``.
+        alpha: ``[N, 1, H, W]`` tensor, ``[H, W]`` or ``[N, H, W]`` array in [0, 1], same size as ``image``.
         regularization: smoothness weight between neighbours everywhere (must be > 0).
         gradient_weight: extra smoothness weight proportional to the alpha difference.
         n_small_iterations: sweeps per level while the level fits in ``small_size`` pixels.
@@ -192,7 +192,7 @@ def estimate_foreground(
         small_size: side length below which a level counts as small.
 
     Returns:
-        Foreground ``[N, 3, H, W]`` / ``[H, W, 3]``, float32, same kind as the inputs.
+        Foreground ``[N, 3, H, W]`` / ``[H, W, 3]`` / ``[N, H, W, 3]``, float32, same kind as the inputs.
     """
     if regularization <= 0 or gradient_weight < 0:
         raise BadInputError(
@@ -352,13 +352,13 @@ def premultiplied_foreground(
     """Premultiplied foreground ``a x F``.
 
     Args:
-        image: ``[N, 3, H, W]`` tensor or ``[H, W, 3]`` array.
-        alpha: ``[N, 1, H, W]`` tensor or ``[H, W]`` array, same size as ``image``.
+        image: ``[N, 3, H, W]`` tensor, ``[H, W, 3]`` or ``[N, H, W, 3]`` array.
+        alpha: ``[N, 1, H, W]`` tensor, ``[H, W]`` or ``[N, H, W]`` array, same size as ``image``.
         method: ``"estimate"`` uses :func:`estimate_foreground` (no background spill on edges);
             ``"multiply"`` is the plain ``a x I``.
 
     Returns:
-        ``[N, 3, H, W]`` / ``[H, W, 3]`` float32, same kind as the inputs.
+        ``[N, 3, H, W]`` / ``[H, W, 3]`` / ``[N, H, W, 3]`` float32, same kind as the inputs.
     """
     if method not in ("estimate", "multiply"):
         raise BadInputError(f"unknown foreground method {method!r}; use 'estimate' or 'multiply'")
@@ -374,18 +374,24 @@ def premultiplied_foreground(
 def _as_batch(
     image: Array, alpha: Array, *, same_size: bool
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Validate an image/alpha pair; return float32 ``[N,3,H,W]``, ``[N,1,h,w]`` and is_numpy."""
+    """Validate an image/alpha pair; return float32 ``[N,3,H,W]``, ``[N,1,h,w]`` and the input's
+    kind: 0 torch, 1 one numpy frame (``[H, W, 3]``, ``[h, w]``), 2 numpy frames (``[N, H, W, 3]``,
+    ``[N, h, w]``, as :meth:`Engine.process` takes and gives them)."""
     if isinstance(image, np.ndarray) and isinstance(alpha, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or alpha.ndim != 2:
+        one = image.ndim == 3 and alpha.ndim == 2
+        many = image.ndim == 4 and alpha.ndim == 3 and image.shape[0] == alpha.shape[0]
+        if not (one or many) or image.shape[-1] != 3:
             raise BadInputError(
-                f"expected a [H, W, 3] image and a [h, w] alpha, "
-                f"got {image.shape} and {alpha.shape}"
+                f"expected a [H, W, 3] image and a [h, w] alpha, or [N, H, W, 3] images and [N, h, w] "
+                f"alphas, got {image.shape} and {alpha.shape}"
             )
         _check_float(image.dtype, alpha.dtype)
         image_t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
-        image_t = image_t.permute(2, 0, 1)[None]
-        alpha_t = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))[None, None]
-        is_numpy = True
+        alpha_t = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))
+        if one:
+            image_t, alpha_t = image_t[None], alpha_t[None]
+        image_t, alpha_t = image_t.permute(0, 3, 1, 2), alpha_t[:, None]
+        is_numpy = 1 if one else 2
     elif isinstance(image, torch.Tensor) and isinstance(alpha, torch.Tensor):
         if (
             image.ndim != 4
@@ -401,7 +407,7 @@ def _as_batch(
         if image.device != alpha.device:
             raise BadInputError(f"image on {image.device} but alpha on {alpha.device}")
         _check_float(image.dtype, alpha.dtype)
-        image_t, alpha_t, is_numpy = image.float(), alpha.float(), False
+        image_t, alpha_t, is_numpy = image.float(), alpha.float(), 0
     else:
         raise BadInputError(
             f"image and alpha must both be numpy arrays or both torch tensors, "
@@ -432,9 +438,11 @@ def _finite(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _as_input_kind(x: torch.Tensor, is_numpy: bool) -> Array:
-    """``[1, C, H, W]`` tensor -> ``[H, W, 3]`` / ``[H, W]`` array when the input was numpy."""
+def _as_input_kind(x: torch.Tensor, is_numpy: int) -> Array:
+    """``[N, C, H, W]`` tensor -> the layout the input came in (:func:`_as_batch`'s kind): the
+    tensor, ``[H, W, 3]`` / ``[H, W]`` for one numpy frame, ``[N, H, W, 3]`` / ``[N, H, W]``."""
     if not is_numpy:
         return x
-    x = x[0].detach().cpu()
-    return (x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)).contiguous().numpy()
+    x = x.detach().cpu()
+    x = x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)
+    return (x[0] if is_numpy == 1 else x).contiguous().numpy()

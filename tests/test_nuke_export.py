@@ -140,6 +140,8 @@ def test_metadata_and_cli(tmp_path: Path) -> None:
     loaded = torch.jit.load(str(out), _extra_files=files)
     meta = json.loads(files["pomagan.json"])
     assert meta["variant"] == "fast" and meta["knobs"]["working_size"] == 64
+    assert Path(meta["checkpoint"]).is_absolute() and Path(meta["checkpoint"]).is_file()
+    assert "flip (Bool), pixel_aspect (Float" in result.output  # every knob the module reads
     assert loaded.working_size == 64
     bad = CliRunner().invoke(main, ["export", "--target", "nuke", str(tmp_path / "x.pt"), "--working-size", "4"])
     assert bad.exit_code == 2 and "at least 16" in bad.output

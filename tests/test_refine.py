@@ -244,6 +244,23 @@ def test_torch_batch_matches_single_frames(dtype):
         np.testing.assert_allclose(up[one], guided_upsample(low[one], image[one]), atol=1e-5)
 
 
+def test_numpy_frames_in_engine_layout_match_single_frames():
+    """``[N, H, W, 3]`` images with ``[N, h, w]`` alphas (as Engine.process gives them) come
+    back in that layout, each frame as it would alone."""
+    frames = [_composite(seed) for seed in (0, 1)]
+    image = np.stack([i for i, _, _ in frames])
+    alpha = np.stack([a for _, a, _ in frames])
+    low = np.ascontiguousarray(alpha[:, ::4, ::4])
+    fg, up = estimate_foreground(image, alpha), guided_upsample(low, image)
+    pre = premultiplied_foreground(image, alpha, "multiply")
+    assert fg.shape == image.shape and up.shape == alpha.shape and pre.shape == image.shape
+    assert all(isinstance(x, np.ndarray) and x.dtype == np.float32 for x in (fg, up, pre))
+    for n in range(2):
+        np.testing.assert_allclose(fg[n], estimate_foreground(image[n], alpha[n]), atol=1e-5)
+        np.testing.assert_allclose(up[n], guided_upsample(low[n], image[n]), atol=1e-5)
+        np.testing.assert_allclose(pre[n], image[n] * alpha[n][..., None], atol=1e-6)
+
+
 _IMAGE_NP, _ALPHA_NP = np.zeros((16, 16, 3), np.float32), np.zeros((16, 16), np.float32)
 _IMAGE_T, _ALPHA_T = torch.zeros(2, 3, 16, 16), torch.zeros(2, 1, 16, 16)
 
@@ -260,8 +277,11 @@ _IMAGE_T, _ALPHA_T = torch.zeros(2, 3, 16, 16), torch.zeros(2, 1, 16, 16)
         (_IMAGE_T, _ALPHA_NP),  # mixed kinds
         ((_IMAGE_NP * 255).astype(np.uint8), _ALPHA_NP),  # integer pixels
         (np.zeros((0, 16, 3), np.float32), np.zeros((0, 16), np.float32)),  # empty
+        (np.zeros((2, 16, 16, 3), np.float32), np.zeros((3, 16, 16), np.float32)),  # numpy batch mismatch
+        (np.zeros((2, 16, 16, 3), np.float32), _ALPHA_NP),  # numpy frames with one alpha
     ],
-    ids=["rgba", "alpha_hw1", "grey", "batch", "unbatched", "alpha_c3", "mixed", "uint8", "empty"],
+    ids=["rgba", "alpha_hw1", "grey", "batch", "unbatched", "alpha_c3", "mixed", "uint8", "empty",
+         "np_batch", "np_one_alpha"],
 )
 def test_bad_shapes_raise(image, alpha):
     with pytest.raises(BadInputError):
