@@ -410,6 +410,33 @@ def test_signal_saves_the_step_and_stops_with_a_resumable_run(tmp_path: Path, si
     assert _log_steps(run)[-1] == step + 1
 
 
+def test_a_second_ctrl_c_aborts_without_saving_and_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C twice: the run stops at once, one line (not click's "Aborted!", exit 1), exit 130,
+    and the run folder is as its last save left it."""
+    import signal
+    import time
+
+    run = tmp_path / "sig"
+    args = [sys.executable, "-m", "pomagan_train.cli", "seg", *TINY, "--out", str(run), "--steps", "100000",
+            "--save-every", "3", "--val-data", "none", "--workers", "1", "--size", "256x192", "--batch-size", "8"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (run / "train_state.pt").is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
+    saved = torch_step(run)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # the first is handled (two at once are one to Python), the step goes on: batch 8
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Aborted!" not in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("pomagan-train: stopped: aborted by a second Ctrl-C at step "), last
+    assert torch_step(run) == saved and f"the last save, step {saved}, is in {run}" in last
+
+
 def test_resume_of_a_folder_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(train_cli, ["seg", "--out", str(tmp_path / "typo"), "--resume", "--device", "cpu"])
     assert result.exit_code == 2 and "nothing to resume" in result.output and "train_state.pt" in result.output

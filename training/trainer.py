@@ -43,7 +43,7 @@ from pomagan_post import Pomagan
 from pomagan_post.errors import BadInputError, CheckpointError, PomaganError, Stopped
 from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
-from pomagan_post.stopping import StopSignals
+from pomagan_post.stopping import SignalStop, StopSignals
 
 from .config import TrainConfig, config_to_dict, save_config
 from .discriminators import MultiscaleDiscriminator
@@ -809,7 +809,13 @@ def train(
     val_loader = None
     if val_set is not None:
         val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0, collate_fn=_collate)
-    trainer.fit(loader, val_loader, progress=progress)
+    try:
+        trainer.fit(loader, val_loader, progress=progress)
+    except SignalStop as exc:  # Ctrl-C again while stopping: no save, as the first notice said
+        saved = (f"the last save, step {trainer._saved_step}, is in {out_dir} (--resume --out {out_dir})"
+                 if trainer._saved_step else "nothing was saved")
+        raise TrainingStopped(f"aborted by a second Ctrl-C at step {trainer.step}, not saved; {saved}",
+                              exc.signum) from None
     if dist_info.world > 1:
         dist.barrier()
         dist.destroy_process_group()
