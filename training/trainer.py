@@ -434,6 +434,7 @@ class StageTrainer:
     def save_best(self, val_mse: float) -> bool:
         """Write ``best.safetensors`` when ``val_mse`` beats every earlier validation of the run
         (the averaged weights with ``cfg.ema``, as the checkpoint); returns whether it did."""
+        self.check_finite()  # a NaN validation would otherwise count as the best
         if self.best is not None and val_mse >= self.best[0]:
             return False
         self.best = (float(val_mse), self.step)
