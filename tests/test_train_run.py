@@ -651,14 +651,55 @@ def test_a_run_that_diverges_keeps_its_last_good_checkpoint(tmp_path: Path) -> N
     assert max(_log_steps(run)) == good  # no NaN row logged
 
 
+def test_a_nan_validation_is_not_taken_as_the_best(seg_run: Path, tmp_path: Path) -> None:
+    """Weights blown up but still finite give a NaN validation error: never the best, the run
+    stops as diverged; after a resume the message counts from the resumed step."""
+    import shutil
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(run), "--steps", "6", "--val-every", "1",
+                                            "--lr-g", "1e12", "--adversarial", "off"])
+    assert result.exit_code == 1, result.output
+    assert "training diverged:" in result.output and not (run / "best.safetensors").exists()
+    resumed = tmp_path / "resumed"
+    shutil.copytree(seg_run, resumed)
+    best = (resumed / "best.safetensors").read_bytes()
+    result = CliRunner().invoke(train_cli, ["seg", "--out", str(resumed), "--resume", "--steps", "9", "--device", "cpu",
+                                            "--lr-g", "1e12", "--val-every", "1", "--log-every", "4"])
+    assert result.exit_code == 1, result.output
+    assert "the validation error became NaN or infinite at step 3 (weights finite but too large)" in result.output
+    result = CliRunner().invoke(train_cli, ["seg", "--out", str(resumed), "--resume", "--steps", "9", "--device", "cpu",
+                                            "--lr-g", "1e12", "--val-data", "none", "--log-every", "4"])
+    assert result.exit_code == 1, result.output
+    assert "the loss became NaN or infinite between steps 2 and 4" in result.output  # from the resumed step
+    assert f"(the checkpoint of step 2 in {resumed} is kept)" in result.output
+    assert (resumed / "best.safetensors").read_bytes() == best and torch_step(resumed) == 2
+
+
+def test_a_validation_item_that_cannot_be_loaded_saves_first(tmp_path: Path) -> None:
+    studio = _studio(tmp_path / "val")
+    bad = studio / "plates" / "sh010_1002.png"
+    bad.write_bytes(bad.read_bytes()[:200])
+    run = tmp_path / "run"
+    result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(run), "--steps", "6", "--val-every", "3",
+                                            "--val-data", f"paired:{studio}"])
+    assert result.exit_code == 2, result.output
+    assert ("stopped by a validation item that could not be loaded (below); saved step 3 first "
+            f"(once the data is fixed: --resume --out {run})") in result.output
+    assert f"cannot read {bad}" in result.output.strip().splitlines()[-1] and torch_step(run) == 3
+
+
 def test_size_must_be_a_multiple_of_the_stride(tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = [a if a != "64x48" else "60x60" for a in TINY]
     result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(run), "--steps", "1"])
     assert result.exit_code == 2
     assert result.output.strip() == ("pomagan-train: error: size 60x60: width and height must be multiples of "
-                                     "16 (the fast variant's network stride), e.g. 64x64")
+                                     "16 (the fast variant's network stride), at least 32, e.g. 64x64")
     assert not run.exists()
+    args = [a if a != "64x48" else "48x16" for a in TINY]  # a 1-pixel bottleneck: the norms fail
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(run), "--steps", "1"])
+    assert result.exit_code == 2 and "at least 32, e.g. 48x32" in result.output and not run.exists()
 
 
 def test_vgg_weights_that_are_not_a_state_dict_are_one_line(tmp_path: Path) -> None:

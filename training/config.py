@@ -215,11 +215,11 @@ class TrainConfig:
         from pomagan_post.models import get_config
 
         stride = get_config(self.variant).stride
-        if any(v % stride for v in self.size):
-            w, h = (-(-v // stride) * stride for v in self.size)
+        if any(v % stride or v < 2 * stride for v in self.size):  # the bottleneck needs 2x2 or more
+            w, h = (max(2 * stride, -(-v // stride) * stride) for v in self.size)
             raise BadInputError(
                 f"size {self.size[0]}x{self.size[1]}: width and height must be multiples of {stride} "
-                f"(the {self.variant} variant's network stride), e.g. {w}x{h}"
+                f"(the {self.variant} variant's network stride), at least {2 * stride}, e.g. {w}x{h}"
             )
         for name in ("batch_size", "steps", "log_every", "val_every", "save_every", "d_scales"):
             if getattr(self, name) < 1:

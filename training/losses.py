@@ -163,6 +163,9 @@ class VGG19Perceptual(nn.Module):
         missing = sorted(set(wanted) - set(state))
         if missing:
             raise WeightsNotFoundError(f"{path} is not a VGG-19 state dict (missing features.{missing[0]})")
+        wrong = [k for k in wanted if not isinstance(state[k], torch.Tensor) or state[k].shape != wanted[k].shape]
+        if wrong:
+            raise WeightsNotFoundError(f"{path} is not a VGG-19 state dict (features.{wrong[0]} has the wrong shape)")
         features.load_state_dict({k: state[k] for k in wanted})
         self.features = features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))

@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -391,11 +392,15 @@ class StageTrainer:
         bad_weights = [name for (name, _), fine in zip(params, ok[1:].tolist()) if not fine]
         what = "the loss" if bad_loss else f"weights ({bad_weights[0]}"
         what += "" if bad_loss else (f" and {len(bad_weights) - 1} more)" if len(bad_weights) > 1 else ")")
+        raise self._diverged(what)
+
+    def _diverged(self, what: str, when: str | None = None) -> "TrainingDiverged":
+        when = when or f"between steps {self._checked_step} and {self.step}"
         kept = (f"the checkpoint of step {self._saved_step} in {self.out_dir} is kept" if self._saved_step
                 else "nothing was saved")
-        raise TrainingDiverged(
-            f"training diverged: {what} became NaN or infinite between steps {self._checked_step} and "
-            f"{self.step}; these weights are not saved ({kept}). Look for training items with NaN or "
+        return TrainingDiverged(
+            f"training diverged: {what} became NaN or infinite {when}; these weights are not saved "
+            f"({kept}). Look for training items with NaN or "
             f"infinite pixels, or lower --lr-g, then start again"
             + (f" or --resume --out {self.out_dir}" if self._saved_step else "")
         )
@@ -434,7 +439,9 @@ class StageTrainer:
     def save_best(self, val_mse: float) -> bool:
         """Write ``best.safetensors`` when ``val_mse`` beats every earlier validation of the run
         (the averaged weights with ``cfg.ema``, as the checkpoint); returns whether it did."""
-        self.check_finite()  # a NaN validation would otherwise count as the best
+        self.check_finite()
+        if not math.isfinite(val_mse):  # weights finite but so large the output is not
+            raise self._diverged("the validation error", f"at step {self.step} (weights finite but too large)")
         if self.best is not None and val_mse >= self.best[0]:
             return False
         self.best = (float(val_mse), self.step)
@@ -505,7 +512,7 @@ class StageTrainer:
                 group["lr"] = lr
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
-        self.step = self._saved_step = int(state["step"])
+        self.step = self._saved_step = self._checked_step = int(state["step"])
         # The alpha stage's random backgrounds go on from here, not from the run's first ones.
         self._bg_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.step)
         saved_stage = self._base_recipe.get(self.cfg.stage) or {}
@@ -573,6 +580,15 @@ class StageTrainer:
         finally:
             batches.close()
 
+    def _save_before_stopping(self, what: str) -> None:
+        """Keep the steps done since the last save when ``what`` could not be loaded (the run
+        then stops with the loader's error naming the file)."""
+        if self.dist.main and self.step > self._saved_step:
+            self.save()
+            print(f"pomagan-train: stopped by {what} that could not be loaded (below); saved "
+                  f"step {self.step} first (once the data is fixed: --resume --out {self.out_dir})",
+                  file=sys.stderr)
+
     def _steps(self, batches: Iterator[dict[str, torch.Tensor]], val_loader: DataLoader | None, log: "_Log",
                bar: Any, started: float, start_step: int, signals: StopSignals) -> dict[str, float]:
         cfg, main = self.cfg, self.dist.main
@@ -583,11 +599,7 @@ class StageTrainer:
             except StopIteration:
                 break
             except Exception:  # an item that cannot be loaded: keep the steps done since the last save
-                if main and self.step > self._saved_step:
-                    self.save()
-                    print(f"pomagan-train: stopped by a training item that could not be loaded (below); saved "
-                          f"step {self.step} first (once the data is fixed: --resume --out {self.out_dir})",
-                          file=sys.stderr)
+                self._save_before_stopping("a training item")
                 raise
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             output, losses = self.generator_step(batch)
@@ -598,7 +610,11 @@ class StageTrainer:
             self.step += 1
             values: dict[str, Any] = dict(losses)
             if val_loader is not None and self.step % cfg.val_every == 0:
-                values.update(self.validate(val_loader))
+                try:
+                    values.update(self.validate(val_loader))
+                except Exception:  # a validation item that cannot be loaded: as a training item's
+                    self._save_before_stopping("a validation item")
+                    raise
                 if main:
                     self.save_best(float(values["val_mse_x1e3"]))
             if self.step % cfg.log_every == 0 or self.step == cfg.steps or "val_mse_x1e3" in values:
