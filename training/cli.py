@@ -205,12 +205,11 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
           backgrounds: str | None, baselines: bool) -> None:
     """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
     import pomagan_post
+    from pomagan_post.checkpoint import untrained_warning
 
     from .data import build_dataset
     from .evaluate import (ThresholdedSegmentation, TrueSegmentationAlpha, evaluate, results_table, worst_items,
                            write_results, zero_alpha)
-
-    from pomagan_post.checkpoint import untrained_warning
 
     model = pomagan_post.load_checkpoint(weights)
     warning = untrained_warning(model.checkpoint_info)
