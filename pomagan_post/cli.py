@@ -119,12 +119,10 @@ def info(weights: str | None, stats: bool) -> None:
             s = model_stats(create_model(name))
             line += f"  [{s['params'] / 1e6:.2f} M params, {s['gflops']:.1f} GFLOPs at 1280x768]"
         out(line)
-    ckpt = read_checkpoint_info(weights)
     try:  # the header can describe weights that cannot be used (tensors that do not fit, NaN)
-        load_checkpoint(weights)
-        problem = None
+        ckpt, problem = load_checkpoint(weights).checkpoint_info, None
     except CheckpointError as exc:
-        problem = exc
+        ckpt, problem = read_checkpoint_info(weights), exc
     label = "bundled default" if weights is None else "weights"
     out(f"{label}: {ckpt['path']}")
     out(f"  variant: {ckpt['variant']}")

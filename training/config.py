@@ -206,14 +206,12 @@ class TrainConfig:
                                 f"composite term), got {list(self.losses.matte_terms)}")
         if self.stage not in STAGES:
             raise BadInputError(f"stage must be one of {STAGES}, got {self.stage!r}")
-        from pomagan_post.models import list_models
+        from pomagan_post.models import get_config, list_models
 
         if self.variant not in list_models():
             raise BadInputError(f"unknown variant {self.variant!r}; use one of {', '.join(list_models())}")
         if len(self.size) != 2 or min(self.size) < 16:
             raise BadInputError(f"size must be (width, height), each >= 16, got {self.size}")
-        from pomagan_post.models import get_config
-
         stride = get_config(self.variant).stride
         if any(v % stride or v < 2 * stride for v in self.size):  # the bottleneck needs 2x2 or more
             w, h = (max(2 * stride, -(-v // stride) * stride) for v in self.size)

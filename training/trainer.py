@@ -388,11 +388,11 @@ class StageTrainer:
         if bool(ok.all()):
             self._checked_step = self.step
             return
-        bad_loss = not bool(ok[0])
-        bad_weights = [name for (name, _), fine in zip(params, ok[1:].tolist()) if not fine]
-        what = "the loss" if bad_loss else f"weights ({bad_weights[0]}"
-        what += "" if bad_loss else (f" and {len(bad_weights) - 1} more)" if len(bad_weights) > 1 else ")")
-        raise self._diverged(what)
+        if not bool(ok[0]):
+            raise self._diverged("the loss")
+        bad = [name for (name, _), fine in zip(params, ok[1:].tolist()) if not fine]
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise self._diverged(f"weights ({bad[0]}{more})")
 
     def _diverged(self, what: str, when: str | None = None) -> "TrainingDiverged":
         when = when or f"between steps {self._checked_step} and {self.step}"
@@ -500,8 +500,6 @@ class StageTrainer:
             self._ema_warmup = bool(state.get("ema_warmup", True))
         if "net" in state:  # the raw weights (older files: only with EMA)
             self.stage_net.load_state_dict(state["net"])
-        elif "ema" in state:
-            self.stage_net.load_state_dict(state["ema"])
         self.disc.load_state_dict(state["disc"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
