@@ -153,6 +153,9 @@ def info(weights: str | None, stats: bool) -> None:
                 line += f", cross-entropy term (weight {losses['bce']})"
             if recipe.get("ema"):
                 line += f", weights averaged (EMA {recipe['ema']})"
+            if int(recipe.get("reuse", 1) or 1) > 1:
+                line += (f", each loaded batch followed by {int(recipe['reuse']) - 1} drawn from a buffer "
+                         f"of {recipe.get('reuse_buffer') or 64 * int(recipe.get('batch_size') or 1)} frames")
             used = recipe.get("precision_used")
             if recipe.get("precision"):
                 line += f", precision {recipe['precision']}"

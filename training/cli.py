@@ -102,6 +102,11 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--save-every", type=int, default=None, help="Steps between checkpoints."),
         click.option("--max-minutes", type=float, default=None,
                      help="Stop and save after this much wall time (resume later with --resume)."),
+        click.option("--reuse", type=int, default=None, metavar="K",
+                     help="Train on each loaded batch, then on K-1 batches drawn from a buffer of recent "
+                          "frames (flipped at random): when loading limits the GPU (default 1: off)."),
+        click.option("--reuse-buffer", type=int, default=None, metavar="FRAMES",
+                     help="Frames in that buffer, held on the training device (default: 64 batches)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -143,6 +148,8 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         val_every=opts["val_every"],
         save_every=opts["save_every"],
         max_minutes=opts["max_minutes"],
+        reuse=opts["reuse"],
+        reuse_buffer=opts["reuse_buffer"],
         losses=losses or None,
     )
     if val_data == "none":

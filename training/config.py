@@ -159,6 +159,12 @@ class TrainConfig:
         log_every, val_every, save_every: in steps.
         max_minutes: stop (and save) after this much wall time even before ``steps``: fits a
             run into a lent GPU's time; ``--resume`` continues it later.
+        reuse: train on each loaded batch, then on ``reuse - 1`` batches drawn from a buffer of
+            recently loaded frames (each frame flipped left-right at random): for when loading
+            limits the device (e.g. synthetic portraits rendered on the CPU for a GPU). Draws
+            start once the buffer holds 8 batches (or is full); until then every step loads. 1: off.
+        reuse_buffer: frames that buffer holds on the training device (the newest replace the
+            oldest); ``0`` = 64 batches.
         d_scales, d_layers, d_base: multi-scale PatchGAN (pix2pixHD: 3 scales, 3 layers, 64).
         losses: :class:`LossConfig`.
     """
@@ -185,6 +191,8 @@ class TrainConfig:
     val_every: int = 1000
     save_every: int = 1000
     max_minutes: float | None = None
+    reuse: int = 1
+    reuse_buffer: int = 0
     d_scales: int = 3
     d_layers: int = 3
     d_base: int = 64
@@ -222,6 +230,11 @@ class TrainConfig:
         for name in ("batch_size", "steps", "log_every", "val_every", "save_every", "d_scales"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.reuse < 1:
+            raise BadInputError(f"reuse must be at least 1 (1: every step a newly loaded batch), got {self.reuse}")
+        if self.reuse_buffer and self.reuse_buffer < self.batch_size:
+            raise BadInputError(f"reuse_buffer must hold a batch at least ({self.batch_size} frames) or be 0 "
+                                f"(64 batches), got {self.reuse_buffer}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise BadInputError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {self.ema}")
         for name in ("lr_g", "lr_d"):

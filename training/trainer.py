@@ -165,7 +165,58 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 #: Settings a resumed run may change and its recipe records (see ``StageTrainer._note_changes``).
 RESUME_TRACKED = ("data", "backgrounds", "extra_people", "size", "batch_size", "lr_g", "lr_d", "betas",
-                  "ema", "precision", "augment", "losses")
+                  "ema", "precision", "augment", "reuse", "losses")
+
+
+class ReuseBuffer:
+    """The frames of recently loaded batches, kept on the training device for ``cfg.reuse``.
+
+    ``add`` stores a batch's frames (the newest replace the oldest once ``capacity`` is reached);
+    ``sample`` draws a batch from the frames held, uniformly with replacement, each frame
+    flipped left-right at random (its image and target together). Only ``keys`` are kept. The
+    trainer draws from it once it holds ``ready`` frames (8 batches, or all it can hold): the
+    first draws of a run do not go over a batch or two again and again.
+    """
+
+    def __init__(self, capacity: int, keys: tuple[str, ...], device: torch.device, seed: int,
+                 ready: int = 1) -> None:
+        self.capacity, self.keys, self.device = int(capacity), keys, device
+        self.ready = min(max(int(ready), 1), self.capacity)
+        self.store: dict[str, torch.Tensor] = {}
+        self.filled = 0
+        self._next = 0
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _allocate(self, batch: dict[str, torch.Tensor]) -> None:
+        need = sum(batch[k][0].numel() * batch[k].element_size() for k in self.keys) * self.capacity
+        try:
+            self.store = {k: torch.empty((self.capacity, *batch[k].shape[1:]), dtype=batch[k].dtype,
+                                         device=self.device) for k in self.keys}
+        except torch.OutOfMemoryError:
+            raise BadInputError(f"the reuse buffer of {self.capacity} frames ({need / 2**30:.1f} GiB) does not "
+                                f"fit on {self.device}: lower --reuse-buffer") from None
+
+    def add(self, batch: dict[str, torch.Tensor]) -> None:
+        if not self.store:
+            self._allocate(batch)
+        n = batch[self.keys[0]].shape[0]
+        slots = ((self._next + torch.arange(n)) % self.capacity).to(self.device)
+        for k in self.keys:
+            self.store[k][slots] = batch[k].to(self.device)
+        self._next = (self._next + n) % self.capacity
+        self.filled = min(self.filled + n, self.capacity)
+
+    def sample(self, n: int) -> dict[str, torch.Tensor]:
+        if not self.filled:
+            raise RuntimeError("ReuseBuffer.sample before any batch was added")
+        index = torch.randint(self.filled, (n,), generator=self.generator).to(self.device)
+        flip = (torch.rand(n, generator=self.generator) < 0.5).to(self.device)
+        out = {}
+        for k in self.keys:
+            frames = self.store[k][index]
+            out[k] = torch.where(flip.view(-1, *([1] * (frames.dim() - 1))), frames.flip(-1), frames)
+        return out
+
 
 
 class StageTrainer:
@@ -237,6 +288,12 @@ class StageTrainer:
         self._finite = torch.ones((), dtype=torch.bool, device=device)
         self._checked_step = 0
         self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
+        self.reuse_buffer: ReuseBuffer | None = None
+        if cfg.reuse > 1:
+            _check_reuse_buffer_fits(cfg, device)
+            self.reuse_buffer = ReuseBuffer(cfg.reuse_buffer or 64 * cfg.batch_size,
+                                            ("image", "seg" if cfg.stage == "seg" else "alpha"), device,
+                                            cfg.seed + 7919 * dist_info.rank + 1, ready=8 * cfg.batch_size)
 
     # -- one update each -------------------------------------------------------------------------
 
@@ -513,6 +570,8 @@ class StageTrainer:
         self.step = self._saved_step = self._checked_step = int(state["step"])
         # The alpha stage's random backgrounds go on from here, not from the run's first ones.
         self._bg_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.step)
+        if self.reuse_buffer is not None:  # (it starts empty: refilled from the loader)
+            self.reuse_buffer.generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + 1 + self.step)
         saved_stage = self._base_recipe.get(self.cfg.stage) or {}
         if saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
             candidates = [(float(state["best"][0]), int(state["best"][1]))] if state.get("best") else []
@@ -572,7 +631,8 @@ class StageTrainer:
 
     def _loop(self, loader: DataLoader, val_loader: DataLoader | None, log: "_Log", bar: Any,
               started: float, start_step: int, signals: StopSignals) -> dict[str, float]:
-        batches = _forever(loader, first_epoch=self.step // max(len(loader), 1))
+        loaded = self.step // self.cfg.reuse  # batches taken from the loader so far
+        batches = _forever(loader, first_epoch=loaded // max(len(loader), 1))
         try:
             return self._steps(batches, val_loader, log, bar, started, start_step, signals)
         finally:
@@ -592,14 +652,20 @@ class StageTrainer:
         cfg, main = self.cfg, self.dist.main
         last: dict[str, float] = {}
         while self.step < cfg.steps:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except Exception:  # an item that cannot be loaded: keep the steps done since the last save
-                self._save_before_stopping("a training item")
-                raise
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            buffer = self.reuse_buffer
+            if buffer is None or buffer.filled < buffer.ready or self.step % self.cfg.reuse == 0:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception:  # an item that cannot be loaded: keep the steps done since the last save
+                    self._save_before_stopping("a training item")
+                    raise
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                if buffer is not None:
+                    buffer.add(batch)
+            else:
+                batch = buffer.sample(self.cfg.batch_size)
             output, losses = self.generator_step(batch)
             if not self.scaler_g.is_enabled():  # fp16's scaler skips non-finite steps itself
                 self._finite &= torch.isfinite(losses["g_total"])
@@ -638,6 +704,22 @@ def _ignore_stop_signals(worker_id: int) -> None:
     a worker that died of the signal would fail the batch being fetched)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _check_reuse_buffer_fits(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse a ``--reuse-buffer`` larger than the device's free memory (the host's memory for
+    the CPU) before the run starts: image and target, float32, at the training size."""
+    frames = cfg.reuse_buffer or 64 * cfg.batch_size
+    need = frames * 4 * cfg.size[0] * cfg.size[1] * 4
+    if device.type == "cuda":
+        free, where = torch.cuda.mem_get_info(device)[0], f"{device} has {{:.1f}} GiB free"
+    elif hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        free, where = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine has {:.1f} GiB"
+    else:
+        return
+    if need > 0.9 * free:
+        raise BadInputError(f"the reuse buffer of {frames} frames at {cfg.size[0]}x{cfg.size[1]} needs "
+                            f"{need / 2**30:.1f} GiB and {where.format(free / 2**30)}: lower --reuse-buffer")
 
 
 class TrainingStopped(Stopped):
