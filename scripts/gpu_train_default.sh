@@ -14,8 +14,8 @@
 # segmentation stage), SIZE (320x192: the test set's size and the default's working size),
 # BATCH (64: a step of the fast variant at this size is launch-bound, so more frames a step
 # cost little), REUSE (16: each rendered batch, then 15 drawn from the frames rendered before;
-# the generator alone held a run to 2.8 steps/s of 32 on an H200's 14 workers, with --reuse 16 one
-# run trained at 25 steps/s of 64), REUSE_BUFFER (40000 frames, about 39 GB of GPU memory),
+# the generator alone held a run to 5.6 steps/s of 32 on an H200's 14 workers, with --reuse 16 one
+# run trained at 25 steps/s of 64), REUSE_BUFFER (40000 frames, 36.6 GiB of GPU memory),
 # EXTRA_PEOPLE (0.3,0.1: chances of a second / third person in training frames),
 # DEVICE (cuda), WORKERS (14), EMA (0.999: the checkpoint holds a moving average of the weights),
 # LR_G (1e-4), ADVERSARIAL (off: supervised terms only, as run 4, because the discriminator of

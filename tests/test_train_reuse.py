@@ -94,8 +94,36 @@ def test_a_run_with_reuse_loads_one_batch_in_k(tmp_path: Path, monkeypatch: pyte
     (["--reuse", "2", "--reuse-buffer", "1"], "reuse_buffer must hold a batch at least (2 frames)"),
     (["--reuse", "2", "--reuse-buffer", "100000000"],
      "the reuse buffer of 100000000 frames at 64x48 needs 4577.6 GiB and this machine has"),
+    (["--reuse", "2", "--batch-size", "10000000"], "(the default, 64 batches) at 64x48 needs"),
+    (["--reuse-buffer", "8"], "--reuse-buffer sizes the buffer of --reuse K"),
 ])
 def test_bad_reuse_settings_are_named(tmp_path: Path, args: list[str], message: str) -> None:
     result = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(tmp_path / "r"), "--steps", "1", *args])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_a_resume_picks_up_the_data_where_the_loads_left_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The epoch a resumed run starts in follows the batches loaded, not the steps: 16 steps
+    without reuse load 16 batches (4 epochs of 8 frames at batch 2), so a resume with --reuse 4
+    goes on in epoch 4 (from the steps it would go back to epoch 1 and render the same frames
+    again). A changed buffer size is recorded as a change, as --reuse is."""
+    epochs = []
+    set_epoch = SyntheticPortraits.set_epoch
+    monkeypatch.setattr(SyntheticPortraits, "set_epoch", lambda self, e: epochs.append(e) or set_epoch(self, e))
+    run = tmp_path / "run"
+    args = [a if a != "synthetic:40" else "synthetic:8" for a in TINY]
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(run), "--steps", "16"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert torch.load(run / "train_state.pt", weights_only=True)["loaded"] == 16
+    epochs.clear()
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(run), "--steps", "20", "--resume",
+                                            "--reuse", "4", "--reuse-buffer", "4"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert epochs[0] == 4, epochs
+    result = CliRunner().invoke(train_cli, ["seg", *args, "--out", str(run), "--steps", "22", "--resume",
+                                            "--reuse-buffer", "6"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    changes = pomagan_post.read_checkpoint_info(run / "checkpoint.safetensors")["recipe"]["seg"]["changes"]
+    assert changes == [{"step": 16, "reuse": [1, 4], "reuse_buffer": [0, 4]},
+                       {"step": 20, "reuse_buffer": [4, 6]}], changes

@@ -152,6 +152,9 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         reuse_buffer=opts["reuse_buffer"],
         losses=losses or None,
     )
+    if opts["reuse_buffer"] is not None and cfg.reuse == 1:
+        raise BadInputError("--reuse-buffer sizes the buffer of --reuse K (K of 2 or more); with reuse off "
+                            "(K = 1) it would hold nothing: add --reuse K")
     if val_data == "none":
         from dataclasses import replace
 

@@ -165,7 +165,7 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 #: Settings a resumed run may change and its recipe records (see ``StageTrainer._note_changes``).
 RESUME_TRACKED = ("data", "backgrounds", "extra_people", "size", "batch_size", "lr_g", "lr_d", "betas",
-                  "ema", "precision", "augment", "reuse", "losses")
+                  "ema", "precision", "augment", "reuse", "reuse_buffer", "losses")
 
 
 class ReuseBuffer:
@@ -192,7 +192,7 @@ class ReuseBuffer:
         try:
             self.store = {k: torch.empty((self.capacity, *batch[k].shape[1:]), dtype=batch[k].dtype,
                                          device=self.device) for k in self.keys}
-        except torch.OutOfMemoryError:
+        except (torch.OutOfMemoryError, RuntimeError):  # (a CPU allocation's failure is a RuntimeError)
             raise BadInputError(f"the reuse buffer of {self.capacity} frames ({need / 2**30:.1f} GiB) does not "
                                 f"fit on {self.device}: lower --reuse-buffer") from None
 
@@ -283,6 +283,9 @@ class StageTrainer:
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaling)
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaling)
         self.step = 0
+        #: Batches taken from the loader (``step`` with reuse off): where a resume picks up the
+        #: data (the epoch), however the steps between loads changed.
+        self.loaded = 0
         self._saved_step = 0  # the step the run folder's checkpoint holds
         # Every loss since the last check was finite (a device flag: read when logging/saving).
         self._finite = torch.ones((), dtype=torch.bool, device=device)
@@ -473,6 +476,7 @@ class StageTrainer:
         self._saved_step = self.step
         state = {
             "step": self.step,
+            "loaded": self.loaded,
             "stage": self.cfg.stage,
             "disc": self.disc.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -568,6 +572,7 @@ class StageTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = self._saved_step = self._checked_step = int(state["step"])
+        self.loaded = int(state.get("loaded", self.step))  # (files from before --reuse: one a step)
         # The alpha stage's random backgrounds go on from here, not from the run's first ones.
         self._bg_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.step)
         if self.reuse_buffer is not None:  # (it starts empty: refilled from the loader)
@@ -631,8 +636,7 @@ class StageTrainer:
 
     def _loop(self, loader: DataLoader, val_loader: DataLoader | None, log: "_Log", bar: Any,
               started: float, start_step: int, signals: StopSignals) -> dict[str, float]:
-        loaded = self.step // self.cfg.reuse  # batches taken from the loader so far
-        batches = _forever(loader, first_epoch=loaded // max(len(loader), 1))
+        batches = _forever(loader, first_epoch=self.loaded // max(len(loader), 1))
         try:
             return self._steps(batches, val_loader, log, bar, started, start_step, signals)
         finally:
@@ -662,6 +666,7 @@ class StageTrainer:
                     self._save_before_stopping("a training item")
                     raise
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                self.loaded += 1
                 if buffer is not None:
                     buffer.add(batch)
             else:
@@ -706,20 +711,36 @@ def _ignore_stop_signals(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _available_host_memory() -> int | None:
+    """Bytes the host can still give (Linux's MemAvailable), else its physical memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
 def _check_reuse_buffer_fits(cfg: TrainConfig, device: torch.device) -> None:
-    """Refuse a ``--reuse-buffer`` larger than the device's free memory (the host's memory for
-    the CPU) before the run starts: image and target, float32, at the training size."""
+    """Refuse a reuse buffer larger than the device's free memory (the host's available memory
+    for the CPU) before the run starts: image and target, float32, at the training size."""
     frames = cfg.reuse_buffer or 64 * cfg.batch_size
     need = frames * 4 * cfg.size[0] * cfg.size[1] * 4
     if device.type == "cuda":
         free, where = torch.cuda.mem_get_info(device)[0], f"{device} has {{:.1f}} GiB free"
-    elif hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
-        free, where = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine has {:.1f} GiB"
     else:
-        return
+        free, where = _available_host_memory(), "this machine has {:.1f} GiB available"
+        if free is None:
+            return
     if need > 0.9 * free:
-        raise BadInputError(f"the reuse buffer of {frames} frames at {cfg.size[0]}x{cfg.size[1]} needs "
-                            f"{need / 2**30:.1f} GiB and {where.format(free / 2**30)}: lower --reuse-buffer")
+        size = f"{frames} frames" if cfg.reuse_buffer else f"{frames} frames (the default, 64 batches)"
+        raise BadInputError(f"the reuse buffer of {size} at {cfg.size[0]}x{cfg.size[1]} needs "
+                            f"{need / 2**30:.1f} GiB and {where.format(free / 2**30)}: lower --reuse-buffer"
+                            f"{'' if cfg.reuse_buffer else ' or --batch-size'}")
 
 
 class TrainingStopped(Stopped):
