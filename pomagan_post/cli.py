@@ -156,6 +156,11 @@ def info(weights: str | None, stats: bool) -> None:
             if int(recipe.get("reuse", 1) or 1) > 1:
                 line += (f", each loaded batch followed by {int(recipe['reuse']) - 1} drawn from a buffer "
                          f"of {recipe.get('reuse_buffer') or 64 * int(recipe.get('batch_size') or 1)} frames")
+            blended = recipe.get("blended")
+            if isinstance(blended, dict) and "weight" in blended:
+                w = float(blended["weight"])
+                line += (f", then blended: {w:g} x these weights + {1 - w:g} x those of "
+                         f"{blended.get('base', '?')} ({blended.get('base_steps', '?')} steps)")
             used = recipe.get("precision_used")
             if recipe.get("precision"):
                 line += f", precision {recipe['precision']}"

@@ -189,6 +189,30 @@ def alpha(seg_weights: str | None, **opts: Any) -> None:
     _run_stage("alpha", seg_weights=seg_weights, **opts)
 
 
+@main.command()
+@click.argument("fine_tuned", type=click.Path(dir_okay=False))
+@click.option("--base", required=True, help="The checkpoint FINE_TUNED was fine-tuned from ('default' = bundled).")
+@click.option("--weight", type=float, required=True,
+              help="Share of FINE_TUNED's weights, 0 to 1 (1: FINE_TUNED unchanged, 0: the base's).")
+@click.option("--stage", type=click.Choice(["seg", "alpha", "both"]), default="both", show_default=True,
+              help="Which network to blend; the other keeps FINE_TUNED's weights.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
+@_one_line_errors
+def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) -> None:
+    """Blend a fine-tuned checkpoint's weights with those it was fine-tuned from.
+
+    Each weight becomes WEIGHT x fine-tuned + (1 - WEIGHT) x base (weight-space ensembling,
+    WiSE-FT, Wortsman et al. 2022): a fine-tune on narrow data (synthetic portraits, one
+    studio's shots) often gains there and loses elsewhere, and a blend keeps part of the gain
+    with less of the loss. Measure the result (pomagan-train eval, your own shots) before using
+    it. The recipe records the blend; info shows it.
+    """
+    from .blend import blend_checkpoints
+
+    path = blend_checkpoints(fine_tuned, base, weight, stage, out_path)
+    click.echo(f"wrote {path}", err=True)
+
+
 @main.command("eval")
 @click.option("--weights", default=None, help="Checkpoint (default: the bundled one).")
 @click.option("--data", "data_specs", multiple=True, required=True,
