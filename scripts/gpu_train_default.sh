@@ -21,7 +21,7 @@
 # LR_G (1e-4), ADVERSARIAL (off: supervised terms only, as run 4, because the discriminator of
 # every short run so far sat at chance; gan: the paper's), SEED (0).
 # SEG_SHARE is 0.8 because the eval's diagnostic row (alpha stage fed the true segmentation:
-# 1.66 against the model's 4.91) says the segmentation stage limits the model.
+# 1.66 against the model's 4.13) says the segmentation stage limits the model.
 # Run 4's settings (MODEL_CARD.md; it trained the segmentation stage only, 109 min), on a CPU:
 #   PYTHON=<venv>/bin/python DEVICE=cpu BATCH=8 REUSE=1 WORKERS=1 LR_G=5e-5 EMA=0.998 SEED=6
 # A CPU smoke run: DEVICE=cpu MINUTES=0.05 SIZE=64x48 BATCH=2 REUSE_BUFFER=64 WORKERS=0 EVAL_N=4.
