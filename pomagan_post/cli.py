@@ -156,11 +156,12 @@ def info(weights: str | None, stats: bool) -> None:
             if int(recipe.get("reuse", 1) or 1) > 1:
                 line += (f", each loaded batch followed by {int(recipe['reuse']) - 1} drawn from a buffer "
                          f"of {recipe.get('reuse_buffer') or 64 * int(recipe.get('batch_size') or 1)} frames")
-            blended = recipe.get("blended")
-            if isinstance(blended, dict) and "weight" in blended:
-                w = float(blended["weight"])
-                line += (f", then blended: {w:g} x these weights + {1 - w:g} x those of "
-                         f"{blended.get('base', '?')} ({blended.get('base_steps', '?')} steps)")
+            blends = [*recipe.get("blended_before", []), recipe.get("blended")]
+            for blend in (b for b in blends if isinstance(b, dict) and "weight" in b):
+                w, steps = float(blend["weight"]), blend.get("base_steps")
+                line += (f", then blended: {w:g} x these weights + {1 - w:g} x those of {blend.get('base', '?')}"
+                         f" ({'?' if steps is None else steps} steps in all"
+                         f"{', itself a blend' if blend.get('base_is_a_blend') else ''})")
             used = recipe.get("precision_used")
             if recipe.get("precision"):
                 line += f", precision {recipe['precision']}"

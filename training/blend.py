@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -10,42 +11,73 @@ import pomagan_post
 from pomagan_post.checkpoint import save_checkpoint
 from pomagan_post.errors import BadInputError
 
-__all__ = ["blend_checkpoints"]
+__all__ = ["blend_checkpoints", "stage_steps"]
 
-_NETWORKS = {"seg": ("segmentation.",), "alpha": ("alpha.",), "both": ("segmentation.", "alpha.")}
+_NETWORKS = {"seg": ("segmentation.",), "alpha": ("alpha.",)}
+_NAMES = {"seg": "segmentation", "alpha": "alpha"}
+
+
+def stage_steps(recipe: dict[str, Any], stage: str) -> int | None:
+    """Steps a checkpoint's ``stage`` network was trained for, earlier runs included (``None``:
+    never trained)."""
+    runs = [r for r in recipe.get("history", []) if isinstance(r, dict) and r.get("stage") == stage]
+    if isinstance(recipe.get(stage), dict):
+        runs.append(recipe[stage])
+    if not runs:
+        return None
+    return sum(int(r.get("steps_done") or 0) for r in runs)
 
 
 def blend_checkpoints(fine_tuned: str, base: str, weight: float, stage: str, out: str | Path) -> Path:
     """Write ``out``: ``fine_tuned`` with the ``stage`` network's floating weights replaced by
-    ``weight * fine_tuned + (1 - weight) * base`` (``stage``: seg, alpha or both). Both must
-    be the same variant; ``out`` must not exist (it never writes over a checkpoint)."""
+    ``weight * fine_tuned + (1 - weight) * base`` (``stage``: seg, alpha or both); everything
+    else (the other network, description, working size, recipe) is ``fine_tuned``'s, and the
+    recipe records the blend. Both must be one architecture with the blended networks trained;
+    ``out`` must not exist (it never writes over a checkpoint)."""
     if not 0.0 <= weight <= 1.0:
         raise BadInputError(f"--weight is the fine-tuned checkpoint's share, 0 to 1, got {weight:g}")
-    if stage not in _NETWORKS:
+    stages = ("seg", "alpha") if stage == "both" else (stage,)
+    if not set(stages) <= set(_NETWORKS):
         raise BadInputError(f"--stage must be seg, alpha or both, got {stage!r}")
+    if not str(out) or str(out).endswith(("/", "\\")) or Path(out).is_dir():
+        raise BadInputError(f"--out must name a checkpoint file to write, got {str(out)!r}")
     out = Path(out)
-    if out.exists():
+    if out.exists() or out.is_symlink():
         raise BadInputError(f"{out} exists: blend writes a new checkpoint, never over one")
     tuned = pomagan_post.load_checkpoint(fine_tuned)
     start = pomagan_post.load_checkpoint(None if base == "default" else base)
+    base_name = "the bundled default" if base == "default" else str(Path(base).resolve())
     if tuned.variant != start.variant:
         raise BadInputError(f"{fine_tuned} is the {tuned.variant} variant and {base} the {start.variant} "
                             "variant: only checkpoints of one variant blend")
     mine, theirs = tuned.state_dict(), start.state_dict()
-    prefixes = _NETWORKS[stage]
-    blended = {k: torch.lerp(theirs[k], v, weight) if k.startswith(prefixes) and v.is_floating_point() else v
-               for k, v in mine.items()}
-    tuned.load_state_dict(blended)
-    info = tuned.checkpoint_info
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise BadInputError(f"{fine_tuned} and {base} are networks of different shapes (both "
+                            f"{tuned.variant}, built differently): only checkpoints of one architecture blend")
+    info, base_info = tuned.checkpoint_info, start.checkpoint_info
+    for name in stages:
+        for label, recipe in ((fine_tuned, info["recipe"]), (base, base_info["recipe"])):
+            if stage_steps(recipe, name) is None:
+                raise BadInputError(f"{label}: its {_NAMES[name]} network was never trained (the recipe has no "
+                                    f"{name} stage), so it has nothing to blend; use --stage "
+                                    f"{'alpha' if name == 'seg' else 'seg'} or a trained checkpoint")
+    prefixes = tuple(p for name in stages for p in _NETWORKS[name])
+    tuned.load_state_dict({k: torch.lerp(theirs[k], v, weight) if k.startswith(prefixes) and v.is_floating_point()
+                           else v for k, v in mine.items()})
     recipe = dict(info["recipe"])
-    base_info = start.checkpoint_info
-    for name in ("seg", "alpha") if stage == "both" else (stage,):
-        if isinstance(recipe.get(name), dict):
-            recipe[name] = {**recipe[name], "blended": {
-                "weight": weight, "base": "bundled default" if base == "default" else Path(base).name,
-                "base_steps": (base_info["recipe"].get(name) or {}).get("steps_done"),
-                "base_created": base_info.get("created", "")}}
-    return save_checkpoint(
-        tuned, out, trained=info["trained"],
-        description=info["description"], training_data=info["training_data"], recipe=recipe,
-        working_size=info["input"].get("working_size"), **info["meta"])
+    for name in stages:
+        entry = dict(recipe[name]) if isinstance(recipe.get(name), dict) else {"stage": name}
+        if "blended" in entry:  # a blend of a blend: the earlier one is kept, oldest first
+            entry["blended_before"] = [*entry.get("blended_before", []), entry["blended"]]
+        base_stage = base_info["recipe"].get(name) if isinstance(base_info["recipe"].get(name), dict) else {}
+        entry["blended"] = {"weight": weight, "base": base_name, "base_steps": stage_steps(base_info["recipe"], name),
+                            "base_created": base_info.get("created", ""),
+                            "base_is_a_blend": "blended" in base_stage}
+        recipe[name] = entry
+    try:
+        return save_checkpoint(
+            tuned, out, trained=info["trained"],
+            description=info["description"], training_data=info["training_data"], recipe=recipe,
+            working_size=info["input"].get("working_size"), **info["meta"])
+    except OSError as exc:
+        raise BadInputError(f"cannot write {out}: {exc.strerror or exc}") from None

@@ -205,7 +205,10 @@ def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) 
     WiSE-FT, Wortsman et al. 2022): a fine-tune on narrow data (synthetic portraits, one
     studio's shots) often gains there and loses elsewhere, and a blend keeps part of the gain
     with less of the loss. Measure the result (pomagan-train eval, your own shots) before using
-    it. The recipe records the blend; info shows it.
+    it. Only the chosen network's weights are mixed; the other network, the description, the
+    working size and the recipe are FINE_TUNED's, and the recipe records the blend (info shows
+    it). Both checkpoints must be one architecture with the chosen networks trained; BASE is not
+    checked to be FINE_TUNED's starting point.
     """
     from .blend import blend_checkpoints
 

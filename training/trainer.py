@@ -218,7 +218,6 @@ class ReuseBuffer:
         return out
 
 
-
 class StageTrainer:
     """One stage's GAN training.
 
