@@ -8,8 +8,12 @@
 # perceptual term off: no VGG-19 weights offline), each for a share of MINUTES, evaluates on the
 # model card's fixed test set with baselines, and leaves in $OUT: alpha/checkpoint.safetensors
 # (the alpha run's lowest-validation checkpoint, which is also what CONTINUE=1 resumes from),
-# both runs' log.csv and the results table. Back on the build machine:
-#   python scripts/ship_default_weights.py <files_at>/alpha/checkpoint.safetensors
+# both runs' log.csv and the results table. Back on the build machine, before shipping it, look
+# beyond the synthetic test set: run 9 (MODEL_CARD.md) gained there and lost on the example
+# clip's flicker (scripts/temporal_check.py) and on a real photo (scripts/real_photo_check.py),
+# and was shipped as a blend with the model before it, the weight chosen on those:
+#   pomagan-train blend <files_at>/alpha/checkpoint.safetensors --base default --weight 0.6 --out blend.safetensors
+#   python scripts/ship_default_weights.py blend.safetensors    (or the unblended checkpoint)
 # Environment: MINUTES (default 8, training time in all), SEG_SHARE (0.8 of it for the
 # segmentation stage), SIZE (320x192: the test set's size and the default's working size),
 # BATCH (64: a step of the fast variant at this size is launch-bound, so more frames a step
