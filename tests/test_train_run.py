@@ -744,3 +744,30 @@ def test_a_run_killed_between_its_two_saves_resumes_from_one_step(seg_run: Path,
     assert result.exit_code == 5
     assert (f"cannot resume: {torn / 'checkpoint.safetensors'} is of step 4 but train_state.pt of step 3 "
             "(the run stopped while saving)") in result.output
+
+
+def test_alpha_stage_without_init_trains_a_new_alpha_network(tmp_path: Path) -> None:
+    """--seg-weights names the segmentation network; the alpha network is new unless --init
+    names one to fine-tune (the bundled checkpoint's trained alpha network was taken over
+    silently, and its runs dropped from the record)."""
+    import pomagan_post.cli
+
+    bundled = pomagan_post.load_checkpoint(None).alpha.state_dict()
+    runs = {}
+    for name, extra in (("fresh", []), ("tuned", ["--init", "default"])):
+        run = tmp_path / name
+        _train(["alpha", *TINY, "--seg-weights", "default", "--out", str(run), "--steps", "1", "--lr-g", "1e-9",
+                "--adversarial", "off", "--val-data", "none", *extra])
+        runs[name] = run
+        got = pomagan_post.load_checkpoint(run / "checkpoint.safetensors").alpha.state_dict()
+        diff = max(float((got[k] - bundled[k]).abs().max()) for k in got if got[k].is_floating_point())
+        assert (diff > 0.01) if name == "fresh" else (diff < 1e-3), (name, diff)
+    recipe = pomagan_post.read_checkpoint_info(runs["fresh"] / "checkpoint.safetensors")["recipe"]
+    assert not [r for r in recipe.get("history", []) if r.get("stage") == "alpha"]
+    assert recipe["alpha"]["steps_done"] == 1 and recipe["seg"]  # the segmentation's record kept
+    shown = CliRunner().invoke(pomagan_post.cli.main, ["info", "--weights", str(runs["fresh"] / "checkpoint.safetensors")])
+    alpha_line = next(line for line in shown.output.splitlines() if "alpha stage" in line)
+    assert "fine-tuned from earlier runs" not in alpha_line, alpha_line
+    shown = CliRunner().invoke(pomagan_post.cli.main, ["info", "--weights", str(runs["tuned"] / "checkpoint.safetensors")])
+    assert "fine-tuned from earlier runs" in next(line for line in shown.output.splitlines() if "alpha stage" in line)
+

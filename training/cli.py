@@ -179,7 +179,11 @@ def seg(**opts: Any) -> None:
                    "new run, not with --resume (the run's checkpoint holds the one it trains against).")
 @_one_line_errors
 def alpha(seg_weights: str | None, **opts: Any) -> None:
-    """Train the alpha generation network (stage 2) with the segmentation network frozen."""
+    """Train the alpha generation network (stage 2) with the segmentation network frozen.
+
+    The segmentation network comes from --seg-weights; the alpha network is a new one unless
+    --init names a checkpoint whose alpha network to fine-tune.
+    """
     if opts["resume"]:
         if seg_weights is not None:
             raise BadInputError(

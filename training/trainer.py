@@ -132,6 +132,13 @@ def build_model(cfg: TrainConfig, init: str | None = None, seg_weights: str | No
     model = load(seg_weights, "--seg-weights")
     if init:
         model.alpha.load_state_dict(load(init, "--init").alpha.state_dict())
+    else:  # a new alpha network (the checkpoint's may be trained: --init fine-tunes that one)
+        model.alpha.load_state_dict(pomagan_post.create_model(cfg.variant).alpha.state_dict())
+        if model.checkpoint_info:  # nor is it the heir of that one's alpha runs
+            recipe = {k: v for k, v in model.checkpoint_info.get("recipe", {}).items() if k != "alpha"}
+            if isinstance(recipe.get("history"), list):
+                recipe["history"] = [r for r in recipe["history"] if not (isinstance(r, dict) and r.get("stage") == "alpha")]
+            model.checkpoint_info = {**model.checkpoint_info, "recipe": recipe}
     return model
 
 
