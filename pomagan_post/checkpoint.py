@@ -44,6 +44,7 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint_info",
     "save_checkpoint",
+    "stage_steps",
 ]
 
 FORMAT = "pomagan-post-checkpoint"
@@ -275,6 +276,17 @@ def load_checkpoint(
     model.load_state_dict(state, strict=True)
     model.checkpoint_info = info
     return model.to(device).eval()
+
+
+def stage_steps(recipe: dict[str, Any], stage: str) -> int | None:
+    """Steps a checkpoint's ``stage`` network (``seg`` or ``alpha``) was trained for, its
+    earlier runs (the recipe's ``history``) included; ``None``: never trained."""
+    runs = [r for r in recipe.get("history", []) if isinstance(r, dict) and r.get("stage") == stage]
+    if isinstance(recipe.get(stage), dict):
+        runs.append(recipe[stage])
+    if not runs:
+        return None
+    return sum(int(r.get("steps_done") or 0) for r in runs)
 
 
 def untrained_warning(info: dict[str, Any] | None) -> str | None:

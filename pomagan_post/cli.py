@@ -98,7 +98,7 @@ def info(weights: str | None, stats: bool) -> None:
     """Versions, devices, model variants and the checkpoint in use."""
     import torch
 
-    from .checkpoint import load_checkpoint, read_checkpoint_info
+    from .checkpoint import load_checkpoint, read_checkpoint_info, stage_steps
     from .models import create_model, describe_model, list_models, model_stats
 
     out = functools.partial(click.echo, err=False)
@@ -174,7 +174,7 @@ def info(weights: str | None, stats: bool) -> None:
             if earlier:
                 runs = "; ".join(f"{r['steps_done']} at {'x'.join(str(v) for v in r.get('size', []))}, "
                                  f"batch {r.get('batch_size')}" for r in earlier)
-                total = sum(int(r["steps_done"]) for r in earlier) + int(recipe["steps_done"])
+                total = stage_steps(ckpt["recipe"], stage)
                 line += f"; fine-tuned from earlier runs ({runs}): {total} steps in all"
             out(line)
     if ckpt["input"].get("working_size"):

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 import pomagan_post
-from pomagan_post.checkpoint import save_checkpoint
+from pomagan_post.checkpoint import save_checkpoint, stage_steps
 from pomagan_post.errors import BadInputError
 
-__all__ = ["blend_checkpoints", "stage_steps"]
+__all__ = ["blend_checkpoints"]
 
 _NETWORKS = {"seg": ("segmentation.",), "alpha": ("alpha.",)}
 _NAMES = {"seg": "segmentation", "alpha": "alpha"}
-
-
-def stage_steps(recipe: dict[str, Any], stage: str) -> int | None:
-    """Steps a checkpoint's ``stage`` network was trained for, earlier runs included (``None``:
-    never trained)."""
-    runs = [r for r in recipe.get("history", []) if isinstance(r, dict) and r.get("stage") == stage]
-    if isinstance(recipe.get(stage), dict):
-        runs.append(recipe[stage])
-    if not runs:
-        return None
-    return sum(int(r.get("steps_done") or 0) for r in runs)
 
 
 def blend_checkpoints(fine_tuned: str, base: str, weight: float, stage: str, out: str | Path) -> Path:

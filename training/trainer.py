@@ -299,9 +299,9 @@ class StageTrainer:
         self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
         self.reuse_buffer: ReuseBuffer | None = None
         if cfg.reuse > 1:
-            _check_reuse_buffer_fits(cfg, device)
-            self.reuse_buffer = ReuseBuffer(cfg.reuse_buffer or 64 * cfg.batch_size,
-                                            ("image", "seg" if cfg.stage == "seg" else "alpha"), device,
+            frames = cfg.reuse_buffer or 64 * cfg.batch_size
+            _check_reuse_buffer_fits(frames, cfg, device)
+            self.reuse_buffer = ReuseBuffer(frames, ("image", "seg" if cfg.stage == "seg" else "alpha"), device,
                                             cfg.seed + 7919 * dist_info.rank + 1, ready=8 * cfg.batch_size)
 
     # -- one update each -------------------------------------------------------------------------
@@ -731,10 +731,10 @@ def _available_host_memory() -> int | None:
     return None
 
 
-def _check_reuse_buffer_fits(cfg: TrainConfig, device: torch.device) -> None:
-    """Refuse a reuse buffer larger than the device's free memory (the host's available memory
-    for the CPU) before the run starts: image and target, float32, at the training size."""
-    frames = cfg.reuse_buffer or 64 * cfg.batch_size
+def _check_reuse_buffer_fits(frames: int, cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse a reuse buffer of ``frames`` larger than the device's free memory (the host's
+    available memory for the CPU) before the run starts: image and target, float32, at the
+    training size."""
     need = frames * 4 * cfg.size[0] * cfg.size[1] * 4
     if device.type == "cuda":
         free, where = torch.cuda.mem_get_info(device)[0], f"{device} has {{:.1f}} GiB free"
