@@ -16,7 +16,8 @@
 # the eval table). Prints the training summary, then the benchmark tables last.
 # Environment: BUDGET (seconds for the whole script, default 570), RESERVE_S (seconds kept for
 # the two stages' start-up, the evaluation and packing, default 100), plus the two scripts' own
-# (here FRAMES defaults to 48, RUN_ARGS to "--sections e2e,model --repeats 10" and LR_G to 3e-5).
+# (here FRAMES defaults to 48, RUN_ARGS to "--sections e2e,model --repeats 10", LR_G to 3e-5 and
+# LR_ALPHA to 1.2e-4).
 # BENCH=1 adds the benchmarks; TRAIN=0 leaves the training out. CONTINUE=1 (a second call while
 # the machine is still warm) trains on from the previous call's checkpoint instead of the bundled
 # default:
@@ -46,8 +47,9 @@ if [ "${TRAIN:-1}" = 1 ]; then
     MINUTES=$("$PY" -c "print(round(max($left, 60) / 60, 2))")
     echo "training for $MINUTES min"
     # A continuation of a trained default, not a fresh start: at batch 64 its last GPU runs
-    # used 4e-5 then 3e-5 (run 9), not the paper's from-scratch 1e-4 (LR_G overrides).
-    OUT="$WORK/train" MINUTES="$MINUTES" LR_G="${LR_G:-3e-5}" bash scripts/gpu_train_default.sh \
+    # used 4e-5 then 3e-5 (run 9), not the paper's from-scratch 1e-4 (LR_G overrides); its
+    # alpha network 1.2e-4 (run 10; LR_ALPHA overrides).
+    OUT="$WORK/train" MINUTES="$MINUTES" LR_G="${LR_G:-3e-5}" LR_ALPHA="${LR_ALPHA:-1.2e-4}" bash scripts/gpu_train_default.sh \
         > "$WORK/train.txt" 2>&1
     echo "training exit $? after $(( $(date +%s) - T0 )) s"
     cp "$WORK/train/alpha/checkpoint.safetensors" "$FINAL/" 2>/dev/null || echo "no trained checkpoint"
