@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError, frame_list
 from pomagan_post.io.atomic import Claim
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
@@ -657,11 +657,9 @@ def run(
         total = info["frames"]
         beyond = [n for n in (span[0], span[1]) if n is not None and n >= total]
         if beyond:
-            from pomagan_post.io.video import _short_list
-
             missing = list(range(max(total, span[0]), max(beyond) + 1))
             raise MissingFramesError(f"--frames {span[0]}-{'' if span[1] is None else span[1]}: {input} has "
-                                     f"no frame(s) {_short_list(missing)} (it has {total} frames, 0-{total - 1})",
+                                     f"no frame(s) {frame_list(missing)} (it has {total} frames, 0-{total - 1})",
                                      frames=missing)
     out = Path(output)
     # No other run (nor a pomagan-post render) is writing this output: the same claim render's

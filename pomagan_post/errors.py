@@ -14,6 +14,7 @@ __all__ = [
     "CheckpointError",
     "DeviceError",
     "Stopped",
+    "frame_list",
 ]
 
 
@@ -39,6 +40,12 @@ class MissingFramesError(PomaganError):
     def __init__(self, message: str, frames: list[int] | None = None) -> None:
         super().__init__(message)
         self.frames = list(frames or [])
+
+
+def frame_list(numbers: list[int], limit: int = 8) -> str:
+    """Frame numbers for a message: ``"3, 4, 9"``, the first ``limit`` then ``", ... (N in all)"``."""
+    text = ", ".join(str(n) for n in numbers[:limit])
+    return text + (f", ... ({len(numbers)} in all)" if len(numbers) > limit else "")
 
 
 class UnsupportedFormatError(PomaganError):

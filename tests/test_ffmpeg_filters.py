@@ -470,6 +470,10 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path, capsys:
     with pytest.raises(MissingFramesError,  # before running; the missing numbers named
                        match=r"full.mkv has no frame\(s\) 48, 49, 50 \(it has 48 frames, 0-47\)"):
         run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="40-50", **PIPE)
+    with pytest.raises(MissingFramesError, match=r"no frame\(s\) 48, 49, 50, 51, 52, 53, 54, 55, \.\.\. "
+                       r"\(52 in all\) \(it has 48 frames, 0-47\)") as many:  # a long list cut short
+        run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="40-99", **PIPE)
+    assert many.value.frames == list(range(48, 100))
     with pytest.raises(MissingFramesError, match=r"full.mkv has no frame\(s\) 60 \(it has 48 frames, 0-47\)"):
         run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="60-", **PIPE)
     assert not (tmp_path / "late.mkv").exists() and not [q for q in tmp_path.iterdir() if q.name.startswith(".")]

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator, Mapping
 import av
 import numpy as np
 
-from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError
+from ..errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError, frame_list
 from .atomic import Claim
 from .base import ClipInfo, conform_rate, quarter_turns
 from .streams import WriteBehind, default_writers, prefetch
@@ -338,7 +338,7 @@ class VideoSource:
                 span = (f"{self._wanted[0] + self.start_frame}-{self._wanted[-1] + self.start_frame}"
                         if clip else "none")
                 raise MissingFramesError(
-                    f"{self.path}: has no frame(s) {_short_list(missing)} (clip frames {span})",
+                    f"{self.path}: has no frame(s) {frame_list(missing)} (clip frames {span})",
                     frames=missing,
                 )
             self._wanted = wanted
@@ -784,12 +784,7 @@ def duration_tag(tags: Any) -> float | None:
 
 def undecoded(path: str | os.PathLike[str], missing: list[int]) -> MissingFramesError:
     """The error for frames of a video that did not come out of its decoder (a file cut short)."""
-    return MissingFramesError(f"{path}: frame(s) {_short_list(missing)} could not be decoded", frames=missing)
-
-
-def _short_list(numbers: list[int], limit: int = 8) -> str:
-    text = ", ".join(str(n) for n in numbers[:limit])
-    return text + (f", ... ({len(numbers)} in all)" if len(numbers) > limit else "")
+    return MissingFramesError(f"{path}: frame(s) {frame_list(missing)} could not be decoded", frames=missing)
 
 
 # ---------------------------------------------------------------------------------------------
