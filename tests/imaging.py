@@ -155,3 +155,23 @@ def cut_short(path: Path, fraction: float = 0.5) -> Path:
     cut = path.with_name(f"{path.stem}_cut{path.suffix}")
     cut.write_bytes(data[: int(len(data) * fraction)])
     return cut
+
+
+def constant_matte_engine(alpha: float, device: str = "cpu") -> Any:
+    """An engine on a real ``fast`` POMAGAN whose alpha network answers ``alpha`` everywhere
+    (its last layer's weights zero, its bias the logit of ``alpha``), at working size 32, batch 2.
+
+    For tests of what happens to a matte after the network (writing, clamping, garbage mattes):
+    they must not hang on what the bundled weights find in a made-up picture, which changes
+    whenever the weights do."""
+    import math
+
+    import torch
+
+    from pomagan_post import Engine, create_model
+
+    model = create_model("fast").eval()
+    with torch.no_grad():
+        model.alpha.head.weight.zero_()
+        model.alpha.head.bias.fill_(math.log(alpha / (1.0 - alpha)))
+    return Engine(model, device=device, working_size=32, batch_size=2)

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from pomagan_post import Engine, renderer
 from pomagan_post.cli import main
 
-from .imaging import cut_short, make_exr_plate, ramp, read_file, write_clip, write_file
+from .conftest import TEST_DEVICE
+from .imaging import constant_matte_engine, cut_short, make_exr_plate, ramp, read_file, write_clip, write_file
 
 
 @pytest.fixture
@@ -531,15 +532,19 @@ def test_skip_existing_renders_empty_or_unreadable_outputs_again(tmp_path: Path,
     assert {p.name: p.read_bytes() for p in out.iterdir()} == whole
 
 
-def test_float_values_beyond_half_range_are_clamped_not_infinite(tmp_path: Path, fast_engine: Engine) -> None:
+def test_float_values_beyond_half_range_are_clamped_not_infinite(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = constant_matte_engine(0.9, TEST_DEVICE)  # the highlight is matted: its foreground is written
+    monkeypatch.setattr(renderer, "build_engine", lambda *args, **kwargs: engine)
     data = ramp(24, 32, 3, scale=2.0)
     data[10:14, 10:22] = 1e9  # a float plate's specular highlight, far beyond half float
     write_file(tmp_path / "hot.0001.exr", data, "float")
     assert run(tmp_path / "hot.####.exr", "-o", tmp_path / "o", "-q").exit_code == 0
     fg, spec = read_file(tmp_path / "o" / "hot_fg.0001.exr")
     assert str(spec.format) == "half" and np.isfinite(fg).all()
-    hot = fg[10:14, 10:22, :3][fg[10:14, 10:22, 3] > 1e-3]  # premultiplied: still far beyond 65504
-    assert hot.size and hot.max() == 65504  # clamped to the largest half, not infinite
+    np.testing.assert_allclose(fg[..., 3], 0.9, atol=1e-3)
+    hot = fg[10:14, 10:22, :3]  # premultiplied: still far beyond 65504
+    assert (hot == 65504).all()  # clamped to the largest half, not infinite
 
 
 def test_a_truncated_jpeg_frame_is_reported_by_number(tmp_path: Path, fast_engine: Engine) -> None:

@@ -479,7 +479,7 @@ def test_anamorphic_frames_are_matted_desqueezed() -> None:
 def test_camera_log_footage_named_as_such_mattes_like_the_display_picture() -> None:
     """Synthetic portraits encoded to S-Log3: with colorspace="slog3" the engine decodes them
     and the matte is the display picture's again (as Rec.709 the network sees a flat picture
-    and the matte differs; over 128 frames it is 17 % worse, README)."""
+    and the matte differs; how much that costs depends on the weights, README)."""
     from pomagan_post.colour import linear_to_slog3, srgb_eotf
     from pomagan_train.data import build_dataset
 
@@ -489,11 +489,14 @@ def test_camera_log_footage_named_as_such_mattes_like_the_display_picture() -> N
     truth = torch.stack([item["alpha"] for item in items])[:, 0].numpy()
     log = np.clip(linear_to_slog3(srgb_eotf(display)), 0, 1)
     engine = Engine(pomagan_post.load_checkpoint(None), device="cpu", batch_size=8)
-    errors = {name: float(((engine.matte(frames, space, need_fg=False)[0] - truth) ** 2).mean())
+    mattes = {name: engine.matte(frames, space, need_fg=False)[0]
               for name, frames, space in (("display", display, "srgb"), ("as rec709", log, "rec709"),
                                           ("decoded", log, "slog3"))}
+    errors = {name: float(((matte - truth) ** 2).mean()) for name, matte in mattes.items()}
+    change = {name: float(np.abs(matte - mattes["display"]).mean()) for name, matte in mattes.items()}
     assert errors["decoded"] == pytest.approx(errors["display"], rel=0.02), errors
-    assert abs(errors["as rec709"] - errors["display"]) > 0.05 * errors["display"], errors
+    # read as Rec.709 the matte moves away from the display picture's; decoded it hardly does
+    assert change["as rec709"] > 10 * change["decoded"] and change["as rec709"] > 5e-4, change
 
 
 
