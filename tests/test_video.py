@@ -574,6 +574,8 @@ def test_sink_alpha_only(tmp_path: Path, codec: str) -> None:
         for got, want in zip(pixels, mattes):
             assert np.abs(got - want).max() <= alpha_tol
     assert len(pixels) == 3
+    # a matte has no colour to premultiply: no alpha label, as in the image files
+    assert facts["comment"].startswith("kind=alpha; first frame 0;") and "alpha=" not in facts["comment"]
 
 
 def test_prores_sink_writes_standard_levels(tmp_path: Path) -> None:

@@ -1156,7 +1156,7 @@ class VideoSink:
     (RGBA), 3 for ``"comp"``, 1 (or [H, W]) for ``"alpha"``. They are clipped to [0, 1] and
     quantised to 16 bits; YUV codecs convert from there with the BT.709 matrix, limited range.
     Pixel values are written as given: ``premultiplied`` only labels them (the container's
-    ``comment`` metadata says ``alpha=premultiplied`` or ``alpha=straight``).
+    ``comment`` metadata of a ``kind="fg"`` file says ``alpha=premultiplied`` or ``alpha=straight``).
 
     ``kind="alpha"``: ProRes 4444 writes a grey picture (luma = matte, chroma neutral) and the
     same matte in its alpha plane; PNG and FFV1 write a 16-bit grey stream.
@@ -1472,8 +1472,10 @@ class VideoSink:
             timecode = advance_timecode(self.info.timecode, offset, self.fps)
             stream.metadata["timecode"] = timecode
             output.metadata["timecode"] = timecode
-        label = "premultiplied" if self.premultiplied else "straight"
-        output.metadata["comment"] = (f"alpha={label}; kind={self.kind}; first frame {self._first}; "
+        # Only a foreground has colour and alpha to be premultiplied or not (a matte or a comp has
+        # no such label, as the image files: README).
+        label = f"alpha={'premultiplied' if self.premultiplied else 'straight'}; " if self.kind == "fg" else ""
+        output.metadata["comment"] = (f"{label}kind={self.kind}; first frame {self._first}; "
                                       f"written by pomagan-post; {_ENCODER_LABEL}{self.spec.encoder}"
                                       + (f"; {_SETTINGS_LABEL}{self.settings}" if self.settings else ""))
         self._stream = stream
