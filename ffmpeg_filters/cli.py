@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from pomagan_post import __version__
-from pomagan_post.cli import interrupt_signal, one_line_errors
+from pomagan_post.cli import OneLineCommand, interrupt_signal, one_line_errors
 from pomagan_post.engine import TTA_MODES
 from pomagan_post.errors import Stopped
 from pomagan_post.stopping import StopSignals
@@ -20,7 +20,7 @@ __all__ = ["main"]
 _PRESET_HELP = "\n".join(f"{name:{max(map(len, PRESETS))}s} {p.description}" for name, p in PRESETS.items())
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]},
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]},
                epilog="\b\nPresets:\n" + _PRESET_HELP)
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="OUTPUT")

@@ -21,7 +21,46 @@ from .errors import BadInputError, CheckpointError, MissingFramesError, PomaganE
 from .stopping import StopSignals, stop_point
 from .temporal import MAX_RADIUS
 
-__all__ = ["interrupt_signal", "main", "one_line_errors", "temporal_option", "tta_option"]
+__all__ = ["OneLineCommand", "OneLineGroup", "interrupt_signal", "main", "one_line_errors", "temporal_option",
+           "tta_option"]
+
+
+class _OneLineUsageError(click.UsageError):
+    """A mistake on the command line shown as the other errors are: one line on stderr,
+    ``PROG: error: MESSAGE (see 'PROG COMMAND --help')``, exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        root = self.ctx.find_root().info_name if self.ctx else None
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx else ""
+        message = " ".join(self.format_message().split())
+        click.echo(f"{root or 'pomagan'}: error: {message}{hint}", file=file, err=file is None)
+
+
+class OneLineCommand(click.Command):
+    """A click command whose command-line mistakes (a bad option value, a missing argument) are
+    one line, as README promises for every error; a command given no arguments that shows its
+    help still does."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+
+class OneLineGroup(OneLineCommand, click.Group):
+    """A click group like :class:`OneLineCommand`, whose subcommands are such commands too."""
+
+    command_class = OneLineCommand
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:  # no such command
+            raise _OneLineUsageError(exc.format_message(), exc.ctx) from None
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -78,7 +117,7 @@ def interrupt_signal(exc: KeyboardInterrupt) -> signal.Signals:
     return signal.Signals(getattr(exc, "signum", signal.SIGINT))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pomagan-post")
 def main() -> None:
     """POMAGAN Post: portrait mattes (alpha + premultiplied foreground) from a shot."""

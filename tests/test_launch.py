@@ -32,3 +32,25 @@ def test_each_entry_point_runs_its_command(monkeypatch: pytest.MonkeyPatch) -> N
     for entry in ("post", "train", "ffmpeg"):
         getattr(pomagan_launch, entry)()
     assert ran == ["pomagan_post.cli", "pomagan_train.cli", "ffmpeg_filters.cli"]
+
+
+@pytest.mark.parametrize("module, args, message, command", [
+    ("pomagan_post.cli", ["render", "shot.mov", "--tta", "maybe"],
+     "Invalid value for '--tta': 'maybe' is not one of 'none', 'flip'.", "pomagan-post render"),
+    ("pomagan_post.cli", ["render"], "Missing argument 'INPUT...'.", "pomagan-post render"),
+    ("pomagan_post.cli", ["rendr", "shot.mov"], "No such command 'rendr'. Did you mean 'render'?", "pomagan-post"),
+    ("pomagan_train.cli", ["seg", "--lr-g", "fast", "--out", "run"],
+     "Invalid value for '--lr-g': 'fast' is not a valid float.", "pomagan-train seg"),
+    ("ffmpeg_filters.cli", ["shot.mov", "out.mov", "--temporal", "-1"],
+     "Invalid value for '--temporal': -1 is not in the range 0<=x<=8.", "pomagan-ffmpeg"),
+])
+def test_a_command_line_mistake_is_one_line_and_exit_2(module: str, args: list[str], message: str,
+                                                        command: str) -> None:
+    """As every other error: one line on stderr naming the command's help, exit 2, nothing on
+    stdout (which may be a pipe)."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(importlib.import_module(module).main, args, prog_name=command.split()[0])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"{command.split()[0]}: error: {message} (see '{command} --help')\n"

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 
 from pomagan_post import __version__
-from pomagan_post.cli import one_line_errors, tta_option
+from pomagan_post.cli import OneLineGroup, one_line_errors, tta_option
 from pomagan_post.errors import BadInputError
 
 __all__ = ["main"]
@@ -39,7 +39,7 @@ def _pair(value: str | None) -> tuple[float, float] | None:
         raise BadInputError(f"--extra-people takes two numbers P2,P3, got {value!r}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pomagan-train")
 def main() -> None:
     """Train POMAGAN (paper reproduction or a studio's own footage) and evaluate checkpoints."""
