@@ -563,10 +563,14 @@ def _check_span(path: Path, span: tuple[int, int | None] | None, total: int | No
 
 
 def _drain(stream: Any, tail: collections.deque[str], echo: Callable[[str], None] | None) -> None:
+    hushed = False
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip()
         tail.append(line)
-        if echo is not None:
+        # A stage writing to one that stopped reading is a consequence (that one says why, and so
+        # does the last line): kept in the tail, which tells causes from consequences, not echoed.
+        hushed = "Broken pipe" in line or (hushed and "Last message repeated" in line)
+        if echo is not None and not hushed:
             echo(line)
     stream.close()
 

@@ -224,6 +224,31 @@ def test_a_pipe_that_cannot_start_is_the_cause_with_its_own_message_and_code(cli
     assert result.stderr.strip() == (f"pomagan-ffmpeg: error: pipe stage failed (exit 5): checkpoint not found: "
                                      f"{tmp_path / 'nosuch.pt'}")
     assert list(tmp_path.iterdir()) == []
+    # Not quiet: the stages' messages are echoed, the decoder's broken pipe (a consequence) not
+    loud = CliRunner().invoke(main, [str(clip), str(tmp_path / "o.mov"), "--preset", "prores4444",
+                                     "--weights", str(tmp_path / "nosuch.pt")])
+    assert loud.exit_code == 5
+    assert f"[pipe] pomagan-post: error: checkpoint not found: {tmp_path / 'nosuch.pt'}\n" in loud.stderr
+    assert "Broken pipe" not in loud.stderr and "[decode]" not in loud.stderr, loud.stderr
+    assert loud.stderr.splitlines()[-1] == result.stderr.strip()
+
+
+def test_a_stage_writing_to_a_stopped_one_is_not_echoed_but_kept_to_tell_the_cause() -> None:
+    """ffmpeg 5.1's lines after the next stage exited (as a decoder prints them): not echoed,
+    since the stage that stopped says why; kept in the tail, which tells cause from consequence."""
+    import collections
+    import io
+
+    from ffmpeg_filters.pipeline import _drain
+
+    lines = ["[mov @ 0x1] a warning worth seeing", "av_interleaved_write_frame(): Broken pipe",
+             "    Last message repeated 1 times", "Error writing trailer of pipe:1: Broken pipe",
+             "Error closing file pipe:1: Broken pipe", "    Last message repeated 2 times"]
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    echoed: list[str] = []
+    _drain(io.BytesIO("".join(f"{line}\n" for line in lines).encode()), tail, echoed.append)
+    assert echoed == ["[mov @ 0x1] a warning worth seeing"]
+    assert list(tail) == lines
 
 
 def test_encoder_options_that_end_the_output_early_are_honoured(clip: Path, tmp_path: Path) -> None:
