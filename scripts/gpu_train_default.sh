@@ -11,7 +11,9 @@
 # both runs' log.csv and the results table. Back on the build machine, before shipping it, look
 # beyond the synthetic test set: run 9 (MODEL_CARD.md) gained there and lost on the example
 # clip's flicker (scripts/temporal_check.py) and on a real photo (scripts/real_photo_check.py),
-# and was shipped as a blend with the model before it, the weight chosen on those:
+# and was shipped as a blend with the model before it, the weight chosen on those
+# (scripts/check_candidate.sh runs them all, against the bundled default):
+#   bash scripts/check_candidate.sh <files_at>/alpha/checkpoint.safetensors
 #   pomagan-train blend <files_at>/alpha/checkpoint.safetensors --base default --weight 0.6 --out blend.safetensors
 #   python scripts/ship_default_weights.py blend.safetensors    (or the unblended checkpoint)
 # Environment: MINUTES (default 8, training time in all), SEG_SHARE (0.5 of it for the
