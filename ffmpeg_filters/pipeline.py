@@ -70,7 +70,12 @@ class StageFailedError(PomaganError):
 def _broken_pipe(returncode: int | None, tail: Sequence[str]) -> bool:
     """A stage that failed only because the next one stopped reading (SIGPIPE's exit code, or
     ffmpeg's own 'Broken pipe' report): a consequence, not a cause."""
-    return returncode in (141, -13) or any("Broken pipe" in line for line in tail)
+    return returncode in (141, -13) or any(map(_reports_broken_pipe, tail))
+
+
+def _reports_broken_pipe(line: str) -> bool:
+    """ffmpeg's line for a write to a stage that stopped reading."""
+    return "Broken pipe" in line
 
 
 def _cause(codes: dict[str, int | None], tails: dict[str, Sequence[str]],
@@ -569,7 +574,7 @@ def _drain(stream: Any, tail: collections.deque[str], echo: Callable[[str], None
         tail.append(line)
         # A stage writing to one that stopped reading is a consequence (that one says why, and so
         # does the last line): kept in the tail, which tells causes from consequences, not echoed.
-        hushed = "Broken pipe" in line or (hushed and "Last message repeated" in line)
+        hushed = _reports_broken_pipe(line) or (hushed and "Last message repeated" in line)
         if echo is not None and not hushed:
             echo(line)
     stream.close()

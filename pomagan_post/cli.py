@@ -6,12 +6,13 @@ becomes one line on stderr and the error's exit code, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import platform
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -36,19 +37,26 @@ class _OneLineUsageError(click.UsageError):
         click.echo(f"{root or 'pomagan'}: error: {message}{hint}", file=file, err=file is None)
 
 
+@contextlib.contextmanager
+def _usage_in_one_line() -> Iterator[None]:
+    """Click's usage errors raised inside become :class:`_OneLineUsageError`; a command given
+    no arguments that shows its help still does."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as exc:
+        raise _OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+
 class OneLineCommand(click.Command):
     """A click command whose command-line mistakes (a bad option value, a missing argument) are
-    one line, as README promises for every error; a command given no arguments that shows its
-    help still does."""
+    one line, as README promises for every error."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
-        try:
+        with _usage_in_one_line():
             return super().make_context(info_name, args, parent=parent, **extra)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            raise _OneLineUsageError(exc.format_message(), exc.ctx) from None
 
 
 class OneLineGroup(OneLineCommand, click.Group):
@@ -57,10 +65,8 @@ class OneLineGroup(OneLineCommand, click.Group):
     command_class = OneLineCommand
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        try:
+        with _usage_in_one_line():  # no such command
             return super().resolve_command(ctx, args)
-        except click.UsageError as exc:  # no such command
-            raise _OneLineUsageError(exc.format_message(), exc.ctx) from None
 
 
 def one_line_errors(prog: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -12,8 +12,8 @@ from pomagan_post.errors import BadInputError
 
 __all__ = ["blend_checkpoints"]
 
-_NETWORKS = {"seg": ("segmentation.",), "alpha": ("alpha.",)}
-_NAMES = {"seg": "segmentation", "alpha": "alpha"}
+#: Each stage's network: its name in messages and its weights' prefix in the state dict.
+_NETWORKS = {"seg": "segmentation", "alpha": "alpha"}
 
 
 def blend_checkpoints(fine_tuned: str, base: str, weight: float, stage: str, out: str | Path) -> Path:
@@ -46,10 +46,10 @@ def blend_checkpoints(fine_tuned: str, base: str, weight: float, stage: str, out
     for name in stages:
         for label, recipe in ((fine_tuned, info["recipe"]), (base, base_info["recipe"])):
             if stage_steps(recipe, name) is None:
-                raise BadInputError(f"{label}: its {_NAMES[name]} network was never trained (the recipe has no "
+                raise BadInputError(f"{label}: its {_NETWORKS[name]} network was never trained (the recipe has no "
                                     f"{name} stage), so it has nothing to blend; use --stage "
                                     f"{'alpha' if name == 'seg' else 'seg'} or a trained checkpoint")
-    prefixes = tuple(p for name in stages for p in _NETWORKS[name])
+    prefixes = tuple(f"{_NETWORKS[name]}." for name in stages)
     tuned.load_state_dict({k: torch.lerp(theirs[k], v, weight) if k.startswith(prefixes) and v.is_floating_point()
                            else v for k, v in mine.items()})
     recipe = dict(info["recipe"])
