@@ -140,6 +140,13 @@ def _live_temp(path: Path) -> int | None:
     return pid
 
 
+def _span_text(first: int, last: int | None) -> str:
+    """A frame span as the user writes it: ``12``, ``100-199``, or ``100-`` (to the end)."""
+    if last is None:
+        return f"{first}-"
+    return str(first) if last == first else f"{first}-{last}"
+
+
 def parse_frames(text: str | Sequence[int | None] | None) -> tuple[int, int | None] | None:
     """``"100-199"`` -> ``(100, 199)``, ``"100-"`` -> ``(100, None)`` (to the end), ``"100"`` ->
     ``(100, 100)``: a contiguous range of 0-based frame numbers, counted like ``pomagan-post
@@ -155,7 +162,7 @@ def parse_frames(text: str | Sequence[int | None] | None) -> tuple[int, int | No
     else:
         first, last = text
     if first < 0 or (last is not None and last < first):
-        raise BadInputError(f"--frames: the range {first}-{'' if last is None else last} is empty")
+        raise BadInputError(f"--frames: the range {_span_text(first, last)} is empty")
     return first, last
 
 
@@ -562,8 +569,8 @@ def _check_span(path: Path, span: tuple[int, int | None] | None, total: int | No
                                  f"--frames 0-{written - 1} writes the frames it holds", frames=missing)
     if written < wanted:
         missing = list(range(first + written, first + wanted))
-        raise MissingFramesError(f"--frames {first}-{first + wanted - 1}: {input} ends at frame "
-                                 f"{first + written - 1}; frames {missing[0]}-{missing[-1]} do not exist",
+        raise MissingFramesError(f"--frames {_span_text(first, first + wanted - 1)}: {input} ends at frame "
+                                 f"{first + written - 1}; frame(s) {_span_text(missing[0], missing[-1])} do not exist",
                                  frames=missing)
 
 
@@ -667,7 +674,7 @@ def run(
         beyond = [n for n in (span[0], span[1]) if n is not None and n >= total]
         if beyond:
             missing = list(range(max(total, span[0]), max(beyond) + 1))
-            raise MissingFramesError(f"--frames {span[0]}-{'' if span[1] is None else span[1]}: {input} has "
+            raise MissingFramesError(f"--frames {_span_text(*span)}: {input} has "
                                      f"no frame(s) {frame_list(missing)} (it has {total} frames, 0-{total - 1})",
                                      frames=missing)
     out = Path(output)

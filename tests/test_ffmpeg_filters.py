@@ -501,6 +501,8 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path, capsys:
     assert many.value.frames == list(range(48, 100))
     with pytest.raises(MissingFramesError, match=r"full.mkv has no frame\(s\) 60 \(it has 48 frames, 0-47\)"):
         run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="60-", **PIPE)
+    with pytest.raises(MissingFramesError, match=r"^--frames 60: \S*full.mkv has no frame\(s\) 60 "):  # one frame: "60"
+        run(remux, tmp_path / "late.mkv", "matte", quiet=True, frames="60", **PIPE)
     assert not (tmp_path / "late.mkv").exists() and not [q for q in tmp_path.iterdir() if q.name.startswith(".")]
 
     with pytest.raises(MissingFramesError, match=r"has 48 frames, 0-47\)") as caught:
