@@ -12,7 +12,7 @@ from pomagan_post.errors import Stopped
 from pomagan_post.stopping import StopSignals
 from pomagan_post.temporal import MAX_RADIUS
 
-from .pipeline import build_commands, format_commands, run
+from .pipeline import build_commands, check_paths, format_commands, run
 from .presets import PRESETS
 
 __all__ = ["main"]
@@ -63,7 +63,8 @@ def main(input: str, output: str, extra_args: tuple[str, ...], preset: str, comp
     options = dict(comp=comp, working_size=working_size, batch_size=batch_size, tta=tta, device=device,
                    precision=precision, weights=weights, garbage_matte=garbage_matte, temporal=temporal,
                    audio=audio, frames=frames)
-    if dry_run:
+    if dry_run:  # the same path checks the run makes, so that a dry run says what the run would
+        check_paths(input, output, preset, overwrite)
         click.echo(format_commands(build_commands(input, output, preset, extra_args=extra_args, **options)))
         return
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError, frame_list
-from pomagan_post.io.atomic import Claim
+from pomagan_post.io.atomic import Claim, refuse_unwritable
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
 from pomagan_post.io.video import duration_tag
@@ -33,7 +33,7 @@ from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
 
-__all__ = ["StageFailedError", "RunReport", "probe", "build_commands", "format_commands", "run",
+__all__ = ["StageFailedError", "RunReport", "probe", "build_commands", "check_paths", "format_commands", "run",
            "ffmpeg_encoders", "parse_frames", "FFMPEG", "FFPROBE"]
 
 FFMPEG = os.environ.get("POMAGAN_FFMPEG", "ffmpeg")
@@ -522,7 +522,14 @@ class RunReport:
     frames: int | None = None  # frames the encoder wrote (its own count)
 
 
-def _check_paths(input: str, output: str, p: Preset, overwrite: bool) -> None:
+def check_paths(input: str | os.PathLike[str], output: str | os.PathLike[str], preset: str | Preset,
+                overwrite: bool = False) -> None:
+    """The checks :func:`run` makes on its paths before any work (``--dry-run`` makes them too):
+    the input exists, the output's extension suits the preset, it is not the input, not an
+    existing file (unless ``overwrite``) nor a folder, and its folder exists and takes files.
+    Raises :class:`BadInputError`, or :class:`PomaganError` for a folder that takes no files."""
+    p = _preset(preset)
+    input, output = os.fspath(input), os.fspath(output)
     if not Path(input).is_file():
         raise BadInputError(f"input not found: {input}")
     suffix = Path(output).suffix.lower()
@@ -535,6 +542,10 @@ def _check_paths(input: str, output: str, p: Preset, overwrite: bool) -> None:
         raise BadInputError(f"{output} exists; pass --overwrite (-y) to replace it")
     if not Path(output).resolve().parent.is_dir():
         raise BadInputError(f"output folder does not exist: {Path(output).parent}")
+    if Path(output).is_dir():
+        raise BadInputError(f"output {output} is a folder; name a file in it, e.g. "
+                            f"{Path(output) / Path(input).with_suffix(p.extensions[0]).name}")
+    refuse_unwritable([Path(output).resolve().parent])  # said before any work, as render does
 
 
 def _check_span(path: Path, span: tuple[int, int | None] | None, total: int | None, input: str) -> None:
@@ -659,7 +670,7 @@ def run(
     """
     p = _preset(preset)
     input, output = os.fspath(input), os.fspath(output)
-    _check_paths(input, output, p, overwrite)
+    check_paths(input, output, p, overwrite)
     if p.encoder and p.encoder not in ffmpeg_encoders(FFMPEG):
         raise UnsupportedFormatError(
             f"preset {p.name} needs the ffmpeg encoder {p.encoder}, which {FFMPEG} was built without")

@@ -561,13 +561,13 @@ def _check_report_path(path: str) -> None:
 
     from .io.sequence import IMAGE_EXTENSIONS
     from .io.video import is_video_path
-    from .renderer import _refuse_unwritable
+    from .io.atomic import refuse_unwritable
 
     if Path(path).suffix.lower() in IMAGE_EXTENSIONS or is_video_path(path):
         raise BadInputError(f"--report {path}: the report is JSON, not a picture or video; "
                             "name it e.g. render_report.json")
     try:  # said now, not after the render
-        _refuse_unwritable([Path(path).absolute().parent])
+        refuse_unwritable([Path(path).absolute().parent])
     except PomaganError as exc:
         raise PomaganError(f"--report {path}: {exc}") from None
     if Path(path).is_file():

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -40,6 +39,7 @@ import numpy as np
 
 from .colour import convert, resolve_colorspace
 from .errors import BadInputError, DeviceError, MissingFramesError, PomaganError, UnsupportedFormatError
+from .io.atomic import refuse_unwritable
 from .io.base import ClipInfo, FrameSink, FrameSource, parse_rate
 from .io.images import (IMAGE_FORMATS, MISSING_FILE, ImageSequenceSink, ImageSequenceSource,
                         check_exr_compression, missing_files, read_image, read_matte)
@@ -507,35 +507,6 @@ def _files_of(spec: str | os.PathLike[str]) -> list[Path]:
 def _output_folders(out_dir: Path, plans: list[_Output]) -> list[Path]:
     """The output folder and each output's own (``--alpha-name sub/...`` names one inside)."""
     return [out_dir] + [Path(p.target).parent if isinstance(p.target, Path) else p.target.directory for p in plans]
-
-
-def _refuse_unwritable(folders: list[Path]) -> None:
-    """Before any work: each output folder (or, where it is still to be made, the folder it
-    would be made in) takes new files, so a read-only disk or folder is said at once, not after
-    the model has matted the first batch."""
-    for folder in dict.fromkeys(Path(os.path.abspath(f)) for f in folders):
-        existing = folder
-        while not existing.exists() and existing.parent != existing:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise PomaganError(f"cannot write to {folder}: {existing} is a file, not a folder")
-        if not _takes_files(existing):
-            raise PomaganError(f"cannot write to {existing}: read-only or no permission"
-                               + (f" (to make {folder})" if existing != folder else ""))
-
-
-def _takes_files(folder: Path) -> bool:
-    """Whether a file can be made in ``folder``, tried (a permission check alone passes for
-    root in an immutable folder, or on a share that refuses writes)."""
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return False
-    try:
-        fd, name = tempfile.mkstemp(prefix=".pomagan-write-check.", dir=folder)
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(name)
-    return True
 
 
 # --- composite background ---------------------------------------------------------------------
@@ -1216,7 +1187,7 @@ def render(
     if garbage_matte is not None:
         extra_inputs += _files_of(garbage_matte)
     _refuse_overwriting_inputs(plans, input_paths, wanted, extra_inputs)
-    _refuse_unwritable(_output_folders(out_dir, plans))
+    refuse_unwritable(_output_folders(out_dir, plans))
     headers = _output_headers(plans, wanted)  # each existing output frame's header, read once
     if not overwrite:
         _refuse_replacing_others(plans, wanted, headers)

@@ -397,6 +397,25 @@ def test_cli_dry_run_prints_the_pipeline(clip: Path) -> None:
     assert too_far.exit_code == 2 and "0<=x<=8" in too_far.stderr
     bad = CliRunner().invoke(main, [str(clip), "out.mov", "--preset", "nope"])
     assert bad.exit_code == 2 and bad.stderr.strip().startswith("pomagan-ffmpeg: error: unknown preset")
+    # A dry run makes the run's own path checks: what it prints is what the run would do.
+    wrong = CliRunner().invoke(main, [str(clip), "out.mkv", "--preset", "prores4444", "--dry-run"])
+    assert wrong.exit_code == 2 and "preset prores4444 writes .mov files, not .mkv" in wrong.stderr
+    assert not wrong.stdout
+
+
+def test_output_that_cannot_be_written_is_one_line_before_any_work(clip: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "shot.mov"
+    folder.mkdir()
+    for args in ([], ["--dry-run"]):
+        as_folder = CliRunner().invoke(main, [str(clip), str(folder), "-p", "prores4444", "-y"] + args)
+        assert as_folder.exit_code == 2, as_folder.output
+        assert as_folder.stderr.strip() == (f"pomagan-ffmpeg: error: output {folder} is a folder; name a file in "
+                                            f"it, e.g. {folder / 'shot.mov'}")
+    assert folder.is_dir() and not list(folder.iterdir())
+    # A folder that takes no files (/proc stands in for a read-only mount: root passes chmod)
+    unwritable = CliRunner().invoke(main, [str(clip), "/proc/matte.mov", "-p", "prores4444"])
+    assert unwritable.exit_code == 1 and "Traceback" not in unwritable.output
+    assert unwritable.stderr.strip() == "pomagan-ffmpeg: error: cannot write to /proc: read-only or no permission"
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])

@@ -9,9 +9,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-__all__ = ["atomic_path", "Claim", "being_written", "claimed_by"]
+from ..errors import PomaganError
+
+__all__ = ["atomic_path", "Claim", "being_written", "claimed_by", "refuse_unwritable", "takes_files"]
 
 
 def _default_mode() -> int:
@@ -127,3 +129,32 @@ def claimed_by(target: str | os.PathLike[str]) -> str | None:
             return handle.read().strip()
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
+
+
+def refuse_unwritable(folders: Iterable[str | os.PathLike[str]]) -> None:
+    """Before any work: each output folder (or, where it is still to be made, the folder it
+    would be made in) takes new files, so a read-only disk or folder is said at once, not after
+    the model has matted the first batch."""
+    for folder in dict.fromkeys(Path(os.path.abspath(f)) for f in folders):
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise PomaganError(f"cannot write to {folder}: {existing} is a file, not a folder")
+        if not takes_files(existing):
+            raise PomaganError(f"cannot write to {existing}: read-only or no permission"
+                               + (f" (to make {folder})" if existing != folder else ""))
+
+
+def takes_files(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``, tried (a permission check alone passes for
+    root in an immutable folder, or on a share that refuses writes)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(prefix=".pomagan-write-check.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
