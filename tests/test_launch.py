@@ -4,6 +4,9 @@ is still loading ends it with one line and exit 130, as a Ctrl-C later does, not
 from __future__ import annotations
 
 import importlib
+import os
+import signal
+import time
 
 import pytest
 
@@ -23,6 +26,29 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(monkeypatch: pytest.Monk
         getattr(pomagan_launch, entry)()
     assert stopped.value.code == 130
     assert capsys.readouterr().err == f"{prog}: stopped: SIGINT (while starting)\n"
+
+
+def test_ctrl_c_while_starting_is_not_lost_to_code_that_catches_everything(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real SIGINT in the middle of the import, inside a bare ``except`` (as some imported code
+    has): the command still stops before its main runs, and Ctrl-C's handler is put back."""
+    ran = []
+
+    def swallowing(name: str) -> type:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here
+        except BaseException:  # noqa: B036 - what the imported code does
+            pass
+        return type("M", (), {"main": staticmethod(lambda: ran.append(name))})
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(importlib, "import_module", swallowing)
+    with pytest.raises(SystemExit) as stopped:
+        pomagan_launch.post()
+    assert stopped.value.code == 130 and ran == []
+    assert capsys.readouterr().err == "pomagan-post: stopped: SIGINT (while starting)\n"
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_each_entry_point_runs_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
