@@ -1436,9 +1436,10 @@ def render(
                     sink.abort()
             except BaseException:
                 pass
-        # Written means on disk: frames handed to an image sink that failed (a full or read-only
-        # disk) are not (a video's frames handed to its encoder stay in its partial file).
-        landed = [set(sink.written) for sink in sinks.values() if isinstance(sink, ImageSequenceSink)]
+        # Written means on disk in every output: frames handed to an image sink that failed (a
+        # full or read-only disk) are not, nor a video's frames still being converted when it
+        # stopped (its partial file holds the frames before them).
+        landed = [set(sink.written) for sink in sinks.values() if hasattr(sink, "written")]
         if landed:
             report.written = [n for n in report.written if all(n in held for held in landed)]
         for folder in made_dirs:  # a render that wrote nothing leaves no empty folder behind

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,53 @@ def test_a_render_stops_after_the_batch_in_hand(tmp_path: Path) -> None:
     out = tmp_path / "plate_pomagan"
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"plate_{kind}.{f:04d}.exr" for kind in ("alpha", "fg") for f in (1, 2, 3, 4))
+
+
+def test_a_stopped_video_render_reports_only_the_frames_its_movies_hold(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Video outputs convert and encode behind the render: frames still being converted when it
+    stops are not in the partial movies, so they are not reported as written (a farm reading the
+    report would skip them); the resume renders them, and the result equals an unstopped render."""
+    import time
+
+    import av
+
+    from pomagan_post.io import video
+    from pomagan_post.io.video import VideoSink, partial_path
+
+    from .imaging import write_clip
+
+    clip = write_clip(tmp_path / "shot.mov", n=10, size=(64, 48), codec="prores_ks", pix_fmt="yuv444p10le")
+    engine = Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
+    slow = VideoSink._to_frame
+
+    def slow_to_frame(self: VideoSink, image: object) -> object:  # conversion lags the model
+        time.sleep(0.4)
+        return slow(self, image)
+
+    def stop_at_6(number: int, done: int, total: int) -> None:
+        if number == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(VideoSink, "_to_frame", slow_to_frame)
+    out = tmp_path / "out"
+    with StopSignals(), pytest.raises(SignalStop) as raised:
+        render(clip, output_dir=out, engine=engine, callback=stop_at_6, audio=False)
+    written = raised.value.render_report.written  # type: ignore[attr-defined]
+    held = {}
+    for kind in ("alpha", "fg"):
+        with av.open(str(partial_path(out / f"shot_{kind}.mov"))) as partial:
+            held[kind] = sum(1 for _ in video._whole_packets(partial, Fraction(24)))
+    assert 0 < len(written) < 8  # frames 0-7 were handed over; the last ones were still converting
+    assert written == list(range(min(held.values())))
+
+    monkeypatch.setattr(VideoSink, "_to_frame", slow)
+    resumed = render(clip, output_dir=out, engine=engine, skip_existing=True, audio=False)
+    assert resumed.written == list(range(min(held.values()), 10))
+    whole = render(clip, output_dir=tmp_path / "whole", engine=engine, audio=False)
+    assert whole.written == list(range(10))
+    for kind in ("alpha", "fg"):
+        with av.open(str(out / f"shot_{kind}.mov")) as a, av.open(str(tmp_path / "whole" / f"shot_{kind}.mov")) as b:
+            pa = [bytes(p) for p in a.demux(a.streams.video[0]) if p.size]
+            pb = [bytes(p) for p in b.demux(b.streams.video[0]) if p.size]
+        assert len(pa) == 10 and pa == pb

@@ -1020,6 +1020,15 @@ def _whole_packets(container: av.container.InputContainer, fps: Fraction) -> Ite
         return  # cut off inside a container structure: what came before is whole
 
 
+def _whole_frames(path: Path, fps: Fraction) -> int:
+    """How many whole frames a partial file holds (0: none, or it does not open)."""
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for _ in _whole_packets(container, fps))
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return 0
+
+
 def _holds_a_frame(path: Path, fps: Fraction) -> bool:
     """Whether a partial file holds at least one whole frame."""
     try:
@@ -1269,6 +1278,10 @@ class VideoSink:
         self._broken = False  # the encoder or muxer failed: only the whole frames it wrote count
         #: After :meth:`abort`: the partial file kept for a resume, if any.
         self.kept: Path | None = None
+        self._order: list[int] = []  # frames handed over, in file order (after the resumed ones)
+        #: The frame numbers the file (after :meth:`abort`: the partial file) holds, in order;
+        #: frames still being converted when a render stops are not among them.
+        self.written: list[int] = []
         self._writer = WriteBehind(
             workers=1, max_pending=max(1, int(queue_size)), name=f"encode {self.path.name}"
         )
@@ -1295,6 +1308,7 @@ class VideoSink:
             self._first = frame_number
         self._last = frame_number
         self._count += 1
+        self._order.append(frame_number)
         try:
             self._writer.submit(self._encode, frame_number, self._convert.submit(self._to_frame, image))
         except BaseException:
@@ -1344,6 +1358,7 @@ class VideoSink:
             raise
         self._convert.shutdown(wait=True)
         self._state = "closed"
+        self.written = self._resumed + self._order
         try:
             if self._fragmented:
                 finishing = _finishing_path(self.path)
@@ -1399,10 +1414,12 @@ class VideoSink:
         if keep:
             self.kept = self.tmp_path
             self._resume_path.unlink(missing_ok=True)
+            self.written = (self._resumed + self._order)[:_whole_frames(self.tmp_path, self.fps)]
         else:
             self.tmp_path.unlink(missing_ok=True)
             if self._resumed and self._resume_path.exists():
                 os.replace(self._resume_path, self.tmp_path)  # the earlier partial stays usable
+                self.written = list(self._resumed)
         self._claim.release()
 
     def __enter__(self) -> "VideoSink":
