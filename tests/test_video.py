@@ -678,6 +678,40 @@ def test_sink_carries_audio(tmp_path: Path, audio_clip: str, request: pytest.Fix
     assert abs(seconds - len(info.frames) / info.fps) < 0.03  # trimmed to the video
 
 
+def test_copied_aac_keeps_its_priming_and_its_tracks_their_language(tmp_path: Path) -> None:
+    """A whole clip's AAC track is copied sample for sample: its first packet (the encoder's
+    priming, before the first picture) stays, hidden by the edit list as in the clip, rather than
+    dropped (the first 21 ms decoded wrong) or played (the sound 21 ms late). The track keeps its
+    language (MOV and MP4 keep no track title)."""
+    import subprocess
+
+    src = tmp_path / "aac.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=48000", "-frames:v", "12", "-t", "0.5", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-metadata:s:a:0", "language=fra", str(src)],
+                   check=True)
+
+    def packets_and_sound(path: Path) -> tuple[list[int], np.ndarray]:
+        with av.open(str(path)) as container:
+            pts = [p.pts for p in container.demux(audio=0) if p.size]
+        with av.open(str(path)) as container:
+            sound = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+        return pts, sound
+
+    info = VideoSource(src).info
+    out = tmp_path / "fg.mov"
+    with VideoSink(out, info, audio_from=src) as sink:
+        for number in info.frames:
+            sink.write(number, np.full((H, W, 4), 0.5, np.float32))
+    assert sink.audio_mode == "copy aac"
+    (src_pts, src_sound), (out_pts, out_sound) = packets_and_sound(src), packets_and_sound(out)
+    assert src_pts[0] < 0 and out_pts == src_pts  # the priming packet, at its time
+    assert out_sound.shape == src_sound.shape and np.array_equal(out_sound, src_sound)
+    with av.open(str(out)) as container:
+        tags = container.streams.audio[0].metadata
+    assert tags.get("language") == "fra"
+
+
 def test_sink_carries_every_audio_track(tmp_path: Path) -> None:
     """A camera or MXF file with several audio tracks (here two mono PCM tones) gets them all in
     the foreground, in order, sample for sample."""

@@ -822,16 +822,25 @@ class _AudioTrack:
         if from_start and _takes_as_is(output, name):
             self.out_stream = output.add_stream_from_template(stream)
             self.mode = f"copy {name}"
+            self._tag()
             return
         ctx = stream.codec_context
         self.rate = ctx.sample_rate
         self.layout = ctx.layout.name
         self.out_stream = output.add_stream("pcm_s24le", rate=self.rate, layout=self.layout)
+        self._tag()
         self.resampler = av.AudioResampler(format="s32p", layout=ctx.layout, rate=self.rate)
         self._held: list[np.ndarray] = []  # decoded samples (channels x n) not yet written
         self._started = False
         self.mode = (f"{name} re-encoded to pcm_s24le" if not name.startswith("pcm_")
                      else f"{name} cut to the sample as pcm_s24le")
+
+    def _tag(self) -> None:
+        """The track's language and title, as the clip has them (an editor's tracks stay labelled)."""
+        for key in ("language", "title"):
+            value = _metadata_get(self.stream.metadata, key)
+            if value and value != "und":
+                self.out_stream.metadata[key] = value
 
     @property
     def copied(self) -> bool:
@@ -949,7 +958,9 @@ class _AudioCarrier:
                 self._pending = packet
                 break
             track = self._tracks[packet.stream.index]
-            if t >= 0 or (not track.copied and t >= -_AUDIO_PREROLL_S):
+            # A copy (of the whole clip) keeps the packets before the first picture too: an AAC
+            # track's priming packet, which the decoder needs and the edit list then hides.
+            if t >= 0 or track.copied or t >= -_AUDIO_PREROLL_S:
                 track.mux(packet, self._origin + self._offset)
         if until_s is not None:
             for track in self._tracks.values():
@@ -988,7 +999,7 @@ def _finishing_path(path: Path) -> Path:
 # an open cluster in memory), and every muxed packet goes to the file at once. A kill then loses
 # only the frames still in the encoder and the muxer (MOV: the last one).
 _CRASH_SAFE = {
-    "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
+    "mov": {"movflags": "frag_keyframe+empty_moov+default_base_moof+delay_moov", "flush_packets": "1"},
     "matroska": {"cluster_time_limit": "1", "flush_packets": "1"},
     "avi": {"flush_packets": "1"},
 }
@@ -1148,8 +1159,10 @@ def _defragment(source: Path, target: Path) -> None:
                 copy.codec_context.framerate = stream.average_rate
                 if stream.sample_aspect_ratio:  # anamorphic: not every codec's template keeps it
                     copy.codec_context.sample_aspect_ratio = stream.sample_aspect_ratio
-            if "timecode" in stream.metadata:
-                copy.metadata["timecode"] = stream.metadata["timecode"]
+            for key in ("timecode", "language", "title"):
+                value = _metadata_get(stream.metadata, key)
+                if value and value != "und":
+                    copy.metadata[key] = value
             streams[stream.index] = copy
         for packet in inp.demux(*[inp.streams[i] for i in streams]):
             if packet.dts is None:
