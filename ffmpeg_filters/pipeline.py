@@ -98,6 +98,24 @@ def _cause(codes: dict[str, int | None], tails: dict[str, Sequence[str]],
 _LIMITS = ("-frames", "-vframes", "-t", "-to", "-fs")
 
 
+#: Encoder options that give the output's video frame count.
+_FRAME_COUNTS = ("-frames:v", "-frames:v:0", "-vframes", "-frames")
+
+
+def _frames_from_count(extra_args: Sequence[str],
+                       frames: str | tuple[int, int | None] | None) -> tuple[list[str], Any]:
+    """``-- -frames:v N`` with no ``frames`` span: the span ``0-(N-1)`` instead of the encoder
+    option, so that the sound is cut with the pictures (the encoder, stopped by its frame count,
+    dropped the audio it had not muxed yet: 0.064 s of sound for 0.208 s of pictures)."""
+    args = list(extra_args)
+    if frames is not None:
+        return args, frames
+    for i, arg in enumerate(args[:-1]):
+        if arg in _FRAME_COUNTS and args[i + 1].isdigit() and int(args[i + 1]) > 0:
+            return args[:i] + args[i + 2:], (0, int(args[i + 1]) - 1)
+    return args, frames
+
+
 def _limits_output(extra_args: Sequence[str]) -> bool:
     return any(arg == limit or arg.startswith(limit + ":") for arg in extra_args for limit in _LIMITS)
 
@@ -395,6 +413,7 @@ def build_commands(
     p = _preset(preset)
     info = info or probe(input)
     input, output = os.fspath(input), os.fspath(output)
+    extra_args, frames = _frames_from_count(extra_args, frames)
     width, height = info["width"], info["height"]
     if p.even_width and width % 2:
         raise BadInputError(f"{p.name} needs an even frame width, {input} is {width}x{height} "
@@ -679,7 +698,8 @@ def run(
         from pomagan_post.pipe import stream_garbage_matte
 
         stream_garbage_matte(options["garbage_matte"], info["width"], info["height"]).close()
-    span = options["frames"] = parse_frames(options.get("frames"))
+    extra_args, options["frames"] = _frames_from_count(extra_args, options.get("frames"))
+    span = options["frames"] = parse_frames(options["frames"])
     if span is not None and info.get("frames") is not None:
         total = info["frames"]
         beyond = [n for n in (span[0], span[1]) if n is not None and n >= total]

@@ -258,6 +258,18 @@ def test_encoder_options_that_end_the_output_early_are_honoured(clip: Path, tmp_
     counted = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
                               "stream=nb_read_frames", "-of", "csv=p=0", str(out)], capture_output=True, text=True)
     assert counted.stdout.strip() == "2"
+    # With the clip's sound: cut with the pictures (the encoder stopped by its own count used to
+    # drop the audio it had not muxed yet), as --frames 0-1 cuts it.
+    sounding = tmp_path / "sounding.mp4"  # half a second of pictures and of sound
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=48000", "-t", "0.5", "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", "-c:a", "aac", str(sounding)], check=True)
+    with_sound = tmp_path / "short.mov"
+    report = run(sounding, with_sound, "prores4444", extra_args=["-frames:v", "2"], quiet=True, **PIPE)
+    assert report.frames == 2 and "-frames:v" not in report.commands[2]
+    streams = {s["codec_type"]: s for s in ffprobe(with_sound)["streams"]}
+    assert float(streams["video"]["duration"]) == pytest.approx(2 / 24, abs=1e-4)
+    assert float(streams["audio"]["duration"]) == pytest.approx(2 / 24, abs=1e-4)
 
 
 def test_a_second_run_to_the_same_output_leaves_the_first_alone(clip: Path, tmp_path: Path) -> None:
