@@ -190,8 +190,12 @@ def _run_json(cmd: list[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise UnsupportedFormatError(f"{cmd[0]} not found: install ffmpeg (ffmpeg and ffprobe on PATH)") from None
     if done.returncode != 0:
-        message = " ".join(done.stderr.decode("utf-8", "replace").split())
-        raise BadInputError(f"ffprobe cannot read {cmd[-1]}: {message or 'unknown error'}")
+        # "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d1c0a7c180] moov atom not found": the reader's name
+        # and address say nothing to a user, and the file is named once, first
+        lines = (re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", " ".join(line.split()))
+                 for line in done.stderr.decode("utf-8", "replace").splitlines())
+        message = "; ".join(line.removeprefix(f"{cmd[-1]}: ") for line in lines if line)
+        raise BadInputError(f"not a video ffprobe can read: {cmd[-1]} ({message or 'unknown error'})")
     return json.loads(done.stdout or b"{}")
 
 

@@ -381,6 +381,13 @@ def test_arguments_are_checked_before_running(clip: Path, tmp_path: Path, monkey
     damaged.write_bytes(still.read_bytes()[:60])
     with pytest.raises(UnsupportedFormatError, match="cannot read the size of its video stream"):
         run(damaged, tmp_path / "d.mov", "prores4444")
+    text = tmp_path / "notes.mp4"  # not a video at all: ffprobe's reason, without its reader's address
+    text.write_text("hello\n")
+    with pytest.raises(BadInputError) as not_video:
+        run(text, tmp_path / "n.mov", "prores4444")
+    message = str(not_video.value)
+    assert message.startswith(f"not a video ffprobe can read: {text} (moov atom not found")
+    assert " @ 0x" not in message and message.count(str(text)) == 1
     with pytest.raises(BadInputError, match=rf"garbage matte .*still.png is 64x64, the shot is {W}x{H}"):
         run(clip, tmp_path / "g.mov", "prores4444", garbage_matte=str(still))
     with pytest.raises(BadInputError, match="--garbage-matte takes one image file"):
