@@ -98,6 +98,9 @@ def _cause(codes: dict[str, int | None], tails: dict[str, Sequence[str]],
 _LIMITS = ("-frames", "-vframes", "-t", "-to", "-fs")
 
 
+#: ffprobe's field orders of interlaced video (fields woven into each frame).
+_WOVEN = ("tt", "bb", "tb", "bt")
+
 #: Encoder options that give the output's video frame count.
 _FRAME_COUNTS = ("-frames:v", "-frames:v:0", "-vframes", "-frames")
 
@@ -303,6 +306,7 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         "color_primaries": video.get("color_primaries"),
         "color_range": video.get("color_range"),
         "sample_aspect_ratio": sar,
+        "field_order": video.get("field_order") if video.get("field_order") in _WOVEN else None,
     }
 
 
@@ -512,6 +516,8 @@ def build_commands(
     if filters:
         encode += ["-vf", ",".join(filters)]
     encode += [*p.encoder_args, *colour_tags]
+    if info.get("field_order"):  # interlaced: labelled as the source (the fields stay woven)
+        encode += ["-field_order", info["field_order"]]
     muxer = _MUXERS.get(Path(output).suffix.lower(), _MUXERS[p.extensions[0]])
     if audio and info.get("has_audio"):
         copy = p.audio_copy is None or all(c in p.audio_copy for c in info["audio_codecs"])
@@ -728,6 +734,9 @@ def run(
         commands = build_commands(input, temp, p, info=info, extra_args=extra_args,
                                   pipe_program=_pipe_program(), **options)
         log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        if info.get("field_order") and not quiet:  # as render says it
+            log(f"{Path(input).name}: interlaced: matted as whole frames, so a subject that moves between "
+                "the two fields gets a combed edge; deinterlace first for such shots (e.g. ffmpeg -vf bwdif)")
         names = ("decode", "pipe", "encode")
         tails = {name: collections.deque(maxlen=30) for name in names}
         procs: list[subprocess.Popen[bytes]] = []

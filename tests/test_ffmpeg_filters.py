@@ -272,6 +272,22 @@ def test_encoder_options_that_end_the_output_early_are_honoured(clip: Path, tmp_
     assert float(streams["audio"]["duration"]) == pytest.approx(2 / 24, abs=1e-4)
 
 
+def test_interlaced_source_keeps_its_field_order_and_is_warned_about(tmp_path: Path) -> None:
+    """As render: the fields stay woven in the frames, the output is labelled with the source's
+    field order (not progressive), and the run says the matte is made from whole frames."""
+    woven = tmp_path / "woven.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=50", "-vf",
+                    "tinterlace=interleave_top,fieldorder=tff", "-frames:v", "2", "-c:v", "libx264", "-flags",
+                    "+ildct+ilme", "-x264opts", "tff=1", "-pix_fmt", "yuv420p", str(woven)], check=True)
+    assert probe(woven)["field_order"] == "tt"
+    lines: list[str] = []
+    out = tmp_path / "woven.mov"
+    run(woven, out, "prores4444", log=lines.append, **PIPE)
+    assert lines[0] == ("woven.mp4: interlaced: matted as whole frames, so a subject that moves between the two "
+                        "fields gets a combed edge; deinterlace first for such shots (e.g. ffmpeg -vf bwdif)")
+    assert ffprobe(out)["streams"][0]["field_order"] == "tt"
+
+
 def test_a_second_run_to_the_same_output_leaves_the_first_alone(clip: Path, tmp_path: Path) -> None:
     import sys
 
