@@ -28,7 +28,7 @@ from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError,
 from pomagan_post.io.atomic import Claim, refuse_unwritable
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode
-from pomagan_post.io.video import duration_tag
+from pomagan_post.io.video import duration_tag, interlaced_note
 from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
@@ -735,8 +735,7 @@ def run(
                                   pipe_program=_pipe_program(), **options)
         log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         if info.get("field_order") and not quiet:  # as render says it
-            log(f"{Path(input).name}: interlaced: matted as whole frames, so a subject that moves between "
-                "the two fields gets a combed edge; deinterlace first for such shots (e.g. ffmpeg -vf bwdif)")
+            log(interlaced_note(Path(input).name))
         names = ("decode", "pipe", "encode")
         tails = {name: collections.deque(maxlen=30) for name in names}
         procs: list[subprocess.Popen[bytes]] = []

@@ -1317,9 +1317,9 @@ def render(
             f"the display window {tuple(info.metadata['data_window'])} (x, y, w, h); outputs other "
             f"than EXR cannot carry both, so they are the picture as shown, {info.width}x{info.height}")
     if info.metadata.get("interlaced"):
-        log(f"{Path(input_str).name}: interlaced: matted as whole frames, so a subject that moves "
-            "between the two fields gets a combed edge; deinterlace first for such shots "
-            "(e.g. ffmpeg -vf bwdif)")
+        from .io.video import interlaced_note
+
+        log(interlaced_note(Path(input_str).name))
     if info.metadata.get("frame_rate_mode") == "variable":
         log(f"{Path(input_str).name}: variable frame rate ({info.metadata['decoded_frames']} frames, "
             f"{float(info.metadata['average_fps']):.4g} fps on average); conformed to its base rate, "

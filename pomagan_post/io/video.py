@@ -56,6 +56,7 @@ from .streams import WriteBehind, default_writers, prefetch
 from .timecode import advance_timecode
 
 __all__ = [
+    "interlaced_note",
     "partial_path",
     "resumable_frames",
     "VIDEO_CODECS",
@@ -257,6 +258,20 @@ def _metadata_get(metadata: Mapping[str, str], key: str) -> str | None:
         if name.lower() == key:
             return value
     return None
+
+
+def _copy_tags(source: Any, target: Any, keys: tuple[str, ...]) -> None:
+    """Copies these metadata tags (any case) from one stream to another; "und" says nothing."""
+    for key in keys:
+        value = _metadata_get(source.metadata, key)
+        if value and value != "und":
+            target.metadata[key] = value
+
+
+def interlaced_note(name: str) -> str:
+    """What a render of interlaced video says (render and pomagan-ffmpeg alike)."""
+    return (f"{name}: interlaced: matted as whole frames, so a subject that moves between the two fields "
+            "gets a combed edge; deinterlace first for such shots (e.g. ffmpeg -vf bwdif)")
 
 
 def _find_timecode(container: av.container.InputContainer, stream: av.stream.Stream) -> str | None:
@@ -837,10 +852,7 @@ class _AudioTrack:
 
     def _tag(self) -> None:
         """The track's language and title, as the clip has them (an editor's tracks stay labelled)."""
-        for key in ("language", "title"):
-            value = _metadata_get(self.stream.metadata, key)
-            if value and value != "und":
-                self.out_stream.metadata[key] = value
+        _copy_tags(self.stream, self.out_stream, ("language", "title"))
 
     @property
     def copied(self) -> bool:
@@ -1159,10 +1171,7 @@ def _defragment(source: Path, target: Path) -> None:
                 copy.codec_context.framerate = stream.average_rate
                 if stream.sample_aspect_ratio:  # anamorphic: not every codec's template keeps it
                     copy.codec_context.sample_aspect_ratio = stream.sample_aspect_ratio
-            for key in ("timecode", "language", "title"):
-                value = _metadata_get(stream.metadata, key)
-                if value and value != "und":
-                    copy.metadata[key] = value
+            _copy_tags(stream, copy, ("timecode", "language", "title"))
             streams[stream.index] = copy
         for packet in inp.demux(*[inp.streams[i] for i in streams]):
             if packet.dts is None:
