@@ -1052,15 +1052,6 @@ def _whole_frames(path: Path, fps: Fraction) -> int:
         return 0
 
 
-def _holds_a_frame(path: Path, fps: Fraction) -> bool:
-    """Whether a partial file holds at least one whole frame."""
-    try:
-        with av.open(str(path)) as container:
-            return next(_whole_packets(container, fps), None) is not None
-    except (av.FFmpegError, OSError, ValueError, IndexError):
-        return False
-
-
 _SETTINGS_LABEL = "settings="  # the render's settings in a video's comment, last
 _ENCODER_LABEL = "encoder="  # the FFmpeg encoder that wrote it
 
@@ -1429,14 +1420,15 @@ class VideoSink:
                 except Exception:
                     self._broken = True
         self._output = None
-        if keep and self._broken:
+        held = _whole_frames(self.tmp_path, self.fps) if keep else 0
+        if self._broken:
             # The writer failed (a full disk, say): the file is readable up to its last whole
             # frame all the same (see _CRASH_SAFE), so it is kept if it holds one.
-            keep = _holds_a_frame(self.tmp_path, self.fps)
+            keep = held > 0
         if keep:
             self.kept = self.tmp_path
             self._resume_path.unlink(missing_ok=True)
-            self.written = (self._resumed + self._order)[:_whole_frames(self.tmp_path, self.fps)]
+            self.written = (self._resumed + self._order)[:held]
         else:
             self.tmp_path.unlink(missing_ok=True)
             if self._resumed and self._resume_path.exists():
