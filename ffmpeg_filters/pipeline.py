@@ -567,13 +567,13 @@ def check_paths(input: str | os.PathLike[str], output: str | os.PathLike[str], p
                             f"{suffix or 'a name without extension'}: {output}")
     if os.path.realpath(output) == os.path.realpath(input):
         raise BadInputError(f"output {output} would overwrite the input")
+    if Path(output).is_dir():
+        raise BadInputError(f"output {output} is a folder; name a file in it, e.g. "
+                            f"{Path(output) / Path(input).with_suffix(p.extensions[0]).name}")
     if Path(output).exists() and not overwrite:
         raise BadInputError(f"{output} exists; pass --overwrite (-y) to replace it")
     if not Path(output).resolve().parent.is_dir():
         raise BadInputError(f"output folder does not exist: {Path(output).parent}")
-    if Path(output).is_dir():
-        raise BadInputError(f"output {output} is a folder; name a file in it, e.g. "
-                            f"{Path(output) / Path(input).with_suffix(p.extensions[0]).name}")
     refuse_unwritable([Path(output).resolve().parent])  # said before any work, as render does
 
 

@@ -441,8 +441,8 @@ def test_cli_dry_run_prints_the_pipeline(clip: Path) -> None:
 def test_output_that_cannot_be_written_is_one_line_before_any_work(clip: Path, tmp_path: Path) -> None:
     folder = tmp_path / "shot.mov"
     folder.mkdir()
-    for args in ([], ["--dry-run"]):
-        as_folder = CliRunner().invoke(main, [str(clip), str(folder), "-p", "prores4444", "-y"] + args)
+    for args in (["-y"], [], ["-y", "--dry-run"]):  # a folder is no file to replace, -y or not
+        as_folder = CliRunner().invoke(main, [str(clip), str(folder), "-p", "prores4444"] + args)
         assert as_folder.exit_code == 2, as_folder.output
         assert as_folder.stderr.strip() == (f"pomagan-ffmpeg: error: output {folder} is a folder; name a file in "
                                             f"it, e.g. {folder / 'shot.mov'}")
