@@ -204,8 +204,9 @@ def info(weights: str | None, stats: bool) -> None:
             blends = [*recipe.get("blended_before", []), recipe.get("blended")]
             for blend in (b for b in blends if isinstance(b, dict) and "weight" in b):
                 w, steps = float(blend["weight"]), blend.get("base_steps")
-                line += (f", then blended: {w:g} x these weights + {1 - w:g} x those of {blend.get('base', '?')}"
-                         f" ({'?' if steps is None else steps} steps in all"
+                line += (", then replaced by the network of" if w == 0 else
+                         f", then blended: {w:g} x these weights + {1 - w:g} x those of")
+                line += (f" {blend.get('base', '?')} ({'?' if steps is None else steps} steps in all"
                          f"{', itself a blend' if blend.get('base_is_a_blend') else ''})")
             used = recipe.get("precision_used")
             if recipe.get("precision"):

@@ -54,6 +54,16 @@ def test_blend_weight_one_and_zero_give_the_two_checkpoints(tmp_path: Path) -> N
         assert result.exit_code == 0, result.output
         got, want = pomagan_post.load_checkpoint(out).state_dict(), pomagan_post.load_checkpoint(same_as).state_dict()
         assert all(torch.equal(got[k], want[k]) for k in got)
+    # --weight 0 on one stage: that network taken whole from the base, and info says so
+    out = tmp_path / "seg_of_t_alpha_of_b.safetensors"
+    result = CliRunner().invoke(train_cli, ["blend", str(tuned), "--base", str(base), "--weight", "0",
+                                            "--stage", "alpha", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    got, t, b = (pomagan_post.load_checkpoint(p).state_dict() for p in (out, tuned, base))
+    assert all(torch.equal(got[k], (b if k.startswith("alpha.") else t)[k]) for k in got)
+    shown = CliRunner().invoke(post_cli, ["info", "--weights", str(out)]).output
+    assert f"then replaced by the network of {base.resolve()} (10 steps in all)" in shown, shown
+    assert "blended: 0 x" not in shown
 
 
 def test_a_blend_of_a_blend_keeps_both_in_the_record(tmp_path: Path) -> None:

@@ -212,7 +212,9 @@ def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) 
     it. Only the chosen network's weights are mixed; the other network, the description, the
     working size and the recipe are FINE_TUNED's, and the recipe records the blend (info shows
     it). Both checkpoints must be one architecture with the chosen networks trained; BASE is not
-    checked to be FINE_TUNED's starting point.
+    checked to be FINE_TUNED's starting point. --weight 0 takes the chosen network whole from
+    BASE: e.g. one run's segmentation network with another run's alpha network
+    (blend SEG_RUN --base ALPHA_RUN --weight 0 --stage alpha).
     """
     from .blend import blend_checkpoints
 
