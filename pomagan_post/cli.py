@@ -802,18 +802,19 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
 @_one_line_errors
 def export(output: str, target: str, weights: str | None, working_size: int | None, upsample: str,
            tta: str) -> None:
-    """Write the model as OUT.pt for another host (see nuke_plugin/README.md for Nuke)."""
-    import zipfile
+    """Write the model as OUT.pt for another host (see nuke_plugin/README.md for Nuke).
 
+    An earlier export at OUT.pt is replaced; any other file there is refused."""
     import torch
 
     from .checkpoint import load_checkpoint, untrained_warning
-    from .export import NUKE_CHANNELS_IN, NUKE_CHANNELS_OUT, export_nuke
+    from .export import NUKE_CHANNELS_IN, NUKE_CHANNELS_OUT, export_nuke, is_nuke_export
 
     if Path(output).suffix.lower() != ".pt":
         raise BadInputError(f"the export is a TorchScript file: name it OUT.pt, not {output}")
-    if Path(output).exists() and not zipfile.is_zipfile(output):  # an earlier export is a zip
-        raise BadInputError(f"{output} is there and is not an earlier export; refusing to write over it")
+    if Path(output).exists() and not is_nuke_export(output):  # (a torch.save checkpoint is a zip too)
+        raise BadInputError(f"{output} is there and is not an earlier export of this tool; "
+                            "refusing to write over it")
     model = load_checkpoint(weights)
     warning = untrained_warning(model.checkpoint_info)
     if warning:

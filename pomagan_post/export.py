@@ -54,7 +54,8 @@ from .io.atomic import atomic_path
 from .models import Pomagan
 from .refine import guided_upsample_tensor
 
-__all__ = ["NukeMatte", "export_nuke", "EXPORT_TARGETS", "NUKE_CHANNELS_IN", "NUKE_CHANNELS_OUT"]
+__all__ = ["NukeMatte", "export_nuke", "is_nuke_export", "EXPORT_TARGETS", "NUKE_CHANNELS_IN",
+           "NUKE_CHANNELS_OUT"]
 
 EXPORT_TARGETS = ("nuke",)
 #: CatFileCreator "Channels In" / "Channels Out" for the exported module.
@@ -194,6 +195,20 @@ def export_nuke(
         if verify:
             _verify(str(tmp), model.stride)
     return path
+
+
+def is_nuke_export(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a file :func:`export_nuke` wrote: a TorchScript archive holding its
+    ``extra/pomagan.json`` of format ``pomagan-post-nuke``. A checkpoint saved by ``torch.save``
+    is a zip archive too, but holds no such entry."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 2 and n.endswith("/extra/pomagan.json")]
+            return len(names) == 1 and json.loads(archive.read(names[0])).get("format") == "pomagan-post-nuke"
+    except (OSError, zipfile.BadZipFile, ValueError, AttributeError):
+        return False
 
 
 @contextmanager

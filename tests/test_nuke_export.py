@@ -197,5 +197,22 @@ def test_export_never_writes_over_another_file(tmp_path) -> None:
     kept = tmp_path / "old.pt"
     kept.write_bytes(b"someone's notes")
     result = CliRunner().invoke(main, ["export", "--target", "nuke", str(kept)])
-    assert result.exit_code == 2 and "is not an earlier export; refusing" in result.stderr
+    assert result.exit_code == 2 and "is not an earlier export of this tool; refusing" in result.stderr
     assert shot.read_bytes() == b"not an export" and kept.read_bytes() == b"someone's notes"
+    # a PyTorch checkpoint is a zip archive as an export is, and is someone's work too
+    checkpoint = tmp_path / "finetune.pt"
+    torch.save({"net": {"w": torch.ones(3)}}, checkpoint)
+    saved = checkpoint.read_bytes()
+    result = CliRunner().invoke(main, ["export", "--target", "nuke", str(checkpoint)])
+    assert result.exit_code == 2 and "is not an earlier export of this tool; refusing" in result.stderr
+    assert checkpoint.read_bytes() == saved
+
+
+def test_export_replaces_an_earlier_export(model, tmp_path) -> None:
+    from pomagan_post.export import is_nuke_export
+
+    earlier = export_nuke(model, tmp_path / "pomagan.pt", working_size=WORKING_SIZE, verify=False)
+    assert is_nuke_export(earlier)
+    result = CliRunner().invoke(main, ["export", "--target", "nuke", str(earlier), "--working-size", "96"])
+    assert result.exit_code == 0, result.output
+    assert is_nuke_export(earlier) and torch.jit.load(str(earlier)).working_size == 96
