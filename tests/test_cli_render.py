@@ -547,6 +547,41 @@ def test_float_values_beyond_half_range_are_clamped_not_infinite(tmp_path: Path,
     assert (hot == 65504).all()  # clamped to the largest half, not infinite
 
 
+def test_a_videos_super_whites_reach_the_foreground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera's highlights above video white (10-bit luma 1000 of 940: R'G'B' 1.0685) are in
+    the foreground of an EXR and of a ProRes output, not clipped to 1.0."""
+    import av
+
+    from pomagan_post.io.video import VideoSource
+
+    engine = constant_matte_engine(0.99, TEST_DEVICE)
+    monkeypatch.setattr(renderer, "build_engine", lambda *args, **kwargs: engine)
+    clip = tmp_path / "hot.mov"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("prores_ks", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv422p10le"
+        stream.options = {"profile": "3"}
+        stream.codec_context.colorspace, stream.codec_context.color_range = 1, 1  # BT.709, limited
+        for i in range(2):
+            frame = av.VideoFrame(64, 48, "yuv422p10le")
+            luma = np.frombuffer(frame.planes[0], np.uint16).reshape(48, -1)[:, :64]
+            luma[:] = 500
+            luma[:, :32] = 1000  # the left half above white
+            for plane in frame.planes[1:]:
+                np.frombuffer(plane, np.uint16)[:] = 512
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    hot = (1000 - 64) / 876
+    assert run(clip, "-f", "exr", "-o", tmp_path / "exr", "-q").exit_code == 0
+    fg, _ = read_file(tmp_path / "exr" / "hot_fg.0000.exr")
+    np.testing.assert_allclose(fg[8:40, 4:24, 3], 0.99, atol=1e-3)
+    np.testing.assert_allclose(fg[8:40, 4:24, :3] / 0.99, hot, atol=1e-2)  # (premultiplied)
+    assert run(clip, "-o", tmp_path / "mov", "-q").exit_code == 0
+    with VideoSource(tmp_path / "mov" / "hot_fg.mov") as written:
+        _, rgb = next(iter(written))
+    np.testing.assert_allclose(rgb[8:40, 4:24] / 0.99, hot, atol=1e-2)
+
+
 def test_a_truncated_jpeg_frame_is_reported_by_number(tmp_path: Path, fast_engine: Engine) -> None:
     import cv2
 

@@ -160,7 +160,7 @@ def test_prores_10bit_source_info_and_16bit_decode(prores_clip: Path) -> None:
         assert info.colorspace == "rec709"
         meta = info.metadata
         assert (meta["codec"], meta["pix_fmt"], meta["bit_depth"]) == ("prores", "yuv422p10le", 10)
-        assert meta["decode_format"] == "rgb48le"
+        assert meta["decode_format"] == "yuv444p10le"  # upsampled, then the matrix in float
         assert meta["has_audio"] and meta["audio_codec"] == "pcm_s16le"
         assert (meta["color_range"], meta["color_matrix"]) == ("tv", "bt709")
         decoded = list(source)
@@ -177,8 +177,8 @@ def test_h264_8bit_source(h264_clip: Path) -> None:
     source = VideoSource(h264_clip)
     info = source.info
     assert info.frames == list(range(12)) and info.fps == 30
-    # decoded to 16 bits all the same (see test_8bit_video_decodes_to_its_code_values)
-    assert info.metadata["bit_depth"] == 8 and info.metadata["decode_format"] == "rgb48le"
+    # the matrix in float all the same (see test_8bit_video_decodes_to_its_code_values)
+    assert info.metadata["bit_depth"] == 8 and info.metadata["decode_format"] == "yuv444p"
     assert info.metadata["audio_codec"] == "aac" and info.timecode is None
     for number, rgb in source:
         assert abs(float(rgb.mean()) - 20 * number / 255) < 1.5 / 255  # pts order, not decode order
@@ -594,6 +594,35 @@ def test_prores_sink_writes_standard_levels(tmp_path: Path) -> None:
             got = [float(np.frombuffer(p, np.uint16).reshape(H, -1)[:, :W].mean()) for p in frame.planes]
             want = rgb_to_yuv(colour, "bt709", 12, full=False) + (0.75 * 4095,)
             assert np.abs(np.subtract(got, want)).max() <= 4.5, (colour, got, want)
+
+
+# 10-bit codes beyond the legal range that cameras record: luma 1000 (R'G'B' 1.0685, a super-white)
+# and 40 (-0.0274, a super-black), with neutral chroma; and a colour within range.
+BEYOND = [(1000, 512, 512), (40, 512, 512), rgb_to_yuv((0.8, 0.4, 0.2), "bt709", 10, full=False)]
+BEYOND_RGB = [((1000 - 64) / 876,) * 3, ((40 - 64) / 876,) * 3, (0.8, 0.4, 0.2)]
+
+
+def test_super_whites_and_blacks_decode_and_encode_unclipped(tmp_path: Path) -> None:
+    """A limited-range source's codes above white and below black decode above 1.0 and below 0.0
+    (they were clipped), and the ProRes sink writes them back to the same codes."""
+    frames = [flat_yuv_frame("yuv444p10le", codes) for codes in BEYOND]
+    lossless = make_clip(tmp_path / "beyond.mkv", frames, "ffv1", "yuv444p10le")
+    with VideoSource(lossless) as source:
+        decoded = dict(source)
+    for number, want in enumerate(BEYOND_RGB):  # (the colour: within its 10-bit codes' rounding)
+        tolerance = 1e-4 if number < 2 else 1.2e-3
+        assert np.abs(decoded[number] - want).max() < tolerance, (number, decoded[number][0, 0], want)
+    path = tmp_path / "fg.mov"
+    with VideoSink(path, clip_info(len(BEYOND))) as sink:
+        for number, rgb in decoded.items():
+            sink.write(number, np.concatenate([rgb, np.ones((H, W, 1), np.float32)], axis=2))
+    with av.open(str(path)) as container:  # the decoder's 12 bits: 10-bit codes << 2
+        for codes, frame in zip(BEYOND, container.decode(video=0)):
+            got = [float(np.frombuffer(p, np.uint16).reshape(H, -1)[:, :W].mean()) for p in frame.planes[:3]]
+            assert np.abs(np.subtract(got, np.multiply(codes, 4))).max() <= 4.5, (codes, got)
+    with VideoSource(path) as source:
+        for number, rgb in source:
+            assert np.abs(rgb - BEYOND_RGB[number]).max() < 5e-3
 
 
 def test_transfer_tag_names_the_colorspace(tmp_path: Path) -> None:

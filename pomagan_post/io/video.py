@@ -1,20 +1,22 @@
 """Video files through PyAV: :class:`VideoSource` decodes, :class:`VideoSink` encodes.
 
-Sources yield ``(frame_number, rgb)``: rgb is float32 [H, W, 3] R'G'B' in [0, 1], in the file's own
+Sources yield ``(frame_number, rgb)``: rgb is float32 [H, W, 3] R'G'B', black 0.0 and white 1.0
+(a limited-range source's super-whites above 1.0, its super-blacks below 0.0), in the file's own
 encoding (Rec.709 video stays Rec.709-encoded; :mod:`pomagan_post.colour` converts for the model).
 Frame numbers are 0-based indices computed from each frame's pts, the stream's time base and its
 average rate, counted from the stream's start time (so a stream whose first pts is not 0 still
-starts at frame 0). Sources with more than 8 bits per component decode through ``rgb48le`` (16 bits
-per channel), 8-bit sources through ``rgb24``; the YUV -> RGB matrix and range come from the
-stream's tags (untagged: BT.709, limited range unless the pixel format is ``yuvj*``).
+starts at frame 0). Limited-range Y'CbCr sources are upsampled to 4:4:4 at their own depth and
+converted by the matrix in float (:mod:`.yuv`); full-range ones decode through ``rgb48le`` (16
+bits per channel), RGB sources through ``rgb48le`` or, at 8 bits, ``rgb24``. The matrix and range
+come from the stream's tags (untagged: BT.709, limited range unless the pixel format is ``yuvj*``).
 
-Sinks write ProRes 4444, PNG-in-MOV or FFV1 (see :data:`VIDEO_CODECS`) from 16-bit integer frames,
-never through an 8-bit intermediate. They write to a hidden partial file beside the target and
-put it in place on :meth:`VideoSink.close`. The partial file stays readable up to its last whole
-frame even when the process is killed outright (SIGKILL, out of memory, a lost machine): MOV
-partials are fragmented (a fragment per frame, as crash-safe recorders write them) and copied,
-without re-encoding, into an ordinary MOV on close; Matroska needs nothing. A later render
-resumes from it (:func:`resumable_frames`).
+Sinks write ProRes 4444 (Y'CbCr by the same float matrix), PNG-in-MOV or FFV1 (16-bit RGB) (see
+:data:`VIDEO_CODECS`), never through an 8-bit intermediate. They write to a hidden partial file
+beside the target and put it in place on :meth:`VideoSink.close`. The partial file stays readable
+up to its last whole frame even when the process is killed outright (SIGKILL, out of memory, a lost
+machine): MOV partials are fragmented (a fragment per frame, as crash-safe recorders write them)
+and copied, without re-encoding, into an ordinary MOV on close; Matroska needs nothing. A later
+render resumes from it (:func:`resumable_frames`).
 
 Decoding runs ahead on a worker thread and encoding runs behind on another
 (:mod:`pomagan_post.io.streams`), each with a bounded queue, so file I/O overlaps the GPU work;
@@ -28,9 +30,10 @@ write what they are given, so outputs are upright with no matrix (as ``ffmpeg``'
 writes them). Variable-frame-rate streams are conformed to their base rate (see
 :func:`~pomagan_post.io.base.conform_rate`), each frame held until the next one's time.
 
-Known limit: FFmpeg's swscale maps limited-range YUV white to 65280 (255 << 8) rather than 65535
-in 16-bit RGB, both ways. Sources measure and undo it per pixel format (two flat test frames);
-sinks scale RGB to swscale's white, so 1.0 lands on code 940 (10-bit) exactly.
+Why not swscale for limited range: its RGB output clips values above white (super-whites, up to
+1.09, which cameras record) and below black, so a foreground lost the highlights its plate holds;
+and it maps white to 16-bit 65280, not 65535. The float matrix keeps both ends and puts 1.0 on
+10-bit code 940 exactly, both ways.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ import re
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -54,6 +56,7 @@ from .atomic import Claim
 from .base import ClipInfo, conform_rate, quarter_turns
 from .streams import WriteBehind, default_writers, prefetch
 from .timecode import advance_timecode
+from .yuv import fill_planes, planes_of, planes_to_rgb, rgb_to_planes
 
 __all__ = [
     "interlaced_note",
@@ -176,25 +179,9 @@ _PRIMARIES_NAMES = {1: "bt709", 2: "unknown", 5: "bt470bg", 6: "smpte170m", 7: "
 _SWS_MATRIX = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020",
                10: "bt2020"}
 _RANGE_MPEG, _RANGE_JPEG = 1, 2
-
-
-@lru_cache(maxsize=None)
-def _rgb16_white() -> float:
-    """The 16-bit RGB code swscale turns into limited-range YUV white.
-
-    FFmpeg's swscale (6.x-8.x) treats 65280 (255 << 8) as white when converting 16-bit RGB to
-    limited-range YUV, so 65535 lands above white (10-bit Y 943 instead of 940). Measured once,
-    so a fixed swscale gives 65535 back.
-    """
-    levels = []
-    for code in (0, 65535):
-        rgb = av.VideoFrame.from_ndarray(np.full((16, 16, 3), code, np.uint16), format="rgb48le")
-        yuv = rgb.reformat(format="yuv444p16le", dst_colorspace="itu709", dst_color_range="MPEG")
-        levels.append(float(np.frombuffer(yuv.planes[0], dtype=np.uint16)[0]))
-    low, high = levels
-    if high - low < 1.0:
-        return 65535.0
-    return float(min(65535.0, 65535.0 * (235 * 256 - low) / (high - low)))
+# Bit depth -> the planar 4:4:4 Y'CbCr format a limited-range source is upsampled to.
+_PLANAR_444 = {8: "yuv444p", 9: "yuv444p9le", 10: "yuv444p10le", 12: "yuv444p12le",
+               14: "yuv444p14le", 16: "yuv444p16le"}
 
 
 def _is_write_failure(error: BaseException) -> bool:
@@ -405,12 +392,19 @@ class VideoSource:
 
         matrix = ctx.colorspace or 2
         full_range = ctx.color_range == _RANGE_JPEG or pix_fmt.startswith("yuvj")
+        self._matrix = matrix
+        # Limited-range Y'CbCr (nearly all video): chroma upsampled to 4:4:4 at the source's
+        # depth, then the matrix in float (io.yuv), so super-whites and super-blacks are kept
+        # (swscale's RGB clips them). Full range has no such headroom: swscale, calibrated below.
+        self._planar = None
+        if self._yuv and not full_range and bit_depth in _PLANAR_444:
+            self._planar = self._out_format = _PLANAR_444[bit_depth]
         self._sws_matrix = _SWS_MATRIX.get(matrix, "itu709")
         self._src_range = "JPEG" if full_range else "MPEG"
         top = 65535.0 if self._out_format == "rgb48le" else 255.0
         self._gain = np.full(3, 1.0 / top, np.float32)
         self._offset = np.zeros(3, np.float32)
-        if self._yuv:
+        if self._yuv and self._planar is None:
             self._calibrate(pix_fmt, full_range)
 
         trc = ctx.color_trc or 2
@@ -637,6 +631,11 @@ class VideoSource:
         )
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        if self._planar is not None:
+            if frame.format.name != self._planar:
+                frame = frame.reformat(format=self._planar)
+            rgb = planes_to_rgb(*planes_of(frame), frame.format.components[0].bits, self._matrix)
+            return np.ascontiguousarray(np.rot90(rgb, self._turns)) if self._turns else rgb
         pixels = self._reformat(frame).to_ndarray()  # [H, W, 3] as stored
         if self._turns:
             pixels = np.rot90(pixels, self._turns)  # as displayed (a view; the cast copies it)
@@ -1253,9 +1252,6 @@ class VideoSink:
         self.premultiplied = premultiplied
         self.fps = Fraction(info.fps) if info.fps else Fraction(24)
         self.threads = int(threads)
-        # 16-bit code of 1.0 per channel: RGB bound for YUV goes through swscale's white.
-        white = _rgb16_white() if self.spec.yuv else 65535.0
-        self._codes = np.array([white, white, white, 65535.0], np.float32)
         self.tmp_path = partial_path(self.path)
         # YUV outputs use the source's matrix where it is BT.2020's (an HDR clip), else BT.709's
         self._matrix = 9 if info.metadata.get("color_matrix") in ("bt2020nc", "bt2020c") else 1
@@ -1346,13 +1342,11 @@ class VideoSink:
             )
         return image
 
-    def _to_uint16(self, image: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _to_uint16(image: np.ndarray) -> np.ndarray:
         scaled = np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
         np.nan_to_num(scaled, copy=False, nan=0.0)
-        if self.kind == "alpha" and self.spec.yuv:
-            # Grey picture (luma = matte) plus the matte again as the alpha plane.
-            scaled = np.repeat(scaled, 4, axis=2)
-        scaled *= self._codes[: scaled.shape[2]]
+        scaled *= 65535.0
         scaled += 0.5
         return np.ascontiguousarray(scaled.astype(np.uint16))
 
@@ -1549,6 +1543,9 @@ class VideoSink:
         conversion thread)."""
         if self._failed:
             return None
+        target = self.spec.pix_fmts[self.kind]
+        if self.spec.yuv:
+            return self._to_yuv_frame(image, av.VideoFormat(target))
         pixels = self._to_uint16(image)
         if pixels.shape[2] == 4:
             frame = av.VideoFrame.from_ndarray(pixels, format="rgba64le")
@@ -1556,14 +1553,23 @@ class VideoSink:
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb48le")
         else:
             frame = av.VideoFrame.from_ndarray(pixels[:, :, 0], format="gray16le")
-        target = self.spec.pix_fmts[self.kind]
-        if self.spec.yuv:
-            frame = frame.reformat(
-                format=target, dst_colorspace=_SWS_MATRIX[self._matrix], dst_color_range="MPEG"
-            )
-        elif frame.format.name != target:
+        if frame.format.name != target:
             frame = frame.reformat(format=target)
         return frame
+
+    def _to_yuv_frame(self, image: np.ndarray, target: av.VideoFormat) -> av.VideoFrame:
+        """Limited-range Y'CbCr by the matrix in float (io.yuv): values above 1 (a plate's
+        super-whites) and below 0 are kept up to the format's reserved codes, as sources read
+        them. The alpha kind is a grey picture (luma = matte) with the matte again as alpha."""
+        height, width = image.shape[:2]
+        colour = np.repeat(image[..., :1], 3, axis=2) if self.kind == "alpha" else image[..., :3]
+        bits = target.components[0].bits
+        planes = rgb_to_planes(colour, bits, self._matrix)
+        if any(c.is_alpha for c in target.components):
+            matte = image[..., 3] if self.kind == "fg" else image[..., 0]
+            top = float((1 << bits) - 1)
+            planes.append((np.clip(np.nan_to_num(matte, nan=0.0), 0.0, 1.0) * top + 0.5).astype(np.uint16))
+        return fill_planes(av.VideoFrame(width, height, target.name), planes)
 
     def _encode_frame(self, number: int, frame: av.VideoFrame) -> None:
         if self._output is None:

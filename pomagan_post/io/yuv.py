@@ -1,0 +1,84 @@
+"""Limited-range Y'CbCr <-> R'G'B' in float, values outside the legal range kept.
+
+Video stores R'G'B' as Y'CbCr codes with headroom: 10-bit luma 64 is black and 940 white, and
+cameras record highlights above white (super-whites, up to code 1019, R'G'B' 1.09) and shadows
+below black. FFmpeg's swscale clips both when it converts to RGB, so a matte's foreground lost
+the highlights its plate holds. Here the matrix runs in float32 on the planes: a video source
+decodes super-whites above 1.0 and super-blacks below 0.0, and a Y'CbCr sink writes them back
+(clipped only to the codes the format reserves, 10-bit 4 and 1019).
+
+Matrices by FFmpeg's ``AVColorSpace`` enum (ITU-R BT.709, BT.601, SMPTE 240M, BT.2020
+non-constant luminance, FCC); any other is taken as BT.709, as untagged video is.
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+__all__ = ["luma_weights", "planes_of", "planes_to_rgb", "rgb_to_planes", "fill_planes"]
+
+# (Kr, Kb) by AVColorSpace: Y' = Kr R' + (1 - Kr - Kb) G' + Kb B'.
+_WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
+            7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+
+
+def luma_weights(matrix: int) -> tuple[float, float]:
+    """``(Kr, Kb)`` of an ``AVColorSpace`` value (BT.709's for any other)."""
+    return _WEIGHTS.get(matrix, _WEIGHTS[1])
+
+
+def planes_of(frame: av.VideoFrame, count: int = 3) -> list[np.ndarray]:
+    """The first ``count`` planes of a planar frame as ``[H, W]`` views (line padding cut off)."""
+    dtype = np.uint16 if frame.format.components[0].bits > 8 else np.uint8
+    views = []
+    for plane in frame.planes[:count]:
+        rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
+        views.append(rows[:, :plane.width])
+    return views
+
+
+def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, bits: int, matrix: int) -> np.ndarray:
+    """Limited-range codes of ``bits`` bits (``[H, W]`` each, 4:4:4) -> R'G'B' float32
+    ``[H, W, 3]``: black 0.0, white 1.0, nothing clipped."""
+    scale = float(1 << (bits - 8))
+    kr, kb = luma_weights(matrix)
+    kg = 1.0 - kr - kb
+    luma = y.astype(np.float32)
+    luma -= 16.0 * scale
+    luma *= 1.0 / (219.0 * scale)
+    blue = cb.astype(np.float32)
+    blue -= 128.0 * scale
+    blue *= 1.0 / (224.0 * scale)
+    red = cr.astype(np.float32)
+    red -= 128.0 * scale
+    red *= 1.0 / (224.0 * scale)
+    rgb = np.empty(y.shape + (3,), np.float32)
+    rgb[..., 0] = luma + 2.0 * (1.0 - kr) * red
+    rgb[..., 2] = luma + 2.0 * (1.0 - kb) * blue
+    rgb[..., 1] = luma - (2.0 * kb * (1.0 - kb) / kg) * blue - (2.0 * kr * (1.0 - kr) / kg) * red
+    return rgb
+
+
+def rgb_to_planes(rgb: np.ndarray, bits: int, matrix: int) -> list[np.ndarray]:
+    """R'G'B' float ``[H, W, 3]`` -> limited-range Y', Cb, Cr codes (uint16 ``[H, W]`` each),
+    rounded, kept within the codes the format allows (10-bit: 4 to 1019); NaN as 0."""
+    scale = float(1 << (bits - 8))
+    kr, kb = luma_weights(matrix)
+    x = np.nan_to_num(np.asarray(rgb, np.float32), nan=0.0, posinf=65504.0, neginf=-65504.0)
+    red, green, blue = x[..., 0], x[..., 1], x[..., 2]
+    luma = kr * red + (1.0 - kr - kb) * green + kb * blue
+    codes = []
+    for value, offset, span in ((luma, 16.0, 219.0), ((blue - luma) / (2.0 * (1.0 - kb)), 128.0, 224.0),
+                                ((red - luma) / (2.0 * (1.0 - kr)), 128.0, 224.0)):
+        code = value * (span * scale) + (offset * scale + 0.5)
+        codes.append(np.clip(code, scale, 255.0 * scale - 1.0).astype(np.uint16))
+    return codes
+
+
+def fill_planes(frame: av.VideoFrame, planes: list[np.ndarray]) -> av.VideoFrame:
+    """Copies ``[H, W]`` arrays into a planar frame's planes, in order; returns the frame."""
+    for view, values in zip(planes_of(frame, len(planes)), planes):
+        view[...] = values
+    return frame
+
