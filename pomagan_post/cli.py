@@ -345,7 +345,7 @@ def _probe_record(item: str, info: Any, meta: dict[str, Any], single: bool, miss
                 record[key] = list(meta[key])
     if checked is not None:
         record["check"] = {"decoded": checked.checked, "bad": sorted(checked.bad),
-                           "stopped_at": checked.stopped_at,
+                           "stopped_at": checked.stopped_at, "repeated": checked.repeated,
                            "non_finite": {str(f): n for f, n in sorted(checked.non_finite.items())}}
     return record
 
@@ -357,6 +357,10 @@ def _check_lines(checked: Any, frame_list: Callable[[list[int]], str]) -> list[s
     if checked.stopped_at is not None:
         lines.append(f"  decoding stopped at frame {checked.stopped_at}: the frames after it "
                      "were not checked (a video's frames depend on the ones before)")
+    if checked.repeated:
+        lines.append(f"  no picture in the file for frame(s) {frame_list(checked.repeated)} (dropped "
+                     "when it was recorded or converted): render repeats the frame before each, as "
+                     "players show them")
     if checked.non_finite:
         frames = sorted(checked.non_finite)
         total = sum(checked.non_finite.values())

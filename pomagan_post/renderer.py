@@ -214,8 +214,8 @@ def _refuse_start_frame(input: str | os.PathLike[str]) -> None:
 
 
 CUT_SHORT = "did not decode: the file's data ends before it"
-#: The reason for a frame of a video missing between frames that decoded (a dropped frame's
-#: empty AVI chunk, a packet the container marks damaged).
+#: The reason for a frame of a video missing between frames that decoded (a packet the
+#: container marks damaged; an AVI's empty chunk repeats the frame before instead).
 NO_PICTURE = "did not decode: no whole picture in the file for it (dropped or damaged)"
 
 
@@ -285,12 +285,14 @@ class PixelCheck:
     """What :func:`check_pixels` found: ``bad`` frames a render would stop at (number ->
     reason), ``non_finite`` frames holding NaN or infinite values (number -> how many; render
     reads them as 0, or the format's largest value for +inf), ``checked`` frames decoded, and
-    for a video whether decoding stopped early at a bad frame (``stopped_at``)."""
+    for a video whether decoding stopped early at a bad frame (``stopped_at``) and the AVI
+    frame slots with no picture, given the frame before (``repeated``)."""
 
     checked: int = 0
     bad: dict[int, str] = field(default_factory=dict)
     non_finite: dict[int, int] = field(default_factory=dict)
     stopped_at: int | None = None
+    repeated: list[int] = field(default_factory=list)
 
 
 def check_pixels(source: FrameSource, workers: int | None = None,
@@ -335,6 +337,7 @@ def check_pixels(source: FrameSource, workers: int | None = None,
     failed: dict[int, str] = {}  # what render --on-error skip would list, by the same rule
     for frame, rgb in _skipping_undecodable(source, failed):
         look(frame, rgb)
+    result.repeated = sorted(getattr(source, "repeated", ()))
     result.bad.update((frame, reason) for frame, reason in failed.items() if reason in (CUT_SHORT, NO_PICTURE))
     gave_up = sorted(frame for frame, reason in failed.items() if reason not in (CUT_SHORT, NO_PICTURE))
     if gave_up:  # the decoder gave up on a frame; the ones after it were not checked
@@ -1419,6 +1422,11 @@ def render(
         for sink in sinks.values():
             sink.close()
         report.audio = getattr(sinks.get("fg"), "audio_mode", "")
+        repeated = sorted(getattr(source, "repeated", ()))
+        if repeated:
+            log(f"{Path(input_str).name}: frame(s) {format_frame_list(repeated)} hold no picture in "
+                "the file (dropped when it was recorded or converted): each repeats the frame before, "
+                "as players show it")
     except BaseException as exc:
         # Frames already computed are complete: image files still land, and a video cut short
         # keeps what it encoded in its hidden partial file, so a resume skips them. The error

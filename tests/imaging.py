@@ -99,6 +99,24 @@ def write_clip(path: Path, n: int = 6, size: tuple[int, int] = (64, 48), codec: 
     return path
 
 
+def write_avi_with_dropped_frames(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """8 frame slots at 25 fps holding 6 pictures (flat greys 30 * i): slots 3 and 6 are empty
+    chunks, as a capture that dropped frames or a rate conversion writes them."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuvj420p"
+        for i, slot in enumerate([0, 1, 2, 4, 5, 7]):
+            grey = np.full((h, w, 3), 30 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuvj420p")
+            frame.pts = slot
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
 def write_turned_clip(path: Path, rotation: int, n: int = 3, size: tuple[int, int] = (64, 48)) -> np.ndarray:
     """Phone footage in miniature: ``n`` frames that *display* as ``size`` (width, height), stored
     turned the other way with a display matrix of ``rotation`` degrees (counterclockwise, as

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from pomagan_post.cli import main
 
-from .imaging import cut_short, make_exr_plate, ramp, write_clip, write_file, write_turned_clip
+from .imaging import (cut_short, make_exr_plate, ramp, write_avi_with_dropped_frames, write_clip, write_file,
+                      write_turned_clip)
 
 
 def probe(*args: object):
@@ -114,6 +115,21 @@ def test_probe_check_decodes_every_frame_and_exits_3_on_a_bad_one(tmp_path: Path
 
 
 
+def test_probe_check_names_an_avis_dropped_frames(tmp_path: Path) -> None:
+    """An AVI's empty frame slots are no failure (render repeats the frame before, as players
+    do), and --check names them, in the text and in --json."""
+    import json
+
+    avi = write_avi_with_dropped_frames(tmp_path / "capture.avi")
+    result = probe("--check", avi)
+    assert result.exit_code == 0, result.output
+    assert "  pixels: 8 frame(s) decoded" in result.stdout.splitlines()
+    assert ("  no picture in the file for frame(s) 3, 6 (dropped when it was recorded or converted): "
+            "render repeats the frame before each, as players show them") in result.stdout.splitlines()
+    record = json.loads(probe("--json", "--check", avi).stdout)[0]
+    assert record["check"]["repeated"] == [3, 6] and record["check"]["bad"] == []
+
+
 def test_probe_json_gives_pipeline_tools_the_same_facts(tmp_path: Path) -> None:
     """--json: one array, an object per input (an input that cannot be opened included with its
     error and exit code); rates as exact fractions, frames as numbers, gaps with reasons."""
@@ -135,4 +151,5 @@ def test_probe_json_gives_pipeline_tools_the_same_facts(tmp_path: Path) -> None:
     checked = probe("--json", "--check", plate)
     assert checked.exit_code == 3
     (record,) = json.loads(checked.stdout)
-    assert record["check"] == {"decoded": 3, "bad": [], "stopped_at": None, "non_finite": {}}
+    assert record["check"] == {"decoded": 3, "bad": [], "stopped_at": None, "non_finite": {},
+                               "repeated": []}

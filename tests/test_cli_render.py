@@ -19,7 +19,8 @@ from pomagan_post import Engine, renderer
 from pomagan_post.cli import main
 
 from .conftest import TEST_DEVICE
-from .imaging import constant_matte_engine, cut_short, make_exr_plate, ramp, read_file, write_clip, write_file
+from .imaging import (constant_matte_engine, cut_short, make_exr_plate, ramp, read_file, write_avi_with_dropped_frames,
+                      write_clip, write_file)
 
 
 @pytest.fixture
@@ -545,6 +546,18 @@ def test_float_values_beyond_half_range_are_clamped_not_infinite(tmp_path: Path,
     np.testing.assert_allclose(fg[..., 3], 0.9, atol=1e-3)
     hot = fg[10:14, 10:22, :3]  # premultiplied: still far beyond 65504
     assert (hot == 65504).all()  # clamped to the largest half, not infinite
+
+
+def test_an_avis_dropped_frames_are_rendered_as_the_frame_before(tmp_path: Path, fast_engine: Engine) -> None:
+    avi = write_avi_with_dropped_frames(tmp_path / "capture.avi")
+    result = run(avi, "-f", "png", "-o", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    assert ("capture.avi: frame(s) 3, 6 hold no picture in the file (dropped when it was recorded or "
+            "converted): each repeats the frame before, as players show it") in result.stderr
+    assert len(list((tmp_path / "o").glob("capture_alpha.*.png"))) == 8
+    repeated, _ = read_file(tmp_path / "o" / "capture_alpha.0003.png")
+    before, _ = read_file(tmp_path / "o" / "capture_alpha.0002.png")
+    np.testing.assert_array_equal(repeated, before)
 
 
 def test_a_videos_super_whites_reach_the_foreground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

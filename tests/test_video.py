@@ -22,7 +22,7 @@ from pomagan_post.io.video import (
     resumable_frames,
 )
 
-from .imaging import cut_short, write_clip, write_turned_clip, write_vfr_clip
+from .imaging import cut_short, write_avi_with_dropped_frames, write_clip, write_turned_clip, write_vfr_clip
 
 W, H = 64, 48
 
@@ -359,6 +359,20 @@ def test_h264_with_b_frames_in_avi_comes_out_in_order(tmp_path: Path) -> None:
     assert all(abs(level - 20 * n) < 2 for n, level in levels.items()), levels
     with VideoSource(avi, frames=[6, 7, 8]) as source:
         assert [(n, round(float(rgb.mean()) * 255 / 20)) for n, rgb in source] == [(6, 6), (7, 7), (8, 8)]
+
+
+def test_an_avis_dropped_frames_repeat_the_frame_before(tmp_path: Path) -> None:
+    """An AVI's empty frame slots (no picture in the file) hold the frame before, as players
+    show them (they stopped the render, 'no whole picture'), and the source names them."""
+    avi = write_avi_with_dropped_frames(tmp_path / "capture.avi")
+    with VideoSource(avi) as source:
+        assert source.info.frames == list(range(8))
+        greys = {n: round(float(rgb.mean()) * 255 / 30) for n, rgb in source}
+        assert greys == {0: 0, 1: 1, 2: 2, 3: 2, 4: 3, 5: 4, 6: 4, 7: 5}
+        assert sorted(source.repeated) == [3, 6]
+    with VideoSource(avi, frames=[1004, 1008], start_frame=1001) as source:  # an empty slot asked alone
+        assert [(n, round(float(rgb.mean()) * 255 / 30)) for n, rgb in source] == [(1004, 2), (1008, 5)]
+        assert sorted(source.repeated) == [1004]
 
 
 @pytest.mark.parametrize("start_frame", [0, 1001])

@@ -322,6 +322,10 @@ class VideoSource:
         if self.start_frame < 0:
             raise BadInputError(f"--start-frame must be 0 or more, not {start_frame}")
         self._iterations: weakref.WeakSet[Iterator[tuple[int, np.ndarray]]] = weakref.WeakSet()
+        #: AVI frame slots with no picture between two that decode (a frame dropped when the
+        #: file was recorded or converted: an empty chunk), each given the frame before it, as
+        #: players show them; filled while decoding, in frame numbers as callers see them.
+        self.repeated: set[int] = set()
         with _open_input(self.path) as container:
             if not container.streams.video:
                 raise BadInputError(f"{self.path}: has no video stream")
@@ -375,9 +379,9 @@ class VideoSource:
         self._start_pts = stream.start_time
         # AVI stores no presentation times: FFmpeg invents them from the decode order, which
         # B-frames reorder (H.264 in AVI came out as frames 1, 3, 4, 2, ...). Its packets' decode
-        # times are its frame slots (a dropped frame's empty chunk leaves its slot out), and the
-        # decoder hands frames back in presentation order, so the n-th frame out takes the n-th
-        # packet's slot.
+        # times are its frame slots (a dropped frame's empty chunk leaves its slot out: it holds
+        # the frame before, see ``repeated``), and the decoder hands frames back in presentation
+        # order, so the n-th frame out takes the n-th packet's slot.
         self._slots_from_dts = container.format.name == "avi"
         # 16-bit RGB for 8-bit YUV sources too (its 8-bit RGB output rounds), and 8-bit 4:2:0 / 4:2:2
         # first upsampled to 4:4:4: swscale's fast path from those to RGB bends the mid-tones
@@ -717,9 +721,11 @@ class VideoSource:
                                     if held_rgb is None:
                                         held_rgb = pool.submit(self._convert, held)
                                     emitted.add(slot)
+                                    if self._slots_from_dts:
+                                        self.repeated.add(slot + first)
                                     yield slot + first, held_rgb
                         previous = at = number
-                        if self._vfr:
+                        if self._vfr or self._slots_from_dts:  # (AVI: a dropped frame's empty slot)
                             held, held_rgb = frame, None
                         if wanted_set is not None and number not in wanted_set:
                             if number > last_wanted:
