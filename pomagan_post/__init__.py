@@ -2,7 +2,7 @@
 
 Public API (stable names): :func:`create_model`, :func:`list_models`, :func:`load_checkpoint`,
 :func:`save_checkpoint`, :class:`Engine`, :func:`render`, :func:`estimate_foreground`,
-:func:`guided_upsample`, and the errors in :mod:`pomagan_post.errors`.
+:func:`premultiplied_foreground`, :func:`guided_upsample`, and the errors in :mod:`pomagan_post.errors`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .errors import (
 from .models import Pomagan, PomaganConfig, create_model, list_models, model_stats
 from .checkpoint import bundled_checkpoint_path, load_checkpoint, read_checkpoint_info, save_checkpoint
 from .engine import Engine
-from .refine import estimate_foreground, guided_upsample
+from .refine import estimate_foreground, guided_upsample, premultiplied_foreground
 from .renderer import RenderReport, render
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "model_stats",
+    "premultiplied_foreground",
     "read_checkpoint_info",
     "render",
     "save_checkpoint",

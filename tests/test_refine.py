@@ -15,14 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pomagan_post import premultiplied_foreground  # (public, as estimate_foreground)
 from pomagan_post.errors import BadInputError
 from pomagan_post.metrics import gradient_error
-from pomagan_post.refine import (
-    bilinear_upsample,
-    estimate_foreground,
-    guided_upsample,
-    premultiplied_foreground,
-)
+from pomagan_post.refine import bilinear_upsample, estimate_foreground, guided_upsample
 
 SIZE = 256
 
