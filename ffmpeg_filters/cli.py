@@ -44,7 +44,8 @@ _PRESET_HELP = "\n".join(f"{name:{max(map(len, PRESETS))}s} {p.description}" for
                    "(2 is a good start) [default: 0, each frame on its own].")
 @click.option("--frames", default=None, metavar="RANGE",
               help="Only these frames, 0-based like pomagan-post render counts a video: 100-199, "
-                   "100- (to the end) or 100; audio and timecode follow.")
+                   "100- (to the end) or 100, or in the input's timecode, 01:00:10:00-01:00:12:00; "
+                   "audio and timecode follow.")
 @click.option("--audio/--no-audio", default=True, show_default=True, help="Carry the input's audio.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--dry-run", is_flag=True, help="Print the three commands as one shell pipeline; run nothing.")

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError, frame_list
 from pomagan_post.io.atomic import Claim, refuse_unwritable
 from pomagan_post.io.base import conform_rate, quarter_turns
-from pomagan_post.io.timecode import advance_timecode
+from pomagan_post.io.timecode import advance_timecode, has_timecode, timecodes_to_frames
 from pomagan_post.io.video import duration_tag, interlaced_note
 from pomagan_post.stopping import stop_point
 
@@ -117,6 +117,24 @@ def _frames_from_count(extra_args: Sequence[str],
         if arg in _FRAME_COUNTS and args[i + 1].isdigit() and int(args[i + 1]) > 0:
             return args[:i] + args[i + 2:], (0, int(args[i + 1]) - 1)
     return args, frames
+
+
+def _span_of(input: str, info: dict[str, Any], extra_args: Sequence[str],
+             frames: str | tuple[int, int | None] | None) -> tuple[list[str], tuple[int, int | None] | None]:
+    """The span of 0-based frames to matte (:func:`parse_frames`) and the encoder arguments left:
+    a range typed in the input's timecode translated (as ``render --frames`` takes it), ``-- -frames:v
+    N`` taken as ``0-(N-1)`` (:func:`_frames_from_count`)."""
+    typed = frames
+    if isinstance(frames, str) and has_timecode(frames):
+        frames = timecodes_to_frames(frames, info.get("timecode"), info.get("fps"), 0, Path(input).name)
+    args, frames = _frames_from_count(extra_args, frames)
+    try:
+        return args, parse_frames(frames)
+    except BadInputError as exc:
+        if frames == typed:
+            raise
+        reason = str(exc).removeprefix("--frames: ")  # said in the timecodes typed
+        raise BadInputError(f"--frames {typed}: {reason} (frame numbers of those timecodes)") from None
 
 
 def _limits_output(extra_args: Sequence[str]) -> bool:
@@ -410,7 +428,8 @@ def build_commands(
             --temporal``; a ``frames`` span's first and last frames then have neighbours on one
             side only).
         audio: carry the input's audio.
-        frames: only these frames (:func:`parse_frames`: ``"100-199"``, ``"100-"``): decode
+        frames: only these frames (:func:`parse_frames`: ``"100-199"``, ``"100-"``, or in the
+            input's timecode, ``"01:00:10:00-01:00:12:00"``): decode
             seeks to the first (a seek to half a frame before it, then the frame count), the
             audio is cut to the same span (decoded and re-encoded: losslessly, FLAC or PCM,
             except for the mp4 and webm presets) and the timecode starts at that frame's. A
@@ -421,7 +440,7 @@ def build_commands(
     p = _preset(preset)
     info = info or probe(input)
     input, output = os.fspath(input), os.fspath(output)
-    extra_args, frames = _frames_from_count(extra_args, frames)
+    extra_args, span = _span_of(input, info, extra_args, frames)
     width, height = info["width"], info["height"]
     if p.even_width and width % 2:
         raise BadInputError(f"{p.name} needs an even frame width, {input} is {width}x{height} "
@@ -430,7 +449,6 @@ def build_commands(
     deep = info["bits"] > 8
     src_fmt = "rgb48le" if deep else "rgb24"
 
-    span = parse_frames(frames)
     seek: list[str] = []  # decoder input options
     count: list[str] = []  # decoder output options
     cut: list[str] = []  # the encoder's second input (audio, metadata): the same span
@@ -708,14 +726,16 @@ def run(
         from pomagan_post.pipe import stream_garbage_matte
 
         stream_garbage_matte(options["garbage_matte"], info["width"], info["height"]).close()
-    extra_args, options["frames"] = _frames_from_count(extra_args, options.get("frames"))
-    span = options["frames"] = parse_frames(options["frames"])
+    typed = options.get("frames")
+    extra_args, span = _span_of(input, info, extra_args, typed)
+    options["frames"] = span
     if span is not None and info.get("frames") is not None:
         total = info["frames"]
         beyond = [n for n in (span[0], span[1]) if n is not None and n >= total]
         if beyond:
             missing = list(range(max(total, span[0]), max(beyond) + 1))
-            raise MissingFramesError(f"--frames {_span_text(*span)}: {input} has "
+            said = typed if isinstance(typed, str) and has_timecode(typed) else _span_text(*span)
+            raise MissingFramesError(f"--frames {said}: {input} has "
                                      f"no frame(s) {frame_list(missing)} (it has {total} frames, 0-{total - 1})",
                                      frames=missing)
     out = Path(output)

@@ -569,6 +569,26 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path, capsys:
     assert "-ss 0.979167 -i" in decode_cmd and "-frames:v" not in decode_cmd
 
 
+def test_frames_in_the_inputs_timecode(clip: Path, tmp_path: Path) -> None:
+    """--frames typed in the input's timecode, as render takes it: the same frames as their
+    numbers, the timecode of the first; a reversed range or one before the clip's start is said
+    in the timecodes typed (exit 2)."""
+    by_number = run(clip, tmp_path / "n.mkv", "ffv1", quiet=True, frames="1-2", **PIPE)
+    by_timecode = run(clip, tmp_path / "t.mkv", "ffv1", quiet=True, frames="01:00:00:01-01:00:00:02", **PIPE)
+    assert by_number.frames == by_timecode.frames == 2
+    assert decode(tmp_path / "t.mkv", "rgba64le") == decode(tmp_path / "n.mkv", "rgba64le")
+    assert probe(tmp_path / "t.mkv")["timecode"] == "01:00:00:01"
+    for typed, said in [("01:00:00:02-01:00:00:01", "--frames 01:00:00:02-01:00:00:01: the range 2-1 is empty "
+                                                    "(frame numbers of those timecodes)"),
+                        ("00:59:59:23-", "--frames 00:59:59:23-: 00:59:59:23 is before shot.mov's first "
+                                         "frame (01:00:00:00)")]:
+        bad = CliRunner().invoke(main, [str(clip), str(tmp_path / "x.mkv"), "-p", "ffv1", "--frames", typed,
+                                        "--dry-run"])
+        assert bad.exit_code == 2 and bad.stderr.strip() == f"pomagan-ffmpeg: error: {said}", bad.stderr
+    late = CliRunner().invoke(main, [str(clip), str(tmp_path / "x.mkv"), "-p", "ffv1", "--frames", "01:00:00:10-"])
+    assert late.exit_code == 3 and "--frames 01:00:00:10-: " in late.stderr and "has no frame(s) 10 " in late.stderr
+
+
 def test_a_source_cut_short_fails_by_frame_and_an_edit_list_trim_does_not(tmp_path: Path) -> None:
     """An interrupted copy (index first, data cut half-way): ffmpeg decodes what is there and
     exits 0, but the run fails naming the frames that are not there and writes nothing. An MP4
