@@ -189,11 +189,13 @@ def open_source(
     colorspace: str | None = None,
     start_frame: int | None = None,
     window: str = "data",
+    carry: bool = False,
 ) -> FrameSource:
     """A frame source for a video file, an image sequence pattern, a folder or one image.
     ``start_frame`` numbers a video's frames from it (default 0); a sequence is numbered by its
     files, so giving it for one is refused. ``window`` is the region a sequence's frames come
-    in (see :class:`~pomagan_post.io.images.ImageSequenceSource`)."""
+    in, ``carry`` whether it keeps each frame's header attributes to carry (see
+    :class:`~pomagan_post.io.images.ImageSequenceSource`)."""
     if _is_video(input):
         from .io.video import VideoSource
 
@@ -202,7 +204,7 @@ def open_source(
         if start_frame is not None:
             _refuse_start_frame(input)
         source = ImageSequenceSource(input, frames=frames, on_error=on_error, colorspace=colorspace,
-                                     window=window)
+                                     window=window, carry=carry)
     if colorspace:
         source.info.colorspace = resolve_colorspace(colorspace)
     return source
@@ -774,11 +776,13 @@ class GarbageMatte:
 
 
 def _write_frame(sinks: dict[str, FrameSink], number: int, alpha: np.ndarray,
-                 fg: np.ndarray | None, alpha_mode: str, background: np.ndarray | None) -> None:
-    """One frame's alpha [H, W], RGBA foreground and composite to their sinks."""
+                 fg: np.ndarray | None, alpha_mode: str, background: np.ndarray | None,
+                 attributes: Sequence[tuple[str, str, Any]] = ()) -> None:
+    """One frame's alpha [H, W], RGBA foreground and composite to their sinks, each with the
+    input frame's own header ``attributes``."""
     for kind, sink in sinks.items():
         if kind == "alpha" or (fg is not None and (kind != "comp" or background is not None)):
-            sink.write(number, output_frame(kind, alpha, fg, alpha_mode, background))
+            sink.write(number, output_frame(kind, alpha, fg, alpha_mode, background), attributes)
 
 
 def render_settings(engine: Any, *, window: str, colorspace: str | None, alpha_mode: str,
@@ -1294,7 +1298,7 @@ def render(
         # (a sequence's neighbours read for --temporal may fail without failing the render)
         source = open_source(input_str, frames=read, colorspace=colorspace, start_frame=start_frame,
                              on_error="skip" if steadying and not video_in else on_error,
-                             window=window)
+                             window=window, carry=True)
     info = source.info
     info.fps = rate or info.fps
     # What the outputs hold: the frames to render, not their neighbours read for --temporal.
@@ -1386,12 +1390,16 @@ def render(
             if steadying:  # frames go in by their place in the shot; only todo's are steadied
                 steady = TemporalSteady(temporal, wanted={position[n] for n in todo if n in position})
 
+            def carried(number: int) -> list[tuple[str, str, Any]]:
+                """The input frame's own header attributes (a sequence's), taken from the source."""
+                return source.take_attributes(number) if isinstance(source, ImageSequenceSource) else []
+
             def finish(numbers: list[int], alpha: np.ndarray, fg: np.ndarray | None) -> None:
                 if garbage is not None:
                     garbage.apply(numbers, alpha, fg)
                 for i, number in enumerate(numbers):
                     _write_frame(sinks, number, alpha[i], None if fg is None else fg[i], alpha_mode,
-                                 background)
+                                 background, carried(number))
                     report.written.append(number)
                     if bar is not None:
                         bar.update(1)
@@ -1403,6 +1411,8 @@ def render(
                     number = shot[place]
                     if number in todo_set:  # (not a neighbour read for its matte only)
                         finish([number], alpha[None], refit_foreground(engine, image, alpha) if need_fg else None)
+                    else:
+                        carried(number)  # (a neighbour's header goes into no output)
 
             for batch in _batches(prefetch(decoded, depth=max(2, 2 * group)), group):
                 stop_point()  # SIGTERM / Ctrl-C under the CLI's StopSignals: stop between batches

@@ -395,6 +395,54 @@ def test_dpx_written_by_ffmpeg_reads_as_video_without_made_up_timecode(tmp_path:
     assert ImageSequenceSource(tmp_path / "o.####.dpx").info.timecode == "10:00:00:00"
 
 
+def test_dpx_scan_frames_carry_their_own_film_fields_and_pixels_are_never_taken_for_them(tmp_path: Path) -> None:
+    """A film scan's DPX frames each name their own key code, frame id and slate, and the
+    scanner: a DPX output frame given its input frame's attributes (as render gives them)
+    carries them, an EXR one the key code (EXR keyCode). ffmpeg's DPX has pixels from byte
+    1,664, where the film header would be: OIIO reads a frame position (byte 1,712) and the
+    like there, and they are not taken for the frame's own."""
+    import struct
+
+    import av
+    import OpenImageIO as oiio
+
+    for frame in (1, 2):
+        write_file(tmp_path / f"scan.{frame:04d}.dpx", ramp(6, 8, 3, seed=frame), "uint16",
+                   oiio__BitsPerSample=10, dpx__FrameId=f"F{frame}", dpx__SlateInfo=f"slate {frame}",
+                   dpx__InputDevice="Scanity", typed={"smpte:KeyCode": (oiio.TypeKeyCode, (22, 5, 12, 3400 + frame, 0, 4, 64))})
+    source = ImageSequenceSource(tmp_path / "scan.####.dpx", carry=True)
+    dpx = ImageSequenceSink(tmp_path / "fg.####.dpx", source.info, kind="fg")
+    exr = ImageSequenceSink(tmp_path / "fg.####.exr", source.info, kind="fg")
+    for frame, rgb in source:
+        own = source.take_attributes(frame)
+        for sink in (dpx, exr):
+            sink.write(frame, np.dstack([rgb, np.ones(rgb.shape[:2], np.float32)]), own)
+    assert source.take_attributes(1) == []  # taken: nothing held for frames written
+    dpx.close()
+    exr.close()
+    for frame in (1, 2):
+        spec = read_file(tmp_path / f"fg.{frame:04d}.dpx")[1]
+        assert spec.getattribute("dpx:FrameId") == f"F{frame}" and spec.getattribute("dpx:SlateInfo") == f"slate {frame}"
+        assert spec.getattribute("dpx:InputDevice") == "Scanity"
+        assert spec.getattribute("smpte:KeyCode") == (22, 5, 12, 3400 + frame, 0, 4, 64)
+        spec = read_file(tmp_path / f"fg.{frame:04d}.exr")[1]
+        assert spec.getattribute("smpte:KeyCode") == (22, 5, 12, 3400 + frame, 0, 4, 64)
+        assert spec.getattribute("dpx:FrameId") is None
+
+    data = bytearray((ramp(48, 64, 3) * 65535).astype("<u2").tobytes())
+    data[48:52] = struct.pack("<I", 7)  # read as the film header's frame position
+    with av.open(str(tmp_path / "ff.%04d.dpx"), "w", format="image2") as out:
+        stream = out.add_stream("dpx", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb48le"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(
+                np.frombuffer(bytes(data), "<u2").reshape(48, 64, 3), format="rgb48le")), *stream.encode()]:
+            out.mux(packet)
+    assert read_file(tmp_path / "ff.0001.dpx")[1].getattribute("dpx:FramePosition") == 7
+    ffmpegs = ImageSequenceSource(tmp_path / "ff.####.dpx", carry=True)
+    list(ffmpegs)
+    assert not [name for name, _, _ in ffmpegs.take_attributes(1) if name.startswith("dpx:") or "Key" in name]
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="no CPU affinity here")
 def test_thread_pools_follow_the_cores_a_farm_slot_pins() -> None:
     """A process pinned to one core (taskset, a scheduler's cpuset) sizes its reader, writer and

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import OpenImageIO as oiio
 import pytest
 import torch
 
@@ -298,6 +299,56 @@ def test_resume_after_a_crash_rerenders_only_what_is_missing(tmp_path: Path, eng
             assert (out / name).stat().st_mtime_ns == mtime
     again = render(pattern, engine=engine, skip_existing=True)
     assert again.written == [] and again.skipped_existing == [1, 2, 3, 4] and again.ok
+
+
+def _camera_original(directory: Path, frames: tuple[int, ...] = (1, 2, 3)) -> Path:
+    """A camera original's EXR frames in miniature (32x24, PIZ): the same camera and lens in
+    every header, and each frame's own exposure, focus, capture time, image counter and key
+    code; also a print density, which describes the file, not the take."""
+    for f in frames:
+        write_file(directory / f"take.{f:04d}.exr", ramp(24, 32, 3, seed=f), "half", compression="piz",
+                   cameraModel="ALEXA 35", lensModel="Supreme Prime 50", DateTime=f"2024:05:01 10:00:{f:02d}",
+                   typed={"expTime": (oiio.TypeFloat, 1 / (48 * f)), "focus": (oiio.TypeFloat, 1.5 * f),
+                          "imageCounter": (oiio.TypeInt, 100 + f), "xDensity": (oiio.TypeFloat, 300.0),
+                          "smpte:KeyCode": (oiio.TypeKeyCode, (22, 5, 123456, 1000 + f, 0, 4, 64))})
+    return directory / "take.####.exr"
+
+
+def _carries_its_own_take(folder: Path, frames: tuple[int, ...]) -> None:
+    """Each alpha and foreground frame in ``folder`` names the camera and lens and its own
+    input frame's exposure, focus, capture time (EXR capDate), image counter and key code; the
+    file's own attributes are the render's (zip, no print density)."""
+    for frame in frames:
+        for kind in ("alpha", "fg"):
+            spec = read_file(folder / f"take_{kind}.{frame:04d}.exr")[1]
+            assert spec.get_string_attribute("cameraModel") == "ALEXA 35", (kind, frame)
+            assert spec.get_string_attribute("lensModel") == "Supreme Prime 50", (kind, frame)
+            assert spec.get_float_attribute("ExposureTime") == pytest.approx(1 / (48 * frame)), (kind, frame)
+            assert spec.get_float_attribute("focus") == 1.5 * frame, (kind, frame)
+            assert spec.get_string_attribute("DateTime") == f"2024:05:01 10:00:{frame:02d}", (kind, frame)
+            assert spec.get_int_attribute("imageCounter") == 100 + frame, (kind, frame)
+            assert spec.getattribute("smpte:KeyCode") == (22, 5, 123456, 1000 + frame, 0, 4, 64)
+            assert spec.get_string_attribute("compression") == "zip"
+            assert spec.getattribute("XResolution") is None
+
+
+def test_each_output_frame_carries_its_own_input_frames_camera_and_take(tmp_path: Path, engine: Engine) -> None:
+    """A compositor reads an output frame's header for the take: the camera and lens, and the
+    exposure, focus, capture time, image counter and key code of that frame, not of the first
+    frame rendered, whether the whole shot, a --frames chunk, a resumed render or a --temporal
+    one (which reads the neighbours too) wrote it."""
+    pattern = _camera_original(tmp_path)
+    render(pattern, engine=engine, output_dir=tmp_path / "whole")
+    _carries_its_own_take(tmp_path / "whole", (1, 2, 3))
+    render(pattern, engine=engine, frames="2-3", output_dir=tmp_path / "chunk")
+    _carries_its_own_take(tmp_path / "chunk", (2, 3))
+    for frame in (2, 3):  # a render stopped after frame 1: resuming writes frames 2 and 3
+        for kind in ("alpha", "fg"):
+            (tmp_path / "whole" / f"take_{kind}.{frame:04d}.exr").unlink()
+    assert render(pattern, engine=engine, output_dir=tmp_path / "whole", skip_existing=True).written == [2, 3]
+    _carries_its_own_take(tmp_path / "whole", (1, 2, 3))
+    render(pattern, engine=engine, frames="3", temporal=1, output_dir=tmp_path / "steady")
+    _carries_its_own_take(tmp_path / "steady", (3,))
 
 
 def test_outputs_never_overwrite_inputs(tmp_path: Path, engine: Engine) -> None:

@@ -127,9 +127,10 @@ class ClipInfo:
         timecode: start timecode ``HH:MM:SS:FF`` when known.
         metadata: format-specific extras sinks may carry over. Keys in use: ``bits`` and
             ``pixel_type`` (stored depth), ``data_window`` / ``display_window`` (EXR),
-            ``attributes`` (OIIO attributes to carry), ``frame_origin`` (the frame the timecode
-            and audio start at), and for video ``codec``, ``pix_fmt``, ``has_audio``, colour
-            tags.
+            ``attributes`` (the clip's OIIO attributes to carry, from its first frame; each
+            frame's own come with it to ``FrameSink.write``), ``frame_origin`` (the frame the
+            timecode and audio start at), and for video ``codec``, ``pix_fmt``, ``has_audio``,
+            colour tags.
     """
 
     width: int
@@ -160,13 +161,16 @@ class FrameSource(Protocol):
 
 @runtime_checkable
 class FrameSink(Protocol):
-    """Takes frames float32 [H, W, C] (C = 1 alpha, 3 rgb or 4 rgba) one at a time.
+    """Takes frames float32 [H, W, C] (C = 1 alpha, 3 rgb or 4 rgba) one at a time, each with
+    its input frame's own header ``attributes`` to carry ((name, type, value) as OpenImageIO
+    reads them; a sink whose format keeps none ignores them).
 
     ``close`` finalises (flushes encoders, renames temp files into place); ``abort`` removes what
     was not finalised. Nothing half-written ever carries a final file name.
     """
 
-    def write(self, frame_number: int, image: np.ndarray) -> None: ...
+    def write(self, frame_number: int, image: np.ndarray,
+              attributes: Sequence[tuple[str, str, Any]] = ()) -> None: ...
 
     def close(self) -> None: ...
 

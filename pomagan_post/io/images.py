@@ -12,11 +12,14 @@ written that way up, with no tag (``info.metadata["orientation"]`` keeps the inp
 Writing: one file per frame, atomically (a hidden temp name in the same folder, then
 ``os.replace``), on a small thread pool. EXR: half float, zip (lossless), channels ``R,G,B,A``
 (foreground) or ``A`` (alpha), data/display window, pixel aspect, fps, timecode (per frame) and
-chromaticities carried over; the alpha convention is written to the ``pomagan:alpha`` attribute
+chromaticities carried over, and each frame's own camera, lens and take attributes (those of the
+input frame of the same number: exposure, focus, capture date and key code change from frame to
+frame); the alpha convention is written to the ``pomagan:alpha`` attribute
 (``premultiplied`` or ``straight``). PNG: straight alpha by the PNG spec (values written as given,
 never divided again by OIIO), 16-bit when the input had more than 8 bits. TIFF: the input's
 bit depth; the alpha convention labelled in ExtraSamples (associated = premultiplied). DPX:
-10-bit, header transfer carried over.
+10-bit, header transfer carried over, and each frame's own film and device fields (key code,
+frame id, slate, input device, ...). PNG and TIFF keep what OpenImageIO writes for them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -73,12 +76,35 @@ def check_exr_compression(name: str) -> str:
     return name
 
 
-# Header attributes carried from input to output when present (per-frame ones are recomputed).
-_CARRIED = (
-    "FramesPerSecond", "chromaticities", "worldToCamera", "worldToNDC", "screenWindowCenter",
-    "screenWindowWidth", "owner", "comments", "capDate", "utcOffset", "Copyright", "Artist",
-    "ImageDescription", "DocumentName", "dpx:Transfer", "dpx:Colorimetric", "dpx:Signal",
+# Header attributes of the whole clip: the first frame's, carried into every output frame.
+_CLIP_CARRIED = ("FramesPerSecond", "chromaticities", "dpx:Transfer", "dpx:Colorimetric", "dpx:Signal")
+# Header attributes of the camera, lens and take: each input frame's own, carried into the output
+# frames of its number. OpenEXR's standard attributes (ImfStandardAttributes.h, OpenEXR 3.2+) that
+# describe the camera and the take, by the names OpenImageIO reads them as (capDate: DateTime,
+# expTime: ExposureTime, aperture: FNumber, keyCode: smpte:KeyCode, owner: Copyright, comments:
+# ImageDescription); not those of the image's layout or colour (originalDataWindow, xDensity,
+# ascFramingDecisionList, whiteLuminance, adoptedNeutral) nor sensorAcquisitionRectangle, which
+# OpenImageIO does not write back. Then TIFF's Artist and DocumentName, and the DPX orientation
+# and film header fields OpenImageIO writes back (its film edge code is smpte:KeyCode).
+_FRAME_CARRIED = (
+    "cameraMake", "cameraModel", "cameraSerialNumber", "cameraFirmwareVersion", "cameraUuid",
+    "cameraLabel", "cameraCCTSetting", "cameraTintSetting", "cameraColorBalance", "isoSpeed",
+    "ExposureTime", "shutterAngle", "captureRate", "sensorCenterOffset", "sensorOverallDimensions",
+    "sensorPhotositePitch", "lensMake", "lensModel", "lensSerialNumber", "lensFirmwareVersion",
+    "nominalFocalLength", "pinholeFocalLength", "effectiveFocalLength", "entrancePupilOffset",
+    "FNumber", "tStop", "focus", "DateTime", "utcOffset", "longitude", "latitude", "altitude",
+    "smpte:KeyCode", "imageCounter", "reelName", "Copyright", "ImageDescription",
+    "worldToCamera", "worldToNDC", "screenWindowCenter", "screenWindowWidth",
+    "Artist", "DocumentName",
+    "dpx:InputDevice", "dpx:InputDeviceSerialNumber", "dpx:SourceImageFileName", "dpx:SourceDateTime",
+    "dpx:Format", "dpx:FramePosition", "dpx:SequenceLength", "dpx:HeldCount", "dpx:ShutterAngle",
+    "dpx:FrameId", "dpx:SlateInfo",
 )
+#: Where a DPX's film header ends (bytes from the start of the file). In a file whose pixels
+#: start before it (ffmpeg's), OpenImageIO reads pixels as its fields, ``_DPX_FILM_FIELDS``.
+DPX_FILM_HEADER_END = 1920
+_DPX_FILM_FIELDS = ("smpte:KeyCode", "dpx:Format", "dpx:FramePosition", "dpx:SequenceLength",
+                    "dpx:HeldCount", "dpx:ShutterAngle", "dpx:FrameId", "dpx:SlateInfo")
 #: The header attribute recording the settings a frame was rendered with (EXR, PNG). OIIO
 #: drops unknown attributes from TIFF and a DPX's description holds 32 bytes, so those keep
 #: ``pomagan:settings=<record>`` in TIFF's Software tag and in DPX's user data section.
@@ -242,6 +268,11 @@ def _attributes(spec: Any) -> dict[str, Any]:
     return {p.name: p.value for p in spec.extra_attribs}
 
 
+def _named_attributes(spec: Any, names: tuple[str, ...]) -> list[tuple[str, str, Any]]:
+    """``spec``'s attributes named in ``names`` as (name, type, value), as a sink writes them."""
+    return [(p.name, str(p.type), p.value) for p in spec.extra_attribs if p.name in names]
+
+
 def _rgb_indices(names: tuple[str, ...]) -> list[int]:
     """Which channels make R, G, B: named ones first, gray repeated, else the first three."""
     upper = [n.upper() for n in names]
@@ -366,6 +397,9 @@ class ImageSequenceSource:
             half the CPU cores, 2 to 8); they still come out in order. One at a time, a UHD
             EXR half zip sequence read at 4.1 fps on a 16-core machine (decompression and
             conversion to float on one thread).
+        carry: keep each frame's own camera, lens and take attributes, read with its pixels as
+            the frames are iterated, until :meth:`take_attributes` takes them (a render hands
+            them to its outputs); off, nothing is kept.
 
     With ``window="data"`` the clip's region is the data windows of all its frames on disk
     together (whichever ``frames`` are asked for, so farm chunks and resumed renders agree): an
@@ -385,8 +419,12 @@ class ImageSequenceSource:
         window: str | tuple[int, int, int, int] = "data",
         matte: bool = False,
         workers: int | None = None,
+        carry: bool = False,
     ) -> None:
         self.workers = max(1, int(workers or default_writers()))
+        # frame -> its attributes to carry, from reading it until taken (the frames in flight)
+        self._frame_attributes: dict[int, list[tuple[str, str, Any]]] | None = {} if carry else None
+        self._frame_names = _FRAME_CARRIED
         if on_error not in ("stop", "skip"):
             raise BadInputError(f"on-error must be stop or skip, not {on_error!r}")
         if not (window in ("data", "display") or (isinstance(window, tuple) and len(window) == 4)):
@@ -419,7 +457,10 @@ class ImageSequenceSource:
             spec = inp.spec()
             fmt = inp.format_name()
             inp.close()
-            info = self._info_from(spec, fmt, frames[index:], colorspace, path)
+            pixels_at = _dpx_image_offset(path) if fmt == "dpx" else None
+            if pixels_at is not None and pixels_at < DPX_FILM_HEADER_END:  # no film header
+                self._frame_names = tuple(n for n in _FRAME_CARRIED if n not in _DPX_FILM_FIELDS)
+            info = self._info_from(spec, fmt, frames[index:], colorspace, pixels_at)
             display = tuple(info.metadata["display_window"])
             if isinstance(self.window, tuple):
                 info.metadata["data_window"] = tuple(int(v) for v in self.window)
@@ -434,9 +475,9 @@ class ImageSequenceSource:
         raise MissingFramesError(f"no readable frame in {self.pattern}", sorted(self.failed))
 
     def _info_from(self, spec: Any, fmt: str, frames: list[int], colorspace: str | None,
-                   path: Path) -> ClipInfo:
+                   pixels_at: int | None) -> ClipInfo:
+        """``pixels_at``: a DPX's offset to its pixels (:func:`_dpx_image_offset`)."""
         attrs = _attributes(spec)
-        pixels_at = _dpx_image_offset(path) if fmt == "dpx" else None
         fps = attrs.get("FramesPerSecond")
         fps = Fraction(int(fps[0]), int(fps[1])) if isinstance(fps, tuple) and fps[1] else None
         dpx_rate = attrs.get("dpx:FrameRate")  # DPX: a float (23.976 as 23.9759998...)
@@ -466,8 +507,7 @@ class ImageSequenceSource:
             # the first frame's Orientation tag; pixels come out as it says they are shown
             "orientation": orientation,
             "stored_size": (spec.width, spec.height),
-            "attributes": [(p.name, str(p.type), p.value) for p in spec.extra_attribs
-                           if p.name in _CARRIED and p.name in attrs],
+            "attributes": [a for a in _named_attributes(spec, _CLIP_CARRIED) if a[0] in attrs],
             "pattern": str(self.pattern),
             "frame_origin": frames[0],  # the frame whose header gave ``timecode``
         }
@@ -538,6 +578,16 @@ class ImageSequenceSource:
 
     def read(self, frame: int) -> np.ndarray:
         """One frame, float32 RGB [H, W, 3]; raises :class:`MissingFramesError` naming the frame."""
+        return self._read(frame)[0]
+
+    def take_attributes(self, frame: int) -> list[tuple[str, str, Any]]:
+        """The camera, lens and take attributes of a frame read by iterating (``carry``), as
+        (name, type, value) for :meth:`ImageSequenceSink.write`; they are forgotten here. None
+        kept: an empty list."""
+        return self._frame_attributes.pop(frame, []) if self._frame_attributes is not None else []
+
+    def _read(self, frame: int) -> tuple[np.ndarray, Any]:
+        """:meth:`read`, with the frame's spec."""
         path = self.pattern.path(frame)
         try:
             rgb, spec, _ = _read_pixels(path, self.region, self.matte)
@@ -548,27 +598,29 @@ class ImageSequenceSource:
         mismatch = self._other_size(path, spec)
         if mismatch:
             raise MissingFramesError(f"frame {frame}: {mismatch}", [frame])
-        return rgb
+        return rgb, spec
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         todo = iter([frame for frame in self.info.frames if frame not in self.failed])
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"read {self.pattern.path(0).name}")
-        ahead: collections.deque[tuple[int, Future[np.ndarray]]] = collections.deque()
+        ahead: collections.deque[tuple[int, Future[tuple[np.ndarray, Any]]]] = collections.deque()
         try:
             for frame in itertools.islice(todo, self.workers):
-                ahead.append((frame, pool.submit(self.read, frame)))
+                ahead.append((frame, pool.submit(self._read, frame)))
             while ahead:
                 frame, reading = ahead.popleft()
                 following = next(todo, None)
                 if following is not None:
-                    ahead.append((following, pool.submit(self.read, following)))
+                    ahead.append((following, pool.submit(self._read, following)))
                 try:
-                    rgb = reading.result()
+                    rgb, spec = reading.result()
                 except MissingFramesError as exc:
                     if self.on_error == "stop":
                         raise
                     self.failed[frame] = str(exc)
                     continue
+                if self._frame_attributes is not None:
+                    self._frame_attributes[frame] = _named_attributes(spec, self._frame_names)
                 yield frame, rgb
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -683,7 +735,7 @@ class ImageSequenceSink:
                     except OSError:
                         pass
 
-    def _spec(self, frame: int, channels: int) -> Any:
+    def _spec(self, frame: int, channels: int, attributes: Sequence[tuple[str, str, Any]] = ()) -> Any:
         import OpenImageIO as oiio
 
         meta = self.info.metadata
@@ -698,7 +750,7 @@ class ImageSequenceSink:
         elif channels == 4:
             spec.channelnames = ("R", "G", "B", "A")
             spec.alpha_channel = 3
-        for name, type_name, value in meta.get("attributes", []):
+        for name, type_name, value in [*meta.get("attributes", []), *attributes]:
             if name.startswith("dpx:") and self.format != "dpx":
                 continue
             try:
@@ -745,7 +797,7 @@ class ImageSequenceSink:
             spec.attribute("oiio:BitsPerSample", 10)
         return spec
 
-    def _write_file(self, frame: int, image: np.ndarray) -> None:
+    def _write_file(self, frame: int, image: np.ndarray, attributes: Sequence[tuple[str, str, Any]]) -> None:
         import OpenImageIO as oiio
 
         # Conversions run here, on the writer threads, not on the caller's (the render loop).
@@ -763,7 +815,7 @@ class ImageSequenceSink:
             out = oiio.ImageOutput.create(str(path))
             if out is None:
                 raise UnsupportedFormatError(f"cannot write {path}: {oiio.geterror()}")
-            spec = self._spec(frame, image.shape[-1])
+            spec = self._spec(frame, image.shape[-1], attributes)
             if not out.open(str(temp), spec):  # (a folder that takes no files, a full disk)
                 raise PomaganError(f"cannot write {path}: {_one_line(out.geterror())}")
             ok = out.write_image(image)
@@ -781,9 +833,12 @@ class ImageSequenceSink:
             self._temps.discard(temp)
         self.written.append(frame)
 
-    def write(self, frame_number: int, image: np.ndarray) -> None:
+    def write(self, frame_number: int, image: np.ndarray,
+              attributes: Sequence[tuple[str, str, Any]] = ()) -> None:
         """Queue one frame, float32 [H, W, C] (C = 1, 3 or 4), for writing (the caller must not
-        change ``image`` afterwards)."""
+        change ``image`` afterwards), with its input frame's own header ``attributes`` (name,
+        type, value; :meth:`ImageSequenceSource.take_attributes`), written where the format
+        keeps them."""
         if self._closed:
             raise BadInputError("write() on a closed sink")
         image = np.asarray(image, np.float32)
@@ -793,7 +848,7 @@ class ImageSequenceSink:
             raise BadInputError(
                 f"frame {frame_number}: expected [{self.info.height}, {self.info.width}, 1|3|4], "
                 f"got {list(image.shape)}")
-        self._writer.submit(self._write_file, frame_number, image)
+        self._writer.submit(self._write_file, frame_number, image, attributes)
 
     def close(self) -> None:
         """Wait for every queued frame; raise the first write error."""

@@ -46,7 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import av
 import numpy as np
@@ -1306,9 +1306,11 @@ class VideoSink:
 
     # -- caller side ---------------------------------------------------------------------------
 
-    def write(self, frame_number: int, image: np.ndarray) -> None:
+    def write(self, frame_number: int, image: np.ndarray,
+              attributes: Sequence[tuple[str, str, Any]] = ()) -> None:
         """Checks one frame and queues it for conversion and encoding (the caller must not
-        change ``image`` afterwards)."""
+        change ``image`` afterwards). A video keeps no header per frame: ``attributes`` (an
+        image input frame's own) are not used."""
         if self._state != "open":
             raise BadInputError(f"{self.path}: write after close/abort")
         frame_number = int(frame_number)
