@@ -29,6 +29,7 @@ from pomagan_post.io.atomic import Claim, refuse_unwritable
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode, has_timecode, timecodes_to_frames
 from pomagan_post.io.video import duration_tag, interlaced_note
+from pomagan_post.io.yuv import untagged_matrix
 from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
@@ -467,7 +468,8 @@ def build_commands(
             count = ["-frames:v", str(last - first + 1)]
             cut += ["-t", f"{float((last - first + 1) / fps):.6f}"]
 
-    matrix = _SWS_MATRIX.get(str(info.get("color_space")), "bt709")
+    tagged = str(info.get("color_space"))  # untagged: BT.601 for standard definition, as render reads it
+    matrix = _SWS_MATRIX.get(tagged) or ("bt709" if untagged_matrix(width, height) == 1 else "smpte170m")
     decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
     if info.get("frame_rate_mode") == "variable":
         # conformed to the base rate, each slot holding the frame on screen at its time (the

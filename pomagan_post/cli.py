@@ -395,8 +395,12 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
     if "codec" in meta:  # a video
         kind = (f"video ({meta['codec']}, {meta['pix_fmt']}, "
                 f"{meta['bit_depth']}-bit{', alpha' if meta['has_alpha'] else ''})")
+        matrix = meta["color_matrix"]
+        if matrix == "unknown" and meta.get("matrix_used"):  # (as players read an untagged stream)
+            matrix += (", read as BT.601 as players read standard definition"
+                       if meta["matrix_used"] == "smpte170m" else ", read as BT.709")
         colour = (f"{info.colorspace} (tags: transfer {meta['color_trc']}, primaries "
-                  f"{meta['color_primaries']}, matrix {meta['color_matrix']}, {meta['color_range']} range)")
+                  f"{meta['color_primaries']}, matrix {matrix}, {meta['color_range']} range)")
     else:
         kind = (f"{'image' if single else 'sequence ' + str(meta.get('pattern', item))} ({meta.get('format')}, "
                 f"{meta.get('pixel_type')}, {meta.get('bits')}-bit, {info.channels} channel(s))")

@@ -34,7 +34,8 @@ def test_probe_describes_video_sequence_and_image_and_writes_nothing(tmp_path: P
         f"{clip}: video (prores, yuv422p10le, 10-bit)",
         "  size: 64x48, pixel aspect 1",
         "  frames: 0-4 (5 frames), 24 fps, timecode 01:00:00:00",
-        "  colour: rec709 (tags: transfer unknown, primaries unknown, matrix unknown, tv range)",
+        "  colour: rec709 (tags: transfer unknown, primaries unknown, matrix unknown, read as BT.601 as players read "
+        "standard definition, tv range)",
         "  audio: none",
     ]
     assert f"{turned}: video (png, rgb24, 8-bit)" in lines

@@ -120,6 +120,13 @@ def test_commands_follow_the_source(clip: Path) -> None:
         assert f"color_trc={trc}" in encode_cmd[encode_cmd.index("-vf") + 1]
     with pytest.raises(BadInputError, match=r"prores4444-fast needs an even frame width, .* is 97x54"):
         build_commands(clip, "x.mov", "prores4444-fast", info={**info, "width": 97})
+    # no matrix tag: decoded as players (and render) read it, BT.601 at standard definition
+    for size, matrix in (((720, 576), "smpte170m"), ((1920, 1080), "bt709"), ((W, H), "smpte170m")):
+        untagged = {**info, "width": size[0], "height": size[1], "color_space": None}
+        decode_cmd, _, _ = build_commands(clip, "x.mov", "prores4444", info=untagged)
+        assert f"scale=in_color_matrix={matrix}:" in decode_cmd[decode_cmd.index("-vf") + 1]
+    tagged = {**info, "width": 720, "height": 576, "color_space": "bt709"}
+    assert "in_color_matrix=bt709:" in " ".join(build_commands(clip, "x.mov", "prores4444", info=tagged)[0])
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

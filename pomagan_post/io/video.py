@@ -56,7 +56,7 @@ from .atomic import Claim
 from .base import ClipInfo, conform_rate, quarter_turns
 from .streams import WriteBehind, default_writers, prefetch
 from .timecode import advance_timecode
-from .yuv import fill_planes, planes_of, planes_to_rgb, rgb_to_planes
+from .yuv import fill_planes, planes_of, planes_to_rgb, rgb_to_planes, untagged_matrix
 
 __all__ = [
     "interlaced_note",
@@ -394,7 +394,9 @@ class VideoSource:
         self._via = ("yuvj444p" if vformat.name.startswith("yuvj") else "yuv444p") if (
             subsampled and bit_depth == 8) else None
 
-        matrix = ctx.colorspace or 2
+        tagged = ctx.colorspace or 2
+        # untagged (2): BT.601 for standard definition, else BT.709, as players read it
+        matrix = tagged if tagged != 2 else untagged_matrix(ctx.width, ctx.height)
         full_range = ctx.color_range == _RANGE_JPEG or pix_fmt.startswith("yuvj")
         self._matrix = matrix
         # Limited-range Y'CbCr (nearly all video): chroma upsampled to 4:4:4 at the source's
@@ -434,7 +436,8 @@ class VideoSource:
             "audio_codec": audio[0].codec_context.name if audio and audio[0].codec_context else None,
             "audio_tracks": len(audio),
             "color_range": "tv" if self._yuv and not full_range else "pc",
-            "color_matrix": _MATRIX_NAMES.get(matrix, str(matrix)),
+            "color_matrix": _MATRIX_NAMES.get(tagged, str(tagged)),
+            "matrix_used": _MATRIX_NAMES.get(matrix, str(matrix)) if self._yuv else None,
             "color_trc": _TRC_NAMES.get(trc, str(trc)),
             "color_primaries": _PRIMARIES_NAMES.get(ctx.color_primaries or 2, str(ctx.color_primaries)),
             "start_time": float(self._start_pts * self._time_base) if self._time_base else 0.0,

@@ -8,7 +8,8 @@ decodes super-whites above 1.0 and super-blacks below 0.0, and a Y'CbCr sink wri
 (clipped only to the codes the format reserves, 10-bit 4 and 1019).
 
 Matrices by FFmpeg's ``AVColorSpace`` enum (ITU-R BT.709, BT.601, SMPTE 240M, BT.2020
-non-constant luminance, FCC); any other is taken as BT.709, as untagged video is.
+non-constant luminance, FCC); any other is taken as BT.709. Untagged video is read as players
+read it (:func:`untagged_matrix`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from __future__ import annotations
 import av
 import numpy as np
 
-__all__ = ["luma_weights", "planes_of", "planes_to_rgb", "rgb_to_planes", "fill_planes"]
+__all__ = ["luma_weights", "untagged_matrix", "planes_of", "planes_to_rgb", "rgb_to_planes", "fill_planes"]
 
 # (Kr, Kb) by AVColorSpace: Y' = Kr R' + (1 - Kr - Kb) G' + Kb B'.
 _WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
             7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+
+
+def untagged_matrix(width: int, height: int) -> int:
+    """The matrix players read an untagged stream with (mpv's rule; VLC and editors likewise):
+    BT.601 (6) for standard definition, narrower than 1280 and at most 576 lines (DV, DVD, SD
+    broadcast), else BT.709 (1). Either way up (a turned phone clip's size)."""
+    return 1 if max(width, height) >= 1280 or min(width, height) > 576 else 6
 
 
 def luma_weights(matrix: int) -> tuple[float, float]:
