@@ -334,8 +334,8 @@ def _probe_record(item: str, info: Any, meta: dict[str, Any], single: bool, miss
     }
     if video:
         record.update({key: meta.get(key) for key in (
-            "pix_fmt", "color_trc", "color_primaries", "color_matrix", "color_range", "rotation",
-            "interlaced", "frame_rate_mode")})
+            "pix_fmt", "color_trc", "color_primaries", "color_matrix", "matrix_used", "color_range",
+            "rotation", "interlaced", "frame_rate_mode")})
         record["audio_tracks"] = meta.get("audio_tracks", int(bool(meta.get("has_audio"))))
     else:
         record["pattern"] = str(meta.get("pattern", item))

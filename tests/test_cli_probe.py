@@ -145,6 +145,7 @@ def test_probe_json_gives_pipeline_tools_the_same_facts(tmp_path: Path) -> None:
     assert video["kind"] == "video" and video["format"] == "prores" and video["bits"] == 10
     assert (video["width"], video["height"], video["frames"]) == (64, 48, [0, 1, 2, 3, 4])
     assert video["fps"] == "24/1" and video["timecode"] == "01:00:00:00" and video["audio_tracks"] == 0
+    assert (video["color_matrix"], video["matrix_used"]) == ("unknown", "smpte170m")  # untagged SD
     assert sequence["kind"] == "sequence" and sequence["fps"] == "24000/1001"
     assert sequence["frames"] == [1001, 1002, 1004] and sequence["missing"] == {"1003": "missing file"}
     assert sequence["data_window"] == [5, 3, 37, 23] and sequence["display_window"] == [0, 0, 48, 30]
