@@ -98,6 +98,8 @@ class RenderReport:
         colorspace: the input's colour space (outputs are in it too).
         audio: what a foreground video got of the input's sound (``copy aac``, ``opus
             re-encoded to pcm_s24le``, ``2 tracks, ...``; empty: none).
+        repeated: frames the input holds no picture for that were rendered as the frame
+            before, as players show them (an AVI's dropped frames).
     """
 
     input: str
@@ -112,6 +114,7 @@ class RenderReport:
     alpha_mode: str = "premultiplied"
     colorspace: str = ""
     audio: str = ""
+    repeated: list[int] = field(default_factory=list)
 
     @property
     def frames_written(self) -> int:
@@ -127,6 +130,7 @@ class RenderReport:
         (``time.perf_counter()``), the throughput, and the frames the source could not read."""
         asked = set(self.frames) - set(self.skipped_existing)  # (not --temporal's neighbours)
         self.failed.update((n, why) for n, why in getattr(source, "failed", {}).items() if n in asked)
+        self.repeated = sorted(n for n in getattr(source, "repeated", ()) if n in asked)
         self.seconds = time.perf_counter() - started
         self.fps = len(self.written) / self.seconds if self.seconds > 0 else 0.0
 
@@ -142,6 +146,7 @@ class RenderReport:
             "seconds": round(self.seconds, 3), "fps": round(self.fps, 3),
             "clip_fps": f"{fps.numerator}/{fps.denominator}" if fps else None,
             "alpha_mode": self.alpha_mode, "colorspace": self.colorspace, "audio": self.audio,
+            "repeated": list(self.repeated),
         }
 
 
@@ -1432,7 +1437,7 @@ def render(
         for sink in sinks.values():
             sink.close()
         report.audio = getattr(sinks.get("fg"), "audio_mode", "")
-        repeated = sorted(getattr(source, "repeated", ()))
+        repeated = sorted(n for n in getattr(source, "repeated", ()) if n in todo_set)
         if repeated:
             log(f"{Path(input_str).name}: frame(s) {format_frame_list(repeated)} hold no picture in "
                 "the file (dropped when it was recorded or converted): each repeats the frame before, "

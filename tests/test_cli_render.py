@@ -6,6 +6,7 @@ stdout, no traceback, and the error's exit code.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Callable
@@ -550,10 +551,11 @@ def test_float_values_beyond_half_range_are_clamped_not_infinite(tmp_path: Path,
 
 def test_an_avis_dropped_frames_are_rendered_as_the_frame_before(tmp_path: Path, fast_engine: Engine) -> None:
     avi = write_avi_with_dropped_frames(tmp_path / "capture.avi")
-    result = run(avi, "-f", "png", "-o", tmp_path / "o")
+    result = run(avi, "-f", "png", "-o", tmp_path / "o", "--report", tmp_path / "report.json")
     assert result.exit_code == 0, result.stderr
     assert ("capture.avi: frame(s) 3, 6 hold no picture in the file (dropped when it was recorded or "
             "converted): each repeats the frame before, as players show it") in result.stderr
+    assert json.loads((tmp_path / "report.json").read_text())[0]["repeated"] == [3, 6]
     assert len(list((tmp_path / "o").glob("capture_alpha.*.png"))) == 8
     repeated, _ = read_file(tmp_path / "o" / "capture_alpha.0003.png")
     before, _ = read_file(tmp_path / "o" / "capture_alpha.0002.png")
