@@ -8,7 +8,8 @@ average rate, counted from the stream's start time (so a stream whose first pts 
 starts at frame 0). Limited-range Y'CbCr sources are upsampled to 4:4:4 at their own depth and
 converted by the matrix in float (:mod:`.yuv`); full-range ones decode through ``rgb48le`` (16
 bits per channel), RGB sources through ``rgb48le`` or, at 8 bits, ``rgb24``. The matrix and range
-come from the stream's tags (untagged: BT.709, limited range unless the pixel format is ``yuvj*``).
+come from the stream's tags (untagged: BT.601 at standard definition, BT.709 above, as players
+read it; limited range unless the pixel format is ``yuvj*``).
 
 Sinks write ProRes 4444 (Y'CbCr by the same float matrix), PNG-in-MOV or FFV1 (16-bit RGB) (see
 :data:`VIDEO_CODECS`), never through an 8-bit intermediate. They write to a hidden partial file
