@@ -245,7 +245,8 @@ def _bits(stream: dict[str, Any]) -> int:
 def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     """What the pipeline needs to know about a video file, from ``ffprobe`` JSON.
 
-    Returns a dict: ``width``, ``height``, ``fps`` (Fraction), ``pix_fmt``, ``bits`` (per
+    Returns a dict: ``container`` (ffprobe's format name), ``width``, ``height``, ``fps``
+    (Fraction), ``pix_fmt``, ``bits`` (per
     sample), ``has_alpha``, ``codec``, ``frames`` (count, when the container says),
     ``video_offset`` (seconds from the file's start to the first video frame), ``has_audio``,
     ``audio_codecs``, ``timecode`` (or None), ``color_space``,
@@ -305,6 +306,7 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     offset = max(0.0, start - (_number_or_none(data.get("format", {}).get("start_time")) or 0.0))
     return {
         "path": path,
+        "container": data.get("format", {}).get("format_name"),
         "width": width,
         "height": height,
         "rotation": rotation,
@@ -471,9 +473,11 @@ def build_commands(
     tagged = str(info.get("color_space"))  # untagged: BT.601 for standard definition, as render reads it
     matrix = _SWS_MATRIX.get(tagged) or ("bt709" if untagged_matrix(width, height) == 1 else "smpte170m")
     decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
-    if info.get("frame_rate_mode") == "variable":
+    if info.get("frame_rate_mode") == "variable" or info.get("container") == "avi":
         # conformed to the base rate, each slot holding the frame on screen at its time (the
-        # fps filter; -vsync cfr shows a frame up to a slot early), as render does. A span is cut
+        # fps filter; -vsync cfr shows a frame up to a slot early), as render does; an AVI too,
+        # whose dropped frames are empty slots the decoder skips (each holds the frame before,
+        # as render and players show it). A span is cut
         # from the conformed frames: a seek would start the conform at whichever frame follows
         # the seek point, one slot off wherever the wanted first slot holds an earlier frame.
         conform = f"fps={fps}"

@@ -26,7 +26,7 @@ from pomagan_post import Engine, load_checkpoint
 from pomagan_post.errors import BadInputError, MissingFramesError, UnsupportedFormatError
 from pomagan_post.renderer import render
 
-from .imaging import cut_short, write_turned_clip, write_vfr_clip
+from .imaging import cut_short, write_avi_with_dropped_frames, write_turned_clip, write_vfr_clip
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                 reason="needs the ffmpeg and ffprobe binaries")
@@ -574,6 +574,17 @@ def test_frames_takes_a_span_with_its_audio_and_timecode(tmp_path: Path, capsys:
     dry = CliRunner().invoke(main, [str(shot), "x.mkv", "-p", "ffv1", "--frames", "24-", "--dry-run"])
     decode_cmd = dry.stdout.split(" \\\n  | ")[0]
     assert "-ss 0.979167 -i" in decode_cmd and "-frames:v" not in decode_cmd
+
+
+def test_an_avis_dropped_frames_repeat_the_frame_before(tmp_path: Path) -> None:
+    """An AVI's empty frame slots (dropped frames) hold the frame before, as render and players
+    show them: every slot comes out, so the matte keeps the clip's length and sync (the run
+    failed, 'its data ends before its index says', with the frames shifted)."""
+    avi = write_avi_with_dropped_frames(tmp_path / "capture.avi")
+    assert run(avi, tmp_path / "out.mkv", "matte", quiet=True, **PIPE).frames == 8
+    mattes = np.frombuffer(decode(tmp_path / "out.mkv", "gray16le"), np.uint16).reshape(8, -1)
+    assert np.array_equal(mattes[3], mattes[2]) and np.array_equal(mattes[6], mattes[5])
+    assert not np.array_equal(mattes[4], mattes[3]) and not np.array_equal(mattes[7], mattes[6])
 
 
 def test_frames_in_the_inputs_timecode(clip: Path, tmp_path: Path) -> None:
