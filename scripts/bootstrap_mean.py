@@ -10,7 +10,10 @@ worst frame and its worst tenth of frames carry:
     python scripts/bootstrap_mean.py eval/items.csv [more items.csv ...]
 
 A set of a few hundred frames whose error sits in a tail of hard frames moves by more between
-draws than most changes a candidate makes: read a difference against this interval.
+draws than most changes a candidate makes: read a difference against this interval. Two models
+scored on the same frames are compared frame by frame, which is far steadier: ``--against
+shipped/items.csv`` prints each set's mean difference (this file's model minus that one's) with
+its own interval, and how many frames got better and worse.
 """
 
 from __future__ import annotations
@@ -28,14 +31,16 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--target", type=float, default=3.0, help="alpha MSE x1e3 to compare with")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--against", default=None, metavar="ITEMS_CSV",
+                        help="another model's items.csv on the same frames: compare frame by frame")
     args = parser.parse_args()
+    base = _model_rows(args.against) if args.against else None
     for path in args.items:
-        sets: dict[str, list[float]] = defaultdict(list)
-        with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                if " (" not in row["test_set"]:  # "name (zero alpha)" etc. are the baselines
-                    sets[row["test_set"]].append(float(row["mse_x1e3"]))
+        sets = _model_rows(path)
         for name, values in sets.items():
+            if base is not None:
+                _paired(path, name, np.array(values), base, args)
+                continue
             mse = np.array(values)
             rng = np.random.default_rng(args.seed)
             means = mse[rng.integers(0, len(mse), (args.resamples, len(mse)))].mean(axis=1)
@@ -46,6 +51,32 @@ def main() -> None:
                   f"{100 * np.mean(means < args.target):.0f} % of resamples; worst frame {mse.max():.1f} (adds "
                   f"{mse.max() / len(mse):.2f} to the mean, {100 * mse.max() / mse.sum():.0f} % of it), "
                   f"worst tenth of frames {100 * tail:.0f} % of it")
+
+
+def _model_rows(path: str) -> dict[str, list[float]]:
+    """Each test set's per-frame alpha MSE x1e3, in item order (the baselines' rows, named
+    "set (zero alpha)" and so on, left out)."""
+    sets: dict[str, list[float]] = defaultdict(list)
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if " (" not in row["test_set"]:
+                sets[row["test_set"]].append(float(row["mse_x1e3"]))
+    return sets
+
+
+def _paired(path: str, name: str, mse: np.ndarray, base: dict[str, list[float]], args: argparse.Namespace) -> None:
+    other = np.array(base.get(name, []))
+    if len(other) != len(mse):
+        raise SystemExit(f"{args.against} has {len(other)} frames of {name}, {path} {len(mse)}: "
+                         "not scores of the same frames")
+    diff = mse - other
+    rng = np.random.default_rng(args.seed)
+    means = diff[rng.integers(0, len(diff), (args.resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    print(f"{path} against {args.against}: {name}, {len(mse)} frames: mean {mse.mean():.2f} against "
+          f"{other.mean():.2f}, difference {diff.mean():+.2f} (95 % interval {low:+.2f} to {high:+.2f}); "
+          f"{int(np.sum(diff < 0))} frames better, {int(np.sum(diff > 0))} worse; largest changes "
+          f"{diff.min():+.1f} and {diff.max():+.1f}")
 
 
 if __name__ == "__main__":
