@@ -1437,11 +1437,6 @@ def render(
         for sink in sinks.values():
             sink.close()
         report.audio = getattr(sinks.get("fg"), "audio_mode", "")
-        repeated = sorted(n for n in getattr(source, "repeated", ()) if n in todo_set)
-        if repeated:
-            log(f"{Path(input_str).name}: frame(s) {format_frame_list(repeated)} hold no picture in "
-                "the file (dropped when it was recorded or converted): each repeats the frame before, "
-                "as players show it")
     except BaseException as exc:
         # Frames already computed are complete: image files still land, and a video cut short
         # keeps what it encoded in its hidden partial file, so a resume skips them. The error
@@ -1478,4 +1473,8 @@ def render(
         if garbage is not None:
             garbage.close()
     report.settle(started, source)
+    if report.repeated:
+        log(f"{Path(input_str).name}: frame(s) {format_frame_list(report.repeated)} hold no picture in "
+            "the file (dropped when it was recorded or converted): each repeats the frame before, "
+            "as players show it")
     return report
