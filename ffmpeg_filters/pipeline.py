@@ -24,12 +24,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import av
+
 from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError, UnsupportedFormatError, frame_list
 from pomagan_post.io.atomic import Claim, refuse_unwritable
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode, has_timecode, timecodes_to_frames
 from pomagan_post.io.video import duration_tag, interlaced_note
 from pomagan_post.io.yuv import untagged_matrix
+from pomagan_post.pipe import PIXEL_FORMATS
 from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
@@ -251,7 +254,7 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     ``video_offset`` (seconds from the file's start to the first video frame), ``has_audio``,
     ``audio_codecs``, ``timecode`` (or None), ``color_space``,
     ``color_transfer``, ``color_primaries``, ``color_range``, ``sample_aspect_ratio``,
-    ``rotation`` (the display matrix's quarter turn, degrees counterclockwise) and
+    ``chroma_location``, ``rotation`` (the display matrix's quarter turn, degrees counterclockwise) and
     ``frame_rate_mode`` (``variable`` for phone footage conformed to ``fps``, its base rate;
     ``frames`` is then None). ``width``, ``height`` and ``sample_aspect_ratio`` are those of the
     frames as displayed: the decoding ffmpeg turns sideways-stored phone footage upright.
@@ -326,9 +329,45 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         "color_transfer": video.get("color_transfer"),
         "color_primaries": video.get("color_primaries"),
         "color_range": video.get("color_range"),
+        "chroma_location": video.get("chroma_location"),
         "sample_aspect_ratio": sar,
         "field_order": video.get("field_order") if video.get("field_order") in _WOVEN else None,
     }
+
+
+def _planar_444(info: dict[str, Any]) -> str | None:
+    """The ``pomagan-post pipe`` Y'CbCr 4:4:4 format to decode a limited-range Y'CbCr source
+    into (chroma upsampled, no matrix: at the source's depth or the next deeper one), or None
+    for RGB, grey and full-range sources (ffmpeg converts those to RGB)."""
+    name = str(info.get("pix_fmt") or "")
+    try:
+        fmt = av.VideoFormat(name)
+    except (ValueError, TypeError):
+        return None
+    if fmt.is_rgb or len(fmt.components) < 3 or name.startswith("yuvj") or info.get("color_range") == "pc":
+        return None
+    bits = int(info.get("bits") or fmt.components[0].bits)
+    return next(f for depth, f in ((8, "yuv444p"), (10, "yuv444p10le"), (12, "yuv444p12le"), (16, "yuv444p16le"))
+                if bits <= depth or depth == 16)
+
+
+#: ffprobe's chroma location -> swscale's chroma sample position (1/256 of a luma pixel, x and y).
+_CHROMA_SITING = {"left": (0, 128), "center": (128, 128), "topleft": (0, 0), "top": (128, 0),
+                  "bottomleft": (0, 256), "bottom": (128, 256)}
+
+
+def _chroma_upsampling(info: dict[str, Any]) -> str:
+    """The scale filter that upsamples a Y'CbCr source's chroma to 4:4:4 as render's decoder
+    does: bilinear, at the siting the stream is tagged with (render's FFmpeg honours the tag;
+    the scale filter of ffmpeg 5.1 does not, and centred H.264's left-sited chroma: 0.2 codes
+    on average, up to 9, from render's on the example clip). Untagged: swscale's default."""
+    siting = _CHROMA_SITING.get(str(info.get("chroma_location")))
+    if siting is None:
+        return "scale=flags=bilinear"
+    x, y = siting
+    if av.VideoFormat(str(info["pix_fmt"])).chroma_height(64) == 64:
+        y = 0  # no vertical subsampling: chroma sits on the luma lines
+    return f"scale=flags=bilinear:in_h_chr_pos={x}:in_v_chr_pos={y}"
 
 
 def _rotation(video: dict[str, Any]) -> int:
@@ -449,8 +488,7 @@ def build_commands(
         raise BadInputError(f"{p.name} needs an even frame width, {input} is {width}x{height} "
                             "(use --preset prores4444)")
     fps = info["fps"] or Fraction(24)
-    deep = info["bits"] > 8
-    src_fmt = "rgb48le" if deep else "rgb24"
+    src_fmt = "rgb48le" if info["bits"] > 8 else "rgb24"
 
     seek: list[str] = []  # decoder input options
     count: list[str] = []  # decoder output options
@@ -472,7 +510,13 @@ def build_commands(
 
     tagged = str(info.get("color_space"))  # untagged: BT.601 for standard definition, as render reads it
     matrix = _SWS_MATRIX.get(tagged) or ("bt709" if untagged_matrix(width, height) == 1 else "smpte170m")
+    space = {v: k for k, v in _SWS_MATRIX.items() if k != "bt2020c"}[matrix]  # ffmpeg's tag for it
     decode_filter = f"scale=in_color_matrix={matrix}:flags={_SWS_FLAGS}"
+    planar = _planar_444(info)
+    if planar is not None:
+        # Limited-range Y'CbCr: only the chroma upsampled here, the matrix applied by the pipe in
+        # float, so super-whites reach it above 1.0; upsampled as render's decoder does it
+        src_fmt, decode_filter = planar, _chroma_upsampling(info)
     if info.get("frame_rate_mode") == "variable" or info.get("container") == "avi":
         # conformed to the base rate, each slot holding the frame on screen at its time (the
         # fps filter; -vsync cfr shows a frame up to a slot early), as render does; an AVI too,
@@ -489,9 +533,12 @@ def build_commands(
               "-map", "0:v:0", "-vf", decode_filter, "-vsync", "passthrough", *count,
               "-f", "rawvideo", "-pix_fmt", src_fmt, "pipe:1"]
 
+    yuv_out = PIXEL_FORMATS[p.pipe_pix_fmt].is_yuv  # the pipe writes the encoder's Y'CbCr itself
     pipe = [*pipe_program, "pipe", "--size", f"{width}x{height}", "--pix-fmt", src_fmt,
             "--output", p.output, "--out-pix-fmt", p.pipe_pix_fmt,
             "--colorspace", _PIPE_COLORSPACE.get(str(info.get("color_transfer")), "rec709")]
+    if planar is not None or yuv_out:
+        pipe += ["--matrix", space]
     if p.premultiplied is not None:
         pipe.append("--premultiplied" if p.premultiplied else "--straight")
     sar = str(info.get("sample_aspect_ratio") or "1:1")
@@ -527,8 +574,8 @@ def build_commands(
             transfer = "unknown"  # what the encoder cannot write: not tagged rather than mis-tagged
         colour_tags = ["-color_primaries", primaries, "-color_trc", transfer]
         if p.yuv:
-            space = {v: k for k, v in _SWS_MATRIX.items() if k != "bt2020c"}[matrix]
-            filters.append(f"scale=out_color_matrix={matrix}:out_range=tv:flags={_SWS_FLAGS}")
+            if not yuv_out:
+                filters.append(f"scale=out_color_matrix={matrix}:out_range=tv:flags={_SWS_FLAGS}")
             colour_tags += ["-colorspace", space, "-color_range", "tv"]
         else:
             colour_tags += ["-colorspace", "rgb", "-color_range", "pc"]

@@ -64,7 +64,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         name="prores4444",
         description="ProRes 4444 with alpha (yuva444p10le, premultiplied) in .mov: editorial/VFX interchange",
-        output="rgba", pipe_pix_fmt="rgba64le", premultiplied=True,
+        output="rgba", pipe_pix_fmt="yuva444p10le", premultiplied=True,
         encoder_args=("-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le",
                       "-alpha_bits", "16", "-vendor", "apl0"),
         pix_fmt="yuva444p10le", extensions=(".mov",), yuv=True,
@@ -73,7 +73,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         name="prores4444-fast",
         description="ProRes 4444 with alpha from FFmpeg's faster prores_aw encoder: about 3x less CPU, "
                     "more loss; previews, dailies",
-        output="rgba", pipe_pix_fmt="rgba64le", premultiplied=True,
+        output="rgba", pipe_pix_fmt="yuva444p10le", premultiplied=True,
         encoder_args=("-c:v", "prores_aw", "-profile:v", "4", "-pix_fmt", "yuva444p10le", "-vendor", "apl0"),
         pix_fmt="yuva444p10le", extensions=(".mov",), yuv=True, even_width=True,
         transfers=("bt709", "smpte2084", "arib-std-b67"),

@@ -715,13 +715,19 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @click.option("--size", default=None, metavar="WxH", help="Frame size of the raw frames on stdin (required).")
 @click.option("--pix-fmt", default="rgb24", show_default=True, metavar="FMT",
               help="Input pixel format: rgb24, rgb48le, rgba, rgba64le, gbrpf32le, gray, gray16le, "
-                   "grayf32le (an input alpha channel is ignored).")
+                   "grayf32le (an input alpha channel is ignored), or limited-range Y'CbCr 4:4:4: "
+                   "yuv444p, yuv444p10le, yuv444p12le, yuv444p16le (super-whites kept, see --matrix).")
 @click.option("--output", default=None, metavar="KIND",
               help="alpha (matte), rgba (colour + alpha), fg (premultiplied colour, no alpha) or "
                    "comp (over --comp) [default: comp with --comp, else rgba].")
 @click.option("--out-pix-fmt", default=None, metavar="FMT",
-              help="alpha: gray, gray16le, grayf32le; rgba: rgba, rgba64le, gbrapf32le; fg/comp: rgb24, "
-                   "rgb48le, gbrpf32le [default: the input's depth].")
+              help="alpha: gray, gray16le, grayf32le; rgba: rgba, rgba64le, gbrapf32le, yuva444p10le, "
+                   "yuva444p16le; fg/comp: rgb24, rgb48le, gbrpf32le, yuv444p10le, yuv444p16le "
+                   "[default: RGB at the input's depth].")
+@click.option("--matrix", default=None, metavar="NAME",
+              help="Y'CbCr matrix of yuv* frames in or out: bt709, bt601, bt2020, smpte240m, fcc "
+                   "(ffmpeg's names: smpte170m, bt470bg, bt2020nc too) [default: bt601 for standard "
+                   "definition, else bt709, as players read untagged video].")
 @click.option("--comp", default=None, metavar="COLOR|IMAGE",
               help="Background for --output comp: green, #00b140, 0.5,0.5,0.5 (display values) or an image.")
 @click.option("--colorspace", default="rec709", show_default=True, metavar="NAME",
@@ -747,15 +753,16 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @temporal_option(" Frames come out N frames behind the ones going in (the last N at the end).")
 @click.option("-q", "--quiet", is_flag=True, help="No messages on stderr (errors still print).")
 @_one_line_errors
-def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, comp: str | None,
-         colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None, tta: str,
+def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, matrix: str | None,
+         comp: str | None, colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None, tta: str,
          device: str, precision: str, weights: str | None, pixel_aspect: str | None,
          garbage_matte: str | None, temporal: int, quiet: bool) -> None:
     """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
 
     \b
-    ffmpeg -i shot.mov -vf scale=in_color_matrix=bt709 -f rawvideo -pix_fmt rgb48le - \\
-      | pomagan-post pipe --size 1920x1080 --pix-fmt rgb48le --output rgba --straight \\
+    ffmpeg -i shot.mov -vf scale=flags=bilinear -f rawvideo -pix_fmt yuv444p10le - \\
+      | pomagan-post pipe --size 1920x1080 --pix-fmt yuv444p10le --matrix bt709 \\
+          --output rgba --straight --out-pix-fmt rgba64le \\
       | ffmpeg -f rawvideo -pix_fmt rgba64le -video_size 1920x1080 -framerate 24 -i - \\
           -c:v png -pix_fmt rgba64be rgba.mov
 
@@ -776,7 +783,7 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     try:
         run_pipe(stdin, stdout, size=size, pix_fmt=pix_fmt, output=output, out_pix_fmt=out_pix_fmt,
-                 comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
+                 matrix=matrix, comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
                  working_size=working_size, tta=tta, device=device, precision=precision,
                  weights=weights, pixel_aspect=pixel_aspect, garbage_matte=garbage_matte,
                  temporal=temporal, log=say)

@@ -19,7 +19,19 @@ gbrapf32le    -                           rgba (float, planar)
 gray          8-bit luma (as R=G=B)       alpha
 gray16le      16-bit luma                 alpha
 grayf32le     float luma                  alpha
+yuv444p       8-bit Y'CbCr, planar        -
+yuv444p10le   10-bit Y'CbCr, planar       fg, comp
+yuv444p12le   12-bit Y'CbCr, planar       -
+yuv444p16le   16-bit Y'CbCr, planar       fg, comp
+yuva444p10le  -                           rgba (Y'CbCr + 10-bit alpha, planar)
+yuva444p16le  -                           rgba (Y'CbCr + 16-bit alpha, planar)
 ============  ==========================  =========================================
+
+The ``yuv*`` formats are limited-range Y'CbCr 4:4:4 (10-bit black 64, white 940), converted by
+the matrix in float (:mod:`pomagan_post.io.yuv`, as ``render`` reads and writes video): a
+camera's super-whites come in above 1.0 and go back out as the codes they were, where an
+integer RGB format clips them. ``matrix`` names the matrix (ffmpeg's ``-colorspace`` names).
+Subsampled video is upsampled by ffmpeg first (``-pix_fmt yuv444p10le``); alpha is full range.
 
 Outputs:
 
@@ -29,7 +41,7 @@ Outputs:
 ``fg``     the premultiplied foreground colour, no alpha channel.
 ``comp``   the premultiplied foreground over a background colour or image (``comp=``).
 
-Integer codes map to [0, 1] as ``code / max`` (read) and ``round(clip(v) * max)`` (write) with
+Integer RGB and grey codes map to [0, 1] as ``code / max`` (read) and ``round(clip(v) * max)`` (write) with
 :func:`~pomagan_post.colour.dequantize` / :func:`~pomagan_post.colour.quantize`, the same
 conversions ``render`` uses for 8/16-bit PNG and TIFF, so the two agree bit for bit. Float
 formats carry values unclipped (a scene-linear foreground keeps values above 1).
@@ -50,10 +62,11 @@ from .engine import padded_batches, shot_pixel_aspect, taking_turns
 from .errors import BadInputError, MissingFramesError
 from .io.base import ClipInfo, parse_pixel_aspect, parse_size
 from .io.streams import prefetch
+from .io.yuv import alpha_codes, planes_to_rgb, rgb_to_planes, untagged_matrix
 from .renderer import GarbageMatte, build_engine, matte, output_frame, parse_background, refit_foreground
 from .temporal import TemporalSteady, check_radius
 
-__all__ = ["PixelFormat", "PIXEL_FORMATS", "INPUT_PIX_FMTS", "OUTPUT_KINDS", "OUTPUT_PIX_FMTS",
+__all__ = ["PixelFormat", "PIXEL_FORMATS", "INPUT_PIX_FMTS", "OUTPUT_KINDS", "OUTPUT_PIX_FMTS", "MATRICES",
            "PipeReport", "PipeSettings", "parse_size", "check_settings", "pipe",
            "decode_frame", "encode_frame"]
 
@@ -68,6 +81,7 @@ class PixelFormat:
     dtype: str  # numpy dtype string, little-endian
     planar: bool = False
     plane_order: tuple[int, ...] = ()
+    bits: int = 0  # Y'CbCr formats: significant bits per sample (0: an RGB or grey format)
 
     def frame_bytes(self, width: int, height: int) -> int:
         return width * height * self.channels * np.dtype(self.dtype).itemsize
@@ -75,6 +89,11 @@ class PixelFormat:
     @property
     def is_float(self) -> bool:
         return np.dtype(self.dtype).kind == "f"
+
+    @property
+    def is_yuv(self) -> bool:
+        """Limited-range Y'CbCr 4:4:4 (planes Y', Cb, Cr[, A]), converted by a matrix."""
+        return self.bits > 0
 
 
 PIXEL_FORMATS = {f.name: f for f in (
@@ -87,15 +106,26 @@ PIXEL_FORMATS = {f.name: f for f in (
     PixelFormat("gray", 1, "u1"),
     PixelFormat("gray16le", 1, "<u2"),
     PixelFormat("grayf32le", 1, "<f4"),
+    PixelFormat("yuv444p", 3, "u1", planar=True, plane_order=(0, 1, 2), bits=8),
+    PixelFormat("yuv444p10le", 3, "<u2", planar=True, plane_order=(0, 1, 2), bits=10),
+    PixelFormat("yuv444p12le", 3, "<u2", planar=True, plane_order=(0, 1, 2), bits=12),
+    PixelFormat("yuv444p16le", 3, "<u2", planar=True, plane_order=(0, 1, 2), bits=16),
+    PixelFormat("yuva444p10le", 4, "<u2", planar=True, plane_order=(0, 1, 2, 3), bits=10),
+    PixelFormat("yuva444p16le", 4, "<u2", planar=True, plane_order=(0, 1, 2, 3), bits=16),
 )}
-INPUT_PIX_FMTS = ("rgb24", "rgb48le", "rgba", "rgba64le", "gbrpf32le", "gray", "gray16le", "grayf32le")
-#: Output kind -> pixel formats it can be written in, by depth (8-bit, 16-bit, float).
+INPUT_PIX_FMTS = ("rgb24", "rgb48le", "rgba", "rgba64le", "gbrpf32le", "gray", "gray16le", "grayf32le",
+                  "yuv444p", "yuv444p10le", "yuv444p12le", "yuv444p16le")
+#: Output kind -> pixel formats it can be written in: by depth (8-bit, 16-bit, float), then
+#: limited-range Y'CbCr ones (chosen by name only).
 OUTPUT_PIX_FMTS = {
     "alpha": ("gray", "gray16le", "grayf32le"),
-    "fg": ("rgb24", "rgb48le", "gbrpf32le"),
-    "rgba": ("rgba", "rgba64le", "gbrapf32le"),
-    "comp": ("rgb24", "rgb48le", "gbrpf32le"),
+    "fg": ("rgb24", "rgb48le", "gbrpf32le", "yuv444p10le", "yuv444p16le"),
+    "rgba": ("rgba", "rgba64le", "gbrapf32le", "yuva444p10le", "yuva444p16le"),
+    "comp": ("rgb24", "rgb48le", "gbrpf32le", "yuv444p10le", "yuv444p16le"),
 }
+#: ``--matrix``: the Y'CbCr matrix by ffmpeg's colour space names -> FFmpeg's AVColorSpace value.
+MATRICES = {"bt709": 1, "fcc": 4, "bt470bg": 5, "smpte170m": 6, "bt601": 6, "smpte240m": 7, "bt2020nc": 9,
+            "bt2020": 9}
 OUTPUT_KINDS = tuple(OUTPUT_PIX_FMTS)
 
 
@@ -115,12 +145,18 @@ class PipeSettings:
     colorspace: str
     alpha_mode: str
     comp: str | None
+    matrix: str = "bt709"  # the Y'CbCr matrix (a MATRICES name) of Y'CbCr input or output
+
+    @property
+    def matrix_code(self) -> int:
+        return MATRICES[self.matrix]
 
     def describe(self) -> str:
         mode = f" ({self.alpha_mode})" if self.output == "rgba" else ""
         over = f" over {self.comp}" if self.comp else ""
+        yuv = f", Y'CbCr matrix {self.matrix}" if self.pix_fmt.is_yuv or self.out_pix_fmt.is_yuv else ""
         return (f"{self.width}x{self.height} {self.pix_fmt.name} ({self.colorspace}) -> "
-                f"{self.output}{mode}{over} as {self.out_pix_fmt.name}")
+                f"{self.output}{mode}{over} as {self.out_pix_fmt.name}{yuv}")
 
 
 def check_settings(
@@ -131,17 +167,22 @@ def check_settings(
     comp: str | None = None,
     colorspace: str | None = None,
     premultiplied: bool | None = None,
+    matrix: str | None = None,
 ) -> PipeSettings:
     """Validate pipe options before anything is read or written; raises :class:`BadInputError`.
 
     ``output`` defaults to ``comp`` when ``comp`` is given, else ``rgba``; ``out_pix_fmt`` to
-    the output kind's format at the input's depth (8-bit, 16-bit or float).
+    the output kind's RGB format at the input's depth (8-bit, 16-bit or float). ``matrix`` (a
+    :data:`MATRICES` name) is that of Y'CbCr frames in or out; by default the one players read
+    untagged video with, BT.601 for standard definition, else BT.709.
     """
     if size is None:
         raise BadInputError("--size WIDTHxHEIGHT is required (the size of the raw frames on stdin)")
     width, height = parse_size(size, name="--size")
     if pix_fmt not in INPUT_PIX_FMTS:
-        raise BadInputError(f"unknown --pix-fmt {pix_fmt!r}; use one of {', '.join(INPUT_PIX_FMTS)}")
+        hint = (" (subsampled Y'CbCr: let ffmpeg upsample the chroma, -pix_fmt yuv444p10le)"
+                if pix_fmt.startswith(("yuv4", "yuvj4", "nv", "p01")) else "")
+        raise BadInputError(f"unknown --pix-fmt {pix_fmt!r}; use one of {', '.join(INPUT_PIX_FMTS)}{hint}")
     in_fmt = PIXEL_FORMATS[pix_fmt]
     output = output or ("comp" if comp else "rgba")
     if output not in OUTPUT_KINDS:
@@ -161,18 +202,29 @@ def check_settings(
         raise BadInputError(
             f"--premultiplied/--straight apply to --output rgba only ({output} is "
             f"{'a matte' if output == 'alpha' else 'premultiplied by definition'})")
+    out_fmt = PIXEL_FORMATS[out_name]
+    if matrix is not None and matrix not in MATRICES:
+        raise BadInputError(f"unknown --matrix {matrix!r}; use one of {', '.join(MATRICES)}")
+    if matrix is not None and not (in_fmt.is_yuv or out_fmt.is_yuv):
+        raise BadInputError(f"--matrix applies to Y'CbCr frames (yuv444p...), and neither --pix-fmt "
+                            f"{in_fmt.name} nor --out-pix-fmt {out_fmt.name} is one")
     return PipeSettings(
         width=width, height=height, pix_fmt=in_fmt, output=output,
-        out_pix_fmt=PIXEL_FORMATS[out_name],
+        out_pix_fmt=out_fmt,
         colorspace=resolve_colorspace(colorspace or "rec709"),
         alpha_mode="straight" if premultiplied is False else "premultiplied",
-        comp=comp)
+        comp=comp,
+        matrix=matrix or ("bt709" if untagged_matrix(width, height) == 1 else "bt601"))
 
 
 def decode_frame(data: bytes | bytearray | memoryview, fmt: PixelFormat, width: int,
-                 height: int) -> np.ndarray:
-    """One raw frame -> float32 RGB [H, W, 3] (gray repeated to RGB; an alpha channel dropped)."""
+                 height: int, matrix: int = 1) -> np.ndarray:
+    """One raw frame -> float32 RGB [H, W, 3] (gray repeated to RGB; an alpha channel dropped).
+    Y'CbCr by ``matrix`` (an AVColorSpace value), super-whites above 1.0 and super-blacks
+    below 0.0 kept."""
     raw = np.frombuffer(data, dtype=fmt.dtype)
+    if fmt.is_yuv:
+        return planes_to_rgb(*raw.reshape(fmt.channels, height, width)[:3], fmt.bits, matrix)
     if fmt.planar:
         planes = raw.reshape(fmt.channels, height, width)
         rgb = np.stack([planes[fmt.plane_order.index(c)] for c in range(3)], axis=-1)
@@ -184,13 +236,19 @@ def decode_frame(data: bytes | bytearray | memoryview, fmt: PixelFormat, width: 
     return np.ascontiguousarray(rgb)
 
 
-def encode_frame(image: np.ndarray, fmt: PixelFormat) -> bytes:
-    """float32 [H, W] or [H, W, C] (C = ``fmt.channels``) -> one raw frame's bytes."""
+def encode_frame(image: np.ndarray, fmt: PixelFormat, matrix: int = 1) -> bytes:
+    """float32 [H, W] or [H, W, C] (C = ``fmt.channels``) -> one raw frame's bytes (Y'CbCr by
+    ``matrix``, values above 1.0 kept up to the format's reserved codes; alpha full range)."""
     image = np.asarray(image, np.float32)
     if image.ndim == 2:
         image = image[..., None]
     if image.shape[-1] != fmt.channels:
         raise BadInputError(f"{fmt.name} takes {fmt.channels} channel(s), got {image.shape[-1]}")
+    if fmt.is_yuv:
+        planes = rgb_to_planes(image[..., :3], fmt.bits, matrix)
+        if fmt.channels == 4:
+            planes.append(alpha_codes(image[..., 3], fmt.bits))
+        return np.ascontiguousarray(np.stack(planes)).astype(fmt.dtype).tobytes()
     data = image.astype(fmt.dtype) if fmt.is_float else quantize(image, fmt.dtype)
     if fmt.planar:
         data = np.stack([data[..., c] for c in fmt.plane_order])  # [H, W, C] -> [C, H, W]
@@ -271,6 +329,7 @@ def pipe(
     comp: str | None = None,
     colorspace: str | None = None,
     premultiplied: bool | None = None,
+    matrix: str | None = None,
     batch_size: int = 4,
     working_size: int | None = None,
     tta: str = "none",
@@ -295,6 +354,8 @@ def pipe(
         colorspace: colour space of the input values (default ``rec709``, display-referred
             video; ``linear`` for scene-linear float frames, ...); outputs stay in it.
         premultiplied: ``rgba`` colour premultiplied (default, ``None``/``True``) or straight.
+        matrix: the Y'CbCr matrix of ``yuv*`` frames in or out (:data:`MATRICES`: ``bt709``,
+            ``bt601``, ``bt2020``, ...; default BT.601 for standard definition, else BT.709).
         batch_size, working_size, tta, device, precision, weights: engine settings, as ``render``.
         pixel_aspect: the frames' pixel width / height (``2``, ``4:3``, ``1.333``): an anamorphic
             stream is matted desqueezed, as ``render`` does from a shot's pixel aspect.
@@ -313,7 +374,7 @@ def pipe(
     ``BrokenPipeError`` from ``stdout`` propagates (the CLI ends quietly on it).
     """
     log = log or (lambda message: None)
-    settings = check_settings(size, pix_fmt, output, out_pix_fmt, comp, colorspace, premultiplied)
+    settings = check_settings(size, pix_fmt, output, out_pix_fmt, comp, colorspace, premultiplied, matrix)
     if int(batch_size) < 1:
         raise BadInputError(f"--batch-size must be at least 1, got {batch_size}")
     aspect = parse_pixel_aspect(pixel_aspect)
@@ -351,7 +412,7 @@ def pipe(
                         kind = "fg" if settings.output == "rgba" else settings.output
                         frame = output_frame(kind, alpha[i], None if fg is None else fg[i],
                                              settings.alpha_mode, background)
-                    stdout.write(encode_frame(frame, settings.out_pix_fmt))
+                    stdout.write(encode_frame(frame, settings.out_pix_fmt, settings.matrix_code))
                     report.frames += 1
                 stdout.flush()
 
@@ -362,7 +423,8 @@ def pipe(
             count = 0
             for raw, error in _batches(frames, int(batch_size)):
                 if raw:
-                    images = np.stack([decode_frame(b, settings.pix_fmt, width, height) for b in raw])
+                    images = np.stack([decode_frame(b, settings.pix_fmt, width, height, settings.matrix_code)
+                                       for b in raw])
                     del raw
                     if steady is None:
                         write(*matte(engine, images, settings.colorspace, need_fg, log))

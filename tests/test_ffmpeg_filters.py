@@ -91,15 +91,32 @@ def test_probe_reads_size_rate_depth_audio_and_timecode(clip: Path) -> None:
 def test_commands_follow_the_source(clip: Path) -> None:
     info = probe(clip)
     decode_cmd, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "prores4444", info=info)
-    assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == "rgb24"
+    # Y'CbCr: the chroma upsampled by ffmpeg (at the stream's siting), the matrix the pipe's
+    assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == "yuv444p"
+    assert decode_cmd[decode_cmd.index("-vf") + 1] == "scale=flags=bilinear:in_h_chr_pos=0:in_v_chr_pos=128"
+    assert pipe_cmd[pipe_cmd.index("--pix-fmt") + 1] == "yuv444p"
+    assert pipe_cmd[pipe_cmd.index("--out-pix-fmt") + 1] == "yuva444p10le"  # ProRes's own format
+    assert pipe_cmd[pipe_cmd.index("--matrix") + 1] == "smpte170m"  # untagged standard definition
+    assert "scale" not in encode_cmd[encode_cmd.index("-vf") + 1]  # nothing converted on the way in
     assert pipe_cmd[:2] == ["pomagan-post", "pipe"] and "--premultiplied" in pipe_cmd
     assert encode_cmd[encode_cmd.index("-video_size") + 1] == f"{W}x{H}"
     assert encode_cmd[encode_cmd.index("-c:a") + 1] == "copy"
     assert encode_cmd[encode_cmd.index("-timecode") + 1] == "01:00:00:00"
-    deep = {**info, "bits": 10, "pix_fmt": "yuv422p10le"}
-    decode_cmd, pipe_cmd, _ = build_commands(clip, "x.mov", "png-mov", info=deep)
-    assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == "rgb48le"
-    assert pipe_cmd[pipe_cmd.index("--pix-fmt") + 1] == "rgb48le" and "--straight" in pipe_cmd
+    deep = {**info, "bits": 10, "pix_fmt": "yuv422p10le", "chroma_location": None}
+    decode_cmd, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "png-mov", info=deep)
+    assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == "yuv444p10le"
+    assert decode_cmd[decode_cmd.index("-vf") + 1] == "scale=flags=bilinear"  # untagged siting
+    assert pipe_cmd[pipe_cmd.index("--pix-fmt") + 1] == "yuv444p10le" and "--straight" in pipe_cmd
+    assert pipe_cmd[pipe_cmd.index("--out-pix-fmt") + 1] == "rgba64le"  # PNG: RGB, tagged so
+    assert encode_cmd[encode_cmd.index("-colorspace") + 1] == "rgb"
+    left_422 = {**deep, "chroma_location": "left"}  # 4:2:2: co-sited on the luma lines
+    assert "in_h_chr_pos=0:in_v_chr_pos=0 " in " ".join(build_commands(clip, "x.mov", "png-mov", info=left_422)[0])
+    # RGB and full-range sources: ffmpeg converts to RGB (16-bit beyond 8 bits), no --matrix
+    for source, fmt in (({"pix_fmt": "gbrp10le", "bits": 10}, "rgb48le"), ({"pix_fmt": "yuvj420p"}, "rgb24"),
+                        ({"pix_fmt": "yuv420p", "color_range": "pc"}, "rgb24")):
+        decode_cmd, pipe_cmd, _ = build_commands(clip, "x.mov", "png-mov", info={**info, **source})
+        assert decode_cmd[decode_cmd.index("-pix_fmt") + 1] == fmt and "--matrix" not in pipe_cmd, source
+        assert "in_color_matrix=" in decode_cmd[decode_cmd.index("-vf") + 1]
     _, _, encode_cmd = build_commands(clip, "x.webm", "vp9-alpha", info=info)
     assert encode_cmd[encode_cmd.index("-c:a") + 1] == "libopus"  # AAC does not go into WebM
     _, pipe_cmd, _ = build_commands(clip, "x.mp4", "review", info=info, comp="green")
@@ -123,10 +140,13 @@ def test_commands_follow_the_source(clip: Path) -> None:
     # no matrix tag: decoded as players (and render) read it, BT.601 at standard definition
     for size, matrix in (((720, 576), "smpte170m"), ((1920, 1080), "bt709"), ((W, H), "smpte170m")):
         untagged = {**info, "width": size[0], "height": size[1], "color_space": None}
-        decode_cmd, _, _ = build_commands(clip, "x.mov", "prores4444", info=untagged)
+        _, pipe_cmd, encode_cmd = build_commands(clip, "x.mov", "prores4444", info=untagged)
+        assert pipe_cmd[pipe_cmd.index("--matrix") + 1] == matrix
+        assert encode_cmd[encode_cmd.index("-colorspace") + 1] == matrix
+        decode_cmd, _, _ = build_commands(clip, "x.mov", "prores4444", info={**untagged, "pix_fmt": "yuvj420p"})
         assert f"scale=in_color_matrix={matrix}:" in decode_cmd[decode_cmd.index("-vf") + 1]
     tagged = {**info, "width": 720, "height": 576, "color_space": "bt709"}
-    assert "in_color_matrix=bt709:" in " ".join(build_commands(clip, "x.mov", "prores4444", info=tagged)[0])
+    assert "--matrix bt709" in " ".join(build_commands(clip, "x.mov", "prores4444", info=tagged)[1])
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -207,6 +227,36 @@ def test_variable_frame_rate_is_conformed_like_render(tmp_path: Path) -> None:
     run(tmp_path / "vfr.mov", tmp_path / "span.mkv", "matte", quiet=True, frames="3-6", **PIPE)
     span = np.frombuffer(decode(tmp_path / "span.mkv", "gray16le"), "<u2").reshape(-1, H, W)
     assert len(span) == 4 and np.array_equal(span, matte[3:7])
+
+
+def test_super_whites_reach_the_prores_foreground_as_renders_do(tmp_path: Path) -> None:
+    """A 10-bit ProRes 422 HQ clip whose highlights sit above video white (luma 1000 of 940, as
+    cameras record them): the prores4444 preset's foreground keeps them above 1.0 (the pipe
+    read and wrote 16-bit RGB, which clipped them to 1.0), and its matte and foreground are
+    render's for the same frames (before, the two decoded the chroma differently)."""
+    import av
+    import OpenImageIO as oiio
+
+    from pomagan_post.io.yuv import planes_of, planes_to_rgb
+
+    hot = tmp_path / "hot.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=24", "-frames:v", "2",
+                    "-vf", "format=yuv422p10le,lutyuv=y='if(gt(val,700),1000,val)',setparams=colorspace=bt709",
+                    "-c:v", "prores_ks", "-profile:v", "3", "-colorspace", "bt709", str(hot)], check=True)
+    run(hot, tmp_path / "out.mov", "prores4444", quiet=True, **PIPE)
+    engine = Engine(load_checkpoint(None), device="cpu", working_size=32, batch_size=2)
+    render(hot, engine=engine, outputs=["fg"], format="exr", output_dir=tmp_path / "r")
+    with av.open(str(tmp_path / "out.mov")) as container:
+        for n, frame in enumerate(container.decode(video=0)):
+            bits = frame.format.components[0].bits
+            y, cb, cr, a = planes_of(frame, 4)
+            fg, alpha = planes_to_rgb(y, cb, cr, bits, 1), a / float((1 << bits) - 1)
+            rendered = oiio.ImageBuf(str(tmp_path / "r" / f"hot_fg.{n:04d}.exr")).get_pixels(oiio.FLOAT)
+            assert np.abs(alpha - rendered[..., 3]).max() < 0.5 / 255
+            assert np.abs(fg - rendered[..., :3]).mean() < 0.5 / 255
+            solid = alpha > 0.2
+            assert (fg[solid] / alpha[solid][:, None] > 1.03).any(axis=1).sum() > 50
+            assert fg.max() > 1.03 and abs(fg.max() - rendered[..., :3].max()) < 0.01
 
 
 def test_a_failing_stage_is_named_and_nothing_is_left(clip: Path, tmp_path: Path) -> None:

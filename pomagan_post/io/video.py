@@ -57,7 +57,7 @@ from .atomic import Claim
 from .base import ClipInfo, conform_rate, quarter_turns
 from .streams import WriteBehind, default_writers, prefetch
 from .timecode import advance_timecode
-from .yuv import fill_planes, planes_of, planes_to_rgb, rgb_to_planes, untagged_matrix
+from .yuv import alpha_codes, fill_planes, planes_of, planes_to_rgb, rgb_to_planes, untagged_matrix
 
 __all__ = [
     "interlaced_note",
@@ -1578,9 +1578,7 @@ class VideoSink:
         bits = target.components[0].bits
         planes = rgb_to_planes(colour, bits, self._matrix)
         if any(c.is_alpha for c in target.components):
-            matte = image[..., 3] if self.kind == "fg" else image[..., 0]
-            top = float((1 << bits) - 1)
-            planes.append((np.clip(np.nan_to_num(matte, nan=0.0), 0.0, 1.0) * top + 0.5).astype(np.uint16))
+            planes.append(alpha_codes(image[..., 3] if self.kind == "fg" else image[..., 0], bits))
         return fill_planes(av.VideoFrame(width, height, target.name), planes)
 
     def _encode_frame(self, number: int, frame: av.VideoFrame) -> None:

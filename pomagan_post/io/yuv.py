@@ -17,7 +17,8 @@ from __future__ import annotations
 import av
 import numpy as np
 
-__all__ = ["luma_weights", "untagged_matrix", "planes_of", "planes_to_rgb", "rgb_to_planes", "fill_planes"]
+__all__ = ["luma_weights", "untagged_matrix", "planes_of", "planes_to_rgb", "rgb_to_planes", "alpha_codes",
+           "fill_planes"]
 
 # (Kr, Kb) by AVColorSpace: Y' = Kr R' + (1 - Kr - Kb) G' + Kb B'.
 _WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
@@ -82,6 +83,12 @@ def rgb_to_planes(rgb: np.ndarray, bits: int, matrix: int) -> list[np.ndarray]:
         code = value * (span * scale) + (offset * scale + 0.5)
         codes.append(np.clip(code, scale, 255.0 * scale - 1.0).astype(np.uint16))
     return codes
+
+
+def alpha_codes(matte: np.ndarray, bits: int) -> np.ndarray:
+    """A matte in [0, 1] -> full-range alpha codes of ``bits`` bits (uint16), rounded; NaN as 0."""
+    top = float((1 << bits) - 1)
+    return (np.clip(np.nan_to_num(np.asarray(matte, np.float32), nan=0.0), 0.0, 1.0) * top + 0.5).astype(np.uint16)
 
 
 def fill_planes(frame: av.VideoFrame, planes: list[np.ndarray]) -> av.VideoFrame:
