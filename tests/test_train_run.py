@@ -626,6 +626,37 @@ def test_nan_pixels_in_a_matte_stop_the_run_naming_the_file(tmp_path: Path) -> N
         pomagan_post.load_checkpoint(run / "checkpoint.safetensors")  # finite, loads
 
 
+def test_eval_keeps_the_sets_it_scored_when_a_later_one_holds_a_bad_item(seg_run: Path, tmp_path: Path) -> None:
+    """A NaN matte found while scoring the second set: exit 2 naming the file, after the first
+    set's row is printed and written (it was lost with the run)."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    studio = _studio(tmp_path / "mystudio")
+    bad = studio / "mattes" / "sh010_1003.exr"
+    (studio / "mattes" / "sh010_1003.png").unlink()
+    matte = np.zeros((48, 64), np.float32)
+    matte[12:16, 22:27] = np.nan
+    out = oiio.ImageOutput.create(str(bad))
+    out.open(str(bad), oiio.ImageSpec(64, 48, 1, oiio.FLOAT))
+    out.write_image(matte[:, :, None])
+    out.close()
+    folder = tmp_path / "eval"
+    result = CliRunner().invoke(train_cli, ["eval", "--weights", str(seg_run / "checkpoint.safetensors"),
+                                            "--data", "synth=synthetic:2", "--data", f"studio=paired:{studio}",
+                                            "--size", "64x48", "--device", "cpu", "--out", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"pomagan-train: error: {bad}: 20 pixel(s) hold NaN or infinite values (the first at x=22, y=12); "
+        "fix or remove the file")
+    assert "| synth |" in result.output and "| studio |" not in result.output
+    assert f"wrote {folder}/results.md, results.csv and items.csv (every item's scores), of the 1 row(s) " \
+           "finished before 'studio' stopped" in result.output
+    with (folder / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["test_set"], row["n"]) for row in rows] == [("synth", "2")]
+
+
 def test_a_run_that_diverges_keeps_its_last_good_checkpoint(tmp_path: Path) -> None:
     """Weights blown up by an absurd learning rate: the run stops at the first NaN loss it
     logs, says between which steps, and does not write those weights over the checkpoint."""

@@ -269,18 +269,33 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
         datasets.append((name, build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
                                              backgrounds=backgrounds)))
-    results = {}
-    for name, dataset in datasets:
-        for suffix, predictor in predictors.items():
-            results[name + suffix] = evaluate(predictor, dataset, limit=limit, desc=name + suffix)
-    click.echo(results_table(results, fmt="markdown"))
-    for name, result in results.items():
-        if not name.endswith(tuple(suffix for suffix in predictors if suffix)) and result.count > 1:
-            worst = ", ".join(f"#{index} {value:.1f}" for index, value in worst_items(result))
-            click.echo(f"{name}: worst items by MSE (x1e3): {worst}", err=True)
-    if out_dir:
-        write_results(results, out_dir)
-        click.echo(f"wrote {out_dir}/results.md, results.csv and items.csv (every item's scores)", err=True)
+    results: dict = {}
+
+    def report(unfinished: str | None = None) -> None:
+        click.echo(results_table(results, fmt="markdown"))
+        for name, result in results.items():
+            if not name.endswith(tuple(suffix for suffix in predictors if suffix)) and result.count > 1:
+                worst = ", ".join(f"#{index} {value:.1f}" for index, value in worst_items(result))
+                click.echo(f"{name}: worst items by MSE (x1e3): {worst}", err=True)
+        if out_dir:
+            write_results(results, out_dir)
+            click.echo(f"wrote {out_dir}/results.md, results.csv and items.csv (every item's scores)"
+                       + (f", of the {len(results)} row(s) finished before {unfinished!r} stopped" if unfinished
+                          else ""), err=True)
+
+    row = ""
+    try:
+        for name, dataset in datasets:
+            for suffix, predictor in predictors.items():
+                row = name + suffix
+                results[row] = evaluate(predictor, dataset, limit=limit, desc=row)
+    except BaseException:
+        # A bad item deep in a later set (a NaN pixel, a file corrupt past its header) or Ctrl-C:
+        # the rows already scored are not lost (an hour of scoring, on a big set).
+        if results:
+            report(unfinished=row)
+        raise
+    report()
 
 
 if __name__ == "__main__":
