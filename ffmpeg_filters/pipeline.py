@@ -589,6 +589,9 @@ def build_commands(
     encode += [*p.encoder_args, *colour_tags]
     if info.get("field_order"):  # interlaced: labelled as the source (the fields stay woven)
         encode += ["-field_order", info["field_order"]]
+        if p.encoder == "libx264":  # H.264 says so in its bitstream: coded interlaced (MBAFF)
+            top_first = info["field_order"] in ("tt", "bt")  # the field shown first
+            encode += ["-flags", "+ildct+ilme", "-x264opts", "tff=1" if top_first else "bff=1"]
     muxer = _MUXERS.get(Path(output).suffix.lower(), _MUXERS[p.extensions[0]])
     if audio and info.get("has_audio"):
         copy = p.audio_copy is None or all(c in p.audio_copy for c in info["audio_codecs"])

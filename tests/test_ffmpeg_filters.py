@@ -343,6 +343,11 @@ def test_interlaced_source_keeps_its_field_order_and_is_warned_about(tmp_path: P
     assert lines[0] == ("woven.mp4: interlaced: matted as whole frames, so a subject that moves between the two "
                         "fields gets a combed edge; deinterlace first for such shots (e.g. ffmpeg -vf bwdif)")
     assert ffprobe(out)["streams"][0]["field_order"] == "tt"
+    # the review preset's H.264 too (coded progressive, players showed the combing undeinterlaced)
+    run(woven, tmp_path / "review.mp4", "review", quiet=True, **PIPE)
+    assert ffprobe(tmp_path / "review.mp4")["streams"][0]["field_order"] == "tt"
+    bottom = build_commands(woven, "x.mp4", "review", info={**probe(woven), "field_order": "bb"})[2]
+    assert bottom[bottom.index("-x264opts") + 1] == "bff=1"
 
 
 def test_a_second_run_to_the_same_output_leaves_the_first_alone(clip: Path, tmp_path: Path) -> None:
