@@ -562,6 +562,28 @@ def test_an_avis_dropped_frames_are_rendered_as_the_frame_before(tmp_path: Path,
     np.testing.assert_array_equal(repeated, before)
 
 
+def test_an_inputs_alpha_is_said_unused_and_serves_as_its_own_garbage_matte(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plate carrying a roto in its alpha: the render says the alpha is not used and how to
+    use it; given as --garbage-matte too, the matte is kept inside it (0 outside, as the roto)."""
+    engine = constant_matte_engine(0.9, TEST_DEVICE)
+    monkeypatch.setattr(renderer, "build_engine", lambda *args, **kwargs: engine)
+    plate = np.concatenate([ramp(48, 64, 3, seed=1), np.zeros((48, 64, 1), np.float32)], axis=2)
+    plate[:, :32, 3] = 1.0  # the roto: the left half
+    write_file(tmp_path / "roto.png", plate, "uint8")
+    plain = run(tmp_path / "roto.png", "-f", "exr", "-o", tmp_path / "plain")
+    assert plain.exit_code == 0, plain.output
+    assert ("roto.png: has an alpha channel, not used: the matte is made from the picture alone; to keep "
+            "the matte inside that alpha, give the input as --garbage-matte too") in plain.stderr
+    alpha, _ = read_file(tmp_path / "plain" / "roto_alpha.exr")
+    np.testing.assert_allclose(alpha[..., 0], 0.9, atol=2e-3)
+    kept = run(tmp_path / "roto.png", "--garbage-matte", tmp_path / "roto.png", "-f", "exr", "-o", tmp_path / "kept")
+    assert kept.exit_code == 0 and "has an alpha channel" not in kept.stderr, kept.output
+    alpha, _ = read_file(tmp_path / "kept" / "roto_alpha.exr")
+    np.testing.assert_allclose(alpha[:, :32, 0], 0.9, atol=2e-3)
+    assert np.abs(alpha[:, 32:, 0]).max() == 0.0
+
+
 def test_a_videos_super_whites_reach_the_foreground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A camera's highlights above video white (10-bit luma 1000 of 940: R'G'B' 1.0685) are in
     the foreground of an EXR and of a ProRes output, not clipped to 1.0."""

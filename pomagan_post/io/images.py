@@ -507,6 +507,7 @@ class ImageSequenceSource:
             # the first frame's Orientation tag; pixels come out as it says they are shown
             "orientation": orientation,
             "stored_size": (spec.width, spec.height),
+            "has_alpha": _alpha_index(spec) is not None,
             "attributes": [a for a in _named_attributes(spec, _CLIP_CARRIED) if a[0] in attrs],
             "pattern": str(self.pattern),
             "frame_origin": frames[0],  # the frame whose header gave ``timecode``
