@@ -30,14 +30,14 @@ from pomagan_post.errors import BadInputError, MissingFramesError, PomaganError,
 from pomagan_post.io.atomic import Claim, refuse_unwritable
 from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode, has_timecode, timecodes_to_frames
-from pomagan_post.io.video import duration_tag, interlaced_note
+from pomagan_post.io.video import duration_tag, interlaced_note, repeated_note
 from pomagan_post.io.yuv import untagged_matrix
 from pomagan_post.pipe import PIXEL_FORMATS
 from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
 
-__all__ = ["StageFailedError", "RunReport", "probe", "build_commands", "check_paths", "format_commands", "run",
+__all__ = ["StageFailedError", "RunReport", "probe", "avi_repeated", "build_commands", "check_paths", "format_commands", "run",
            "ffmpeg_encoders", "parse_frames", "FFMPEG", "FFPROBE"]
 
 FFMPEG = os.environ.get("POMAGAN_FFMPEG", "ffmpeg")
@@ -332,7 +332,33 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
         "chroma_location": video.get("chroma_location"),
         "sample_aspect_ratio": sar,
         "field_order": video.get("field_order") if video.get("field_order") in _WOVEN else None,
+        "time_base": _fraction(video.get("time_base")),
     }
+
+
+def avi_repeated(input: str | os.PathLike[str], info: dict[str, Any],
+                 span: tuple[int, int | None] | None = None) -> list[int]:
+    """An AVI's frame slots holding no picture (a dropped frame's empty chunk, which the decoder
+    skips and the conform fills with the frame before, as render does), 0-based, within
+    ``span``: the slots between its packets' decode times (ffprobe reads the index, no
+    decoding). Empty slots after the last picture are not counted (the file ends there). Other
+    containers: none."""
+    if info.get("container") != "avi" or not info.get("fps") or not info.get("time_base"):
+        return []
+    data = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=dts,size",
+                           "-of", "csv=p=0", os.fspath(input)], capture_output=True, text=True)
+    slot = info["time_base"] * info["fps"]  # frame slots per time-base unit
+    times = []
+    for line in data.stdout.splitlines():
+        dts, _, size = line.partition(",")
+        if dts.strip().lstrip("-").isdigit() and size.strip().isdigit() and int(size) > 0:
+            times.append(round(int(dts) * slot))
+    if not times:
+        return []
+    first, present = min(times), set(times)
+    holes = [n - first for n in range(first, max(times)) if n not in present]
+    low, high = span if span is not None else (0, None)
+    return [n for n in holes if n >= low and (high is None or n <= high)]
 
 
 def _planar_444(info: dict[str, Any]) -> str | None:
@@ -623,6 +649,7 @@ class RunReport:
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     frames: int | None = None  # frames the encoder wrote (its own count)
+    repeated: list[int] = field(default_factory=list)  # AVI slots with no picture (:func:`avi_repeated`)
 
 
 def check_paths(input: str | os.PathLike[str], output: str | os.PathLike[str], preset: str | Preset,
@@ -812,6 +839,7 @@ def run(
         log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         if info.get("field_order") and not quiet:  # as render says it
             log(interlaced_note(Path(input).name))
+        repeated = avi_repeated(input, info, span)
         names = ("decode", "pipe", "encode")
         tails = {name: collections.deque(maxlen=30) for name in names}
         procs: list[subprocess.Popen[bytes]] = []
@@ -881,5 +909,7 @@ def run(
         finally:
             if bar is not None:
                 bar.close()
+        if repeated and not quiet:  # as render says it, after its progress bar
+            log(repeated_note(Path(input).name, repeated))
         return RunReport(output=output, commands=commands, seconds=time.perf_counter() - started, info=info,
-                         frames=written[0])
+                         frames=written[0], repeated=repeated)

@@ -1479,7 +1479,7 @@ def render(
             garbage.close()
     report.settle(started, source)
     if report.repeated:
-        log(f"{Path(input_str).name}: frame(s) {format_frame_list(report.repeated)} hold no picture in "
-            "the file (dropped when it was recorded or converted): each repeats the frame before, "
-            "as players show it")
+        from .io.video import repeated_note
+
+        log(repeated_note(Path(input_str).name, report.repeated))
     return report

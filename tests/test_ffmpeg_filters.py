@@ -636,7 +636,12 @@ def test_an_avis_dropped_frames_repeat_the_frame_before(tmp_path: Path) -> None:
     show them: every slot comes out, so the matte keeps the clip's length and sync (the run
     failed, 'its data ends before its index says', with the frames shifted)."""
     avi = write_avi_with_dropped_frames(tmp_path / "capture.avi")
-    assert run(avi, tmp_path / "out.mkv", "matte", quiet=True, **PIPE).frames == 8
+    lines: list[str] = []
+    report = run(avi, tmp_path / "out.mkv", "matte", log=lines.append, progress=False, **PIPE)
+    assert report.frames == 8 and report.repeated == [3, 6]
+    assert lines[-1] == ("capture.avi: frame(s) 3, 6 hold no picture in the file (dropped when it was recorded "
+                         "or converted): each repeats the frame before, as players show it")  # render's line
+    assert run(avi, tmp_path / "span.mkv", "matte", quiet=True, frames="4-7", **PIPE).repeated == [6]
     mattes = np.frombuffer(decode(tmp_path / "out.mkv", "gray16le"), np.uint16).reshape(8, -1)
     assert np.array_equal(mattes[3], mattes[2]) and np.array_equal(mattes[6], mattes[5])
     assert not np.array_equal(mattes[4], mattes[3]) and not np.array_equal(mattes[7], mattes[6])

@@ -61,6 +61,7 @@ from .yuv import alpha_codes, fill_planes, planes_of, planes_to_rgb, rgb_to_plan
 
 __all__ = [
     "interlaced_note",
+    "repeated_note",
     "partial_path",
     "resumable_frames",
     "VIDEO_CODECS",
@@ -254,6 +255,15 @@ def _copy_tags(source: Any, target: Any, keys: tuple[str, ...]) -> None:
         value = _metadata_get(source.metadata, key)
         if value and value != "und":
             target.metadata[key] = value
+
+
+def repeated_note(name: str, frames: "list[int]") -> str:
+    """What a render of a video with empty frame slots (an AVI's dropped frames) says
+    (render and pomagan-ffmpeg alike)."""
+    from .sequence import format_frame_list
+
+    return (f"{name}: frame(s) {format_frame_list(frames)} hold no picture in the file (dropped when "
+            "it was recorded or converted): each repeats the frame before, as players show it")
 
 
 def interlaced_note(name: str) -> str:
