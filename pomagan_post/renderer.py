@@ -1330,7 +1330,7 @@ def render(
             f"than EXR cannot carry both, so they are the picture as shown, {info.width}x{info.height}")
     if info.metadata.get("has_alpha") and garbage_matte is None:
         hint = ("" if info.metadata.get("codec") else
-                f"; to keep the matte inside that alpha, give the input as --garbage-matte too")
+                "; to keep the matte inside that alpha, give the input as --garbage-matte too")
         log(f"{Path(input_str).name}: has an alpha channel, not used: the matte is made from the "
             f"picture alone{hint}")
     if info.metadata.get("interlaced"):
