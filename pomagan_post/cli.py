@@ -201,6 +201,9 @@ def info(weights: str | None, stats: bool) -> None:
             if int(recipe.get("reuse", 1) or 1) > 1:
                 line += (f", each loaded batch followed by {int(recipe['reuse']) - 1} drawn from a buffer "
                          f"of {recipe.get('reuse_buffer') or 64 * int(recipe.get('batch_size') or 1)} frames")
+            taken = recipe.get("taken_from")
+            if isinstance(taken, dict):  # blend --weight 0: this network is another checkpoint's
+                line += f", the network taken whole from {taken.get('base', '?')}"
             blends = [*recipe.get("blended_before", []), recipe.get("blended")]
             for blend in (b for b in blends if isinstance(b, dict) and "weight" in b):
                 w, steps = float(blend["weight"]), blend.get("base_steps")

@@ -46,7 +46,7 @@ def test_blend_mixes_the_chosen_network_and_records_it(tmp_path: Path) -> None:
 
 
 def test_blend_weight_one_and_zero_give_the_two_checkpoints(tmp_path: Path) -> None:
-    tuned, base = _checkpoint(tmp_path / "t.safetensors", 1), _checkpoint(tmp_path / "b.safetensors", 2)
+    tuned, base = _checkpoint(tmp_path / "t.safetensors", 1, steps=30), _checkpoint(tmp_path / "b.safetensors", 2)
     for weight, same_as in (("1", tuned), ("0", base)):
         out = tmp_path / f"w{weight}.safetensors"
         result = CliRunner().invoke(train_cli, ["blend", str(tuned), "--base", str(base), "--weight", weight,
@@ -61,9 +61,15 @@ def test_blend_weight_one_and_zero_give_the_two_checkpoints(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     got, t, b = (pomagan_post.load_checkpoint(p).state_dict() for p in (out, tuned, base))
     assert all(torch.equal(got[k], (b if k.startswith("alpha.") else t)[k]) for k in got)
+    # info's alpha line is the base's own run of that network (10 steps), not the replaced
+    # network's (30); the segmentation line stays the fine-tuned's
     shown = CliRunner().invoke(post_cli, ["info", "--weights", str(out)]).output
-    assert f"then replaced by the network of {base.resolve()} (10 steps in all)" in shown, shown
-    assert "blended: 0 x" not in shown
+    assert (f"alpha stage: 10 steps at 64x48, batch 2, perceptual loss ?, adversarial loss ?, the network "
+            f"taken whole from {base.resolve()}") in shown, shown
+    assert "seg stage: 30 steps at 64x48" in shown and "blended: 0 x" not in shown
+    info = pomagan_post.read_checkpoint_info(out)
+    assert pomagan_post.checkpoint.stage_steps(info["recipe"], "alpha") == 10
+    assert pomagan_post.checkpoint.stage_steps(info["recipe"], "seg") == 30
 
 
 def test_a_blend_of_a_blend_keeps_both_in_the_record(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ def blend_checkpoints(fine_tuned: str, base: str, weight: float, stage: str, out
     """Write ``out``: ``fine_tuned`` with the ``stage`` network's floating weights replaced by
     ``weight * fine_tuned + (1 - weight) * base`` (``stage``: seg, alpha or both); everything
     else (the other network, description, working size, recipe) is ``fine_tuned``'s, and the
-    recipe records the blend. Both must be one architecture with the blended networks trained;
+    recipe records the blend. ``weight`` 0 takes the network whole from ``base``, and with it
+    the base's record of that stage (its runs' settings and steps, marked ``taken_from``). Both must be one architecture with the blended networks trained;
     ``out`` must not exist (it never writes over a checkpoint)."""
     if not 0.0 <= weight <= 1.0:
         raise BadInputError(f"--weight is the fine-tuned checkpoint's share, 0 to 1, got {weight:g}")
@@ -54,10 +55,19 @@ def blend_checkpoints(fine_tuned: str, base: str, weight: float, stage: str, out
                            else v for k, v in mine.items()})
     recipe = dict(info["recipe"])
     for name in stages:
+        base_stage = base_info["recipe"].get(name) if isinstance(base_info["recipe"].get(name), dict) else {}
+        if weight == 0:
+            # The network is the base's, whole: its record is the base's runs of it (their
+            # settings and steps), not the replaced network's, and says where it came from.
+            history = [r for r in recipe.get("history", []) if not (isinstance(r, dict) and r.get("stage") == name)]
+            history += [r for r in base_info["recipe"].get("history", [])
+                        if isinstance(r, dict) and r.get("stage") == name]
+            recipe["history"] = history
+            recipe[name] = {**base_stage, "taken_from": {"base": base_name, "base_created": base_info.get("created", "")}}
+            continue
         entry = dict(recipe[name]) if isinstance(recipe.get(name), dict) else {"stage": name}
         if "blended" in entry:  # a blend of a blend: the earlier one is kept, oldest first
             entry["blended_before"] = [*entry.get("blended_before", []), entry["blended"]]
-        base_stage = base_info["recipe"].get(name) if isinstance(base_info["recipe"].get(name), dict) else {}
         entry["blended"] = {"weight": weight, "base": base_name, "base_steps": stage_steps(base_info["recipe"], name),
                             "base_created": base_info.get("created", ""),
                             "base_is_a_blend": "blended" in base_stage}
