@@ -754,12 +754,15 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
               help="One image, the frames' size, limiting every frame's matte (white keeps, black "
                    "removes; its alpha when it has a meaningful one): a locked-off shot's clutter.")
 @temporal_option(" Frames come out N frames behind the ones going in (the last N at the end).")
+@click.option("--threads", type=int, default=None,
+              help="Threads converting frames to and from bytes beside the network [default: the CPU "
+                   "cores, 2-8].")
 @click.option("-q", "--quiet", is_flag=True, help="No messages on stderr (errors still print).")
 @_one_line_errors
 def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | None, matrix: str | None,
          comp: str | None, colorspace: str, premultiplied: bool | None, batch_size: int, working_size: int | None, tta: str,
          device: str, precision: str, weights: str | None, pixel_aspect: str | None,
-         garbage_matte: str | None, temporal: int, quiet: bool) -> None:
+         garbage_matte: str | None, temporal: int, threads: int | None, quiet: bool) -> None:
     """Matte raw video frames from stdin to stdout, frame for frame (for ffmpeg pipelines).
 
     \b
@@ -789,7 +792,7 @@ def pipe(size: str | None, pix_fmt: str, output: str | None, out_pix_fmt: str | 
                  matrix=matrix, comp=comp, colorspace=colorspace, premultiplied=premultiplied, batch_size=batch_size,
                  working_size=working_size, tta=tta, device=device, precision=precision,
                  weights=weights, pixel_aspect=pixel_aspect, garbage_matte=garbage_matte,
-                 temporal=temporal, log=say)
+                 temporal=temporal, threads=threads, log=say)
         stdout.flush()
     except KeyboardInterrupt as exc:  # Ctrl-C to the pipeline: a stop, as render's and pomagan-ffmpeg's
         signum = interrupt_signal(exc)

@@ -194,6 +194,21 @@ def test_output_kinds_agree(fast_engine: Engine) -> None:
     np.testing.assert_allclose(out["comp"], out["fg"] + (1 - alpha) * np.float32([0, 0, 1]), atol=1e-6)
 
 
+@pytest.mark.parametrize("extra", [[], ["--temporal", "1"], ["--comp", "green"]])
+def test_frames_converted_on_threads_come_out_in_order_and_unchanged(fast_engine: Engine, extra: list[str]) -> None:
+    """Seven distinct frames in batches of 2 (the last one short): converted on 4 threads they
+    come out in their order and bit for bit as one thread converts them, each frame's output
+    its own (the frames' mattes differ, so a swapped pair would show)."""
+    data = np.random.default_rng(3).integers(0, 65536, 7 * frame_bytes("rgb48le") // 2, dtype=np.uint16).tobytes()
+    args = ["--pix-fmt", "rgb48le", "--batch-size", "2", "-q", *extra]
+    one, four = run_pipe(data, *args, "--threads", "1"), run_pipe(data, *args, "--threads", "4")
+    assert one.exit_code == 0 and four.exit_code == 0, four.stderr
+    fmt = "rgb48le" if "--comp" in extra else "rgba64le"
+    assert len(four.stdout_bytes) == 7 * frame_bytes(fmt) and four.stdout_bytes == one.stdout_bytes
+    outputs = planes(four.stdout_bytes, fmt)
+    assert all(not np.array_equal(outputs[i], outputs[i + 1]) for i in range(6))
+
+
 def test_empty_stream_is_zero_frames(fast_engine: Engine) -> None:
     result = run_pipe(b"", "-q")
     assert result.exit_code == 0 and result.stdout_bytes == b""
@@ -313,6 +328,7 @@ def test_truncated_last_frame_names_the_byte_count(fast_engine: Engine) -> None:
     (["--comp", "no-such-colour"], "neither a colour"),
     (["--colorspace", "nonsense"], "unknown colour space"),
     (["--pixel-aspect", "wide"], "--pixel-aspect must be a ratio such as 2, 1.333 or 4:3"),
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
 ])
 def test_bad_flags_are_one_line_exit_2_before_any_output(monkeypatch: pytest.MonkeyPatch, args: list[str],
                                                           message: str) -> None:
