@@ -367,7 +367,9 @@ class _OrderedWriter:
                         pending.cancel()
                 except queue.Empty:
                     pass
-        self.thread.join()
+        # (bounded: a write blocked on a reader that stopped reading must not hold the pipe's
+        # own error or stop; the thread is a daemon)
+        self.thread.join(timeout=10)
 
 
 class _Cancelled(Exception):

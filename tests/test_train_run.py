@@ -598,9 +598,9 @@ def test_config_values_of_the_wrong_kind_are_named(tmp_path: Path, setting: str,
         assert result.exit_code == 2 and "workers must be 0 (load in the training process) or more" in result.output
 
 
-def test_nan_pixels_in_a_matte_stop_the_run_naming_the_file(tmp_path: Path) -> None:
-    """A render's NaN block in one EXR matte: the run stops naming the file and the pixels,
-    exit 2, and what it saved first holds finite weights (it used to finish with NaN weights)."""
+def _studio_with_a_nan_matte(tmp_path: Path) -> tuple[Path, Path]:
+    """A studio folder whose matte of frame 1003 is a float EXR with a render's NaN block (20
+    pixels, the first at x=22, y=12); returns the folder and that file."""
     import numpy as np
     import OpenImageIO as oiio
 
@@ -614,6 +614,13 @@ def test_nan_pixels_in_a_matte_stop_the_run_naming_the_file(tmp_path: Path) -> N
     out.open(str(bad), oiio.ImageSpec(64, 48, 1, oiio.FLOAT))
     out.write_image(matte[:, :, None])
     out.close()
+    return studio, bad
+
+
+def test_nan_pixels_in_a_matte_stop_the_run_naming_the_file(tmp_path: Path) -> None:
+    """A render's NaN block in one EXR matte: the run stops naming the file and the pixels,
+    exit 2, and what it saved first holds finite weights (it used to finish with NaN weights)."""
+    studio, bad = _studio_with_a_nan_matte(tmp_path)
     run = tmp_path / "run"
     args = [f"paired:{studio}" if a == "synthetic:4" else a for a in TINY]
     result = CliRunner().invoke(train_cli, ["alpha", *args, "--seg-weights", "default", "--out", str(run),
@@ -629,18 +636,7 @@ def test_nan_pixels_in_a_matte_stop_the_run_naming_the_file(tmp_path: Path) -> N
 def test_eval_keeps_the_sets_it_scored_when_a_later_one_holds_a_bad_item(seg_run: Path, tmp_path: Path) -> None:
     """A NaN matte found while scoring the second set: exit 2 naming the file, after the first
     set's row is printed and written (it was lost with the run)."""
-    import numpy as np
-    import OpenImageIO as oiio
-
-    studio = _studio(tmp_path / "mystudio")
-    bad = studio / "mattes" / "sh010_1003.exr"
-    (studio / "mattes" / "sh010_1003.png").unlink()
-    matte = np.zeros((48, 64), np.float32)
-    matte[12:16, 22:27] = np.nan
-    out = oiio.ImageOutput.create(str(bad))
-    out.open(str(bad), oiio.ImageSpec(64, 48, 1, oiio.FLOAT))
-    out.write_image(matte[:, :, None])
-    out.close()
+    studio, bad = _studio_with_a_nan_matte(tmp_path)
     folder = tmp_path / "eval"
     result = CliRunner().invoke(train_cli, ["eval", "--weights", str(seg_run / "checkpoint.safetensors"),
                                             "--data", "synth=synthetic:2", "--data", f"studio=paired:{studio}",
