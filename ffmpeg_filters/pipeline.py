@@ -367,17 +367,20 @@ _TURNS = {90: "transpose=cclock", 180: "hflip,vflip", 270: "transpose=clock"}
 
 
 def _planar_444(info: dict[str, Any]) -> str | None:
-    """The ``pomagan-post pipe`` Y'CbCr 4:4:4 format to decode a limited-range Y'CbCr source
-    into (chroma upsampled, no matrix: at the source's depth or the next deeper one), or None
-    for RGB, grey and full-range sources (ffmpeg converts those to RGB)."""
+    """The ``pomagan-post pipe`` Y'CbCr 4:4:4 format to decode a Y'CbCr source into (chroma
+    upsampled, no matrix: at the source's depth or the next deeper one; ``yuvj444p`` for 8-bit
+    full range), or None for RGB, grey and full-range sources deeper than 8 bits (ffmpeg
+    converts those to RGB)."""
     name = str(info.get("pix_fmt") or "")
     try:
         fmt = av.VideoFormat(name)
     except (ValueError, TypeError):
         return None
-    if fmt.is_rgb or len(fmt.components) < 3 or name.startswith("yuvj") or info.get("color_range") == "pc":
+    if fmt.is_rgb or len(fmt.components) < 3:
         return None
     bits = int(info.get("bits") or fmt.components[0].bits)
+    if name.startswith("yuvj") or info.get("color_range") == "pc":
+        return "yuvj444p" if bits <= 8 else None
     return next(f for depth, f in ((8, "yuv444p"), (10, "yuv444p10le"), (12, "yuv444p12le"), (16, "yuv444p16le"))
                 if bits <= depth or depth == 16)
 

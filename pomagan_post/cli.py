@@ -719,7 +719,8 @@ def _render_and_say(input: str, settings: dict[str, Any]) -> tuple[int, Any]:
 @click.option("--pix-fmt", default="rgb24", show_default=True, metavar="FMT",
               help="Input pixel format: rgb24, rgb48le, rgba, rgba64le, gbrpf32le, gray, gray16le, "
                    "grayf32le (an input alpha channel is ignored), or limited-range Y'CbCr 4:4:4: "
-                   "yuv444p, yuv444p10le, yuv444p12le, yuv444p16le (super-whites kept, see --matrix).")
+                   "yuv444p, yuv444p10le, yuv444p12le, yuv444p16le (super-whites kept, see --matrix); "
+                   "full range: yuvj444p.")
 @click.option("--output", default=None, metavar="KIND",
               help="alpha (matte), rgba (colour + alpha), fg (premultiplied colour, no alpha) or "
                    "comp (over --comp) [default: comp with --comp, else rgba].")

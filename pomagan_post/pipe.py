@@ -23,11 +23,13 @@ yuv444p       8-bit Y'CbCr, planar        -
 yuv444p10le   10-bit Y'CbCr, planar       fg, comp
 yuv444p12le   12-bit Y'CbCr, planar       -
 yuv444p16le   16-bit Y'CbCr, planar       fg, comp
+yuvj444p      8-bit full-range Y'CbCr     -
 yuva444p10le  -                           rgba (Y'CbCr + 10-bit alpha, planar)
 yuva444p16le  -                           rgba (Y'CbCr + 16-bit alpha, planar)
 ============  ==========================  =========================================
 
-The ``yuv*`` formats are limited-range Y'CbCr 4:4:4 (10-bit black 64, white 940), converted by
+The ``yuv*`` formats are limited-range Y'CbCr 4:4:4 (10-bit black 64, white 940; ``yuvj444p``
+full range, as MJPEG and many phones record: black 0, white 255), converted by
 the matrix in float (:mod:`pomagan_post.io.yuv`, as ``render`` reads and writes video): a
 camera's super-whites come in above 1.0 and go back out as the codes they were, where an
 integer RGB format clips them. ``matrix`` names the matrix (ffmpeg's ``-colorspace`` names).
@@ -85,6 +87,7 @@ class PixelFormat:
     planar: bool = False
     plane_order: tuple[int, ...] = ()
     bits: int = 0  # Y'CbCr formats: significant bits per sample (0: an RGB or grey format)
+    full: bool = False  # Y'CbCr formats: full range (JPEG's), not limited
 
     def frame_bytes(self, width: int, height: int) -> int:
         return width * height * self.channels * np.dtype(self.dtype).itemsize
@@ -95,7 +98,7 @@ class PixelFormat:
 
     @property
     def is_yuv(self) -> bool:
-        """Limited-range Y'CbCr 4:4:4 (planes Y', Cb, Cr[, A]), converted by a matrix."""
+        """Y'CbCr 4:4:4 (planes Y', Cb, Cr[, A]), converted by a matrix."""
         return self.bits > 0
 
 
@@ -110,6 +113,7 @@ PIXEL_FORMATS = {f.name: f for f in (
     PixelFormat("gray16le", 1, "<u2"),
     PixelFormat("grayf32le", 1, "<f4"),
     PixelFormat("yuv444p", 3, "u1", planar=True, plane_order=(0, 1, 2), bits=8),
+    PixelFormat("yuvj444p", 3, "u1", planar=True, plane_order=(0, 1, 2), bits=8, full=True),
     PixelFormat("yuv444p10le", 3, "<u2", planar=True, plane_order=(0, 1, 2), bits=10),
     PixelFormat("yuv444p12le", 3, "<u2", planar=True, plane_order=(0, 1, 2), bits=12),
     PixelFormat("yuv444p16le", 3, "<u2", planar=True, plane_order=(0, 1, 2), bits=16),
@@ -117,7 +121,7 @@ PIXEL_FORMATS = {f.name: f for f in (
     PixelFormat("yuva444p16le", 4, "<u2", planar=True, plane_order=(0, 1, 2, 3), bits=16),
 )}
 INPUT_PIX_FMTS = ("rgb24", "rgb48le", "rgba", "rgba64le", "gbrpf32le", "gray", "gray16le", "grayf32le",
-                  "yuv444p", "yuv444p10le", "yuv444p12le", "yuv444p16le")
+                  "yuv444p", "yuv444p10le", "yuv444p12le", "yuv444p16le", "yuvj444p")
 #: Output kind -> pixel formats it can be written in: by depth (8-bit, 16-bit, float), then
 #: limited-range Y'CbCr ones (chosen by name only).
 OUTPUT_PIX_FMTS = {
@@ -227,7 +231,10 @@ def decode_frame(data: bytes | bytearray | memoryview, fmt: PixelFormat, width: 
     below 0.0 kept."""
     raw = np.frombuffer(data, dtype=fmt.dtype)
     if fmt.is_yuv:
-        return planes_to_rgb(*raw.reshape(fmt.channels, height, width)[:3], fmt.bits, matrix)
+        rgb = planes_to_rgb(*raw.reshape(fmt.channels, height, width)[:3], fmt.bits, matrix, full=fmt.full)
+        # full range holds no values beyond black and white, only colours a display cannot show
+        # (sharp chroma edges): clipped, as render's decoder gives them
+        return np.clip(rgb, 0.0, 1.0, out=rgb) if fmt.full else rgb
     if fmt.planar:
         planes = raw.reshape(fmt.channels, height, width)
         rgb = np.stack([planes[fmt.plane_order.index(c)] for c in range(3)], axis=-1)

@@ -89,6 +89,18 @@ YUV_CASES = [((0.0, 0.0, 0.0), (64, 512, 512)), ((1.0, 1.0, 1.0), (940, 512, 512
              ((0.8, 0.4, 0.2), (476, 381, 699))]
 
 
+def test_full_range_yuv_input_reads_jpegs_codes() -> None:
+    """yuvj444p (MJPEG's and many phones' full range): black 0, white 255, chroma on 128;
+    colours beyond black and white (from sharp chroma) are clipped, as render reads them."""
+    fmt = PIXEL_FORMATS["yuvj444p"]
+    codes = np.array([[0, 255, 128, 255], [128, 128, 128, 0], [128, 128, 255, 128]], np.uint8)  # Y, Cb, Cr
+    rgb = decode_frame(codes.tobytes(), fmt, 4, 1, matrix=5)[0]
+    np.testing.assert_allclose(rgb[0], 0.0, atol=1e-6)  # black
+    np.testing.assert_allclose(rgb[1], 1.0, atol=1e-6)  # white
+    np.testing.assert_allclose(rgb[2], [1.0, 0.5 - 0.714 * 127 / 255, 0.5], atol=2e-3)  # Cr 255: red, clipped
+    assert rgb.min() >= 0.0 and rgb.max() <= 1.0  # (white with Cb 0 is no colour: clipped too)
+
+
 @pytest.mark.parametrize("name", ["yuv444p10le", "yuva444p10le", "yuv444p16le"])
 def test_yuv_frames_keep_super_whites_at_their_codes(name: str) -> None:
     """Y'CbCr frames carry values above 1.0 and below 0.0 as the codes cameras write (integer
@@ -312,7 +324,7 @@ def test_truncated_last_frame_names_the_byte_count(fast_engine: Engine) -> None:
     (["--size", "64by48"], "--size must be WIDTHxHEIGHT"),
     (["--size", "1x48"], "out of range"),
     (["--pix-fmt", "yuv420p10le"], "unknown --pix-fmt 'yuv420p10le'; use one of rgb24, rgb48le, rgba, rgba64le, "
-     "gbrpf32le, gray, gray16le, grayf32le, yuv444p, yuv444p10le, yuv444p12le, yuv444p16le (subsampled Y'CbCr: "
+     "gbrpf32le, gray, gray16le, grayf32le, yuv444p, yuv444p10le, yuv444p12le, yuv444p16le, yuvj444p (subsampled Y'CbCr: "
      "let ffmpeg upsample the chroma, -pix_fmt yuv444p10le)"),
     (["--output", "matte"], "unknown --output 'matte'"),
     (["--output", "alpha", "--out-pix-fmt", "rgba"], "--out-pix-fmt rgba cannot carry --output alpha"),

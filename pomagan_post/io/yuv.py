@@ -47,21 +47,25 @@ def planes_of(frame: av.VideoFrame, count: int = 3) -> list[np.ndarray]:
     return views
 
 
-def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, bits: int, matrix: int) -> np.ndarray:
+def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, bits: int, matrix: int,
+                  full: bool = False) -> np.ndarray:
     """Limited-range codes of ``bits`` bits (``[H, W]`` each, 4:4:4) -> R'G'B' float32
-    ``[H, W, 3]``: black 0.0, white 1.0, nothing clipped."""
+    ``[H, W, 3]``: black 0.0, white 1.0, nothing clipped. ``full``: full-range codes (JPEG's:
+    black 0, white 2^bits - 1, chroma centred on 2^(bits - 1))."""
     scale = float(1 << (bits - 8))
+    top = float((1 << bits) - 1)
+    black, luma_span, chroma_span = (0.0, top, top) if full else (16.0 * scale, 219.0 * scale, 224.0 * scale)
     kr, kb = luma_weights(matrix)
     kg = 1.0 - kr - kb
     luma = y.astype(np.float32)
-    luma -= 16.0 * scale
-    luma *= 1.0 / (219.0 * scale)
+    luma -= black
+    luma *= 1.0 / luma_span
     blue = cb.astype(np.float32)
     blue -= 128.0 * scale
-    blue *= 1.0 / (224.0 * scale)
+    blue *= 1.0 / chroma_span
     red = cr.astype(np.float32)
     red -= 128.0 * scale
-    red *= 1.0 / (224.0 * scale)
+    red *= 1.0 / chroma_span
     rgb = np.empty(y.shape + (3,), np.float32)
     rgb[..., 0] = luma + 2.0 * (1.0 - kr) * red
     rgb[..., 2] = luma + 2.0 * (1.0 - kb) * blue
