@@ -37,7 +37,7 @@ from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
 
-__all__ = ["StageFailedError", "RunReport", "probe", "avi_repeated", "build_commands", "check_paths", "format_commands", "run",
+__all__ = ["StageFailedError", "RunReport", "probe", "avi_pictures", "avi_repeated", "build_commands", "check_paths", "format_commands", "run",
            "ffmpeg_encoders", "parse_frames", "FFMPEG", "FFPROBE"]
 
 FFMPEG = os.environ.get("POMAGAN_FFMPEG", "ffmpeg")
@@ -336,29 +336,43 @@ def probe(input: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def avi_pictures(input: str | os.PathLike[str], info: dict[str, Any]) -> list[int]:
+    """An AVI's frame slots that hold a picture, 0-based and in order, from its packets' decode
+    times (ffprobe reads the index, no decoding): a dropped frame's empty chunk is a slot left
+    out. Kept in ``info`` (read once a run). Other containers: an empty list."""
+    if info.get("container") != "avi" or not info.get("fps") or not info.get("time_base"):
+        return []
+    if "avi_pictures" not in info:
+        data = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=dts,size",
+                               "-of", "csv=p=0", os.fspath(input)], capture_output=True, text=True)
+        slot = info["time_base"] * info["fps"]  # frame slots per time-base unit
+        times = set()
+        for line in data.stdout.splitlines():
+            dts, _, size = line.partition(",")
+            if dts.strip().lstrip("-").isdigit() and size.strip().isdigit() and int(size) > 0:
+                times.add(round(int(dts) * slot))
+        first = min(times, default=0)
+        info["avi_pictures"] = sorted(n - first for n in times)
+    return info["avi_pictures"]
+
+
 def avi_repeated(input: str | os.PathLike[str], info: dict[str, Any],
                  span: tuple[int, int | None] | None = None) -> list[int]:
     """An AVI's frame slots holding no picture (a dropped frame's empty chunk, which the decoder
     skips and the conform fills with the frame before, as render does), 0-based, within
-    ``span``: the slots between its packets' decode times (ffprobe reads the index, no
-    decoding). Empty slots after the last picture are not counted (the file ends there). Other
-    containers: none."""
-    if info.get("container") != "avi" or not info.get("fps") or not info.get("time_base"):
+    ``span`` (:func:`avi_pictures`). Empty slots after the last picture are not counted (the
+    file ends there). Other containers: none."""
+    pictures = avi_pictures(input, info)
+    if not pictures:
         return []
-    data = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=dts,size",
-                           "-of", "csv=p=0", os.fspath(input)], capture_output=True, text=True)
-    slot = info["time_base"] * info["fps"]  # frame slots per time-base unit
-    times = []
-    for line in data.stdout.splitlines():
-        dts, _, size = line.partition(",")
-        if dts.strip().lstrip("-").isdigit() and size.strip().isdigit() and int(size) > 0:
-            times.append(round(int(dts) * slot))
-    if not times:
-        return []
-    first, present = min(times), set(times)
-    holes = [n - first for n in range(first, max(times)) if n not in present]
+    present = set(pictures)
     low, high = span if span is not None else (0, None)
-    return [n for n in holes if n >= low and (high is None or n <= high)]
+    return [n for n in range(max(low, 0), pictures[-1]) if n not in present and (high is None or n <= high)]
+
+
+#: Codecs whose every frame is a keyframe (an AVI of them is seeked for a --frames span).
+_INTRA_ONLY = frozenset({"mjpeg", "dvvideo", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "prores", "dnxhd",
+                         "v210", "png", "magicyuv", "cfhd"})
 
 
 #: The display matrix's quarter turn (degrees counterclockwise) -> the filter that shows the
@@ -561,7 +575,17 @@ def build_commands(
         conform = f"fps={fps}"
         if span is not None and span[0]:
             seek = []
-            conform += f",trim=start_frame={span[0]},setpts=PTS-STARTPTS"
+            # An intra-only AVI's pictures are known by slot: the decoder seeks to the last one
+            # at or before the span (the frame its first slot shows), the conform starts there.
+            # (With B-frames ffmpeg's seek in an AVI lands frames early: decoded from the start.)
+            intra = info.get("container") == "avi" and info.get("codec") in _INTRA_ONLY
+            held = [n for n in avi_pictures(input, info) if n <= span[0]] if intra else []
+            start = held[-1] if held else 0
+            if start:
+                offset = float(info.get("video_offset") or 0.0)
+                seek = ["-ss", f"{offset + float((start - Fraction(1, 2)) / fps):.6f}"]
+                conform = f"setpts=PTS-STARTPTS,{conform}"
+            conform += f",trim=start_frame={span[0] - start},setpts=PTS-STARTPTS"
         decode_filter = f"{conform},{decode_filter}"
     rotate: list[str] = []
     turn = _TURNS.get(int(info.get("rotation") or 0))

@@ -694,6 +694,27 @@ def test_an_avis_dropped_frames_repeat_the_frame_before(tmp_path: Path) -> None:
     mattes = np.frombuffer(decode(tmp_path / "out.mkv", "gray16le"), np.uint16).reshape(8, -1)
     assert np.array_equal(mattes[3], mattes[2]) and np.array_equal(mattes[6], mattes[5])
     assert not np.array_equal(mattes[4], mattes[3]) and not np.array_equal(mattes[7], mattes[6])
+    # A span seeks to the picture its first slot shows (slot 3 shows slot 2's): the span's mattes
+    # are the whole run's, bit for bit, without decoding the AVI from its start.
+    for span, picture in (("4-7", 4), ("3-5", 2)):
+        decode_cmd = build_commands(avi, tmp_path / "x.mkv", "matte", info=probe(avi), frames=span)[0]
+        assert decode_cmd[decode_cmd.index("-ss") + 1] == f"{(picture - 0.5) / 25:.6f}"
+        out = tmp_path / f"span_{span}.mkv"
+        run(avi, out, "matte", quiet=True, frames=span, **PIPE)
+        got = np.frombuffer(decode(out, "gray16le"), np.uint16).reshape(-1, mattes.shape[1])
+        first, last = (int(n) for n in span.split("-"))
+        assert np.array_equal(got, mattes[first:last + 1]), span
+    # H.264 with B-frames in an AVI: ffmpeg's seek lands two frames early there, so it is
+    # decoded from its start, and the span is the whole run's frames all the same
+    bframes = tmp_path / "bframes.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-frames:v", "24",
+                    "-c:v", "libx264", "-bf", "2", "-g", "12", str(bframes)], check=True)
+    assert "-ss" not in build_commands(bframes, tmp_path / "x.mkv", "matte", info=probe(bframes), frames="17-20")[0]
+    run(bframes, tmp_path / "b_all.mkv", "matte", quiet=True, **PIPE)
+    run(bframes, tmp_path / "b_span.mkv", "matte", quiet=True, frames="17-20", **PIPE)
+    whole = np.frombuffer(decode(tmp_path / "b_all.mkv", "gray16le"), np.uint16).reshape(24, -1)
+    span = np.frombuffer(decode(tmp_path / "b_span.mkv", "gray16le"), np.uint16).reshape(-1, whole.shape[1])
+    assert np.array_equal(span, whole[17:21])
 
 
 def test_frames_in_the_inputs_timecode(clip: Path, tmp_path: Path) -> None:
