@@ -32,7 +32,7 @@ from pomagan_post.io.base import conform_rate, quarter_turns
 from pomagan_post.io.timecode import advance_timecode, has_timecode, timecodes_to_frames
 from pomagan_post.io.video import duration_tag, interlaced_note, repeated_note
 from pomagan_post.io.yuv import untagged_matrix
-from pomagan_post.pipe import PIXEL_FORMATS
+from pomagan_post.pipe import INPUT_PIX_FMTS, PIXEL_FORMATS
 from pomagan_post.stopping import stop_point
 
 from .presets import PRESETS, Preset
@@ -393,10 +393,10 @@ def _planar_444(info: dict[str, Any]) -> str | None:
     if fmt.is_rgb or len(fmt.components) < 3:
         return None
     bits = int(info.get("bits") or fmt.components[0].bits)
-    if name.startswith("yuvj") or info.get("color_range") == "pc":
-        return "yuvj444p" if bits <= 8 else None
-    return next(f for depth, f in ((8, "yuv444p"), (10, "yuv444p10le"), (12, "yuv444p12le"), (16, "yuv444p16le"))
-                if bits <= depth or depth == 16)
+    full = name.startswith("yuvj") or info.get("color_range") == "pc"
+    # the pipe's own Y'CbCr input formats, shallowest first
+    return next((f.name for f in PIXEL_FORMATS.values() if f.name in INPUT_PIX_FMTS and f.is_yuv
+                 and f.full == full and f.bits >= bits), None if full else "yuv444p16le")
 
 
 #: ffprobe's chroma location -> swscale's chroma sample position (1/256 of a luma pixel, x and y).

@@ -42,15 +42,22 @@ def main() -> None:
                 _paired(path, name, np.array(values), base, args)
                 continue
             mse = np.array(values)
-            rng = np.random.default_rng(args.seed)
-            means = mse[rng.integers(0, len(mse), (args.resamples, len(mse)))].mean(axis=1)
-            low, high = np.percentile(means, [2.5, 97.5])
+            means, low, high = _resampled_means(mse, args)
             tail = np.sort(mse)[-max(1, len(mse) // 10):].sum() / mse.sum()
             print(f"{path}: {name}, {len(mse)} frames: mean {mse.mean():.2f}, median {np.median(mse):.2f}, "
                   f"95 % interval of the mean {low:.2f}-{high:.2f}, below {args.target:g} in "
                   f"{100 * np.mean(means < args.target):.0f} % of resamples; worst frame {mse.max():.1f} (adds "
                   f"{mse.max() / len(mse):.2f} to the mean, {100 * mse.max() / mse.sum():.0f} % of it), "
                   f"worst tenth of frames {100 * tail:.0f} % of it")
+
+
+def _resampled_means(values: np.ndarray, args: argparse.Namespace) -> tuple[np.ndarray, float, float]:
+    """The means of ``--resamples`` resamplings of ``values`` with replacement, and their 95 %
+    interval (low, high)."""
+    rng = np.random.default_rng(args.seed)
+    means = values[rng.integers(0, len(values), (args.resamples, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return means, float(low), float(high)
 
 
 def _model_rows(path: str) -> dict[str, list[float]]:
@@ -70,9 +77,7 @@ def _paired(path: str, name: str, mse: np.ndarray, base: dict[str, list[float]],
         raise SystemExit(f"{args.against} has {len(other)} frames of {name}, {path} {len(mse)}: "
                          "not scores of the same frames")
     diff = mse - other
-    rng = np.random.default_rng(args.seed)
-    means = diff[rng.integers(0, len(diff), (args.resamples, len(diff)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
+    _, low, high = _resampled_means(diff, args)
     print(f"{path} against {args.against}: {name}, {len(mse)} frames: mean {mse.mean():.2f} against "
           f"{other.mean():.2f}, difference {diff.mean():+.2f} (95 % interval {low:+.2f} to {high:+.2f}); "
           f"{int(np.sum(diff < 0))} frames better, {int(np.sum(diff > 0))} worse; largest changes "
