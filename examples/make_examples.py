@@ -6,6 +6,9 @@ photograph by NASA). This script writes, next to itself:
 * ``astronaut.png``: the 512x512 photograph, 8-bit sRGB.
 * ``astronaut_pan.mp4``: 24 frames at 24 fps, 640x360, H.264 yuv420p (BT.709 tagged): a slow
   push-in and pan over the same photograph, so ``pomagan-post render`` has a clip to chew on.
+* ``astronaut_roto.png``: a roto of the astronaut on the still, a 35-point polygon drawn by hand
+  round her hair, suit and the helmet she holds (8-bit grey, white inside), for
+  ``pomagan-post render examples/astronaut.png --roto examples/astronaut_roto.png``.
 
 Needs ``scikit-image`` (only for the photograph), ``av`` and ``opencv-python-headless``::
 
@@ -36,6 +39,20 @@ def photograph() -> np.ndarray:
 
 def write_still(image: np.ndarray, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+#: The roto's polygon on the 512x512 still, (x, y) clockwise from the top of her hair.
+ROTO = [(215, 15), (250, 12), (280, 25), (298, 55), (300, 90), (292, 120), (288, 150), (300, 165),
+        (302, 200), (305, 240), (340, 260), (355, 290), (362, 330), (372, 350), (400, 343), (440, 350),
+        (470, 370), (490, 400), (505, 450), (511, 511), (20, 511), (20, 420), (25, 340), (40, 290),
+        (60, 255), (100, 235), (118, 205), (115, 175), (135, 155), (165, 148), (172, 130), (166, 100),
+        (165, 70), (175, 35), (195, 20)]
+
+
+def write_roto(height: int, width: int, path: Path) -> None:
+    shape = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(shape, [np.array(ROTO, np.int32)], 255)
+    cv2.imwrite(str(path), shape, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def pan_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -81,7 +98,8 @@ def main() -> None:
     image = photograph()
     write_still(image, HERE / "astronaut.png")
     write_clip(pan_frames(image), HERE / "astronaut_pan.mp4")
-    for name in ("astronaut.png", "astronaut_pan.mp4"):
+    write_roto(*image.shape[:2], HERE / "astronaut_roto.png")
+    for name in ("astronaut.png", "astronaut_pan.mp4", "astronaut_roto.png"):
         print(f"{HERE / name}: {(HERE / name).stat().st_size / 1024:.0f} KiB")
 
 

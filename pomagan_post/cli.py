@@ -506,6 +506,11 @@ def _probe_lines(item: str, info: Any, meta: dict[str, Any], single: bool, missi
               help="Keep only what lies inside this matte (white keeps, black removes), for "
                    "background clutter the model keeps: one image for every frame, or a sequence / "
                    "video with the shot's frame numbers; the shot's size.")
+@click.option("--roto", default=None, metavar="IMAGE|SEQUENCE|VIDEO",
+              help="The subject's shape drawn on its edge (white inside; 0.5 and up counts): the "
+                   "network takes where the person is from it instead of guessing, and pulls the "
+                   "soft edge (hair, motion blur) from the picture. For shots where the model "
+                   "misses parts or keeps props. Read as --garbage-matte is; one input only.")
 @click.option("--exr-compression", default="zip", show_default=True, metavar="NAME",
               help="EXR outputs: zip, zips (1 scanline, Nuke's default), piz, rle, none (lossless); "
                    "pxr24, b44, b44a, dwaa, dwab (lossy: they change the matte).")
@@ -526,8 +531,8 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
            frames: str | None, start_frame: int | None, fps: str | None, device: str, precision: str, batch_size: str, writers: int | None,
            working_size: int | None, tta: str, weights: str | None, skip_existing: bool, overwrite: bool,
            on_error: str, premultiplied: bool | None, comp: str | None, colorspace: str | None, audio: bool,
-           garbage_matte: str | None, exr_compression: str, display_window: bool, temporal: int,
-           report_path: str | None, quiet: bool) -> None:
+           garbage_matte: str | None, roto: str | None, exr_compression: str, display_window: bool,
+           temporal: int, report_path: str | None, quiet: bool) -> None:
     """Render alpha + foreground for INPUT: a video, an image sequence (plate.####.exr,
     %04d, $F4, @), a folder holding one sequence, or a single image.
 
@@ -545,7 +550,9 @@ def render(inputs: tuple[str, ...], output_dir: str | None, outputs: str, alpha_
         working_size=working_size, tta=tta, weights=weights, writers=writers,
         skip_existing=skip_existing, overwrite=overwrite, on_error=on_error, premultiplied=premultiplied,
         comp=comp, colorspace=colorspace, audio=audio, garbage_matte=garbage_matte, exr_compression=exr_compression,
-        display_window=display_window, temporal=temporal, progress=not quiet, log=say)
+        display_window=display_window, temporal=temporal, roto=roto, progress=not quiet, log=say)
+    if roto is not None and len(inputs) > 1:
+        raise click.UsageError(f"--roto is one shot's shape; {len(inputs)} inputs were given: render them one by one")
     if report_path:
         _check_report_path(report_path)
     entries: list[dict[str, Any]] = []

@@ -639,8 +639,8 @@ class Engine:
         return alpha.clamp_(0.0, 1.0)
 
     @torch.inference_mode()
-    def matte(self, frames: np.ndarray, colorspace: str = "srgb",
-              need_fg: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def matte(self, frames: np.ndarray, colorspace: str = "srgb", need_fg: bool = True,
+              seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Alpha and premultiplied foreground for frames as a source decoded them: what
         ``render`` and the pipe call.
 
@@ -655,6 +655,12 @@ class Engine:
             colorspace: the frames' colour space (any name :func:`~pomagan_post.colour.to_model`
                 takes).
             need_fg: also compute the foreground.
+            seg: optional [N, H, W] float matte in [0, 1] at the frames' size, fed to the alpha
+                network in place of the segmentation network's output: a roto of the subject
+                drawn on its edge (``render --roto``; hard, 0 or 1: the network reads its
+                boundary as the subject's, so a feathered or offset shape moves the matte's
+                edge). The alpha network still pulls the soft detail (hair, motion blur) from
+                the picture.
         Returns:
             ``(alpha [N, H, W], fg [N, H, W, 3] or None)``, float32; NaN in the frames counts as
             0 for the foreground, infinities as +-65504.
@@ -668,6 +674,10 @@ class Engine:
         if images.shape[0] == 0 or images.shape[1] < 2 or images.shape[2] < 2:
             raise BadInputError(f"frames too small to matte: shape {images.shape}")
         on_device = resolve_colorspace(colorspace) in TENSOR_COLORSPACES
+        if seg is not None:
+            seg = np.asarray(seg, dtype=np.float32)
+            if seg.shape != images.shape[:3]:
+                raise BadInputError(f"segmentation shaped {seg.shape}; the frames need {images.shape[:3]}")
         step = self.fit_batch(*images.shape[1:3])
         alphas, fgs = [], []
         for start in range(0, images.shape[0], step):
@@ -680,7 +690,9 @@ class Engine:
             else:
                 host = torch.from_numpy(to_model(chunk, colorspace))
                 model = self._to_device(host, "model").permute(0, 3, 1, 2).float()
-            alpha = self._full_alpha(model)  # [n, 1, H, W]
+            given = None if seg is None else self._to_device(
+                torch.from_numpy(np.ascontiguousarray(seg[start : start + step])), "seg")[:, None]
+            alpha = self._full_alpha(model, given)  # [n, 1, H, W]
             if not need_fg:
                 alphas.append(self._to_host(alpha[:, 0]))
                 continue

@@ -9,7 +9,8 @@ node-building, cache and render-orchestration code runs without Nuke:
 * nodes: ``Class``, ``name``, ``setName``, ``fullName``, ``knob``, ``[]``, ``addKnob``,
   ``knobs``, ``setInput``, ``input``, ``dependencies``, ``firstFrame``/``lastFrame`` (Read:
   its ``first``/``last`` knobs; other nodes: their first input's), ``writeKnobs``; an Input
-  node inside a Group passes the Group's input through; Groups are
+  node inside a Group passes the Group's input of its number through (Input nodes are numbered
+  in the order they are made, as Nuke numbers them); Groups are
   context managers; ``nuke.nodes.<Class>(**knobs)``, ``createNode``, ``toNode``, ``root``;
 * ``execute(write, first, last)``: *simulated* - copies the frames of the nearest upstream Read
   (which must be EXR) to the Write's file pattern, so a tree input yields real cache plates;
@@ -198,8 +199,9 @@ class Node:
         return True
 
     def input(self, index: int) -> "Node | None":
-        if self._class == "Input" and self.parent is not None:  # a group's Input: its input
-            return self.parent.input(index)
+        if self._class == "Input" and self.parent is not None:  # a group's Input: its input,
+            inputs = [n for n in self.parent.children if n.Class() == "Input"]  # numbered as made
+            return self.parent.input(inputs.index(self))
         return self._inputs.get(index)
 
     def inputs(self) -> int:

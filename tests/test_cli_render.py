@@ -665,3 +665,44 @@ def test_a_comp_output_without_a_background_and_a_file_as_output_folder_are_refu
     result = run(tmp_path / "still.png", "-o", tmp_path / "result.png")
     assert result.exit_code == 2 and "-o takes a folder, not a file name" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["still.png"]
+
+
+def test_roto_errors_name_the_roto_and_the_frame(tmp_path: Path, fast_engine: Engine) -> None:
+    """A roto of another size, a roto sequence without a frame the render needs (with
+    --temporal, a neighbour's too), several inputs, and a --skip-existing resume with another
+    roto: one line each, the right exit code, no output written where the render cannot start."""
+    plate = _stills(tmp_path / "png", "p", range(1, 5), h=40, w=48)
+    shape = np.zeros((40, 48, 1), np.float32)
+    shape[:, :20] = 1.0
+    for frame in (1, 2, 3):
+        write_file(tmp_path / f"r.{frame:04d}.png", shape, "uint8")
+    write_file(tmp_path / "small.png", np.ones((10, 12, 1), np.float32), "uint8")
+    write_file(tmp_path / "other.png", shape, "uint8")
+
+    small = run(plate, "--roto", tmp_path / "small.png", "-o", tmp_path / "a")
+    assert small.exit_code == 2
+    assert small.stderr.strip() == f"pomagan-post: error: roto {tmp_path / 'small.png'} is 12x10, the shot is 48x40"
+    assert not (tmp_path / "a").exists()
+
+    missing = run(plate, "--roto", tmp_path / "r.####.png", "-o", tmp_path / "b", "-q")
+    assert missing.exit_code == 3
+    assert missing.stderr.strip() == f"pomagan-post: error: roto: missing frames 4 of {tmp_path / 'r.####.png'}"
+    assert not (tmp_path / "b").exists()  # refused before any work
+
+    neighbour = run(plate, "--roto", tmp_path / "r.####.png", "--frames", "3", "--temporal", "1",
+                    "-o", tmp_path / "c", "-q")
+    assert neighbour.exit_code == 3 and neighbour.stderr.strip().endswith("missing frames 4 of "
+                                                                          f"{tmp_path / 'r.####.png'}")
+    chunk = run(plate, "--roto", tmp_path / "r.####.png", "--frames", "1-2", "--temporal", "1",
+                "-o", tmp_path / "c", "-q")
+    assert chunk.exit_code == 0, chunk.stderr
+
+    several = run(plate, plate, "--roto", tmp_path / "other.png")
+    assert several.exit_code == 2
+    assert "--roto is one shot's shape; 2 inputs were given" in several.stderr
+
+    done = run(plate, "--roto", tmp_path / "other.png", "-o", tmp_path / "d", "-q")
+    assert done.exit_code == 0, done.stderr
+    resumed = run(plate, "--roto", tmp_path / "r.####.png", "-o", tmp_path / "d", "--skip-existing", "-q")
+    assert resumed.exit_code == 2
+    assert "roto other.png (this render: r.####.png)" in resumed.stderr

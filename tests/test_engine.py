@@ -385,6 +385,22 @@ def test_matte_in_one_pass_equals_the_step_by_step_path(model: pomagan_post.Poma
     np.testing.assert_allclose(alpha, engine.predict_alpha(to_model(frames, colorspace)), atol=2e-5)
 
 
+def test_matte_with_a_given_segmentation_is_predict_alphas(model: pomagan_post.Pomagan) -> None:
+    """Engine.matte(seg=...) (render --roto) feeds the alpha network the given segmentation,
+    batch by batch, as predict_alpha(seg=...) does; a segmentation of another shape is refused."""
+    frames = _frames(3, 37, 53, seed=5)
+    seg = np.zeros((3, 37, 53), np.float32)
+    seg[:, 8:30, 10:40] = 1.0
+    seg[1] = 1.0 - seg[1]
+    engine = Engine(model, device="cpu", working_size=32, batch_size=2)
+    alpha, fg = engine.matte(frames, "srgb", seg=seg)
+    np.testing.assert_allclose(alpha, engine.predict_alpha(frames, seg=seg), atol=2e-5)
+    np.testing.assert_allclose(fg, engine.foreground(frames, alpha), atol=1e-6)
+    assert np.abs(alpha - engine.matte(frames, "srgb")[0]).max() > 0.2  # not the network's own guess
+    with pytest.raises(BadInputError, match=r"segmentation shaped \(3, 37, 52\); the frames need \(3, 37, 53\)"):
+        engine.matte(frames, "srgb", seg=seg[..., :52])
+
+
 def test_foreground_solve_in_chunks_gives_the_same_frames(model: pomagan_post.Pomagan, monkeypatch) -> None:
     """Big frames are refined a few at a time (device memory); the frames come out the same."""
     from pomagan_post import engine as engine_module

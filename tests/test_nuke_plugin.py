@@ -326,6 +326,68 @@ def test_background_render_reports_progress_and_cancel(nuke, plate: str, tmp_pat
     assert group["status"].value().startswith("up to date")
 
 
+def test_a_roto_on_the_roto_input_drives_the_matte_and_the_cache_key(nuke, plate: str, tmp_path: Path) -> None:
+    """A shape on the node's second input (``roto``, a Roto node's alpha; here a Read of one
+    written as RGBA with black RGB) is written into the cache entry through the internal
+    ``roto_write`` and the matte is render's with that roto; a farm chunk writes its own frames of
+    it; changing or disconnecting the roto makes the node stale, reconnecting it finds the cache."""
+    import pomagan_post
+    from pomagan_nuke import node
+
+    shape = np.zeros((24, 40, 4), np.float32)
+    shape[4:20, 8:26, 3] = 1.0
+    for frame in FRAMES:
+        write_file(tmp_path / f"shape.{frame:04d}.exr", shape, "half", channels=("R", "G", "B", "A"))
+    group = _setup(nuke, plate, tmp_path)
+    with group:
+        roto_input, roto_write = nuke.toNode("roto"), nuke.toNode("roto_write")
+    assert roto_write.input(0) is roto_input and roto_write["disable"].value() is True
+    assert roto_write["channels"].value() == "alpha"
+    node.render(group)
+    plain_key = group["cache_key"].value()
+    shape_read = nuke.nodes.Read(name="shape_read", file=str(tmp_path / "shape.####.exr"),
+                                 first=FRAMES[0], last=FRAMES[-1])
+    group.setInput(node.ROTO_INPUT, shape_read)
+    nuke.fire_knob_changed(group, "inputChange")
+    assert group["status"].value().startswith("stale")
+
+    assert farm_chunk(nuke, group, 1001, 1002) == 0
+    assert group["cache_key"].value() == plain_key  # (1003 missing: the new entry is not complete)
+    report = node.render(group)
+    assert report.written == [1003] and report.skipped_existing == [1001, 1002]
+    assert [e for e in nuke.executed if e[0].endswith("roto_write")] == [
+        ("POMAGAN.roto_write", 1001, 1002), ("POMAGAN.roto_write", 1003, 1003)]
+    key = group["cache_key"].value()
+    assert key not in ("", plain_key) and group["status"].value().startswith("up to date")
+    folder = tmp_path / "cache" / key
+    assert sorted(p.name for p in folder.glob("roto.*.exr")) == [f"roto.{f}.exr" for f in FRAMES]
+    want = pomagan_post.render(plate, frames="1001-1003", output_dir=tmp_path / "want", outputs=["alpha"],
+                               format="exr", device="cpu", working_size=32, roto=tmp_path / "shape.####.exr")
+    assert want.written == list(FRAMES)
+    for frame in FRAMES:
+        got = read_file(folder / f"alpha.{frame}.exr")[0][..., 0]
+        np.testing.assert_array_equal(got, read_file(tmp_path / "want" / f"plate_alpha.{frame}.exr")[0][..., 0])
+        plain = read_file(tmp_path / "cache" / plain_key / f"alpha.{frame}.exr")[0][..., 0]
+        assert np.abs(got - plain).max() > 0.2  # the roto's matte, not the network's guess
+
+    shape_read["file"].setValue(str(tmp_path / "other.####.exr"))  # another roto: stale
+    nuke.fire_knob_changed(group, "showPanel")
+    assert group["status"].value().startswith("stale")
+    shape_read["file"].setValue(str(tmp_path / "shape.####.exr"))
+    group.setInput(node.ROTO_INPUT, None)  # disconnected: the plain matte's entry again
+    nuke.fire_knob_changed(group, "inputChange")
+    assert group["cache_key"].value() == plain_key and group["status"].value().startswith("up to date")
+    group.setInput(node.ROTO_INPUT, shape_read)
+    nuke.fire_knob_changed(group, "inputChange")
+    assert group["cache_key"].value() == key and group["status"].value().startswith("up to date")
+
+
+def farm_chunk(nuke, group, first: int, last: int) -> int:
+    from pomagan_nuke import farm
+
+    return farm.render_chunk(group.name(), first, last)
+
+
 def test_farm_renders_one_chunk(nuke, plate: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from pomagan_nuke import farm
 

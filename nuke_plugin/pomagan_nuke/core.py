@@ -133,6 +133,11 @@ class CacheLayout:
     def fg(self) -> str:
         return str(self.folder / "fg.####.exr")
 
+    @property
+    def roto(self) -> str:
+        """The roto input's alpha, written by the node's ``roto_write`` (when one is connected)."""
+        return str(self.folder / "roto.####.exr")
+
     def path(self, kind: str, frame: int) -> Path:
         return self.folder / f"{kind}.{frame:04d}.exr"
 
@@ -269,6 +274,7 @@ def render_matte(
     frames: tuple[int, int] | None = None,
     callback: Callable[[int, int, int], None] | None = None,
     render: Callable[..., Any] | None = None,
+    roto: str | None = None,
 ) -> Any:
     """Render alpha (and the premultiplied foreground) of ``source`` into the cache entry.
 
@@ -282,6 +288,8 @@ def render_matte(
         frames: (first, last) to render; default the node's whole range.
         callback: ``callback(frame, done, total)`` after each frame; raise to cancel.
         render: the render function (default :func:`pomagan_post.render`).
+        roto: an EXR pattern of the person's shape (the node's ``roto`` input, written to the
+            cache entry): ``render``'s ``roto``, where the person is taken from.
     Returns:
         The :class:`pomagan_post.RenderReport`.
     """
@@ -305,6 +313,7 @@ def render_matte(
         skip_existing=True,
         premultiplied=True,
         callback=callback,
+        roto=roto,
     )
 
 

@@ -7,6 +7,10 @@ Inside the group::
              └─► Copy "copy_alpha" (B) ◄─ Read "alpha_read" (A: rgba.alpha) ──► Switch(1: alpha)
                       └─► Copy "copy_rgb" (B) ◄─ Read "fg_read" (A: rgb) ──► Switch(2: rgba)
     Switch ─► Output1
+    roto (input 1, optional) ─► Write "roto_write" (disabled; its alpha, written on Render)
+
+A shape on the ``roto`` input (a Roto node's alpha) is rendered into the cache entry and given
+to ``pomagan_post.render`` as ``roto``: the network takes where the person is from it.
 
 ``copy_alpha`` is the plate with the predicted matte in rgba.alpha; ``copy_rgb`` adds the
 premultiplied foreground in rgba.rgb. The Switch shows the plate untouched while the cache is
@@ -31,6 +35,8 @@ KNOB_NAMES = ("pomagan", "weights", "variant_info", "device", "precision", "work
               "use_input_range", "first_frame", "last_frame", "cache_dir", "read_upstream",
               "render", "status", "cache_key", TAG_KNOB)
 SWITCH_PLATE, SWITCH_ALPHA, SWITCH_RGBA = 0, 1, 2
+#: The group's input for a roto of the person (optional).
+ROTO_INPUT = 1
 _RENDERING: set[str] = set()
 _KNOB_CHANGED = "import pomagan_nuke.node\npomagan_nuke.node.knob_changed()"
 
@@ -91,6 +97,10 @@ def build(group: Any) -> Any:
         write = nuke.nodes.Write(name="cache_write", file_type="exr", channels="rgb",
                                  datatype="16 bit half", disable=True)
         write.setInput(0, plate)
+        roto = nuke.nodes.Input(name="roto")  # input 1: created second
+        roto_write = nuke.nodes.Write(name="roto_write", file_type="exr", channels="alpha",
+                                      datatype="16 bit half", disable=True)
+        roto_write.setInput(0, roto)
         # (before/after black: outside the rendered range no held first or last matte)
         alpha_read = nuke.nodes.Read(name="alpha_read", raw=True, on_error="black", before="black",
                                      after="black")
@@ -155,22 +165,33 @@ def _upstream_tree(node: Any) -> list[Any]:
 
 
 def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, Any, str | None]:
-    """(direct pattern or None, fingerprint, colour space of the direct Read or None)."""
+    """(direct pattern or None, fingerprint, colour space of the direct Read or None). With a
+    shape on the ``roto`` input the fingerprint covers its node tree too."""
     upstream = group.input(0)
     if upstream is None:
         raise core.BadInputError("connect a plate to the POMAGAN node's input")
+    roto = group.input(ROTO_INPUT)
+    direct, fingerprint, colorspace = None, None, None
     if upstream.Class() == "Read" and not _renumbered(upstream):
-        pattern = core.direct_read_pattern(_read_file(upstream), settings.read_upstream)
-        if pattern:
-            colorspace = upstream.knob("colorspace")
-            return (pattern, core.file_fingerprint(pattern, settings.first, settings.last),
-                    str(colorspace.value()) if colorspace is not None else None)
+        direct = core.direct_read_pattern(_read_file(upstream), settings.read_upstream)
+        if direct:
+            knob = upstream.knob("colorspace")
+            fingerprint = core.file_fingerprint(direct, settings.first, settings.last)
+            colorspace = str(knob.value()) if knob is not None else None
+    if fingerprint is None:
+        fingerprint = _tree_fingerprint(upstream, settings)
+    if roto is not None:  # (none: the key of a node without one, as before the input existed)
+        fingerprint = {"plate": fingerprint, "roto": _tree_fingerprint(roto, settings)}
+    return direct, fingerprint, colorspace
+
+
+def _tree_fingerprint(upstream: Any, settings: core.NodeSettings) -> str:
     nodes, files = [], []
     for n in _upstream_tree(upstream):
         nodes.append((n.Class(), n.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_SCRIPT)))
         if n.Class() == "Read":
             files.append(core.file_fingerprint(_read_file(n), settings.first, settings.last))
-    return None, core.tree_fingerprint(nodes, files), None
+    return core.tree_fingerprint(nodes, files)
 
 
 def _renumbered(read: Any) -> bool:
@@ -248,14 +269,17 @@ def knob_changed() -> None:
 
 # --- rendering --------------------------------------------------------------------------------
 
-def _write_plate(group: Any, layout: core.CacheLayout, first: int, last: int) -> None:
-    """Render the node's input into the cache plate through the internal Write (main thread)."""
-    if not core.missing_frames(layout, ("plate",), first, last):
+def _write_plate(group: Any, layout: core.CacheLayout, first: int, last: int, kind: str = "plate") -> None:
+    """Render the node's input (``kind="roto"``: its roto input) into the cache entry through
+    the internal Write (main thread)."""
+    missing = core.missing_frames(layout, (kind,), first, last)
+    if not missing:
         return
+    first, last = missing[0], missing[-1]  # (the frames an earlier chunk wrote are kept)
     layout.folder.mkdir(parents=True, exist_ok=True)
     with group:
-        write = nuke.toNode("cache_write")
-    write["file"].setValue(layout.plate)
+        write = nuke.toNode("cache_write" if kind == "plate" else "roto_write")
+    write["file"].setValue(layout.plate if kind == "plate" else layout.roto)
     write["disable"].setValue(False)
     try:
         nuke.execute(write, first, last)
@@ -285,9 +309,12 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
     if name in _RENDERING:
         raise core.BadInputError(f"{name} is already rendering")
     _RENDERING.add(name)  # (at once: a second press of Render before the worker starts is refused)
+    roto = group.input(ROTO_INPUT) is not None
     try:
         if direct is None:
             _write_plate(group, layout, first, last)
+        if roto:
+            _write_plate(group, layout, first, last, kind="roto")
     except BaseException:
         _RENDERING.discard(name)
         raise
@@ -324,7 +351,8 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
             if log is not None:
                 log(f"POMAGAN {name}: frame {frame} ({done}/{total})")
         try:
-            return core.render_matte(source, layout, settings, (first, last), progress)
+            return core.render_matte(source, layout, settings, (first, last), progress,
+                                     roto=layout.roto if roto else None)
         finally:
             _RENDERING.discard(name)
 
