@@ -857,4 +857,4 @@ def export(output: str, target: str, weights: str | None, working_size: int | No
     click.echo(f"                  Channels Out {NUKE_CHANNELS_OUT}", err=True)
     click.echo("                  custom knobs: working_size (Int), guided (Bool), "
                "guide_radius (Int), guide_eps (Float), flip (Bool), pixel_aspect (Float: 2 for a 2x "
-               "anamorphic plate)", err=True)
+               "anamorphic plate), roto (Bool: the person's shape from the input's alpha)", err=True)

@@ -5,8 +5,11 @@
 ``1 x C x H x W`` float tensor in and one out; everything else lives inside ``forward``
 (:class:`NukeMatte`):
 
-1. input ``[1, 3, H, W]`` Nuke scene-linear RGB (Rec.709 primaries: put an OCIOColorSpace in
-   front for other working spaces), any float dtype, any device;
+1. input ``[1, 4, H, W]`` Nuke scene-linear RGB (Rec.709 primaries: put an OCIOColorSpace in
+   front for other working spaces) and alpha, any float dtype, any device; the alpha is used
+   only with the ``roto`` knob on (a roto of the person, made hard at 0.5 and fed to the alpha
+   network in place of the segmentation network's guess, as ``render --roto``); a module fed
+   ``[1, 3, H, W]`` (a .cat made with three channels in) works without it;
 2. to model space exactly as the engine's ``linear`` path does
    (:func:`pomagan_post.colour.linear_to_model_tensor`: sRGB OETF + soft clip), float32;
 3. bilinear (antialiased) resize to the working resolution (short side ``working_size``, never
@@ -29,7 +32,7 @@ Every tensor ``forward`` makes is derived from the input (same device); the only
 are the deliberate float32 upcast for colour and filtering and the cast back. Tunables are plain
 top-level attributes, which CatFileCreator custom knobs of the same name drive:
 ``working_size`` (int), ``guided`` (int, 0 or 1), ``guide_radius`` (int), ``guide_eps`` (float),
-``flip`` (int, 0 or 1): check boxes bind to integers 0/1, not True/False (Foundry's .cat
+``flip`` (int, 0 or 1), ``roto`` (int, 0 or 1): check boxes bind to integers 0/1, not True/False (Foundry's .cat
 reference, "Custom Knobs").
 """
 
@@ -59,14 +62,15 @@ __all__ = ["NukeMatte", "export_nuke", "is_nuke_export", "EXPORT_TARGETS", "NUKE
 
 EXPORT_TARGETS = ("nuke",)
 #: CatFileCreator "Channels In" / "Channels Out" for the exported module.
-NUKE_CHANNELS_IN = "rgba.red, rgba.green, rgba.blue"
+NUKE_CHANNELS_IN = "rgba.red, rgba.green, rgba.blue, rgba.alpha"
 NUKE_CHANNELS_OUT = "rgba.red, rgba.green, rgba.blue, rgba.alpha"
 
 
 class NukeMatte(nn.Module):
     """Scene-linear RGB in, premultiplied RGB + alpha out: the module Nuke's Inference runs.
 
-    ``[1, 3, H, W]`` (extra channels ignored) -> ``[1, 4, H, W]``, same dtype and device.
+    ``[1, 4, H, W]`` (or ``[1, 3, H, W]``; the alpha read only with ``roto`` on) ->
+    ``[1, 4, H, W]``, same dtype and device.
 
     Args:
         model: the POMAGAN network.
@@ -78,11 +82,13 @@ class NukeMatte(nn.Module):
             ``tta="flip"``), or one pass.
         pixel_aspect: the plate's pixel width / height (a ``Float_Knob``; 2 for a 2x anamorphic
             plate): the network sees the picture desqueezed, as the engine does.
+        roto: take where the person is from the input's alpha (a roto drawn on their edge,
+            hard at 0.5) instead of the segmentation network (``render --roto``).
     """
 
     def __init__(self, model: Pomagan, working_size: int = DEFAULT_WORKING_SIZE, guided: bool = True,
                  guide_radius: int = 1, guide_eps: float = 1e-4, flip: bool = False,
-                 pixel_aspect: float = 1.0) -> None:
+                 pixel_aspect: float = 1.0, roto: bool = False) -> None:
         super().__init__()
         self.model = model.eval()
         # Top-level attributes with plain types: CatFileCreator custom knobs map onto them.
@@ -92,6 +98,7 @@ class NukeMatte(nn.Module):
         self.guide_eps: float = float(guide_eps)
         self.flip: int = int(bool(flip))
         self.pixel_aspect: float = float(pixel_aspect)
+        self.roto: int = int(bool(roto))
         self.stride: int = int(model.stride)
         self.knee: float = float(SOFT_CLIP_KNEE)
 
@@ -103,17 +110,19 @@ class NukeMatte(nn.Module):
         aspect = self.pixel_aspect if 0.1 <= self.pixel_aspect <= 10.0 else 1.0
         h, w = working_shape(height, width, max(self.working_size, self.stride), aspect)
         resized = h != height or w != width
-        small = x
-        if resized:
-            small = F.interpolate(x, size=[h, w], mode="bilinear", align_corners=False, antialias=True)
-        pad_h, pad_w = stride_padding(h, w, self.stride)
-        if pad_h > 0 or pad_w > 0:
-            small = F.pad(small, [0, pad_w, 0, pad_h], mode="replicate")  # -> [N, 3, h', w']
-        if self.flip != 0:  # the frame and its mirror image in one batch, the mattes averaged
-            both, seg = self.model(with_mirror(small).to(dtype))
-            alpha = mirror_mean(both)
+        small = self._working(x, h, w, resized)  # [N, 3, h', w']
+        batch = with_mirror(small) if self.flip != 0 else small  # (the mirror image: mattes averaged)
+        if self.roto != 0:
+            if image.shape[1] < 4:
+                raise ValueError("the roto knob takes the roto from the alpha channel: set the .cat's "
+                                 "Channels In to rgba.red, rgba.green, rgba.blue, rgba.alpha")
+            shape = (image[:, 3:4].float() >= 0.5).float()  # (NaN: outside)
+            shape = self._working(shape, h, w, resized)
+            alpha = self.model.matte(batch.to(dtype), (with_mirror(shape) if self.flip != 0 else shape).to(dtype))
         else:
-            alpha, seg = self.model(small.to(dtype))
+            alpha = self.model(batch.to(dtype))[0]
+        if self.flip != 0:
+            alpha = mirror_mean(alpha)
         alpha = alpha[:, :, :h, :w].float()  # [N, 1, h, w]
         if resized:
             if self.guided != 0:
@@ -122,6 +131,15 @@ class NukeMatte(nn.Module):
                 alpha = F.interpolate(alpha, size=[height, width], mode="bilinear", align_corners=False)
         alpha = alpha.clamp(0.0, 1.0)  # [N, 1, H, W]
         return torch.cat([linear * alpha, alpha], 1).to(dtype)  # [N, 4, H, W]
+
+    def _working(self, x: torch.Tensor, h: int, w: int, resized: bool) -> torch.Tensor:
+        """[N, C, H, W] -> the working resolution, padded to the stride (as the engine does)."""
+        if resized:
+            x = F.interpolate(x, size=[h, w], mode="bilinear", align_corners=False, antialias=True)
+        pad_h, pad_w = stride_padding(h, w, self.stride)
+        if pad_h > 0 or pad_w > 0:
+            x = F.pad(x, [0, pad_w, 0, pad_h], mode="replicate")
+        return x
 
 
 def export_nuke(
@@ -186,7 +204,7 @@ def export_nuke(
         "channels_out": NUKE_CHANNELS_OUT,
         "knobs": {"working_size": int(working_size), "guided": upsample == "guided",
                   "guide_radius": int(guide_radius), "guide_eps": float(guide_eps), "flip": tta == "flip",
-                  "pixel_aspect": 1.0},
+                  "pixel_aspect": 1.0, "roto": False},
     }
 
     path = Path(path)
@@ -220,10 +238,14 @@ def _torchscript_on_purpose():
 
 
 def _verify(path: str, stride: int) -> None:
-    """Load the file back and run one small odd-sized frame: shape and finiteness."""
+    """Load the file back and run one small odd-sized frame, as RGB and as RGBA with the roto
+    knob on: shape and finiteness."""
     loaded = torch.jit.load(path, map_location="cpu")
     size = (stride + 3, stride * 2 + 5)
     with torch.inference_mode():
-        out = loaded(torch.rand(1, 3, *size))
-    if tuple(out.shape) != (1, 4, *size) or not bool(torch.isfinite(out).all()):
-        raise RuntimeError(f"exported module failed its self-check: output {tuple(out.shape)}")
+        outs = [loaded(torch.rand(1, 3, *size))]
+        loaded.roto = 1
+        outs.append(loaded(torch.rand(1, 4, *size)))
+    for out in outs:
+        if tuple(out.shape) != (1, 4, *size) or not bool(torch.isfinite(out).all()):
+            raise RuntimeError(f"exported module failed its self-check: output {tuple(out.shape)}")

@@ -60,6 +60,7 @@ def test_attributes_are_knobs(exported) -> None:
     assert exported.guide_radius == 1 and exported.guide_eps == pytest.approx(1e-4)
     assert exported.flip == 0 and type(exported.flip) is int  # one pass, as render's default --tta none
     assert exported.pixel_aspect == 1.0 and isinstance(exported.pixel_aspect, float)
+    assert exported.roto == 0 and type(exported.roto) is int  # the network's own guess, as render's default
 
 
 def test_flip_knob_is_the_engines_flip_tta(exported, model) -> None:
@@ -81,6 +82,38 @@ def test_flip_knob_is_the_engines_flip_tta(exported, model) -> None:
     diff = np.abs(both[0, 3].numpy() - alpha[0])
     assert diff.max() < 10 * TOL and diff.mean() < TOL / 2, (diff.max(), diff.mean())
     assert float((one[0, 3] - both[0, 3]).abs().max()) > 10 * TOL
+
+
+def test_roto_knob_takes_the_person_from_the_alpha_channel(exported, model) -> None:
+    """With the roto knob on, the input's alpha (a roto, feathered here: it counts from 0.5) is
+    the segmentation, as render --roto feeds it: the matte matches the engine given the hard
+    shape, alone and with the flip knob, and differs from the network's own guess; off, the
+    alpha is ignored; on with three channels in, the error says what to set."""
+    rgb = _plate(64, 80)
+    columns = np.arange(80, dtype=np.float32)
+    feathered = np.broadcast_to(np.clip(0.5 + (29.5 - columns) / 8, 0, 1), (64, 80))
+    hard = (feathered >= 0.5).astype(np.float32)
+    rgba = torch.cat([_to_nuke(rgb), torch.from_numpy(np.ascontiguousarray(feathered))[None, None]], 1)
+    with torch.inference_mode():
+        ignored = exported(rgba)
+        plain = exported(_to_nuke(rgb))
+        try:
+            exported.roto = 1
+            guided = exported(rgba)
+            exported.flip = 1
+            both = exported(rgba)
+            exported.flip = 0
+            with pytest.raises(Exception, match="Channels In to rgba.red, rgba.green, rgba.blue, rgba.alpha"):
+                exported(_to_nuke(rgb))
+        finally:
+            exported.roto, exported.flip = 0, 0
+    torch.testing.assert_close(ignored, plain)
+    for tta, out in (("none", guided), ("flip", both)):
+        engine = pomagan_post.Engine(model, device="cpu", working_size=WORKING_SIZE, foreground="multiply", tta=tta)
+        alpha, _ = engine.matte(rgb[None], "linear", seg=hard[None])
+        diff = np.abs(out[0, 3].numpy() - alpha[0])
+        assert diff.max() < 10 * TOL and diff.mean() < TOL / 2, (tta, diff.max(), diff.mean())
+    assert float((guided[0, 3] - plain[0, 3]).abs().max()) > 0.2
 
 
 @pytest.mark.parametrize("size", SIZES)
