@@ -1374,9 +1374,10 @@ def render(
         log(f"{Path(input_str).name}: data window {tuple(info.metadata['source_data_window'])} is not "
             f"the display window {tuple(info.metadata['data_window'])} (x, y, w, h); outputs other "
             f"than EXR cannot carry both, so they are the picture as shown, {info.width}x{info.height}")
-    if info.metadata.get("has_alpha") and garbage_matte is None:
+    if info.metadata.get("has_alpha") and garbage_matte is None and roto is None:
         hint = ("" if info.metadata.get("codec") else
-                "; to keep the matte inside that alpha, give the input as --garbage-matte too")
+                "; to keep the matte inside that alpha, give the input as --garbage-matte too "
+                "(or as --roto when it is the person's shape drawn on their edge)")
         log(f"{Path(input_str).name}: has an alpha channel, not used: the matte is made from the "
             f"picture alone{hint}")
     if info.metadata.get("interlaced"):

@@ -574,7 +574,8 @@ def test_an_inputs_alpha_is_said_unused_and_serves_as_its_own_garbage_matte(
     plain = run(tmp_path / "roto.png", "-f", "exr", "-o", tmp_path / "plain")
     assert plain.exit_code == 0, plain.output
     assert ("roto.png: has an alpha channel, not used: the matte is made from the picture alone; to keep "
-            "the matte inside that alpha, give the input as --garbage-matte too") in plain.stderr
+            "the matte inside that alpha, give the input as --garbage-matte too (or as --roto when it is "
+            "the person's shape drawn on their edge)") in plain.stderr
     alpha, _ = read_file(tmp_path / "plain" / "roto_alpha.exr")
     np.testing.assert_allclose(alpha[..., 0], 0.9, atol=2e-3)
     kept = run(tmp_path / "roto.png", "--garbage-matte", tmp_path / "roto.png", "-f", "exr", "-o", tmp_path / "kept")
@@ -582,6 +583,8 @@ def test_an_inputs_alpha_is_said_unused_and_serves_as_its_own_garbage_matte(
     alpha, _ = read_file(tmp_path / "kept" / "roto_alpha.exr")
     np.testing.assert_allclose(alpha[:, :32, 0], 0.9, atol=2e-3)
     assert np.abs(alpha[:, 32:, 0]).max() == 0.0
+    shaped = run(tmp_path / "roto.png", "--roto", tmp_path / "roto.png", "-o", tmp_path / "shaped")
+    assert shaped.exit_code == 0 and "has an alpha channel" not in shaped.stderr, shaped.output
 
 
 def test_a_videos_super_whites_reach_the_foreground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
