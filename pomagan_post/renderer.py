@@ -753,7 +753,7 @@ class ShotMatte:
         except MissingFramesError as error:
             if not _is_video(self.path):  # files not there (--on-error skips the shot's, not a matte's)
                 raise MissingFramesError(f"{self.label}: missing frames {format_frame_list(error.frames)} "
-                                         f"of {self.path}", error.frames) from None
+                                         f"of {self.path}{self._numbering_hint(shot)}", error.frames) from None
             error.args = (f"{self.label}: {error}",) + error.args[1:]
             raise
         except PomaganError as error:  # say which input the message is about
@@ -763,6 +763,18 @@ class ShotMatte:
             self.close()
             raise BadInputError(f"{self.label} {self.path} is {shape[1]}x{shape[0]}, the shot is "
                                 f"{size[0]}x{size[1]}")
+
+    def _numbering_hint(self, shot: ClipInfo) -> str:
+        """For a video shot whose matte sequence lacks its frames: how to number the video as
+        the files are (a roto exported from Nuke starts at 1001 or 1)."""
+        if not shot.metadata.get("codec"):
+            return ""
+        try:
+            own = discover(self.path)[0].frames
+        except PomaganError:
+            return ""
+        return (f" (its files start at {own[0]}; the shot is a video, numbered from 0 unless --start-frame "
+                f"numbers it: --start-frame {own[0]} lines them up)") if own else ""
 
     def _levels(self, rgb: np.ndarray) -> np.ndarray:
         return np.clip(np.nan_to_num(rgb.mean(axis=-1, dtype=np.float32)), 0.0, 1.0)

@@ -704,6 +704,17 @@ def test_roto_errors_name_the_roto_and_the_frame(tmp_path: Path, fast_engine: En
     assert several.exit_code == 2
     assert "--roto is one shot's shape; 2 inputs were given" in several.stderr
 
+    clip = write_clip(tmp_path / "clip.mp4", n=3, size=(48, 40))  # a video numbers its frames from 0
+    for frame in (1001, 1002, 1003):
+        write_file(tmp_path / f"nk.{frame:04d}.png", shape, "uint8")
+    unnumbered = run(clip, "--roto", tmp_path / "nk.####.png", "-o", tmp_path / "v", "-q")
+    assert unnumbered.exit_code == 3
+    assert unnumbered.stderr.strip().endswith(
+        "missing frames 0-2 of " f"{tmp_path / 'nk.####.png'} (its files start at 1001; the shot is a video, numbered "
+        "from 0 unless --start-frame numbers it: --start-frame 1001 lines them up)")
+    numbered = run(clip, "--roto", tmp_path / "nk.####.png", "--start-frame", "1001", "-o", tmp_path / "v", "-q")
+    assert numbered.exit_code == 0, numbered.stderr
+
     done = run(plate, "--roto", tmp_path / "other.png", "-o", tmp_path / "d", "-q")
     assert done.exit_code == 0, done.stderr
     resumed = run(plate, "--roto", tmp_path / "r.####.png", "-o", tmp_path / "d", "--skip-existing", "-q")
