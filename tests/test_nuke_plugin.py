@@ -182,7 +182,7 @@ def test_cache_key_changes_with_what_changes_the_matte(plate: str, tmp_path: Pat
 
 def test_render_reads_exr_directly_reuses_cache_and_goes_stale(nuke, plate: str, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from pomagan_nuke import core, node
+    from pomagan_nuke import node
     import pomagan_post
 
     calls = []
@@ -301,8 +301,6 @@ def test_tree_input_goes_through_the_internal_write(nuke, plate: str, tmp_path: 
 
 
 def test_background_render_reports_progress_and_cancel(nuke, plate: str, tmp_path: Path) -> None:
-    from pomagan_nuke import node
-
     group = _setup(nuke, plate, tmp_path)
     nuke.GUI = True
     nuke.ProgressTask.cancel_after = 1

@@ -121,7 +121,7 @@ def test_a_chunk_renders_what_the_whole_shot_renders(tmp_path: Path, engine) -> 
     assert chunk.written == [4, 5]
     assert sorted(p.name for p in (tmp_path / "chunk").iterdir()) == [
         "plate_alpha.0004.exr", "plate_alpha.0005.exr", "plate_fg.0004.exr", "plate_fg.0005.exr"]
-    own = render(pattern, engine=engine, frames="4-5", output_dir=tmp_path / "own")
+    assert render(pattern, engine=engine, frames="4-5", output_dir=tmp_path / "own").written == [4, 5]
     for kind in ("alpha", "fg"):
         for n in (4, 5):
             name = f"plate_{kind}.{n:04d}.exr"
