@@ -201,6 +201,8 @@ def info(weights: str | None, stats: bool) -> None:
             if int(recipe.get("reuse", 1) or 1) > 1:
                 line += (f", each loaded batch followed by {int(recipe['reuse']) - 1} drawn from a buffer "
                          f"of {recipe.get('reuse_buffer') or 64 * int(recipe.get('batch_size') or 1)} frames")
+            if recipe.get("roto_rate"):
+                line += f", {float(recipe['roto_rate']):.0%} of frames fed a roto drawn from the true matte"
             taken = recipe.get("taken_from")
             if isinstance(taken, dict):  # blend --weight 0: this network is another checkpoint's
                 line += f", the network taken whole from {taken.get('base', '?')}"

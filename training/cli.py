@@ -107,6 +107,10 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "frames (flipped at random): when loading limits the GPU (default 1: off)."),
         click.option("--reuse-buffer", type=int, default=None, metavar="FRAMES",
                      help="Frames in that buffer, held on the training device (default: 64 batches)."),
+        click.option("--roto-rate", type=float, default=None, metavar="P",
+                     help="Alpha stage: feed this share of frames a roto-like shape drawn from the true "
+                          "matte instead of the segmentation network's output, to follow render --roto "
+                          "(default 0: off)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -150,6 +154,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         max_minutes=opts["max_minutes"],
         reuse=opts["reuse"],
         reuse_buffer=opts["reuse_buffer"],
+        roto_rate=opts["roto_rate"],
         losses=losses or None,
     )
     if opts["reuse_buffer"] is not None and cfg.reuse == 1:

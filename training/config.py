@@ -165,6 +165,11 @@ class TrainConfig:
             start once the buffer holds 8 batches (or is full); until then every step loads. 1: off.
         reuse_buffer: frames that buffer holds on the training device (the newest replace the
             oldest); ``0`` = 64 batches.
+        roto_rate: alpha stage: the share of frames whose segmentation input is a roto-like shape
+            drawn from the frame's true matte (:func:`pomagan_train.rotos.hand_drawn`: grown or
+            shrunk by up to 3 pixels, smoothed, wavered, shifted by up to 2) instead of the frozen
+            segmentation network's output, so the alpha network learns to follow a hand-drawn
+            roto (``render --roto``). 0: off (the paper).
         d_scales, d_layers, d_base: multi-scale PatchGAN (pix2pixHD: 3 scales, 3 layers, 64).
         losses: :class:`LossConfig`.
     """
@@ -193,6 +198,7 @@ class TrainConfig:
     max_minutes: float | None = None
     reuse: int = 1
     reuse_buffer: int = 0
+    roto_rate: float = 0.0
     d_scales: int = 3
     d_layers: int = 3
     d_base: int = 64
@@ -235,6 +241,11 @@ class TrainConfig:
         if self.reuse_buffer and self.reuse_buffer < self.batch_size:
             raise BadInputError(f"reuse_buffer must hold a batch at least ({self.batch_size} frames) or be 0 "
                                 f"(64 batches), got {self.reuse_buffer}")
+        if not 0.0 <= self.roto_rate <= 1.0:
+            raise BadInputError(f"roto_rate must be a share between 0 and 1, got {self.roto_rate}")
+        if self.roto_rate and self.stage != "alpha":
+            raise BadInputError("roto_rate is for the alpha stage: the segmentation network is fed no "
+                                "segmentation to replace with a roto")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise BadInputError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {self.ema}")
         for name in ("lr_g", "lr_d"):

@@ -47,6 +47,7 @@ from pomagan_post.models.blocks import ResidualBlock, UpBlock
 from pomagan_post.stopping import SignalStop, StopSignals
 
 from .config import TrainConfig, config_to_dict, save_config
+from .data import seg_from_alpha
 from .discriminators import MultiscaleDiscriminator
 from .losses import (
     VGG19Perceptual,
@@ -56,6 +57,7 @@ from .losses import (
     random_backgrounds,
     segmentation_terms,
 )
+from .rotos import hand_drawn
 
 __all__ = [
     "DistInfo",
@@ -172,7 +174,9 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 #: Settings a resumed run may change and its recipe records (see ``StageTrainer._note_changes``).
 RESUME_TRACKED = ("data", "backgrounds", "extra_people", "size", "batch_size", "lr_g", "lr_d", "betas",
-                  "ema", "precision", "augment", "reuse", "reuse_buffer", "losses")
+                  "ema", "precision", "augment", "reuse", "reuse_buffer", "roto_rate", "losses")
+#: Tracked settings added after runs were saved without them, and the value those runs had.
+_ADDED_SETTINGS = {"roto_rate": 0.0}
 
 
 class ReuseBuffer:
@@ -297,6 +301,7 @@ class StageTrainer:
         self._finite = torch.ones((), dtype=torch.bool, device=device)
         self._checked_step = 0
         self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
+        self._roto_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank + 2)
         self.reuse_buffer: ReuseBuffer | None = None
         if cfg.reuse > 1:
             frames = cfg.reuse_buffer or 64 * cfg.batch_size
@@ -312,27 +317,48 @@ class StageTrainer:
     def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return batch["seg"] if self.cfg.stage == "seg" else batch["alpha"]
 
-    def generate(self, image: torch.Tensor, net: nn.Module | None = None, logits: bool = False) -> torch.Tensor:
+    def generate(self, image: torch.Tensor, net: nn.Module | None = None, logits: bool = False,
+                 rotos: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """The stage's output for a batch of images ([B, 3, H, W] -> [B, 1, H, W]); with
-        ``logits`` the values before its sigmoid."""
+        ``logits`` the values before its sigmoid. ``rotos`` (alpha stage): ``(picked [B] bool,
+        shapes [B, 1, H, W])``, the shapes fed in place of the segmentation network's output
+        for the picked frames (``cfg.roto_rate``)."""
         net = net or self.net
         with self._autocast():
             if self.cfg.stage == "seg":
                 return net(image, logits=logits).float()
             with torch.no_grad():
                 seg = self.model.segmentation(image)
+                if rotos is not None:
+                    picked, shapes = rotos
+                    seg = torch.where(picked.view(-1, 1, 1, 1), shapes.to(seg.dtype), seg)
             return net(image, seg, logits=logits).float()
+
+    def _rotos(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """For ``cfg.roto_rate``: which frames of a batch get a roto drawn from their true matte
+        (:func:`pomagan_train.rotos.hand_drawn`), and those shapes; None when none do."""
+        if self.cfg.stage != "alpha" or not self.cfg.roto_rate:
+            return None
+        alpha = batch["alpha"]
+        picked = torch.rand(alpha.shape[0], generator=self._roto_generator) < self.cfg.roto_rate
+        if not picked.any():
+            return None
+        shapes = torch.zeros_like(alpha)
+        shapes[picked.to(alpha.device)] = hand_drawn(seg_from_alpha(alpha[picked.to(alpha.device)]),
+                                                     self._roto_generator)
+        return picked.to(alpha.device), shapes
 
     def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One Adam step of the generator; returns (detached output, loss values as detached
         0-d tensors: reading them waits for the device, so the loop does it only when logging)."""
         cfg, weights = self.cfg, self.cfg.losses
         image, target = batch["image"], self._target(batch)
+        rotos = self._rotos(batch)
         if weights.bce:
-            logits = self.generate(image, logits=True)
+            logits = self.generate(image, logits=True, rotos=rotos)
             output = torch.sigmoid(logits)
         else:
-            output = self.generate(image)
+            output = self.generate(image, rotos=rotos)
         if cfg.stage == "seg":
             terms = segmentation_terms(image, output, target, weights, self.perceptual)
             main_weight = {"seg": weights.beta}
@@ -583,6 +609,7 @@ class StageTrainer:
         self._bg_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.step)
         if self.reuse_buffer is not None:  # (it starts empty: refilled from the loader)
             self.reuse_buffer.generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + 1 + self.step)
+        self._roto_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + 2 + self.step)
         saved_stage = self._base_recipe.get(self.cfg.stage) or {}
         if saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
             candidates = [(float(state["best"][0]), int(state["best"][1]))] if state.get("best") else []
@@ -604,6 +631,7 @@ class StageTrainer:
             defaults = config_to_dict(TrainConfig(stage=self.cfg.stage))["losses"]
             now = {**now, "losses": {k: v for k, v in now["losses"].items()
                                      if k in saved["losses"] or v != defaults.get(k)}}
+        saved = {**_ADDED_SETTINGS, **saved}  # (a run from before a setting existed: its default)
         changed = {k: [saved[k], now[k]] for k in RESUME_TRACKED if k in saved and saved[k] != now.get(k)}
         if "processes" in saved and saved["processes"] != self.dist.world:
             changed["processes"] = [saved["processes"], self.dist.world]
