@@ -32,8 +32,8 @@ Every tensor ``forward`` makes is derived from the input (same device); the only
 are the deliberate float32 upcast for colour and filtering and the cast back. Tunables are plain
 top-level attributes, which CatFileCreator custom knobs of the same name drive:
 ``working_size`` (int), ``guided`` (int, 0 or 1), ``guide_radius`` (int), ``guide_eps`` (float),
-``flip`` (int, 0 or 1), ``roto`` (int, 0 or 1): check boxes bind to integers 0/1, not True/False (Foundry's .cat
-reference, "Custom Knobs").
+``flip`` (int, 0 or 1), ``roto`` (int, 0 or 1): check boxes bind to integers 0/1, not
+True/False (Foundry's .cat reference, "Custom Knobs").
 """
 
 from __future__ import annotations
