@@ -1404,12 +1404,12 @@ def render(
     report.colorspace = info.colorspace
     report.clip_fps = info.fps
     background = parse_background(comp, info) if comp else None
-    garbage = shape = None
+    garbage = shapes = None
     try:
         if garbage_matte is not None:
             garbage = GarbageMatte(garbage_matte, info, start_frame)
         if roto is not None:
-            shape = Roto(roto, info, start_frame)
+            shapes = Roto(roto, info, start_frame)
     except BaseException:
         source.close()
         if garbage is not None:
@@ -1492,7 +1492,7 @@ def render(
                 numbers = [n for n, _ in batch]
                 images = np.stack([rgb for _, rgb in batch])  # [N, H, W, 3] in the input's encoding
                 del batch
-                rotos = None if shape is None else shape.batch(numbers)
+                rotos = None if shapes is None else shapes.batch(numbers)
                 if steady is None:
                     finish(numbers, *matte(engine, images, info.colorspace, need_fg, log, rotos))
                     continue
@@ -1539,7 +1539,7 @@ def render(
         if bar is not None:
             bar.close()
         source.close()
-        for given in (garbage, shape):
+        for given in (garbage, shapes):
             if given is not None:
                 given.close()
     report.settle(started, source)

@@ -86,17 +86,20 @@ class RotoAlpha:
     def __init__(self, engine: pomagan_post.Engine, draw: Callable[[np.ndarray], np.ndarray]) -> None:
         self.engine, self.draw = engine, draw
 
-    def __call__(self, frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    def drawn(self, truth: np.ndarray) -> np.ndarray:
+        """[N, H, W] true mattes -> the rotos drawn from their true shapes."""
         shapes = seg_from_alpha(torch.as_tensor(np.asarray(truth, np.float32))).numpy().reshape(np.shape(truth))
-        return self.engine.predict_alpha(np.asarray(frames, np.float32), seg=np.stack([self.draw(s) for s in shapes]))
+        return np.stack([self.draw(s) for s in shapes])
+
+    def __call__(self, frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        return self.engine.predict_alpha(np.asarray(frames, np.float32), seg=self.drawn(truth))
 
 
 class GarbageAlpha(RotoAlpha):
     """Predictor: the model's own matte multiplied by the frame's loose shape (--garbage-matte)."""
 
     def __call__(self, frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
-        shapes = seg_from_alpha(torch.as_tensor(np.asarray(truth, np.float32))).numpy().reshape(np.shape(truth))
-        return self.engine.predict_alpha(np.asarray(frames, np.float32)) * np.stack([self.draw(s) for s in shapes])
+        return self.engine.predict_alpha(np.asarray(frames, np.float32)) * self.drawn(truth)
 
 
 def main() -> None:

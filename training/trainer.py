@@ -340,13 +340,12 @@ class StageTrainer:
         if self.cfg.stage != "alpha" or not self.cfg.roto_rate:
             return None
         alpha = batch["alpha"]
-        picked = torch.rand(alpha.shape[0], generator=self._roto_generator) < self.cfg.roto_rate
+        picked = (torch.rand(alpha.shape[0], generator=self._roto_generator) < self.cfg.roto_rate).to(alpha.device)
         if not picked.any():
             return None
         shapes = torch.zeros_like(alpha)
-        shapes[picked.to(alpha.device)] = hand_drawn(seg_from_alpha(alpha[picked.to(alpha.device)]),
-                                                     self._roto_generator)
-        return picked.to(alpha.device), shapes
+        shapes[picked] = hand_drawn(seg_from_alpha(alpha[picked]), self._roto_generator)
+        return picked, shapes
 
     def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One Adam step of the generator; returns (detached output, loss values as detached
