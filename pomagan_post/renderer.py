@@ -48,7 +48,7 @@ from .io.sequence import (IMAGE_EXTENSIONS, SequencePattern, as_pattern, discove
 from .io.timecode import has_timecode, timecodes_to_frames
 from .io.streams import prefetch, usable_cpus
 from .stopping import stop_point
-from .temporal import TemporalSteady, check_radius
+from .temporal import TemporalSteady, check_radius, neighbours
 
 __all__ = [
     "GarbageMatte",
@@ -1346,13 +1346,9 @@ def render(
     steadying = bool(temporal) and not single
     if steadying:
         present = probe.clip_frames if video_in else seq.frames  # the whole shot's frames
-        # Neighbours are the N frames either side in the input (a missing file is stepped over;
-        # a sequence numbered on twos has its neighbours two numbers away).
         shot = sorted(present)
         position = {n: i for i, n in enumerate(shot)}
-        read = sorted(todo_set | {shot[j] for n in todo if n in position
-                                  for j in range(max(0, position[n] - temporal), position[n] + temporal + 1)
-                                  if j < len(shot)})
+        read = neighbours(shot, todo, temporal)
     if probe is not None and read == wanted:
         source = probe
     else:

@@ -21,7 +21,7 @@ beyond a chunk's ends too (matted, not written).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +45,17 @@ def check_radius(radius: int) -> int:
     if not 0 <= radius <= MAX_RADIUS:
         raise BadInputError(f"temporal radius must be 0 (off) to {MAX_RADIUS} frames, got {radius}")
     return radius
+
+
+def neighbours(shot: Sequence[int], frames: Iterable[int], radius: int) -> list[int]:
+    """The frames read to steady ``frames`` over ``radius`` frames either side: each of them and
+    the ``radius`` frames before and after it among ``shot``, the numbers of the shot's frames in
+    order (a missing file is not in it, so it is stepped over; a shot numbered on twos has its
+    neighbours two numbers away). A frame not in ``shot`` is read alone. Sorted."""
+    position = {n: i for i, n in enumerate(shot)}
+    wanted = set(frames)
+    return sorted(wanted | {shot[j] for n in wanted if n in position
+                            for j in range(max(0, position[n] - radius), min(len(shot), position[n] + radius + 1))})
 
 
 @dataclass

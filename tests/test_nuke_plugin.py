@@ -164,7 +164,8 @@ def test_cache_key_changes_with_what_changes_the_matte(plate: str, tmp_path: Pat
     same = [base.__class__(**{**base.__dict__, "output": "alpha"}),
             base.__class__(**{**base.__dict__, "cache_dir": str(tmp_path / "other")})]
     assert all(core.cache_key(source, s) == key for s in same)
-    changed = [{"working_size": 64}, {"precision": "fp32"}, {"device": "auto"}, {"last": 1002}, {"tta": "flip"}]
+    changed = [{"working_size": 64}, {"precision": "fp32"}, {"device": "auto"}, {"last": 1002}, {"tta": "flip"},
+               {"temporal": 2}]
     for change in changed:
         assert core.cache_key(source, base.__class__(**{**base.__dict__, **change})) != key, change
     weights = tmp_path / "w.safetensors"
@@ -177,6 +178,12 @@ def test_cache_key_changes_with_what_changes_the_matte(plate: str, tmp_path: Pat
     assert core.direct_read_pattern("/a/p.####.dpx") and not core.direct_read_pattern("/a/p.####.png")
     assert core.direct_read_pattern("/a/p.####.exr", read_upstream=False) is None
     assert core.default_cache_dir("/shows/x/comp.nk", {}) == "/shows/x/pomagan_cache"
+    # The frames a render reads: with temporal N, the N frames of the shot either side (a
+    # missing file stepped over), within the shot; without, the frames themselves.
+    steady = base.__class__(**{**base.__dict__, "temporal": 2})
+    assert core.read_span(steady, (1001, 1001), [999, 1000, 1001, 1003, 1004]) == (999, 1004)
+    assert core.read_span(steady, (1002, 1003)) == (1001, 1003)  # the node's range as the shot
+    assert core.read_span(base, (1002, 1002), [1001, 1002, 1003]) == (1002, 1002)
     assert core.default_cache_dir("/shows/x/comp.nk", {"POMAGAN_NUKE_CACHE": "/c"}) == "/c"
 
 
@@ -378,6 +385,75 @@ def test_a_roto_on_the_roto_input_drives_the_matte_and_the_cache_key(nuke, plate
     group.setInput(node.ROTO_INPUT, shape_read)
     nuke.fire_knob_changed(group, "inputChange")
     assert group["cache_key"].value() == key and group["status"].value().startswith("up to date")
+
+
+def test_temporal_steadies_as_render_does_and_a_farm_chunk_reads_its_neighbours(nuke, tmp_path: Path) -> None:
+    """The ``temporal`` knob is render's ``temporal``: the node's matte equals render's over the
+    same plate; a farm chunk through the internal Write writes the plate's neighbours beyond its
+    range too, so its frames match a whole render's; the knob changes the cache key (and a node
+    saved before it existed keeps its key); a bad radius is said on the node."""
+    import pomagan_post
+    from pomagan_nuke import core, node
+
+    from .test_temporal import moving_square
+
+    frames = list(range(1001, 1007))
+    images, _ = moving_square(frames=len(frames))
+    for frame, image in zip(frames, images):
+        write_file(tmp_path / f"move.{frame:04d}.exr", image, "half")
+    plate = str(tmp_path / "move.####.exr")
+    group = _setup(nuke, plate, tmp_path)
+    group.input(0)["last"].setValue(frames[-1])
+    plain_key = core.cache_key(*_key_parts(node, group))
+    assert "temporal" not in node.read_settings(group).matte_settings()
+    assert group["temporal"].value() == 0 and "temporal" in core.SETTINGS_KNOBS
+    group["temporal"].setValue(1)
+    report = node.render(group)
+    assert report.written == frames
+    key = group["cache_key"].value()
+    assert key not in ("", plain_key) and group["status"].value().startswith("up to date")
+    want = pomagan_post.render(plate, output_dir=tmp_path / "want", outputs=["alpha"], format="exr",
+                               device="cpu", working_size=32, temporal=1)
+    own = pomagan_post.render(plate, output_dir=tmp_path / "own", outputs=["alpha"], format="exr",
+                              device="cpu", working_size=32)
+    assert want.written == own.written == frames
+    alpha = lambda folder, name, frame: read_file(folder / f"{name}.{frame}.exr")[0][..., 0]  # noqa: E731
+    for frame in frames:
+        np.testing.assert_array_equal(alpha(tmp_path / "cache" / key, "alpha", frame),
+                                      alpha(tmp_path / "want", "move_alpha", frame))
+    assert max(np.abs(alpha(tmp_path / "want", "move_alpha", f) - alpha(tmp_path / "own", "move_alpha", f)).max()
+               for f in frames) > 0.01  # steadied: not each frame's own matte
+
+    # Through the internal Write (a tree upstream), in farm chunks: each writes its plate and the
+    # neighbour beyond each end that lies in the input's range.
+    tree = nuke.nodes.Grade(name="tree")
+    tree.setInput(0, group.input(0))
+    group.setInput(0, tree)
+    nuke.fire_knob_changed(group, "inputChange")
+    assert group["status"].value() == "stale: press Render"
+    assert farm_chunk(nuke, group, 1001, 1002) == 0
+    assert farm_chunk(nuke, group, 1005, 1006) == 0
+    report = node.render(group)
+    assert report.written == [1003, 1004] and report.skipped_existing == [1001, 1002, 1005, 1006]
+    assert [e for e in nuke.executed if e[0].endswith("cache_write")] == [
+        ("POMAGAN.cache_write", 1001, 1003), ("POMAGAN.cache_write", 1004, 1006)]
+    chunked = tmp_path / "cache" / group["cache_key"].value()
+    for frame in frames:
+        np.testing.assert_allclose(alpha(chunked, "alpha", frame), alpha(tmp_path / "want", "move_alpha", frame),
+                                   atol=2e-3)
+
+    group["temporal"].setValue(9)
+    nuke.fire_knob_changed(group, "temporal")
+    assert group["status"].value() == "error: temporal radius must be 0 (off) to 8 frames, got 9"
+    del group._knobs["temporal"]  # a node saved before the knob existed: off, its old key
+    group.setInput(0, tree.input(0))
+    nuke.fire_knob_changed(group, "inputChange")
+    assert node.read_settings(group).temporal == 0 and core.cache_key(*_key_parts(node, group)) == plain_key
+
+
+def _key_parts(node, group):
+    settings = node.read_settings(group)
+    return node.plan_source(group, settings)[1], settings
 
 
 def farm_chunk(nuke, group, first: int, last: int) -> int:

@@ -5,6 +5,7 @@ here so tests (and farm tools) run them without Nuke:
 
 * :class:`NodeSettings` - the knob values that change the matte;
 * :func:`frame_range` - the input's range by default, or an explicit one;
+* :func:`read_span` - the input frames a render reads (with ``temporal``, the neighbours too);
 * :func:`direct_read_pattern` - whether an upstream Read's files can be read as they are;
 * :func:`file_fingerprint` / :func:`tree_fingerprint` / :func:`weights_fingerprint` and
   :func:`cache_key` - when a cached matte is still valid;
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pomagan_post.engine import PRECISIONS, TTA_MODES
 from pomagan_post.errors import BadInputError, PomaganError
+from pomagan_post.temporal import check_radius, neighbours
 
 __all__ = [
     "CacheLayout",
@@ -41,8 +43,10 @@ __all__ = [
     "direct_read_pattern",
     "file_fingerprint",
     "frame_range",
+    "frames_on_disk",
     "missing_frames",
     "parse_frames",
+    "read_span",
     "render_matte",
     "tree_fingerprint",
     "weights_fingerprint",
@@ -54,8 +58,8 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Upstream files read as they are (no internal Write pass).
 DIRECT_EXTENSIONS = (".exr", ".dpx")
 #: Knobs whose change can make the cached matte stale (knobChanged reacts to these).
-SETTINGS_KNOBS = ("weights", "device", "precision", "working_size", "tta", "output", "use_input_range",
-                  "first_frame", "last_frame", "cache_dir", "read_upstream")
+SETTINGS_KNOBS = ("weights", "device", "precision", "working_size", "tta", "temporal", "output",
+                  "use_input_range", "first_frame", "last_frame", "cache_dir", "read_upstream")
 CACHE_ENV = "POMAGAN_NUKE_CACHE"
 
 
@@ -72,6 +76,8 @@ class NodeSettings:
         device, precision: engine settings (see :class:`pomagan_post.Engine`).
         working_size: short side the network runs at; ``0`` is the checkpoint's default.
         tta: ``none`` (one pass, render's default) or ``flip`` (average with the mirror image's matte).
+        temporal: steady the matte over this many frames either side (render's ``temporal``;
+            0: off, each frame on its own).
         output: one of :data:`OUTPUT_MODES`.
         first, last: the node's frame range.
         cache_dir: cache root folder.
@@ -83,6 +89,7 @@ class NodeSettings:
     precision: str = "auto"
     working_size: int = 0
     tta: str = TTA_MODES[0]
+    temporal: int = 0
     output: str = OUTPUT_MODES[0]
     first: int = 1
     last: int = 1
@@ -98,6 +105,7 @@ class NodeSettings:
             raise BadInputError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.tta not in TTA_MODES:
             raise BadInputError(f"unknown tta {self.tta!r}; use one of {', '.join(TTA_MODES)}")
+        check_radius(self.temporal)
         if self.working_size and self.working_size < 16:
             raise BadInputError(f"working size must be 0 (checkpoint default) or >= 16, got {self.working_size}")
         if self.last < self.first:
@@ -110,8 +118,11 @@ class NodeSettings:
 
     def matte_settings(self) -> dict[str, Any]:
         """What changes the matte itself (not the cache location or the output mode)."""
-        return {"weights": weights_fingerprint(self.weights), "device": self.device,
-                "precision": self.precision, "working_size": self.working_size, "tta": self.tta}
+        settings = {"weights": weights_fingerprint(self.weights), "device": self.device,
+                    "precision": self.precision, "working_size": self.working_size, "tta": self.tta}
+        if self.temporal:  # (absent when off: the keys of entries made before the knob existed)
+            settings["temporal"] = self.temporal
+        return settings
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,25 @@ def frame_range(use_input: bool, input_range: tuple[int, int] | None,
     return first, last
 
 
+def read_span(settings: NodeSettings, frames: tuple[int, int] | None = None,
+              shot: Sequence[int] | None = None) -> tuple[int, int]:
+    """The first and last input frame a render of ``frames`` (default: the node's range) reads.
+
+    Without ``temporal`` that is ``frames`` itself. With it, a frame's matte is steadied with
+    the ``temporal`` frames either side of it in the shot (render reads them, matted, not
+    written), so the plate and roto written into the cache, and the files a cache key covers,
+    must include them. ``shot``: the numbers of the shot's frames in order (an upstream Read's
+    files on disk, or the input's range for a plate the node writes itself); default the
+    node's range.
+    """
+    first, last = frames or (settings.first, settings.last)
+    if not settings.temporal:
+        return first, last
+    frames_in = list(shot) if shot is not None else list(range(settings.first, settings.last + 1))
+    read = neighbours(frames_in, [n for n in frames_in if first <= n <= last], settings.temporal)
+    return min(read + [first]), max(read + [last])
+
+
 def direct_read_pattern(file_value: str, read_upstream: bool = True) -> str | None:
     """The upstream Read's file pattern when its files can be rendered as they are (EXR/DPX),
     else ``None`` (the input then goes through the internal Write). Nuke's ``%04d`` and ``####``
@@ -178,6 +208,16 @@ def direct_read_pattern(file_value: str, read_upstream: bool = True) -> str | No
     if not read_upstream or not file_value:
         return None
     return file_value if os.path.splitext(file_value)[1].lower() in DIRECT_EXTENSIONS else None
+
+
+def frames_on_disk(pattern: str) -> list[int]:
+    """The numbers of a sequence's frames whose files exist, in order (none: ``[]``)."""
+    from pomagan_post.io.sequence import discover
+
+    try:
+        return list(discover(pattern)[0].frames)
+    except (PomaganError, IndexError):
+        return []
 
 
 def _frame_path(pattern: str, frame: int) -> Path:
@@ -284,7 +324,8 @@ def render_matte(
     Args:
         source: the EXR/DPX pattern to read (an upstream Read's files, or the cache plate).
         layout: the cache entry.
-        settings: the node's settings (device, precision, working size, tta, weights, output).
+        settings: the node's settings (device, precision, working size, tta, temporal, weights,
+            output).
         frames: (first, last) to render; default the node's whole range.
         callback: ``callback(frame, done, total)`` after each frame; raise to cancel.
         render: the render function (default :func:`pomagan_post.render`).
@@ -309,6 +350,7 @@ def render_matte(
         precision=settings.precision,
         working_size=settings.working_size or None,
         tta=settings.tta,
+        temporal=settings.temporal,
         weights=settings.weights or None,
         skip_existing=True,
         premultiplied=True,

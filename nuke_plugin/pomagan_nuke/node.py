@@ -31,8 +31,8 @@ __all__ = ["create_node", "build", "knob_changed", "refresh", "render", "render_
 
 TAG_KNOB = "pomagan_node"
 #: User knobs, in panel order.
-KNOB_NAMES = ("pomagan", "weights", "variant_info", "device", "precision", "working_size", "tta", "output",
-              "use_input_range", "first_frame", "last_frame", "cache_dir", "read_upstream",
+KNOB_NAMES = ("pomagan", "weights", "variant_info", "device", "precision", "working_size", "tta", "temporal",
+              "output", "use_input_range", "first_frame", "last_frame", "cache_dir", "read_upstream",
               "render", "status", "cache_key", TAG_KNOB)
 SWITCH_PLATE, SWITCH_ALPHA, SWITCH_RGBA = 0, 1, 2
 #: The group's input for a roto of the person (optional).
@@ -61,6 +61,7 @@ def build(group: Any) -> Any:
         nuke.Enumeration_Knob("precision", "precision", list(core.PRECISIONS)),
         nuke.Int_Knob("working_size", "working size"),
         nuke.Enumeration_Knob("tta", "mirror average", list(core.TTA_MODES)),
+        nuke.Int_Knob("temporal", "steady over frames"),
         nuke.Enumeration_Knob("output", "output", list(core.OUTPUT_MODES)),
         nuke.Boolean_Knob("use_input_range", "input frame range"),
         nuke.Int_Knob("first_frame", "first"),
@@ -78,6 +79,10 @@ def build(group: Any) -> Any:
     group["working_size"].setTooltip("short side the network runs at; 0: the checkpoint's default")
     group["tta"].setTooltip("none: one pass; flip: also run the mirror image and average the two "
                             "mattes (twice the network time; semi-transparent where they disagree)")
+    group["temporal"].setTooltip("0: each frame matted on its own; N (1-8, 2 is a good start): each "
+                                 "frame's matte averaged with the N frames' either side, moved along "
+                                 "the optical flow, where the pictures match: less flicker (render "
+                                 "--temporal N; the N frames beyond the range are read too)")
     group["cache_dir"].setTooltip("where mattes are cached; empty: $POMAGAN_NUKE_CACHE or "
                                   "pomagan_cache/ beside the script")
     group["use_input_range"].setValue(True)
@@ -144,9 +149,29 @@ def read_settings(group: Any) -> core.NodeSettings:
         precision=str(group["precision"].value()),
         working_size=int(group["working_size"].value()),
         tta=str(group["tta"].value()),
+        temporal=_temporal(group),
         output=str(group["output"].value()),
         first=first, last=last, cache_dir=cache_dir,
         read_upstream=bool(group["read_upstream"].value()))
+
+
+def _temporal(group: Any) -> int:
+    """The ``temporal`` knob (0 on a node saved before the knob existed)."""
+    knob = group.knob("temporal")
+    return int(knob.value()) if knob is not None else 0
+
+
+def _shot(group: Any, settings: core.NodeSettings, direct: str | None) -> list[int]:
+    """The shot's frame numbers, where ``temporal`` finds a frame's neighbours: an upstream
+    Read's files on disk (read directly), or the input's range and the node's (the plate the
+    internal Write renders: a frame outside the input's range is its first or last, held).
+    Without ``temporal`` it is not needed: ``[]``, with no look at the disk."""
+    if not settings.temporal:
+        return []
+    if direct:
+        return core.frames_on_disk(direct)
+    bounds = _input_range(group) or (settings.first, settings.last)
+    return list(range(min(bounds[0], settings.first), max(bounds[1], settings.last) + 1))
 
 
 def _upstream_tree(node: Any) -> list[Any]:
@@ -166,7 +191,8 @@ def _upstream_tree(node: Any) -> list[Any]:
 
 def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, Any, str | None]:
     """(direct pattern or None, fingerprint, colour space of the direct Read or None). With a
-    shape on the ``roto`` input the fingerprint covers its node tree too."""
+    shape on the ``roto`` input the fingerprint covers its node tree too; with ``temporal``,
+    the files of the neighbours read beyond the range too."""
     upstream = group.input(0)
     if upstream is None:
         raise core.BadInputError("connect a plate to the POMAGAN node's input")
@@ -174,23 +200,24 @@ def plan_source(group: Any, settings: core.NodeSettings) -> tuple[str | None, An
     direct, fingerprint, colorspace = None, None, None
     if upstream.Class() == "Read" and not _renumbered(upstream):
         direct = core.direct_read_pattern(_read_file(upstream), settings.read_upstream)
-        if direct:
-            knob = upstream.knob("colorspace")
-            fingerprint = core.file_fingerprint(direct, settings.first, settings.last)
-            colorspace = str(knob.value()) if knob is not None else None
-    if fingerprint is None:
-        fingerprint = _tree_fingerprint(upstream, settings)
+    span = core.read_span(settings, shot=_shot(group, settings, direct))
+    if direct:
+        knob = upstream.knob("colorspace")
+        fingerprint = core.file_fingerprint(direct, *span)
+        colorspace = str(knob.value()) if knob is not None else None
+    else:
+        fingerprint = _tree_fingerprint(upstream, span)
     if roto is not None:  # (none: the key of a node without one, as before the input existed)
-        fingerprint = {"plate": fingerprint, "roto": _tree_fingerprint(roto, settings)}
+        fingerprint = {"plate": fingerprint, "roto": _tree_fingerprint(roto, span)}
     return direct, fingerprint, colorspace
 
 
-def _tree_fingerprint(upstream: Any, settings: core.NodeSettings) -> str:
+def _tree_fingerprint(upstream: Any, span: tuple[int, int]) -> str:
     nodes, files = [], []
     for n in _upstream_tree(upstream):
         nodes.append((n.Class(), n.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_SCRIPT)))
         if n.Class() == "Read":
-            files.append(core.file_fingerprint(_read_file(n), settings.first, settings.last))
+            files.append(core.file_fingerprint(_read_file(n), *span))
     return core.tree_fingerprint(nodes, files)
 
 
@@ -310,11 +337,13 @@ def render(group: Any, frames: tuple[int, int] | None = None, background: bool =
         raise core.BadInputError(f"{name} is already rendering")
     _RENDERING.add(name)  # (at once: a second press of Render before the worker starts is refused)
     roto = group.input(ROTO_INPUT) is not None
+    # (with temporal, the neighbours beyond the range are read: their plate and roto are needed)
+    span = core.read_span(settings, (first, last), _shot(group, settings, direct))
     try:
         if direct is None:
-            _write_plate(group, layout, first, last)
+            _write_plate(group, layout, *span)
         if roto:
-            _write_plate(group, layout, first, last, kind="roto")
+            _write_plate(group, layout, *span, kind="roto")
     except BaseException:
         _RENDERING.discard(name)
         raise
