@@ -442,6 +442,17 @@ def test_temporal_steadies_as_render_does_and_a_farm_chunk_reads_its_neighbours(
         np.testing.assert_allclose(alpha(chunked, "alpha", frame), alpha(tmp_path / "want", "move_alpha", frame),
                                    atol=2e-3)
 
+    # A roto is needed for the neighbours too: a chunk writes it for them.
+    shape = np.zeros((64, 96, 4), np.float32)
+    shape[16:48, 20:60, 3] = 1.0
+    for frame in frames:
+        write_file(tmp_path / f"shape.{frame:04d}.exr", shape, "half", channels=("R", "G", "B", "A"))
+    group.setInput(node.ROTO_INPUT, nuke.nodes.Read(name="shape_read", file=str(tmp_path / "shape.####.exr"),
+                                                    first=frames[0], last=frames[-1]))
+    assert farm_chunk(nuke, group, 1003, 1003) == 0
+    assert nuke.executed[-2:] == [("POMAGAN.cache_write", 1002, 1004), ("POMAGAN.roto_write", 1002, 1004)]
+    group.setInput(node.ROTO_INPUT, None)
+
     group["temporal"].setValue(9)
     nuke.fire_knob_changed(group, "temporal")
     assert group["status"].value() == "error: temporal radius must be 0 (off) to 8 frames, got 9"
