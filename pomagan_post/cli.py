@@ -203,6 +203,9 @@ def info(weights: str | None, stats: bool) -> None:
                          f"of {recipe.get('reuse_buffer') or 64 * int(recipe.get('batch_size') or 1)} frames")
             if recipe.get("roto_rate"):
                 line += f", {float(recipe['roto_rate']):.0%} of frames fed a roto drawn from the true matte"
+            if recipe.get("props"):
+                line += (f", {float(recipe['props']):.0%} of synthetic frames with background objects "
+                         "touching the people")
             taken = recipe.get("taken_from")
             if isinstance(taken, dict):  # blend --weight 0: this network is another checkpoint's
                 line += f", the network taken whole from {taken.get('base', '?')}"

@@ -39,6 +39,10 @@ def _pair(value: str | None) -> tuple[float, float] | None:
         raise BadInputError(f"--extra-people takes two numbers P2,P3, got {value!r}") from None
 
 
+PROPS_HELP = ("Synthetic sets: chance of objects of the background touching the people (a flag by a "
+              "shoulder, a stand, a bag), drawn behind them and textured like clothing (default 0: none).")
+
+
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pomagan-train")
 def main() -> None:
@@ -52,13 +56,14 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--backgrounds", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of photos to use as backgrounds (besides procedural ones).")
+@click.option("--props", type=float, default=0.0, show_default=True, metavar="P", help=PROPS_HELP)
 @_one_line_errors
-def synth(out: str, count: int, size: str, seed: int, backgrounds: str | None) -> None:
+def synth(out: str, count: int, size: str, seed: int, backgrounds: str | None, props: float) -> None:
     """Write a synthetic portrait dataset (image, alpha, fg, bg) to OUT."""
     from .data.synthetic import write_dataset
 
     width, height = _size(size)
-    write_dataset(out, count, (width, height), seed, backgrounds=backgrounds)
+    write_dataset(out, count, (width, height), seed, backgrounds=backgrounds, props=props)
     click.echo(f"wrote {count} samples to {out}", err=True)
 
 
@@ -72,6 +77,7 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Folder of background photos for composition / synthetic sets (e.g. MS-COCO)."),
         click.option("--extra-people", default=None, metavar="P2,P3",
                      help="Synthetic training sets: chances of a second and a third person (default 0.1,0.03)."),
+        click.option("--props", type=float, default=None, metavar="P", help=PROPS_HELP),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder."),
         click.option("--steps", type=int, default=None, help="Total generator steps."),
         click.option("--size", default=None, help="Training size WIDTHxHEIGHT (paper: 1280x768)."),
@@ -137,6 +143,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         val_data=None if val_data in (None, "none") else val_data,
         backgrounds=opts["backgrounds"],
         extra_people=_pair(opts["extra_people"]),
+        props=opts["props"],
         steps=opts["steps"],
         size=_size(opts["size"]),
         batch_size=opts["batch_size"],
@@ -243,6 +250,7 @@ def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) 
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the test composites.")
 @click.option("--backgrounds", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of background photos for composition test sets (the paper: PASCAL VOC).")
+@click.option("--props", type=float, default=0.0, show_default=True, metavar="P", help=PROPS_HELP)
 @click.option("--baselines", is_flag=True,
               help="Also score two baselines on each set: all-zero alpha, and the segmentation "
                    "stage alone thresholded at 0.5; plus a diagnostic: the alpha stage fed the true "
@@ -250,7 +258,7 @@ def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) 
 @_one_line_errors
 def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
           working_size: int | None, tta: str, limit: int | None, out_dir: str | None, seed: int,
-          backgrounds: str | None, baselines: bool) -> None:
+          backgrounds: str | None, baselines: bool, props: float) -> None:
     """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
     import pomagan_post
     from pomagan_post.checkpoint import untrained_warning
@@ -273,7 +281,7 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
         datasets.append((name, build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
-                                             backgrounds=backgrounds)))
+                                             backgrounds=backgrounds, props=props)))
     results: dict = {}
 
     def report(unfinished: str | None = None) -> None:

@@ -141,6 +141,9 @@ class TrainConfig:
             backgrounds plus the person-free sample photos of scikit-image / matplotlib.
         extra_people: ``synthetic:N`` training sets: chances of a second and a third person
             (the generator's default 0.1 / 0.03 also draws validation and test sets).
+        props: ``synthetic:N`` training sets: chance of objects of the background touching the
+            people (a flag by a shoulder, a stand, a bag: what real footage shows the model
+            keeping); 0, the default, as the validation and test sets.
         size: training size (width, height); the paper's 1280x768.
         batch_size: per process (paper: 2 for seg, 1 for alpha).
         steps: total generator steps.
@@ -180,6 +183,7 @@ class TrainConfig:
     val_data: str | None = "synthetic:16"
     backgrounds: str | None = None
     extra_people: tuple[float, float] = (0.1, 0.03)
+    props: float = 0.0
     size: tuple[int, int] = (1280, 768)
     batch_size: int = 2
     steps: int = 100_000
@@ -207,9 +211,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("data", "size", "betas"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        from .data.synthetic import check_extra_people
+        from .data.synthetic import check_chance, check_extra_people
 
         object.__setattr__(self, "extra_people", check_extra_people(self.extra_people))
+        object.__setattr__(self, "props", check_chance(self.props, "props"))
         _check_types(self)
         if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
             raise BadInputError(f"betas must be two numbers in [0, 1), e.g. [0.5, 0.999], got {list(self.betas)}")

@@ -151,7 +151,8 @@ def absolute_spec(spec: str) -> str:
 def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                   size: str | Sequence[int] = (1280, 768), split: str = "train", seed: int = 0,
                   augment: bool | Augment | None = True, backgrounds: Any = None,
-                  bg_per_fg: int | None = None, extra_people: Sequence[float] | None = None) -> Dataset:
+                  bg_per_fg: int | None = None, extra_people: Sequence[float] | None = None,
+                  props: float = 0.0) -> Dataset:
     """A dataset from a spec (see the module docstring).
 
     Args:
@@ -166,12 +167,15 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         bg_per_fg: composites per subject (default 100 train / 20 test).
         extra_people: ``synthetic:N`` sets only: chances of a second and a third person
             (None: the generator's default, which also draws the seeded test sets).
+        props: ``synthetic:N`` sets only: chance of background objects touching the people
+            (:func:`pomagan_train.data.synthetic.render_portrait`; 0: none, as the test sets).
     """
     w, h = parse_size(size)
     if split not in ("train", "test"):
         raise BadInputError(f"split must be 'train' or 'test', got {split!r}")
     if not isinstance(spec, (str, os.PathLike)):
-        parts = [build_dataset(s, (w, h), split, seed + 1000 * i, augment, backgrounds, bg_per_fg, extra_people)
+        parts = [build_dataset(s, (w, h), split, seed + 1000 * i, augment, backgrounds, bg_per_fg, extra_people,
+                               props)
                  for i, s in enumerate(spec)]
         if not parts:
             raise BadInputError("empty list of dataset specs")
@@ -195,7 +199,8 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         # Test sets draw from a different seed stream than training sets with the same seed.
         return SyntheticPortraits(n, (w, h), seed=seed if split == "train" else seed + 10_000_019,
                                   backgrounds=bgs, augment=aug,
-                                  extra_people=EXTRA_PEOPLE if extra_people is None else extra_people)
+                                  extra_people=EXTRA_PEOPLE if extra_people is None else extra_people,
+                                  props=props)
     root = Path(rest)
     if not root.exists():
         head, sep, _ = str(spec).partition(":")

@@ -886,9 +886,78 @@ def _unpremultiply(P: np.ndarray, A: np.ndarray) -> np.ndarray:
 EXTRA_PEOPLE = (0.1, 0.03)  # chance of a second person, and independently of a third
 
 
+def _props(rng: np.random.Generator, bg: np.ndarray, alpha: np.ndarray,
+           photo: np.ndarray | None) -> np.ndarray:
+    """One or two objects of the background touching the people: a sign or flag, a pole or
+    stand, a rounded thing (a bag, a helmet, a lamp), a shard of a machine. Each starts behind a
+    point of their outline, reaching in behind them by up to 40 % of its length, and is drawn
+    into the background (``alpha`` is unchanged: it is not the person). It is textured as
+    clothing is (or cut from the background photo, as clothing sometimes is), and shaded and
+    blurred as the background may be, so that only its shape and place tell it from the person:
+    what real footage shows the model keeping (a flag beside a shoulder, a tripod, a shuttle:
+    MODEL_CARD.md). Returns the new background."""
+    h, w = alpha.shape
+    inside = (alpha > 0.5).astype(np.uint8)
+    edge_y, edge_x = np.nonzero(inside - cv2.erode(inside, np.ones((3, 3), np.uint8)))
+    if len(edge_y) == 0:
+        return bg
+    in_y, in_x = np.nonzero(inside)
+    cy, cx = float(in_y.mean()), float(in_x.mean())
+    size = float(max(h, w))
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = bg.copy()
+    for _ in range(int(rng.integers(1, 3))):
+        i = int(rng.integers(len(edge_y)))
+        py, px = float(edge_y[i]), float(edge_x[i])
+        ang = math.atan2(py - cy, px - cx) + rng.uniform(-0.7, 0.7)  # outwards, give or take
+        length = rng.uniform(0.15, 0.6) * size
+        width = rng.uniform(0.05, 0.35) * length if rng.random() < 0.7 else rng.uniform(0.35, 1.0) * length
+        reach = rng.uniform(0.05, 0.4) * length  # how far it goes in behind the person
+        mx, my = px + math.cos(ang) * (length / 2 - reach), py + math.sin(ang) * (length / 2 - reach)
+        kind = rng.choice(4, p=[0.35, 0.2, 0.25, 0.2])
+        if kind == 0:  # a sign, a flag, a panel: a rectangle, upright or along the direction
+            rot = ang if rng.random() < 0.5 else rng.uniform(-0.15, 0.15)
+            box = np.array([[-length / 2, -width / 2], [length / 2, -width / 2],
+                            [length / 2, width / 2], [-length / 2, width / 2]], np.float32)
+            cover = _poly_mask((h, w), [_rot(box + [mx, my], mx, my, rot)])
+        elif kind == 1:  # poles, a stand's legs, cables
+            cover = np.zeros((h, w), np.uint8)
+            thick = max(1, int(rng.uniform(0.004, 0.025) * size))
+            for _ in range(int(rng.integers(1, 4))):
+                a = ang + rng.uniform(-0.35, 0.35)
+                start = (px - math.cos(a) * reach, py - math.sin(a) * reach)
+                end = (start[0] + math.cos(a) * length, start[1] + math.sin(a) * length)
+                cv2.line(cover, (int(start[0] * 16), int(start[1] * 16)), (int(end[0] * 16), int(end[1] * 16)),
+                         255, thick, cv2.LINE_AA, shift=4)
+        elif kind == 2:  # a rounded thing
+            cover = _poly_mask((h, w), [_ellipse_pts(mx, my, length / 2, width / 2, ang,
+                                                     np.linspace(0, 2 * math.pi, 48))])
+        else:  # an irregular shard
+            n = int(rng.integers(4, 8))
+            t = np.sort(rng.uniform(0, 2 * math.pi, n))
+            radii = rng.uniform(0.5, 1.0, n)
+            pts = np.stack([mx + radii * length / 2 * np.cos(t), my + radii * width / 2 * np.sin(t)], -1)
+            cover = _poly_mask((h, w), [_rot(pts, mx, my, ang)])
+        if not cover.any():
+            continue
+        if photo is not None and rng.random() < 0.3:
+            colour = _photo_background(rng, photo, w, h)
+        else:
+            colour = _clothing(rng, h, w, gx, gy, length)
+        light = rng.uniform(-1, 1, 2)  # a soft light across it
+        colour = colour * np.clip(1 + 0.3 * (light[0] * (gx - mx) + light[1] * (gy - my)) / length, 0.4, 1.6)[..., None]
+        cov = cover.astype(np.float32) / 255
+        if rng.random() < 0.5:  # as far out of focus as the background may be
+            sigma = rng.uniform(0.3, 0.006 * size + 0.5)
+            cov, colour = cv2.GaussianBlur(cov, (0, 0), sigma), cv2.GaussianBlur(colour, (0, 0), sigma)
+        out = out * (1 - cov[..., None]) + np.clip(colour, 0, 1) * cov[..., None]
+    return out.astype(np.float32)
+
+
 def render_portrait(rng: np.random.Generator, width: int, height: int,
                     background: np.ndarray | None = None,
-                    extra_people: tuple[float, float] = EXTRA_PEOPLE) -> dict[str, np.ndarray]:
+                    extra_people: tuple[float, float] = EXTRA_PEOPLE,
+                    props: float = 0.0) -> dict[str, np.ndarray]:
     """Render one synthetic portrait with exact ground truth.
 
     Args:
@@ -898,6 +967,8 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
             cover, cropped, maybe blurred; None draws a procedural background.
         extra_people: chances of a second and of a third person (the default draws the seeded
             test sets; training can ask for more groups, the usual failure of a one-person model).
+        props: chance of objects of the background touching the people (:func:`_props`; 0, the
+            default, draws nothing more from ``rng``, so every other sample is as before).
 
     Returns:
         ``fg`` [H, W, 3], ``alpha`` [H, W, 1], ``bg`` [H, W, 3] and ``image`` [H, W, 3],
@@ -937,11 +1008,24 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
     if rng.random() < 0.12:
         _motion_blur(rng, stack, float(max(w, h)))
     A = np.clip(stack.A, 0.0, 1.0)
+    if props and rng.random() < props:  # (last: everything above is drawn as without it)
+        bg = _props(rng, bg, A, photo)
     F = _unpremultiply(stack.P, A)
     a = A[..., None]
     image = a * F + (1.0 - a) * bg
     return {"fg": F, "alpha": a.astype(np.float32), "bg": bg.astype(np.float32),
             "image": image.astype(np.float32)}
+
+
+def check_chance(value: Any, what: str) -> float:
+    """A chance as a float in [0, 1], else BadInputError naming ``what``."""
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        raise BadInputError(f"{what} must be a chance in [0, 1], got {value!r}") from None
+    if not 0.0 <= p <= 1.0:
+        raise BadInputError(f"{what} must be a chance in [0, 1], got {value!r}")
+    return p
 
 
 def check_extra_people(value: Any) -> tuple[float, float]:
@@ -971,16 +1055,19 @@ class SyntheticPortraits(Dataset):
             :class:`pomagan_train.data.augment.Augment`); it must keep the size.
         photo_prob: chance of a photo background when ``backgrounds`` are given.
         extra_people: chances of a second and of a third person (see :func:`render_portrait`).
+        props: chance of background objects touching the people (see :func:`render_portrait`).
 
     Call :meth:`set_epoch` to draw new samples each epoch (DDP-friendly); epoch 0 is the default.
     """
 
     def __init__(self, n: int, size: tuple[int, int] = (1280, 768), seed: int = 0,
                  backgrounds: Any = None, augment: Callable[..., dict[str, np.ndarray]] | None = None,
-                 photo_prob: float = 0.5, extra_people: tuple[float, float] = EXTRA_PEOPLE) -> None:
+                 photo_prob: float = 0.5, extra_people: tuple[float, float] = EXTRA_PEOPLE,
+                 props: float = 0.0) -> None:
         if n < 1:
             raise BadInputError(f"synthetic dataset needs n >= 1, got {n}")
         self.extra_people = check_extra_people(extra_people)
+        self.props = check_chance(props, "props")
         self.n = int(n)
         self.size = (int(size[0]), int(size[1]))
         self.seed = int(seed)
@@ -1013,7 +1100,7 @@ class SyntheticPortraits(Dataset):
         if self.backgrounds and rng.random() < self.photo_prob:
             background = self._photo(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
         w, h = self.size
-        sample = render_portrait(rng, w, h, background, self.extra_people)
+        sample = render_portrait(rng, w, h, background, self.extra_people, self.props)
         if self.augment is not None:
             sample = self.augment(sample, np.random.default_rng([self.seed, index, self.epoch, 1]))
         return sample
@@ -1042,7 +1129,7 @@ def _write_atomic(path: Path, array: np.ndarray, bits: int) -> None:
 
 def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int] = (1280, 768),
                   seed: int = 0, backgrounds: Any = None, progress: bool = True,
-                  skip_existing: bool = True, builtin_photos: bool = True) -> Path:
+                  skip_existing: bool = True, builtin_photos: bool = True, props: float = 0.0) -> Path:
     """Render ``n`` synthetic portraits to ``out_dir`` (readable by ``SyntheticFolder``).
 
     Layout: ``image/NNNNNN.png`` (8-bit sRGB composite), ``alpha/NNNNNN.png`` (16-bit),
@@ -1052,18 +1139,21 @@ def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int]
     work by calling this repeatedly. The stored composite is the 8-bit rounding of
     ``alpha * fg + (1 - alpha) * bg`` computed in float. Backgrounds: procedural, plus photos
     from ``backgrounds`` and (``builtin_photos``) :func:`builtin_backgrounds`, as ``synthetic:N``.
+    ``props``: chance of background objects touching the people (:func:`render_portrait`).
 
     Returns the output folder.
     """
     out = Path(out_dir)
     w, h = int(size[0]), int(size[1])
     ds = SyntheticPortraits(n, (w, h), seed=seed,
-                            backgrounds=collect_backgrounds(backgrounds, builtin=builtin_photos))
+                            backgrounds=collect_backgrounds(backgrounds, builtin=builtin_photos), props=props)
     for sub in ("image", "alpha", "fg", "bg"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     meta = {"format": "pomagan-synthetic", "generator_version": GENERATOR_VERSION, "seed": int(seed),
             "size": [w, h], "count": int(n), "colour": "sRGB-encoded; image = alpha*fg + (1-alpha)*bg",
             "alpha_bits": 16, "backgrounds": [str(p) for p in ds.backgrounds]}
+    if props:  # (absent when off: the files of a set made before the option read the same)
+        meta["props"] = ds.props
     bar = None
     if progress:
         try:
