@@ -8,11 +8,11 @@ by how well the moved picture matches this frame's: where the flow is wrong (occ
 hair, a cut) the neighbour's picture does not match, its weight falls to about zero and the
 frame keeps its own matte there.
 
-Measured (``scripts/temporal_check.py --temporal 2 --known 8``, README "Flicker"): on the
-example clip the matte's change between frames falls from 6.08/255 to 2.46/255 with ``N = 2``,
-and on synthetic clips with known mattes (a person moving and bending over a background moving
-on its own) the error against the true matte falls too (MSE x1e3 19.68 -> 16.74; in the soft
-edge 98.7 -> 79.9), so it steadies without smearing moving edges.
+Measured (``scripts/temporal_check.py --temporal 2 --known 8``, README "Flicker", the bundled
+weights): on the example clip the matte's change between frames falls from 6.04/255 to
+2.11/255 with ``N = 2``, and on synthetic clips with known mattes (a person moving and bending
+over a background moving on its own) the error against the true matte falls too (MSE x1e3
+14.71 -> 12.92; in the soft edge 85.1 -> 72.8), so it steadies without smearing moving edges.
 
 A frame's steadied matte depends only on its neighbours in the input, so a render of the whole
 shot, a farm chunk and a resumed render give the same matte: ``render`` reads the ``N`` frames
