@@ -54,8 +54,9 @@ def neighbours(shot: Sequence[int], frames: Iterable[int], radius: int) -> list[
     neighbours two numbers away). A frame not in ``shot`` is read alone. Sorted."""
     position = {n: i for i, n in enumerate(shot)}
     wanted = set(frames)
-    return sorted(wanted | {shot[j] for n in wanted if n in position
-                            for j in range(max(0, position[n] - radius), min(len(shot), position[n] + radius + 1))})
+    around = {shot[j] for n in wanted if n in position
+              for j in range(max(0, position[n] - radius), min(len(shot), position[n] + radius + 1))}
+    return sorted(wanted | around)
 
 
 @dataclass

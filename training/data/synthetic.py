@@ -945,7 +945,8 @@ def _props(rng: np.random.Generator, bg: np.ndarray, alpha: np.ndarray,
         else:
             colour = _clothing(rng, h, w, gx, gy, length)
         light = rng.uniform(-1, 1, 2)  # a soft light across it
-        colour = colour * np.clip(1 + 0.3 * (light[0] * (gx - mx) + light[1] * (gy - my)) / length, 0.4, 1.6)[..., None]
+        ramp = 1 + 0.3 * (light[0] * (gx - mx) + light[1] * (gy - my)) / length
+        colour = colour * np.clip(ramp, 0.4, 1.6)[..., None]
         cov = cover.astype(np.float32) / 255
         if rng.random() < 0.5:  # as far out of focus as the background may be
             sigma = rng.uniform(0.3, 0.006 * size + 0.5)
