@@ -495,3 +495,18 @@ def test_synth_writes_props_and_records_them(tmp_path: Path) -> None:
     assert len(list((tmp_path / "set" / "image").glob("*.png"))) == 2
     bad = CliRunner().invoke(train_cli, ["synth", str(tmp_path / "bad"), "--n", "1", "--props", "-1"])
     assert bad.exit_code == 2 and "props must be a chance in [0, 1], got -1.0" in bad.output
+    # eval: a set on disk holds what it was made with, and says so; synthetic:N sets get them
+    from pomagan_train.data import generated
+
+    assert generated("synthetic:8") and not generated(str(tmp_path / "set")) and not generated("paired:x")
+    scored = CliRunner().invoke(train_cli, ["eval", "--data", f"disk={tmp_path / 'set'}", "--data", "gen=synthetic:1",
+                                            "--size", "64x48", "--device", "cpu", "--props", "1"])
+    assert scored.exit_code == 0, scored.output
+    assert "warning: --props draws objects into synthetic:N sets only; disk gets none" in scored.output
+    assert "gen gets none" not in scored.output
+    trained = CliRunner().invoke(train_cli, ["seg", "--variant", "fast", "--size", "64x48", "--batch-size", "2",
+                                             "--device", "cpu", "--perceptual", "off", "--workers", "0", "--data",
+                                             str(tmp_path / "set"), "--val-data", "none", "--steps", "1",
+                                             "--props", "0.5", "--out", str(tmp_path / "run")])
+    assert trained.exit_code == 0, trained.output
+    assert "warning: --props 0.5 draws objects into synthetic:N sets only, and --data has none" in trained.output

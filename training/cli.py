@@ -125,6 +125,7 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
     from .config import load_config
+    from .data import generated
     from .trainer import train
 
     out_dir = Path(opts["out_dir"])
@@ -164,6 +165,9 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         roto_rate=opts["roto_rate"],
         losses=losses or None,
     )
+    if cfg.props and not any(generated(spec) for spec in cfg.data):
+        click.echo(f"warning: --props {cfg.props:g} draws objects into synthetic:N sets only, and --data has "
+                   "none: nothing is drawn", err=True)
     if opts["reuse_buffer"] is not None and cfg.reuse == 1:
         raise BadInputError("--reuse-buffer sizes the buffer of --reuse K (K of 2 or more); with reuse off "
                             "(K = 1) it would hold nothing: add --reuse K")
@@ -263,7 +267,7 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     import pomagan_post
     from pomagan_post.checkpoint import untrained_warning
 
-    from .data import build_dataset
+    from .data import build_dataset, generated
     from .evaluate import (ThresholdedSegmentation, TrueSegmentationAlpha, evaluate, results_table, worst_items,
                            write_results, zero_alpha)
 
@@ -280,6 +284,8 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     datasets = []  # every set opened (and its files checked) before the first is scored
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
+        if props and not generated(rest):
+            click.echo(f"warning: --props draws objects into synthetic:N sets only; {name} gets none", err=True)
         datasets.append((name, build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
                                              backgrounds=backgrounds, props=props)))
     results: dict = {}

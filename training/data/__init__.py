@@ -71,6 +71,7 @@ __all__ = [
     "builtin_backgrounds",
     "collect_backgrounds",
     "find_layout",
+    "generated",
     "fit_sample",
     "render_portrait",
     "subjects",
@@ -135,6 +136,13 @@ def _split_spec(spec: str) -> tuple[str | None, str]:
     if sep and head.lower() in _KINDS and not (len(head) == 1 and os.name == "nt"):
         return _KINDS[head.lower()], tail
     return None, spec
+
+
+def generated(spec: str | os.PathLike[str]) -> bool:
+    """Whether a spec is ``synthetic:N``: portraits generated on the fly (``--extra-people`` and
+    ``--props`` shape these only; a written set on disk holds what it was made with)."""
+    kind, rest = _split_spec(str(spec))
+    return kind == "synthetic" and rest.strip().isdigit() and not Path(rest).is_dir()
 
 
 def absolute_spec(spec: str) -> str:
