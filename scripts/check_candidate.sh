@@ -9,6 +9,8 @@
 #     on the checkpoint chosen, so that it stays a test.
 #   - flicker on the example clip, each frame on its own and with --temporal 2, and the 8
 #     synthetic clips with known mattes (scripts/temporal_check.py --known 8).
+#   - how much the three photos' mattes change when each is cropped by a few pixels at one side
+#     (scripts/framing_check.py: a steadiness the synthetic sets do not measure).
 # and writes for looking at (the synthetic scores do not tell what real photographs show):
 #   OUT/<name>/photos/*_panel.png   photo | alpha | over green (scripts/real_photo_check.py)
 #   OUT/<name>/clip/                the example clip's composite over green, frames 0, 12, 23
@@ -33,6 +35,7 @@ for who in candidate bundled; do
         --out "$dir/heldout" 2> "$dir/heldout.err" | sed -n '1p;3p'
     "$PY" scripts/temporal_check.py "${weights[@]}" 2> /dev/null | head -n 1
     "$PY" scripts/temporal_check.py "${weights[@]}" --temporal 2 --known 8 2> /dev/null | sed -n '1p;3,5p'
+    "$PY" scripts/framing_check.py "${weights[@]}" 2> /dev/null | tail -n +2
     "$PY" scripts/real_photo_check.py "${weights[@]}" --out "$dir/photos" > /dev/null 2>&1
     pomagan-post render examples/astronaut_pan.mp4 "${weights[@]}" --outputs comp --comp green -f png \
         --frames 0,12,23 -o "$dir/clip" -q --overwrite 2> "$dir/clip.err" || tail -n 1 "$dir/clip.err"
