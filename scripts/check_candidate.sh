@@ -14,8 +14,9 @@
 # and writes for looking at (the synthetic scores do not tell what real photographs show):
 #   OUT/<name>/photos/*_panel.png   photo | alpha | over green (scripts/real_photo_check.py)
 #   OUT/<name>/clip/                the example clip's composite over green, frames 0, 12, 23
-# Run 9 and run 10 (MODEL_CARD.md) were each chosen on exactly these. About a minute a checkpoint
-# on two idle CPU cores (2 min 12 s for both). Needs the training extras: pip install -e ".[train]".
+# Run 9 and run 10 (MODEL_CARD.md) were each chosen on these (the framing check came later).
+# About a minute and a half a checkpoint on two idle CPU cores (2 min 46 s for both).
+# Needs the training extras: pip install -e ".[train]".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || [ ! -f "$1" ]; then

@@ -24,6 +24,17 @@ from pomagan_post.engine import TTA_MODES
 SIDES = ("left", "right", "top", "bottom")
 
 
+def crop_list(text: str) -> list[int]:
+    """``"4,8,16"`` -> [4, 8, 16]: pixels to cut, each 1 to 128."""
+    try:
+        crops = [int(n) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"crops must be whole numbers of pixels, comma-separated, got {text!r}")
+    if not all(1 <= n <= 128 for n in crops):
+        raise argparse.ArgumentTypeError(f"each crop must be 1 to 128 pixels, got {text!r}")
+    return crops
+
+
 def cropped(image: np.ndarray, side: str, n: int) -> tuple[np.ndarray, tuple[slice, slice]]:
     """The image with ``n`` pixels cut from ``side``, and where it sits in the original."""
     height, width = image.shape[:2]
@@ -43,11 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="checkpoint (default: the bundled one)")
     parser.add_argument("--tta", choices=TTA_MODES, default=TTA_MODES[0])
-    parser.add_argument("--crops", default="4,8,16,24", help="pixels cut, comma-separated")
+    parser.add_argument("--crops", type=crop_list, default="4,8,16,24", help="pixels cut, comma-separated")
     args = parser.parse_args()
-    crops = [int(n) for n in args.crops.split(",")]
+    crops = args.crops
     engine = pomagan_post.Engine(pomagan_post.load_checkpoint(args.weights), device="cpu", tta=args.tta)
-    print(f"pixels whose alpha moves by more than 0.5 when the photo is cut by {args.crops} pixels "
+    print(f"pixels whose alpha moves by more than 0.5 when the photo is cut by {','.join(map(str, crops))} pixels "
           f"at each side ({len(crops) * len(SIDES)} crops), against the uncropped photo's matte:")
     for name, image in real_photos().items():
         whole = engine.matte(image[None], "srgb", need_fg=False)[0][0]
