@@ -206,6 +206,8 @@ def info(weights: str | None, stats: bool) -> None:
             if recipe.get("props"):
                 line += (f", {float(recipe['props']):.0%} of synthetic frames with background objects "
                          "touching the people")
+            if recipe.get("closeups"):
+                line += f", {float(recipe['closeups']):.0%} of synthetic frames framed as close-ups"
             taken = recipe.get("taken_from")
             if isinstance(taken, dict):  # blend --weight 0: this network is another checkpoint's
                 line += f", the network taken whole from {taken.get('base', '?')}"

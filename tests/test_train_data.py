@@ -483,15 +483,49 @@ def test_props_touch_the_people_in_the_background_and_leave_the_truth() -> None:
         SyntheticPortraits(2, SIZE, props=1.5)
 
 
+def test_closeups_frame_the_front_person_tight_and_leave_the_default_draws() -> None:
+    """--closeups: the front person framed as a portrait photo is (shoulders across most of the
+    frame, the person covering far more of it); the composite stays exact, and the default (0)
+    draws the seeded sets as before."""
+    from pomagan_train.data.synthetic import render_portrait
+
+    plain = render_portrait(np.random.default_rng(7), 160, 96)
+    same = render_portrait(np.random.default_rng(7), 160, 96, closeups=0.0)
+    assert all(np.allclose(plain[k], same[k], atol=1e-5) for k in plain)  # cv2 threads: float rounding
+
+    def framing(closeups: float) -> tuple[np.ndarray, np.ndarray]:
+        cover, bottom = [], []
+        for seed in range(24):
+            sample = render_portrait(np.random.default_rng([5, seed]), 160, 96, extra_people=(0.0, 0.0),
+                                     closeups=closeups)
+            a = sample["alpha"]
+            np.testing.assert_allclose(sample["image"], a * sample["fg"] + (1 - a) * sample["bg"], atol=1e-5)
+            cover.append(float(a.mean()))
+            bottom.append(float((a[-1, :, 0] > 0.5).mean()))  # the share of the bottom row that is person
+        return np.array(cover), np.array(bottom)
+
+    cover, bottom = framing(0.0)
+    close_cover, close_bottom = framing(1.0)
+    assert np.median(close_cover) > 1.3 * np.median(cover)
+    assert np.median(close_bottom) > 0.6 > np.median(bottom)
+    assert (close_bottom > 0.8).mean() >= 0.2 and (bottom > 0.8).mean() < 0.1
+    assert (close_cover > 0.02).all()  # the person is in the frame, not pushed off it
+    assert build_dataset("synthetic:2", (64, 48), closeups=0.3).closeups == 0.3
+    assert build_dataset("synthetic:2", (64, 48), split="test").closeups == 0.0
+    with pytest.raises(BadInputError, match="closeups must be a chance in \\[0, 1\\], got 2"):
+        SyntheticPortraits(2, SIZE, closeups=2)
+
+
 def test_synth_writes_props_and_records_them(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from pomagan_train.cli import main as train_cli
 
     result = CliRunner().invoke(train_cli, ["synth", str(tmp_path / "set"), "--n", "2", "--size", "64x48",
-                                            "--props", "1"])
+                                            "--props", "1", "--closeups", "0.5"])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "set" / "dataset.json").read_text())["props"] == 1.0
+    meta = json.loads((tmp_path / "set" / "dataset.json").read_text())
+    assert meta["props"] == 1.0 and meta["closeups"] == 0.5
     assert len(list((tmp_path / "set" / "image").glob("*.png"))) == 2
     bad = CliRunner().invoke(train_cli, ["synth", str(tmp_path / "bad"), "--n", "1", "--props", "-1"])
     assert bad.exit_code == 2 and "props must be a chance in [0, 1], got -1.0" in bad.output
@@ -500,13 +534,15 @@ def test_synth_writes_props_and_records_them(tmp_path: Path) -> None:
 
     assert generated("synthetic:8") and not generated(str(tmp_path / "set")) and not generated("paired:x")
     scored = CliRunner().invoke(train_cli, ["eval", "--data", f"disk={tmp_path / 'set'}", "--data", "gen=synthetic:1",
-                                            "--size", "64x48", "--device", "cpu", "--props", "1"])
+                                            "--size", "64x48", "--device", "cpu", "--props", "1", "--closeups", "1"])
     assert scored.exit_code == 0, scored.output
     assert "warning: --props draws objects into synthetic:N sets only; disk gets none" in scored.output
+    assert "warning: --closeups frames synthetic:N sets only; disk is as it is" in scored.output
     assert "gen gets none" not in scored.output
     trained = CliRunner().invoke(train_cli, ["seg", "--variant", "fast", "--size", "64x48", "--batch-size", "2",
                                              "--device", "cpu", "--perceptual", "off", "--workers", "0", "--data",
                                              str(tmp_path / "set"), "--val-data", "none", "--steps", "1",
-                                             "--props", "0.5", "--out", str(tmp_path / "run")])
+                                             "--props", "0.5", "--closeups", "0.3", "--out", str(tmp_path / "run")])
     assert trained.exit_code == 0, trained.output
     assert "warning: --props 0.5 draws objects into synthetic:N sets only, and --data has none" in trained.output
+    assert "warning: --closeups 0.3 frames synthetic:N sets only, and --data has none" in trained.output

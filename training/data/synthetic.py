@@ -577,11 +577,12 @@ def _bezier(p0: Sequence[float], p1: Sequence[float], p2: Sequence[float], n: in
 
 def _render_person(rng: np.random.Generator, stack: _Stack, w: int, h: int, light: _Light,
                    ry: float, cx: float, cy: float, xs: np.ndarray, ys: np.ndarray,
-                   photo: np.ndarray | None = None) -> None:
+                   photo: np.ndarray | None = None, broad: float = 1.0) -> None:
     """Add one person to ``stack`` (a [h, w] region reaching the frame's bottom edge).
 
     ``ry`` is half the head height (crown to chin), ``(cx, cy)`` the head centre, in the
     region's pixel coordinates. ``photo`` (optional) lends real-photo texture to clothing.
+    ``broad`` widens the shoulders (a close-up's bulky coat or suit, arms out; 1: as drawn).
     """
     shape = (h, w)
     rx = ry * rng.uniform(0.68, 0.82)
@@ -606,7 +607,7 @@ def _render_person(rng: np.random.Generator, stack: _Stack, w: int, h: int, ligh
     neck_w = ry * rng.uniform(0.8, 1.05)
     shoulder_y = chin_y + ry * rng.uniform(0.12, 0.45)  # base of the neck
     body_turn = abs(rng.normal(0, 0.25))
-    shoulder_w = ry * rng.uniform(2.9, 3.9) * math.cos(min(body_turn, 0.8))
+    shoulder_w = ry * rng.uniform(2.9, 3.9) * math.cos(min(body_turn, 0.8)) * broad
     body_shift = rng.normal(0, rx * 0.25)
     bx = cx + body_shift
 
@@ -958,7 +959,7 @@ def _props(rng: np.random.Generator, bg: np.ndarray, alpha: np.ndarray,
 def render_portrait(rng: np.random.Generator, width: int, height: int,
                     background: np.ndarray | None = None,
                     extra_people: tuple[float, float] = EXTRA_PEOPLE,
-                    props: float = 0.0) -> dict[str, np.ndarray]:
+                    props: float = 0.0, closeups: float = 0.0) -> dict[str, np.ndarray]:
     """Render one synthetic portrait with exact ground truth.
 
     Args:
@@ -970,6 +971,10 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
             test sets; training can ask for more groups, the usual failure of a one-person model).
         props: chance of objects of the background touching the people (:func:`_props`; 0, the
             default, draws nothing more from ``rng``, so every other sample is as before).
+        closeups: chance of a close-up: the front person framed tight, the head a quarter to half
+            the frame's height, the shoulders reaching most or all of the way across, the crown
+            sometimes cut off (a portrait photo's framing, a push-in's last frames; 0, the
+            default, draws nothing more from ``rng``).
 
     Returns:
         ``fg`` [H, W, 3], ``alpha`` [H, W, 1], ``bg`` [H, W, 3] and ``image`` [H, W, 3],
@@ -988,23 +993,32 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
         bg = np.clip(bg * (0.5 + 0.5 * light.tint), 0, 1)
     stack = _Stack(h, w)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    close = bool(closeups) and rng.random() < closeups
     people = 1 + int(rng.random() < extra_people[0]) + int(rng.random() < extra_people[1])
     for i in range(people):
         main = i == people - 1
-        scale = rng.uniform(0.16, 0.5) if main else rng.uniform(0.1, 0.3)
-        scale *= min(1.0, 1.4 * w / h) ** 0.5  # portrait frames: smaller heads
-        ry = scale * h / 2
-        cx = w * (rng.uniform(0.3, 0.7) if main and rng.random() < 0.7 else rng.uniform(-0.05, 1.05))
-        cy = h * rng.uniform(0.15, 0.5) if rng.random() < 0.9 else h * rng.uniform(-0.05, 0.15)
+        broad = 1.0
+        if main and close:  # a head 30-55 % of the height, the shoulders broadened to fill the width
+            ry = min(rng.uniform(0.3, 0.55) * h, 0.6 * w) / 2
+            broad = rng.uniform(1.3, 2.0)
+            cx = w * rng.uniform(0.35, 0.65)
+            cy = rng.uniform(0.85 * ry, max(0.85 * ry, 0.5 * h - 0.2 * ry))
+        else:
+            scale = rng.uniform(0.16, 0.5) if main else rng.uniform(0.1, 0.3)
+            scale *= min(1.0, 1.4 * w / h) ** 0.5  # portrait frames: smaller heads
+            ry = scale * h / 2
+            cx = w * (rng.uniform(0.3, 0.7) if main and rng.random() < 0.7 else rng.uniform(-0.05, 1.05))
+            cy = h * rng.uniform(0.15, 0.5) if rng.random() < 0.9 else h * rng.uniform(-0.05, 0.15)
         # Render in the person's own region (everything it can cover), then stack it.
-        x0, x1 = max(0, int(cx - 3.2 * ry)), min(w, int(cx + 3.2 * ry) + 1)
+        reach = 3.2 * ry * broad
+        x0, x1 = max(0, int(cx - reach)), min(w, int(cx + reach) + 1)
         y0 = max(0, int(cy - 2.0 * ry))
         if x1 - x0 < 2 or h - y0 < 2:
             continue
         local = _Stack(h - y0, x1 - x0)
         lys, lxs = ys[y0:, x0:x1], xs[y0:, x0:x1] - x0
         _render_person(rng, local, x1 - x0, h - y0, light, ry, cx - x0, cy - y0, lxs, lys - y0,
-                       photo=photo)
+                       photo=photo, broad=broad)
         stack.put(local, x0, y0)
     if rng.random() < 0.12:
         _motion_blur(rng, stack, float(max(w, h)))
@@ -1057,6 +1071,7 @@ class SyntheticPortraits(Dataset):
         photo_prob: chance of a photo background when ``backgrounds`` are given.
         extra_people: chances of a second and of a third person (see :func:`render_portrait`).
         props: chance of background objects touching the people (see :func:`render_portrait`).
+        closeups: chance of a close-up framing of the front person (see :func:`render_portrait`).
 
     Call :meth:`set_epoch` to draw new samples each epoch (DDP-friendly); epoch 0 is the default.
     """
@@ -1064,11 +1079,12 @@ class SyntheticPortraits(Dataset):
     def __init__(self, n: int, size: tuple[int, int] = (1280, 768), seed: int = 0,
                  backgrounds: Any = None, augment: Callable[..., dict[str, np.ndarray]] | None = None,
                  photo_prob: float = 0.5, extra_people: tuple[float, float] = EXTRA_PEOPLE,
-                 props: float = 0.0) -> None:
+                 props: float = 0.0, closeups: float = 0.0) -> None:
         if n < 1:
             raise BadInputError(f"synthetic dataset needs n >= 1, got {n}")
         self.extra_people = check_extra_people(extra_people)
         self.props = check_chance(props, "props")
+        self.closeups = check_chance(closeups, "closeups")
         self.n = int(n)
         self.size = (int(size[0]), int(size[1]))
         self.seed = int(seed)
@@ -1101,7 +1117,7 @@ class SyntheticPortraits(Dataset):
         if self.backgrounds and rng.random() < self.photo_prob:
             background = self._photo(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
         w, h = self.size
-        sample = render_portrait(rng, w, h, background, self.extra_people, self.props)
+        sample = render_portrait(rng, w, h, background, self.extra_people, self.props, self.closeups)
         if self.augment is not None:
             sample = self.augment(sample, np.random.default_rng([self.seed, index, self.epoch, 1]))
         return sample
@@ -1130,7 +1146,8 @@ def _write_atomic(path: Path, array: np.ndarray, bits: int) -> None:
 
 def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int] = (1280, 768),
                   seed: int = 0, backgrounds: Any = None, progress: bool = True,
-                  skip_existing: bool = True, builtin_photos: bool = True, props: float = 0.0) -> Path:
+                  skip_existing: bool = True, builtin_photos: bool = True, props: float = 0.0,
+                  closeups: float = 0.0) -> Path:
     """Render ``n`` synthetic portraits to ``out_dir`` (readable by ``SyntheticFolder``).
 
     Layout: ``image/NNNNNN.png`` (8-bit sRGB composite), ``alpha/NNNNNN.png`` (16-bit),
@@ -1140,14 +1157,16 @@ def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int]
     work by calling this repeatedly. The stored composite is the 8-bit rounding of
     ``alpha * fg + (1 - alpha) * bg`` computed in float. Backgrounds: procedural, plus photos
     from ``backgrounds`` and (``builtin_photos``) :func:`builtin_backgrounds`, as ``synthetic:N``.
-    ``props``: chance of background objects touching the people (:func:`render_portrait`).
+    ``props``: chance of background objects touching the people, ``closeups`` of a close-up
+    framing (:func:`render_portrait`).
 
     Returns the output folder.
     """
     out = Path(out_dir)
     w, h = int(size[0]), int(size[1])
     ds = SyntheticPortraits(n, (w, h), seed=seed,
-                            backgrounds=collect_backgrounds(backgrounds, builtin=builtin_photos), props=props)
+                            backgrounds=collect_backgrounds(backgrounds, builtin=builtin_photos), props=props,
+                            closeups=closeups)
     for sub in ("image", "alpha", "fg", "bg"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     meta = {"format": "pomagan-synthetic", "generator_version": GENERATOR_VERSION, "seed": int(seed),
@@ -1155,6 +1174,8 @@ def write_dataset(out_dir: str | os.PathLike[str], n: int, size: tuple[int, int]
             "alpha_bits": 16, "backgrounds": [str(p) for p in ds.backgrounds]}
     if props:  # (absent when off: the files of a set made before the option read the same)
         meta["props"] = ds.props
+    if closeups:
+        meta["closeups"] = ds.closeups
     bar = None
     if progress:
         try:
