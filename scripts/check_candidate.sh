@@ -7,6 +7,9 @@
 #   - the held-out set: alpha MSE etc. on 256 synthetic frames (split test, seed 7), the set
 #     MODEL_CARD.md chooses on. Not the model card's test set (seed 1): that one is run once,
 #     on the checkpoint chosen, so that it stays a test.
+#   - close-ups: the same on 128 frames of seed 7 all framed tight (`--closeups 1`: the head a third
+#     to half the height, shoulders across the frame), the framing of portrait photos where the
+#     bundled model loses people.
 #   - flicker on the example clip, each frame on its own and with --temporal 2, and the 8
 #     synthetic clips with known mattes (scripts/temporal_check.py --known 8).
 #   - how much the three photos' mattes change when each is cropped by a few pixels at one side
@@ -15,7 +18,7 @@
 #   OUT/<name>/photos/*_panel.png   photo | alpha | over green (scripts/real_photo_check.py)
 #   OUT/<name>/clip/                the example clip's composite over green, frames 0, 12, 23
 # Run 9 and run 10 (MODEL_CARD.md) were each chosen on these (the framing check came later).
-# About a minute and a half a checkpoint on two idle CPU cores (2 min 46 s for both).
+# About two and a half minutes a checkpoint on two idle CPU cores.
 # Needs the training extras: pip install -e ".[train]".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +37,8 @@ for who in candidate bundled; do
     if [ "$who" = candidate ]; then echo "== candidate: $CKPT"; else echo "== the bundled default"; fi
     pomagan-train eval "${weights[@]}" --data heldout=synthetic:256 --size 320x192 --seed 7 --device cpu \
         --out "$dir/heldout" 2> "$dir/heldout.err" | sed -n '1p;3p'
+    pomagan-train eval "${weights[@]}" --data closeups=synthetic:128 --size 320x192 --seed 7 --closeups 1 \
+        --device cpu --out "$dir/closeups" 2> "$dir/closeups.err" | sed -n '3p'
     "$PY" scripts/temporal_check.py "${weights[@]}" 2> /dev/null | head -n 1
     "$PY" scripts/temporal_check.py "${weights[@]}" --temporal 2 --known 8 2> /dev/null | sed -n '1p;3,5p'
     "$PY" scripts/framing_check.py "${weights[@]}" 2> /dev/null | tail -n +2

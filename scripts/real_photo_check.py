@@ -6,6 +6,11 @@ Photos: scikit-image's ``astronaut`` (NASA, public domain) and ``camera`` (the c
 matplotlib's ``grace_hopper`` sample. For each, writes ``DIR/<name>_panel.png``: the photo, the
 alpha, and the premultiplied foreground over green, side by side, for a person to look at. Nothing
 is downloaded; photos whose package is missing are skipped with a note.
+
+It also prints, per photo, the mean alpha over boxes placed by hand where the photo is certainly
+the person (face, hair, coat or suit) and where it is certainly not (wall, sky, grass, the flag,
+the shuttle): ``person`` should be near 1, ``background`` near 0. Rough boxes, no true matte;
+``--boxes`` writes them drawn on the photos (green: person, red: background).
 """
 
 from __future__ import annotations
@@ -42,6 +47,47 @@ def real_photos() -> dict[str, np.ndarray]:
     return {name: img[..., :3].astype(np.float32) / 255.0 for name, img in photos.items()}
 
 
+#: name -> (person boxes, background boxes), each (x0, y0, x1, y1) in the photo's pixels.
+REGIONS: dict[str, tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int]]]] = {
+    "astronaut": (
+        [(185, 60, 265, 150), (175, 185, 285, 235), (60, 300, 250, 430), (300, 260, 350, 330)],
+        [(70, 0, 145, 115), (300, 0, 370, 150), (0, 0, 45, 230), (390, 20, 450, 240)],
+    ),
+    "cameraman": (
+        [(30, 200, 130, 330), (20, 380, 110, 480), (175, 85, 235, 135)],
+        [(300, 0, 512, 110), (420, 280, 512, 512)],
+    ),
+    "grace_hopper": (
+        [(200, 150, 330, 300), (60, 430, 200, 560), (250, 430, 420, 560), (200, 30, 330, 100)],
+        [(10, 20, 120, 300), (400, 50, 500, 300)],
+    ),
+}
+
+
+def region_means(name: str, alpha: np.ndarray) -> tuple[float, float] | None:
+    """(mean alpha over the person boxes, over the background boxes), pixel-weighted; None for
+    a photo with no boxes or of another size than they were placed on."""
+    if name not in REGIONS or alpha.shape != {"grace_hopper": (600, 512)}.get(name, (512, 512)):
+        return None
+
+    def mean(boxes: list[tuple[int, int, int, int]]) -> float:
+        total = sum(float(alpha[y0:y1, x0:x1].sum()) for x0, y0, x1, y1 in boxes)
+        return total / sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
+
+    person, background = REGIONS[name]
+    return mean(person), mean(background)
+
+
+def draw_regions(name: str, image: np.ndarray) -> np.ndarray:
+    """uint8 BGR copy of ``image`` with the boxes drawn (green: person, red: background)."""
+    out = np.ascontiguousarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
+    person, background = REGIONS.get(name, ([], []))
+    for boxes, colour in ((person, (0, 255, 0)), (background, (0, 0, 255))):
+        for x0, y0, x1, y1 in boxes:
+            cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, 2)
+    return out
+
+
 def panel(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray) -> np.ndarray:
     """[H, 3W, 3] uint8 BGR: photo | alpha | foreground over green."""
     green = np.array([0.0, 0.69, 0.25], np.float32)
@@ -57,6 +103,7 @@ def main() -> None:
     parser.add_argument("--working-size", type=int, default=None)
     parser.add_argument("--tta", choices=TTA_MODES, default=TTA_MODES[0],
                         help="mirror-image averaging, as pomagan-post render --tta (default none)")
+    parser.add_argument("--boxes", action="store_true", help="also write OUT/<name>_boxes.png")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,7 +116,11 @@ def main() -> None:
         path = out / f"{name}_panel.png"
         cv2.imwrite(str(path), panel(image, alpha[0], fg[0]))
         coverage = float((alpha[0] > 0.5).mean())
-        print(f"{name}: {image.shape[1]}x{image.shape[0]}, alpha > 0.5 on {coverage:.1%} of pixels -> {path}")
+        regions = region_means(name, alpha[0])
+        kept = "" if regions is None else f", mean alpha: person {regions[0]:.2f}, background {regions[1]:.2f}"
+        print(f"{name}: {image.shape[1]}x{image.shape[0]}, alpha > 0.5 on {coverage:.1%} of pixels{kept} -> {path}")
+        if args.boxes:
+            cv2.imwrite(str(out / f"{name}_boxes.png"), draw_regions(name, image))
 
 
 if __name__ == "__main__":
