@@ -208,6 +208,8 @@ def info(weights: str | None, stats: bool) -> None:
                          "touching the people")
             if recipe.get("closeups"):
                 line += f", {float(recipe['closeups']):.0%} of synthetic frames framed as close-ups"
+            if recipe.get("narrow"):
+                line += f", {float(recipe['narrow']):.0%} of batches cut to narrower frames"
             taken = recipe.get("taken_from")
             if isinstance(taken, dict):  # blend --weight 0: this network is another checkpoint's
                 line += f", the network taken whole from {taken.get('base', '?')}"

@@ -123,6 +123,10 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Alpha stage: feed this share of frames a roto-like shape drawn from the true "
                           "matte instead of the segmentation network's output, to follow render --roto "
                           "(default 0: off)."),
+        click.option("--narrow", type=float, default=None, metavar="P",
+                     help="Cut this share of batches to a narrower frame (a width from half the height to "
+                          "the full width, in steps of the network stride): square and upright frames, "
+                          "people filling the width (default 0: off)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -170,6 +174,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         reuse=opts["reuse"],
         reuse_buffer=opts["reuse_buffer"],
         roto_rate=opts["roto_rate"],
+        narrow=opts["narrow"],
         losses=losses or None,
     )
     if cfg.props and not any(generated(spec) for spec in cfg.data):

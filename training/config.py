@@ -176,6 +176,12 @@ class TrainConfig:
             shrunk by up to 3 pixels, smoothed, wavered, shifted by up to 2) instead of the frozen
             segmentation network's output, so the alpha network learns to follow a hand-drawn
             roto (``render --roto``). 0: off (the paper).
+        narrow: the share of batches cut to a narrower frame before the step: a width drawn from
+            the multiples of the network stride between half the height and the full width, each
+            frame cut at its own place (a 320x192 batch becomes 96x192 to 288x192: upright and
+            square frames, and people filling the frame's width). A network trained at one size
+            alone has only ever seen that frame; ``render`` runs it on the shot's own shape.
+            0: off (the paper).
         d_scales, d_layers, d_base: multi-scale PatchGAN (pix2pixHD: 3 scales, 3 layers, 64).
         losses: :class:`LossConfig`.
     """
@@ -207,6 +213,7 @@ class TrainConfig:
     reuse: int = 1
     reuse_buffer: int = 0
     roto_rate: float = 0.0
+    narrow: float = 0.0
     d_scales: int = 3
     d_layers: int = 3
     d_base: int = 64
@@ -253,6 +260,11 @@ class TrainConfig:
                                 f"(64 batches), got {self.reuse_buffer}")
         if not 0.0 <= self.roto_rate <= 1.0:
             raise BadInputError(f"roto_rate must be a share between 0 and 1, got {self.roto_rate}")
+        if not 0.0 <= self.narrow <= 1.0:
+            raise BadInputError(f"narrow must be a share between 0 and 1, got {self.narrow}")
+        if self.narrow and self.size[0] - stride < max(2 * stride, -(-self.size[1] // (2 * stride)) * stride):
+            raise BadInputError(f"narrow: a {self.size[0]}x{self.size[1]} frame has no narrower width of "
+                                f"at least half its height in steps of {stride}; train wider frames")
         if self.roto_rate and self.stage != "alpha":
             raise BadInputError("roto_rate is for the alpha stage: the segmentation network is fed no "
                                 "segmentation to replace with a roto")

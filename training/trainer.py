@@ -174,9 +174,9 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 #: Settings a resumed run may change and its recipe records (see ``StageTrainer._note_changes``).
 RESUME_TRACKED = ("data", "backgrounds", "extra_people", "props", "closeups", "size", "batch_size", "lr_g", "lr_d", "betas",
-                  "ema", "precision", "augment", "reuse", "reuse_buffer", "roto_rate", "losses")
+                  "ema", "precision", "augment", "reuse", "reuse_buffer", "roto_rate", "narrow", "losses")
 #: Tracked settings added after runs were saved without them, and the value those runs had.
-_ADDED_SETTINGS = {"roto_rate": 0.0, "props": 0.0, "closeups": 0.0}
+_ADDED_SETTINGS = {"roto_rate": 0.0, "props": 0.0, "closeups": 0.0, "narrow": 0.0}
 
 
 class ReuseBuffer:
@@ -302,6 +302,7 @@ class StageTrainer:
         self._checked_step = 0
         self._bg_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank)
         self._roto_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank + 2)
+        self._narrow_generator = torch.Generator().manual_seed(cfg.seed + 7919 * dist_info.rank + 3)
         self.reuse_buffer: ReuseBuffer | None = None
         if cfg.reuse > 1:
             frames = cfg.reuse_buffer or 64 * cfg.batch_size
@@ -346,6 +347,34 @@ class StageTrainer:
         shapes = torch.zeros_like(alpha)
         shapes[picked] = hand_drawn(seg_from_alpha(alpha[picked]), self._roto_generator)
         return picked, shapes
+
+    def _narrowed(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """For ``cfg.narrow``: the batch cut to a narrower frame (a width drawn from the multiples
+        of the network stride between half the height and the full width, each frame at its own
+        horizontal place, every array alike); else the batch as it is."""
+        if not self.cfg.narrow:
+            return batch
+        gen = self._narrow_generator
+        if float(torch.rand((), generator=gen)) >= self.cfg.narrow:
+            return batch
+        stride = self.model.stride
+        image = batch["image"]
+        n, _, h, w = image.shape
+        low = max(2 * stride, -(-h // (2 * stride)) * stride)
+        widths = list(range(low, w, stride))
+        if not widths:
+            return batch
+        width = widths[int(torch.randint(len(widths), (), generator=gen))]
+        starts = torch.randint(w - width + 1, (n,), generator=gen).tolist()
+        cols = torch.stack([torch.arange(x, x + width) for x in starts]).to(image.device)  # [n, width]
+
+        def cut(t: torch.Tensor) -> torch.Tensor:
+            if t.dim() != 4 or t.shape[-1] != w:
+                return t
+            index = cols.view(n, 1, 1, width).expand(n, t.shape[1], t.shape[2], width)
+            return torch.gather(t, 3, index)
+
+        return {k: cut(v) for k, v in batch.items()}
 
     def generator_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One Adam step of the generator; returns (detached output, loss values as detached
@@ -609,6 +638,7 @@ class StageTrainer:
         if self.reuse_buffer is not None:  # (it starts empty: refilled from the loader)
             self.reuse_buffer.generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + 1 + self.step)
         self._roto_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + 2 + self.step)
+        self._narrow_generator.manual_seed(self.cfg.seed + 7919 * self.dist.rank + 3 + self.step)
         saved_stage = self._base_recipe.get(self.cfg.stage) or {}
         if saved_stage.get("val_data") == self.cfg.val_data:  # same yardstick
             candidates = [(float(state["best"][0]), int(state["best"][1]))] if state.get("best") else []
@@ -704,6 +734,7 @@ class StageTrainer:
                     buffer.add(batch)
             else:
                 batch = buffer.sample(self.cfg.batch_size)
+            batch = self._narrowed(batch)
             output, losses = self.generator_step(batch)
             if not self.scaler_g.is_enabled():  # fp16's scaler skips non-finite steps itself
                 self._finite &= torch.isfinite(losses["g_total"])
