@@ -178,7 +178,7 @@ class TrainConfig:
             roto (``render --roto``). 0: off (the paper).
         narrow: the share of batches cut to a narrower frame before the step: a width drawn from
             the multiples of the network stride between half the height and the full width, each
-            frame cut at its own place (a 320x192 batch becomes 96x192 to 288x192: upright and
+            frame cut at its own place (a 320x192 batch becomes 96x192 to 304x192: upright and
             square frames, and people filling the frame's width). A network trained at one size
             alone has only ever seen that frame; ``render`` runs it on the shot's own shape.
             0: off (the paper).

@@ -971,7 +971,7 @@ def render_portrait(rng: np.random.Generator, width: int, height: int,
             test sets; training can ask for more groups, the usual failure of a one-person model).
         props: chance of objects of the background touching the people (:func:`_props`; 0, the
             default, draws nothing more from ``rng``, so every other sample is as before).
-        closeups: chance of a close-up: the front person framed tight, the head a quarter to half
+        closeups: chance of a close-up: the front person framed tight, the head 30 to 55 % of
             the frame's height, the shoulders reaching most or all of the way across, the crown
             sometimes cut off (a portrait photo's framing, a push-in's last frames; 0, the
             default, draws nothing more from ``rng``).
