@@ -47,17 +47,22 @@ def real_photos() -> dict[str, np.ndarray]:
     return {name: img[..., :3].astype(np.float32) / 255.0 for name, img in photos.items()}
 
 
-#: name -> (person boxes, background boxes), each (x0, y0, x1, y1) in the photo's pixels.
-REGIONS: dict[str, tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int]]]] = {
+Box = tuple[int, int, int, int]
+#: name -> ((height, width) the boxes were placed on, person boxes, background boxes), each box
+#: (x0, y0, x1, y1) in the photo's pixels.
+REGIONS: dict[str, tuple[tuple[int, int], list[Box], list[Box]]] = {
     "astronaut": (
+        (512, 512),
         [(185, 60, 265, 150), (175, 185, 285, 235), (60, 300, 250, 430), (300, 260, 350, 330)],
         [(70, 0, 145, 115), (300, 0, 370, 150), (0, 0, 45, 230), (390, 20, 450, 240)],
     ),
     "cameraman": (
+        (512, 512),
         [(30, 200, 130, 330), (20, 380, 110, 480), (175, 85, 235, 135)],
         [(300, 0, 512, 110), (420, 280, 512, 512)],
     ),
     "grace_hopper": (
+        (600, 512),
         [(200, 150, 330, 300), (60, 430, 200, 560), (250, 430, 420, 560), (200, 30, 330, 100)],
         [(10, 20, 120, 300), (400, 50, 500, 300)],
     ),
@@ -67,21 +72,21 @@ REGIONS: dict[str, tuple[list[tuple[int, int, int, int]], list[tuple[int, int, i
 def region_means(name: str, alpha: np.ndarray) -> tuple[float, float] | None:
     """(mean alpha over the person boxes, over the background boxes), pixel-weighted; None for
     a photo with no boxes or of another size than they were placed on."""
-    if name not in REGIONS or alpha.shape != {"grace_hopper": (600, 512)}.get(name, (512, 512)):
+    if name not in REGIONS or alpha.shape != REGIONS[name][0]:
         return None
 
-    def mean(boxes: list[tuple[int, int, int, int]]) -> float:
+    def mean(boxes: list[Box]) -> float:
         total = sum(float(alpha[y0:y1, x0:x1].sum()) for x0, y0, x1, y1 in boxes)
         return total / sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
 
-    person, background = REGIONS[name]
+    _, person, background = REGIONS[name]
     return mean(person), mean(background)
 
 
 def draw_regions(name: str, image: np.ndarray) -> np.ndarray:
     """uint8 BGR copy of ``image`` with the boxes drawn (green: person, red: background)."""
     out = np.ascontiguousarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
-    person, background = REGIONS.get(name, ([], []))
+    _, person, background = REGIONS.get(name, ((0, 0), [], []))
     for boxes, colour in ((person, (0, 255, 0)), (background, (0, 0, 255))):
         for x0, y0, x1, y1 in boxes:
             cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, 2)

@@ -103,6 +103,13 @@ class LossConfig:
 VGG19_FEATURE_LAYERS = 37
 
 
+def narrow_widths(width: int, height: int, stride: int) -> list[int]:
+    """The widths ``narrow`` cuts a ``width`` x ``height`` frame to: the multiples of ``stride``
+    from half the height (rounded up, and at least two strides) to below the full width."""
+    low = max(2 * stride, -(-height // (2 * stride)) * stride)
+    return list(range(low, width, stride))
+
+
 def _check_types(config: Any, where: str = "") -> None:
     """Each setting of the type its field declares: YAML reads ``"off"`` (quoted) or ``yes`` as
     text, and ``1e-4`` (no dot) as text too; such a value would be taken as true, or fail deep in
@@ -262,7 +269,7 @@ class TrainConfig:
             raise BadInputError(f"roto_rate must be a share between 0 and 1, got {self.roto_rate}")
         if not 0.0 <= self.narrow <= 1.0:
             raise BadInputError(f"narrow must be a share between 0 and 1, got {self.narrow}")
-        if self.narrow and self.size[0] - stride < max(2 * stride, -(-self.size[1] // (2 * stride)) * stride):
+        if self.narrow and not narrow_widths(self.size[0], self.size[1], stride):
             raise BadInputError(f"narrow: a {self.size[0]}x{self.size[1]} frame has no narrower width of "
                                 f"at least half its height in steps of {stride}; train wider frames")
         if self.roto_rate and self.stage != "alpha":

@@ -46,7 +46,7 @@ from pomagan_post.io.atomic import atomic_path
 from pomagan_post.models.blocks import ResidualBlock, UpBlock
 from pomagan_post.stopping import SignalStop, StopSignals
 
-from .config import TrainConfig, config_to_dict, save_config
+from .config import TrainConfig, config_to_dict, narrow_widths, save_config
 from .data import seg_from_alpha
 from .discriminators import MultiscaleDiscriminator
 from .losses import (
@@ -357,16 +357,12 @@ class StageTrainer:
         gen = self._narrow_generator
         if float(torch.rand((), generator=gen)) >= self.cfg.narrow:
             return batch
-        stride = self.model.stride
         image = batch["image"]
         n, _, h, w = image.shape
-        low = max(2 * stride, -(-h // (2 * stride)) * stride)
-        widths = list(range(low, w, stride))
-        if not widths:
-            return batch
+        widths = narrow_widths(w, h, self.model.stride)  # (TrainConfig refuses a size with none)
         width = widths[int(torch.randint(len(widths), (), generator=gen))]
-        starts = torch.randint(w - width + 1, (n,), generator=gen).tolist()
-        cols = torch.stack([torch.arange(x, x + width) for x in starts]).to(image.device)  # [n, width]
+        starts = torch.randint(w - width + 1, (n, 1), generator=gen)
+        cols = (starts + torch.arange(width)).to(image.device)  # [n, width]: each frame's columns
 
         def cut(t: torch.Tensor) -> torch.Tensor:
             if t.dim() != 4 or t.shape[-1] != w:
