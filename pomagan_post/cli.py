@@ -208,6 +208,8 @@ def info(weights: str | None, stats: bool) -> None:
                          "touching the people")
             if recipe.get("closeups"):
                 line += f", {float(recipe['closeups']):.0%} of synthetic frames framed as close-ups"
+            if recipe.get("mono"):
+                line += f", {float(recipe['mono']):.0%} of synthetic frames monochrome"
             if recipe.get("narrow"):
                 line += f", {float(recipe['narrow']):.0%} of batches cut to narrower frames"
             taken = recipe.get("taken_from")

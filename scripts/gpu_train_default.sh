@@ -29,7 +29,8 @@
 # NARROW (0: share of batches cut to a narrower frame, --narrow; 0.5 on two CPU cores found the
 # astronaut of the square photo, person 0.05 -> 0.98, in 1,000 steps of the segmentation stage,
 # and took the held-out set 3.30 -> 3.77: MODEL_CARD.md), CLOSEUPS (0: share of synthetic
-# frames framed as close-ups, --closeups),
+# frames framed as close-ups, --closeups), MONO (0: share of synthetic frames made black and
+# white, --mono),
 # DEVICE (cuda), WORKERS (14), EMA (0.999: the checkpoint holds a moving average of the weights),
 # LR_G (1e-4; the segmentation stage's rate, and the alpha stage's unless LR_ALPHA is set), LR_ALPHA
 # (the alpha stage's rate: run 10 fine-tuned the alpha network at 1.2e-4, which beat 4e-5 beside
@@ -55,7 +56,7 @@ SEG_MIN=$("$PY" -c "print(round($MINUTES * ${SEG_SHARE:-0.5}, 2))")
 ALPHA_MIN=$("$PY" -c "print(round($MINUTES * (1 - ${SEG_SHARE:-0.5}), 2))")
 COMMON=(--variant fast --init "${INIT:-default}" --data synthetic:50000 --val-data synthetic:32 --size "${SIZE:-320x192}"
         --batch-size "${BATCH:-64}" --reuse "${REUSE:-16}" --reuse-buffer "${REUSE_BUFFER:-40000}" --device "${DEVICE:-cuda}" --precision auto --workers "${WORKERS:-14}"
-        --perceptual off --extra-people "${EXTRA_PEOPLE:-0.3,0.1}" --props "${PROPS:-0}" --narrow "${NARROW:-0}" --closeups "${CLOSEUPS:-0}" --ema "${EMA:-0.999}"
+        --perceptual off --extra-people "${EXTRA_PEOPLE:-0.3,0.1}" --props "${PROPS:-0}" --narrow "${NARROW:-0}" --closeups "${CLOSEUPS:-0}" --mono "${MONO:-0}" --ema "${EMA:-0.999}"
         --adversarial "${ADVERSARIAL:-off}" --seed "${SEED:-0}"
         --steps 1000000 --log-every 50 --val-every 1000 --save-every 1000)
 

@@ -7,6 +7,10 @@ matplotlib's ``grace_hopper`` sample. For each, writes ``DIR/<name>_panel.png``:
 alpha, and the premultiplied foreground over green, side by side, for a person to look at. Nothing
 is downloaded; photos whose package is missing are skipped with a note.
 
+``--mono`` adds a black-and-white copy of each colour photo (``astronaut_bw``, ``grace_hopper_bw``:
+Rec. 709 luma of the sRGB values, as a B&W conversion weighs them), so that black-and-white
+footage is checked on more than the cameraman, the one photo that is B&W to begin with.
+
 It also prints, per photo, the mean alpha over boxes placed by hand where the photo is certainly
 the person (face, hair, coat or suit) and where it is certainly not (wall, sky, grass, the flag,
 the shuttle): ``person`` should be near 1, ``background`` near 0. Rough boxes, no true matte;
@@ -47,6 +51,16 @@ def real_photos() -> dict[str, np.ndarray]:
     return {name: img[..., :3].astype(np.float32) / 255.0 for name, img in photos.items()}
 
 
+def black_and_white(photos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``photos`` plus ``<name>_bw``, a black-and-white copy, for each one in colour."""
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    out = dict(photos)
+    for name, image in photos.items():
+        if np.ptp(image, axis=2).max() > 0:
+            out[f"{name}_bw"] = np.repeat((image @ luma)[..., None], 3, axis=2)
+    return out
+
+
 Box = tuple[int, int, int, int]
 #: name -> ((height, width) the boxes were placed on, person boxes, background boxes), each box
 #: (x0, y0, x1, y1) in the photo's pixels.
@@ -71,7 +85,9 @@ REGIONS: dict[str, tuple[tuple[int, int], list[Box], list[Box]]] = {
 
 def region_means(name: str, alpha: np.ndarray) -> tuple[float, float] | None:
     """(mean alpha over the person boxes, over the background boxes), pixel-weighted; None for
-    a photo with no boxes or of another size than they were placed on."""
+    a photo with no boxes or of another size than they were placed on (``<name>_bw``: the
+    boxes of ``<name>``)."""
+    name = name.removesuffix("_bw")
     if name not in REGIONS or alpha.shape != REGIONS[name][0]:
         return None
 
@@ -86,7 +102,7 @@ def region_means(name: str, alpha: np.ndarray) -> tuple[float, float] | None:
 def draw_regions(name: str, image: np.ndarray) -> np.ndarray:
     """uint8 BGR copy of ``image`` with the boxes drawn (green: person, red: background)."""
     out = np.ascontiguousarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
-    _, person, background = REGIONS.get(name, ((0, 0), [], []))
+    _, person, background = REGIONS.get(name.removesuffix("_bw"), ((0, 0), [], []))
     for boxes, colour in ((person, (0, 255, 0)), (background, (0, 0, 255))):
         for x0, y0, x1, y1 in boxes:
             cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, 2)
@@ -109,6 +125,8 @@ def main() -> None:
     parser.add_argument("--tta", choices=TTA_MODES, default=TTA_MODES[0],
                         help="mirror-image averaging, as pomagan-post render --tta (default none)")
     parser.add_argument("--boxes", action="store_true", help="also write OUT/<name>_boxes.png")
+    parser.add_argument("--mono", action="store_true",
+                        help="also a black-and-white copy of each colour photo (<name>_bw)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +134,8 @@ def main() -> None:
         pomagan_post.load_checkpoint(args.weights), device="cpu", working_size=args.working_size, tta=args.tta
     )
     print(engine)
-    for name, image in real_photos().items():
+    photos = real_photos()
+    for name, image in (black_and_white(photos) if args.mono else photos).items():
         alpha, fg = engine.process(image[None])
         path = out / f"{name}_panel.png"
         cv2.imwrite(str(path), panel(image, alpha[0], fg[0]))

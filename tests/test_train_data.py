@@ -516,16 +516,54 @@ def test_closeups_frame_the_front_person_tight_and_leave_the_default_draws() -> 
         SyntheticPortraits(2, SIZE, closeups=2)
 
 
+def test_mono_makes_one_black_and_white_picture_and_leaves_the_truth() -> None:
+    """--mono: person and background converted alike (grey, toned, or a trace of colour left),
+    so the composite is exact and the alpha unchanged; the default (0) draws the seeded sets as
+    before, and the luminance of the frame is kept where it is grey."""
+    from pomagan_train.data.synthetic import render_portrait
+
+    plain = render_portrait(np.random.default_rng(7), 160, 96)
+    same = render_portrait(np.random.default_rng(7), 160, 96, mono=0.0)
+    assert all(np.allclose(plain[k], same[k], atol=1e-5) for k in plain)  # cv2 threads: float rounding
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    grey = toned = faint = 0
+    for seed in range(20):
+        colour = render_portrait(np.random.default_rng([3, seed]), 160, 96)
+        sample = render_portrait(np.random.default_rng([3, seed]), 160, 96, mono=1.0)
+        np.testing.assert_allclose(sample["alpha"], colour["alpha"], atol=1e-5)
+        a = sample["alpha"]
+        np.testing.assert_allclose(sample["image"], a * sample["fg"] + (1 - a) * sample["bg"], atol=1e-5)
+        chroma = np.ptp(sample["image"], axis=2)
+        before = float(np.ptp(colour["image"], axis=2).mean())
+        if chroma.max() < 1e-5:  # grey: R = G = B = the colour frame's luma
+            grey += 1
+            np.testing.assert_allclose(sample["image"][..., 0], colour["image"] @ luma, atol=2e-3)
+        else:
+            # toned (every pixel the grey times one colour) or a faint trace of the colour
+            ratio = sample["image"] / np.maximum(sample["image"] @ luma, 1e-3)[..., None]
+            bright = (sample["image"] @ luma) > 0.1
+            if np.ptp(ratio[bright], axis=0).max() < 0.05:
+                toned += 1
+            else:  # at most 30 % of each pixel's difference from its grey kept
+                faint += 1
+                assert chroma.mean() < 0.31 * before
+    assert grey >= 3 and toned >= 3 and faint >= 1
+    assert build_dataset("synthetic:2", (64, 48), mono=0.25).mono == 0.25
+    assert build_dataset("synthetic:2", (64, 48), split="test").mono == 0.0
+    with pytest.raises(BadInputError, match="mono must be a chance in \\[0, 1\\], got 3"):
+        SyntheticPortraits(2, SIZE, mono=3)
+
+
 def test_synth_writes_props_and_records_them(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from pomagan_train.cli import main as train_cli
 
     result = CliRunner().invoke(train_cli, ["synth", str(tmp_path / "set"), "--n", "2", "--size", "64x48",
-                                            "--props", "1", "--closeups", "0.5"])
+                                            "--props", "1", "--closeups", "0.5", "--mono", "0.2"])
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "set" / "dataset.json").read_text())
-    assert meta["props"] == 1.0 and meta["closeups"] == 0.5
+    assert meta["props"] == 1.0 and meta["closeups"] == 0.5 and meta["mono"] == 0.2
     assert len(list((tmp_path / "set" / "image").glob("*.png"))) == 2
     bad = CliRunner().invoke(train_cli, ["synth", str(tmp_path / "bad"), "--n", "1", "--props", "-1"])
     assert bad.exit_code == 2 and "props must be a chance in [0, 1], got -1.0" in bad.output
@@ -534,15 +572,20 @@ def test_synth_writes_props_and_records_them(tmp_path: Path) -> None:
 
     assert generated("synthetic:8") and not generated(str(tmp_path / "set")) and not generated("paired:x")
     scored = CliRunner().invoke(train_cli, ["eval", "--data", f"disk={tmp_path / 'set'}", "--data", "gen=synthetic:1",
-                                            "--size", "64x48", "--device", "cpu", "--props", "1", "--closeups", "1"])
+                                            "--size", "64x48", "--device", "cpu", "--props", "1", "--closeups", "1",
+                                            "--mono", "1"])
     assert scored.exit_code == 0, scored.output
-    assert "warning: --props draws objects into synthetic:N sets only; disk gets none" in scored.output
-    assert "warning: --closeups frames synthetic:N sets only; disk is as it is" in scored.output
-    assert "gen gets none" not in scored.output
+    assert "warning: --props 1 draws objects into synthetic:N sets only; disk is as it is" in scored.output
+    assert "warning: --closeups 1 frames synthetic:N sets only; disk is as it is" in scored.output
+    assert "warning: --mono 1 makes monochrome synthetic:N sets only; disk is as it is" in scored.output
+    assert "gen is as it is" not in scored.output
     trained = CliRunner().invoke(train_cli, ["seg", "--variant", "fast", "--size", "64x48", "--batch-size", "2",
                                              "--device", "cpu", "--perceptual", "off", "--workers", "0", "--data",
                                              str(tmp_path / "set"), "--val-data", "none", "--steps", "1",
-                                             "--props", "0.5", "--closeups", "0.3", "--out", str(tmp_path / "run")])
+                                             "--props", "0.5", "--closeups", "0.3", "--mono", "0.2",
+                                             "--out", str(tmp_path / "run")])
     assert trained.exit_code == 0, trained.output
-    assert "warning: --props 0.5 draws objects into synthetic:N sets only, and --data has none" in trained.output
-    assert "warning: --closeups 0.3 frames synthetic:N sets only, and --data has none" in trained.output
+    assert "warning: --props 0.5 draws objects into synthetic:N sets only; --data has none" in trained.output
+    assert "warning: --closeups 0.3 frames synthetic:N sets only; --data has none: no frame is changed" \
+        in trained.output
+    assert "warning: --mono 0.2 makes monochrome synthetic:N sets only; --data has none" in trained.output

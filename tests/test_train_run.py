@@ -246,17 +246,17 @@ def test_sigterm_to_a_two_process_ddp_run_stops_every_rank_at_one_step(tmp_path:
 def test_fine_tuning_keeps_the_earlier_runs_in_the_recipe(seg_run: Path, tmp_path: Path) -> None:
     """--init: the starting weights' runs stay in the recipe's history and `info` adds them up;
     --resume continues the same run (no new history entry); --extra-people, --props and
-    --closeups are recorded."""
+    --closeups and --mono are recorded."""
     from pomagan_post.cli import main as post_cli
 
     alpha = tmp_path / "alpha"
     _train(["alpha", *TINY, "--out", str(alpha), "--steps", "2", "--seg-weights", str(seg_run / "checkpoint.safetensors")])
     tuned = tmp_path / "tuned"
     _train(["seg", *TINY, "--out", str(tuned), "--steps", "3", "--init", str(alpha / "checkpoint.safetensors"),
-            "--extra-people", "0.5,0.2", "--props", "0.5", "--closeups", "0.25"])
+            "--extra-people", "0.5,0.2", "--props", "0.5", "--closeups", "0.25", "--mono", "0.2"])
     recipe = pomagan_post.read_checkpoint_info(tuned / "checkpoint.safetensors")["recipe"]
     assert recipe["seg"]["steps_done"] == 3 and recipe["seg"]["extra_people"] == [0.5, 0.2]
-    assert recipe["seg"]["props"] == 0.5 and recipe["seg"]["closeups"] == 0.25
+    assert recipe["seg"]["props"] == 0.5 and recipe["seg"]["closeups"] == 0.25 and recipe["seg"]["mono"] == 0.2
     assert [(r["stage"], r["steps_done"]) for r in recipe["history"]] == [("seg", 2)]
     assert recipe["alpha"]["steps_done"] == 2  # the alpha network is still the earlier run's
     _train(["seg", "--out", str(tuned), "--resume", "--steps", "4", "--device", "cpu"])
@@ -267,6 +267,7 @@ def test_fine_tuning_keeps_the_earlier_runs_in_the_recipe(seg_run: Path, tmp_pat
     assert "seg stage: 4 steps at 64x48, batch 2" in result.output
     assert "50% of synthetic frames with background objects touching the people" in result.output
     assert "25% of synthetic frames framed as close-ups" in result.output
+    assert "20% of synthetic frames monochrome" in result.output
     assert "fine-tuned from earlier runs (2 at 64x48, batch 2): 6 steps in all" in result.output
     bad = CliRunner().invoke(train_cli, ["seg", *TINY, "--out", str(tmp_path / "bad"), "--extra-people", "0.5"])
     assert bad.exit_code != 0 and "extra_people" in bad.output

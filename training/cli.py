@@ -41,9 +41,21 @@ def _pair(value: str | None) -> tuple[float, float] | None:
 
 PROPS_HELP = ("Synthetic sets: chance of objects of the background touching the people (a flag by a "
               "shoulder, a stand, a bag), drawn behind them and textured like clothing (default 0: none).")
-CLOSEUPS_HELP = ("Synthetic sets: chance of a close-up framing of the front person (head a third to half the "
+CLOSEUPS_HELP = ("Synthetic sets: chance of a close-up framing of the front person (head 30 to 55 % of the "
                  "frame's height, shoulders broadened across the frame: portrait photos, a push-in's end; "
                  "default 0: none).")
+MONO_HELP = ("Synthetic sets: chance of a monochrome frame (black and white, sometimes toned or a trace of "
+             "colour left: B&W film, archive prints, desaturated grades; default 0: none).")
+#: What each generator option changes, for the warning when no synthetic:N set is there to change.
+_GENERATOR_OPTIONS = {"props": "draws objects into", "closeups": "frames", "mono": "makes monochrome"}
+
+
+def _unused_generator_options(chosen: dict[str, float], has_generated: Callable[[], bool], where: str) -> None:
+    """Warn of each generator option set when the data has no ``synthetic:N`` set to shape."""
+    for name, value in chosen.items():
+        if value and not has_generated():
+            click.echo(f"warning: --{name} {value:g} {_GENERATOR_OPTIONS[name]} synthetic:N sets only; {where}",
+                       err=True)
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,14 +73,16 @@ def main() -> None:
               help="Folder of photos to use as backgrounds (besides procedural ones).")
 @click.option("--props", type=float, default=0.0, show_default=True, metavar="P", help=PROPS_HELP)
 @click.option("--closeups", type=float, default=0.0, show_default=True, metavar="P", help=CLOSEUPS_HELP)
+@click.option("--mono", type=float, default=0.0, show_default=True, metavar="P", help=MONO_HELP)
 @_one_line_errors
 def synth(out: str, count: int, size: str, seed: int, backgrounds: str | None, props: float,
-          closeups: float) -> None:
+          closeups: float, mono: float) -> None:
     """Write a synthetic portrait dataset (image, alpha, fg, bg) to OUT."""
     from .data.synthetic import write_dataset
 
     width, height = _size(size)
-    write_dataset(out, count, (width, height), seed, backgrounds=backgrounds, props=props, closeups=closeups)
+    write_dataset(out, count, (width, height), seed, backgrounds=backgrounds, props=props, closeups=closeups,
+                  mono=mono)
     click.echo(f"wrote {count} samples to {out}", err=True)
 
 
@@ -84,6 +98,7 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Synthetic training sets: chances of a second and a third person (default 0.1,0.03)."),
         click.option("--props", type=float, default=None, metavar="P", help=PROPS_HELP),
         click.option("--closeups", type=float, default=None, metavar="P", help=CLOSEUPS_HELP),
+        click.option("--mono", type=float, default=None, metavar="P", help=MONO_HELP),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder."),
         click.option("--steps", type=int, default=None, help="Total generator steps."),
         click.option("--size", default=None, help="Training size WIDTHxHEIGHT (paper: 1280x768)."),
@@ -156,6 +171,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         extra_people=_pair(opts["extra_people"]),
         props=opts["props"],
         closeups=opts["closeups"],
+        mono=opts["mono"],
         steps=opts["steps"],
         size=_size(opts["size"]),
         batch_size=opts["batch_size"],
@@ -177,12 +193,8 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         narrow=opts["narrow"],
         losses=losses or None,
     )
-    if cfg.props and not any(generated(spec) for spec in cfg.data):
-        click.echo(f"warning: --props {cfg.props:g} draws objects into synthetic:N sets only, and --data has "
-                   "none: nothing is drawn", err=True)
-    if cfg.closeups and not any(generated(spec) for spec in cfg.data):
-        click.echo(f"warning: --closeups {cfg.closeups:g} frames synthetic:N sets only, and --data has "
-                   "none: no frame is changed", err=True)
+    _unused_generator_options({name: getattr(cfg, name) for name in _GENERATOR_OPTIONS},
+                              lambda: any(generated(spec) for spec in cfg.data), "--data has none: no frame is changed")
     if opts["reuse_buffer"] is not None and cfg.reuse == 1:
         raise BadInputError("--reuse-buffer sizes the buffer of --reuse K (K of 2 or more); with reuse off "
                             "(K = 1) it would hold nothing: add --reuse K")
@@ -271,6 +283,7 @@ def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) 
               help="Folder of background photos for composition test sets (the paper: PASCAL VOC).")
 @click.option("--props", type=float, default=0.0, show_default=True, metavar="P", help=PROPS_HELP)
 @click.option("--closeups", type=float, default=0.0, show_default=True, metavar="P", help=CLOSEUPS_HELP)
+@click.option("--mono", type=float, default=0.0, show_default=True, metavar="P", help=MONO_HELP)
 @click.option("--baselines", is_flag=True,
               help="Also score two baselines on each set: all-zero alpha, and the segmentation "
                    "stage alone thresholded at 0.5; plus a diagnostic: the alpha stage fed the true "
@@ -278,7 +291,7 @@ def blend(fine_tuned: str, base: str, weight: float, stage: str, out_path: str) 
 @_one_line_errors
 def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: str, precision: str,
           working_size: int | None, tta: str, limit: int | None, out_dir: str | None, seed: int,
-          backgrounds: str | None, baselines: bool, props: float, closeups: float) -> None:
+          backgrounds: str | None, baselines: bool, props: float, closeups: float, mono: float) -> None:
     """Evaluate a checkpoint: MSE, MAE, SAD, Grad, Conn per test set, in the paper's layout."""
     import pomagan_post
     from pomagan_post.checkpoint import untrained_warning
@@ -300,12 +313,11 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     datasets = []  # every set opened (and its files checked) before the first is scored
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
-        if props and not generated(rest):
-            click.echo(f"warning: --props draws objects into synthetic:N sets only; {name} gets none", err=True)
-        if closeups and not generated(rest):
-            click.echo(f"warning: --closeups frames synthetic:N sets only; {name} is as it is", err=True)
+        _unused_generator_options({"props": props, "closeups": closeups, "mono": mono}, lambda: generated(rest),
+                                  f"{name} is as it is")
         datasets.append((name, build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
-                                             backgrounds=backgrounds, props=props, closeups=closeups)))
+                                             backgrounds=backgrounds, props=props, closeups=closeups,
+                                             mono=mono)))
     results: dict = {}
 
     def report(unfinished: str | None = None) -> None:

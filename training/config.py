@@ -152,8 +152,10 @@ class TrainConfig:
             people (a flag by a shoulder, a stand, a bag: what real footage shows the model
             keeping); 0, the default, as the validation and test sets.
         closeups: ``synthetic:N`` training sets: chance of a close-up framing of the front person
-            (head a third to half the height, shoulders across the frame: portrait photos, a
+            (head 30 to 55 % of the height, shoulders across the frame: portrait photos, a
             push-in's end); 0, the default, as the validation and test sets.
+        mono: ``synthetic:N`` training sets: chance of a monochrome frame (black-and-white film,
+            an archive print, a desaturated grade); 0, the default, as the validation and test sets.
         size: training size (width, height); the paper's 1280x768.
         batch_size: per process (paper: 2 for seg, 1 for alpha).
         steps: total generator steps.
@@ -201,6 +203,7 @@ class TrainConfig:
     extra_people: tuple[float, float] = (0.1, 0.03)
     props: float = 0.0
     closeups: float = 0.0
+    mono: float = 0.0
     size: tuple[int, int] = (1280, 768)
     batch_size: int = 2
     steps: int = 100_000
@@ -234,6 +237,7 @@ class TrainConfig:
         object.__setattr__(self, "extra_people", check_extra_people(self.extra_people))
         object.__setattr__(self, "props", check_chance(self.props, "props"))
         object.__setattr__(self, "closeups", check_chance(self.closeups, "closeups"))
+        object.__setattr__(self, "mono", check_chance(self.mono, "mono"))
         _check_types(self)
         if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
             raise BadInputError(f"betas must be two numbers in [0, 1), e.g. [0.5, 0.999], got {list(self.betas)}")

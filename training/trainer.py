@@ -173,10 +173,10 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 
 #: Settings a resumed run may change and its recipe records (see ``StageTrainer._note_changes``).
-RESUME_TRACKED = ("data", "backgrounds", "extra_people", "props", "closeups", "size", "batch_size", "lr_g", "lr_d", "betas",
+RESUME_TRACKED = ("data", "backgrounds", "extra_people", "props", "closeups", "mono", "size", "batch_size", "lr_g", "lr_d", "betas",
                   "ema", "precision", "augment", "reuse", "reuse_buffer", "roto_rate", "narrow", "losses")
 #: Tracked settings added after runs were saved without them, and the value those runs had.
-_ADDED_SETTINGS = {"roto_rate": 0.0, "props": 0.0, "closeups": 0.0, "narrow": 0.0}
+_ADDED_SETTINGS = {"roto_rate": 0.0, "props": 0.0, "closeups": 0.0, "narrow": 0.0, "mono": 0.0}
 
 
 class ReuseBuffer:
@@ -902,7 +902,8 @@ def _datasets(specs: tuple[str, ...], cfg: TrainConfig, split: str, augment: boo
         build_dataset(spec, cfg.size, split=split, seed=cfg.seed, augment=augment, backgrounds=cfg.backgrounds,
                       extra_people=cfg.extra_people if split == "train" else None,
                       props=cfg.props if split == "train" else 0.0,
-                      closeups=cfg.closeups if split == "train" else 0.0)
+                      closeups=cfg.closeups if split == "train" else 0.0,
+                      mono=cfg.mono if split == "train" else 0.0)
         for spec in specs
     ]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)

@@ -140,7 +140,7 @@ def _split_spec(spec: str) -> tuple[str | None, str]:
 
 def generated(spec: str | os.PathLike[str]) -> bool:
     """Whether a spec is ``synthetic:N``: portraits generated on the fly (``--extra-people`` and
-    ``--props`` / ``--closeups`` shape these only; a written set on disk holds what it was made with)."""
+    ``--props`` / ``--closeups`` / ``--mono`` shape these only; a written set on disk holds what it was made with)."""
     kind, rest = _split_spec(str(spec))
     return kind == "synthetic" and rest.strip().isdigit() and not Path(rest).is_dir()
 
@@ -160,7 +160,7 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
                   size: str | Sequence[int] = (1280, 768), split: str = "train", seed: int = 0,
                   augment: bool | Augment | None = True, backgrounds: Any = None,
                   bg_per_fg: int | None = None, extra_people: Sequence[float] | None = None,
-                  props: float = 0.0, closeups: float = 0.0) -> Dataset:
+                  props: float = 0.0, closeups: float = 0.0, mono: float = 0.0) -> Dataset:
     """A dataset from a spec (see the module docstring).
 
     Args:
@@ -179,13 +179,15 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
             (:func:`pomagan_train.data.synthetic.render_portrait`; 0: none, as the test sets).
         closeups: ``synthetic:N`` sets only: chance of a close-up framing of the front person
             (the same function; 0: none, as the test sets).
+        mono: ``synthetic:N`` sets only: chance of a monochrome frame (the same function; 0:
+            none, as the test sets).
     """
     w, h = parse_size(size)
     if split not in ("train", "test"):
         raise BadInputError(f"split must be 'train' or 'test', got {split!r}")
     if not isinstance(spec, (str, os.PathLike)):
         parts = [build_dataset(s, (w, h), split, seed + 1000 * i, augment, backgrounds, bg_per_fg, extra_people,
-                               props, closeups)
+                               props, closeups, mono)
                  for i, s in enumerate(spec)]
         if not parts:
             raise BadInputError("empty list of dataset specs")
@@ -210,7 +212,7 @@ def build_dataset(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         return SyntheticPortraits(n, (w, h), seed=seed if split == "train" else seed + 10_000_019,
                                   backgrounds=bgs, augment=aug,
                                   extra_people=EXTRA_PEOPLE if extra_people is None else extra_people,
-                                  props=props, closeups=closeups)
+                                  props=props, closeups=closeups, mono=mono)
     root = Path(rest)
     if not root.exists():
         head, sep, _ = str(spec).partition(":")
