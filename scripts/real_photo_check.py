@@ -84,16 +84,17 @@ REGIONS: dict[str, tuple[tuple[int, int], list[Box], list[Box]]] = {
 
 
 def region_means(name: str, alpha: np.ndarray) -> tuple[float, float] | None:
-    """(mean alpha over the person boxes, over the background boxes), pixel-weighted; None for
+    """(mean alpha over the person boxes, over the background boxes), pixel-weighted over the
+    pixels that are not NaN (a cropped frame's matte put back in place); None for
     a photo with no boxes or of another size than they were placed on (``<name>_bw``: the
     boxes of ``<name>``)."""
     name = name.removesuffix("_bw")
     if name not in REGIONS or alpha.shape != REGIONS[name][0]:
         return None
 
-    def mean(boxes: list[Box]) -> float:
-        total = sum(float(alpha[y0:y1, x0:x1].sum()) for x0, y0, x1, y1 in boxes)
-        return total / sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
+    def mean(boxes: list[Box]) -> float:  # (NaN: a pixel not in the frame, as a crop's)
+        total = sum(float(np.nansum(alpha[y0:y1, x0:x1])) for x0, y0, x1, y1 in boxes)
+        return total / sum(int(np.isfinite(alpha[y0:y1, x0:x1]).sum()) for x0, y0, x1, y1 in boxes)
 
     _, person, background = REGIONS[name]
     return mean(person), mean(background)
