@@ -22,8 +22,7 @@
 #   OUT/<name>/photos/*_panel.png   photo | alpha | over green (scripts/real_photo_check.py)
 #   OUT/<name>/clip/                the example clip's composite over green, frames 0, 12, 23
 # Run 9 and run 10 (MODEL_CARD.md) were each chosen on these (the framing check came later).
-# 2 min 46 s for both on two idle CPU cores before the close-up set was added; that set adds about
-# 1 min 40 s a checkpoint (measured with a training run sharing the cores).
+# About 6 minutes for both on two idle CPU cores (2026-11-29, with the close-up and monochrome sets).
 # Needs the training extras: pip install -e ".[train]".
 set -euo pipefail
 cd "$(dirname "$0")/.."
