@@ -50,10 +50,10 @@ MONO_HELP = ("Synthetic sets: chance of a monochrome frame (black and white, som
 _GENERATOR_OPTIONS = {"props": "draws objects into", "closeups": "frames", "mono": "makes monochrome"}
 
 
-def _unused_generator_options(chosen: dict[str, float], has_generated: Callable[[], bool], where: str) -> None:
+def _unused_generator_options(chosen: dict[str, float], has_generated: bool, where: str) -> None:
     """Warn of each generator option set when the data has no ``synthetic:N`` set to shape."""
     for name, value in chosen.items():
-        if value and not has_generated():
+        if value and not has_generated:
             click.echo(f"warning: --{name} {value:g} {_GENERATOR_OPTIONS[name]} synthetic:N sets only; {where}",
                        err=True)
 
@@ -194,7 +194,7 @@ def _run_stage(stage: str, seg_weights: str | None = None, **opts: Any) -> None:
         losses=losses or None,
     )
     _unused_generator_options({name: getattr(cfg, name) for name in _GENERATOR_OPTIONS},
-                              lambda: any(generated(spec) for spec in cfg.data), "--data has none: no frame is changed")
+                              any(generated(spec) for spec in cfg.data), "--data has none: no frame is changed")
     if opts["reuse_buffer"] is not None and cfg.reuse == 1:
         raise BadInputError("--reuse-buffer sizes the buffer of --reuse K (K of 2 or more); with reuse off "
                             "(K = 1) it would hold nothing: add --reuse K")
@@ -313,7 +313,7 @@ def eval_(weights: str | None, data_specs: tuple[str, ...], size: str, device: s
     datasets = []  # every set opened (and its files checked) before the first is scored
     for spec in data_specs:
         name, _, rest = spec.partition("=") if "=" in spec else (spec, "", spec)
-        _unused_generator_options({"props": props, "closeups": closeups, "mono": mono}, lambda: generated(rest),
+        _unused_generator_options({"props": props, "closeups": closeups, "mono": mono}, generated(rest),
                                   f"{name} is as it is")
         datasets.append((name, build_dataset(rest, _size(size), split="test", seed=seed, augment=False,
                                              backgrounds=backgrounds, props=props, closeups=closeups,
